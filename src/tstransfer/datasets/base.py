@@ -1,0 +1,116 @@
+"""What a dataset module provides, and the errors it raises.
+
+A dataset module (one per dataset, registered in ``tstransfer.datasets.REGISTRY``) knows
+three things about its dataset and nothing else:
+
+* ``INFO``: a :class:`DatasetInfo` (task, domain, channels, classes, units, ...);
+* ``list_instances(raw, params, log)``: a cheap pass over the raw files that returns an
+  :class:`InstanceIndex` -- which instances the paper's extraction keeps, in the order
+  ``read_chunks`` will produce them, with labels where they are cheap to know (always
+  for classification, so that splits can be stratified) and a fixed split where the
+  dataset prescribes one (S&P 500's chronological split);
+* ``read_chunks(raw, params, index, chunk_size)``: the expensive streaming pass that yields
+  :class:`RawChunk` objects (raw waveforms, time x channel, in index order);
+* ``write_synthetic(raw, params, rng)``: writes small raw files in exactly the real
+  on-disk format, with learnable structure, for the embedded default.
+
+Everything common -- finiteness checks, stream_max, min-max scaling, splits, the
+training mask, the zarr layout, atomic writes -- lives in :mod:`tstransfer.store`, so that
+every dataset is converted by the same code.
+
+``raw`` is the dataset's raw location: a folder holding the files named by
+``raw_files(params)`` (the download/synthetic rules fill it, or the config points at an
+existing one). ``params`` is the dataset's ``extract`` mapping from the config.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import pandas as pd
+
+Task = Literal["regression", "classification"]
+
+SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+SPLIT_NAMES = {code: name for name, code in SPLIT_CODES.items()}
+
+
+class DataError(ValueError):
+    """Bad raw input: the message names the dataset, the file and, where known, the trace."""
+
+    def __init__(self, dataset: str, file: str | Path, message: str, trace: str | None = None):
+        where = f"{dataset}: {file}"
+        if trace is not None:
+            where += f" [trace {trace}]"
+        super().__init__(f"{where}: {message}")
+        self.dataset = dataset
+        self.file = str(file)
+        self.trace = trace
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str  # registry key and path component: lomax, lendb, stead, speech, emg, sp500
+    title: str  # as printed in tables: LOMAX, LEN-DB, STEAD, SPEECH, EMG, S&P 500
+    domain: str  # seismology, speech, medicine, finance (groups for Tables 3 and 4)
+    task: Task
+    channels: int
+    sampling_rate: float  # Hz of the extracted waveforms
+    units: str  # of the raw waveforms before scaling
+    class_names: tuple[str, ...] = ()  # classification only, in label order
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.class_names) if self.task == "classification" else 1
+
+
+@dataclass
+class InstanceIndex:
+    """The instances a conversion keeps, in the order ``read_chunks`` yields them.
+
+    ``table`` has a column ``key`` (a unique string id per instance: trace name, file
+    path, window id), optionally ``label`` (required for classification) and optionally
+    ``split`` (``train``/``val``/``test``; where absent the store assigns a seeded split).
+    ``dropped`` counts what the paper's extraction removed, by reason, for the log and
+    the store's attributes.
+    """
+
+    table: pd.DataFrame
+    dropped: dict[str, int] = field(default_factory=dict)
+    files: Sequence[Path] = ()  # raw files read (checksums go into the store attrs)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+@dataclass
+class RawChunk:
+    """A run of consecutive instances of the index, as read from the raw files."""
+
+    waveforms: np.ndarray  # (n, time, channel), any float dtype, unscaled
+    labels: np.ndarray  # (n,)
+    keys: Sequence[str]  # (n,) for error messages, equal to the index keys
+    file: str  # the raw file these came from, for error messages
+
+
+class DatasetModule(Protocol):
+    INFO: DatasetInfo
+
+    def raw_files(self, params: Mapping[str, Any]) -> list[str]: ...
+
+    def list_instances(
+        self, raw: Path, params: Mapping[str, Any], log: logging.Logger
+    ) -> InstanceIndex: ...
+
+    def read_chunks(
+        self, raw: Path, params: Mapping[str, Any], index: InstanceIndex, chunk_size: int
+    ) -> Iterator[RawChunk]: ...
+
+    def write_synthetic(
+        self, raw: Path, params: Mapping[str, Any], rng: np.random.Generator
+    ) -> None: ...

@@ -1,0 +1,79 @@
+"""File-system helpers: atomic outputs and streaming checksums.
+
+Every output is written under a temporary name beside its final path and renamed into
+place only when complete, so an interrupted job never leaves a half-written file that a
+later run (or Snakemake) would mistake for a finished one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+CHUNK_BYTES = 8 * 1024 * 1024
+
+
+def sha256_file(path: str | os.PathLike, chunk_bytes: int = CHUNK_BYTES) -> str:
+    """Hex sha256 of a file, read in chunks (works for files far larger than RAM)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk_bytes):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | os.PathLike, *, directory: bool = False) -> Iterator[Path]:
+    """Yield a temporary path next to ``final``; rename it to ``final`` on success.
+
+    On any exception the temporary file or folder is removed and ``final`` is left as
+    it was before (absent, for a Snakemake output). Works for files and, with
+    ``directory=True``, for folders such as zarr stores.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(
+        tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    )
+    if not directory:
+        tmp.rmdir()
+    try:
+        yield tmp
+        if final.exists():
+            _remove(final)
+        os.replace(tmp, final)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def write_json(path: str | os.PathLike, obj: object) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(value: object) -> object:
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

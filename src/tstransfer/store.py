@@ -1,0 +1,380 @@
+"""The preprocessed zarr store of one dataset, and the per-run training subsets.
+
+Layout (an xarray Dataset with named dimensions, Zarr v3):
+
+* ``waveform``  (instance, time, channel) float32 -- each instance min-max scaled to
+  [0, 1] with its own min and max over all channels (a constant instance gives zeros);
+  the training mask is *not* subtracted here, because every 1k5/9k subset has its own;
+* ``label``     (instance,) float32 (regression) or int16 (classification);
+* ``stream_max`` (instance,) float32 -- ``max(|min|, |max|)`` of the raw instance;
+* ``split``     (instance,) int8 -- 0 train, 1 val, 2 test (``split_codes`` attr);
+* ``key``       (instance,) str -- the raw trace / file / window id;
+* ``mask``      (time, channel) float32 -- mean scaled waveform of the full training split.
+
+Attributes record the dataset, task, classes, sampling rate, units, extraction
+parameters, raw file checksums, split seed and fractions, counts, and what the extraction
+dropped. See REFERENCE.md section 3 for the preprocessing this implements.
+
+Conversion streams: one cheap pass lists the instances (``list_instances``), the split is
+drawn, then waveforms flow chunk by chunk from the raw files into the store, so memory is
+bounded by one chunk whatever the dataset's size (STEAD is about 85 GB).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .datasets.base import SPLIT_CODES, DataError, DatasetModule, InstanceIndex
+from .fsutil import atomic_path, sha256_file, write_json
+from .seeding import rng_for
+
+INSTANCE_CHUNK = 256  # instances per zarr chunk: whole-chunk reads are ~100x faster than random ones
+DEFAULT_FRACTIONS = (0.70, 0.15, 0.15)
+
+
+# --------------------------------------------------------------------------- splits
+def _split_counts(n: int, fractions: Sequence[float]) -> tuple[int, int, int]:
+    n_train = int(round(fractions[0] * n))
+    n_val = int(round(fractions[1] * n))
+    n_val = min(n_val, n - n_train)
+    return n_train, n_val, n - n_train - n_val
+
+
+def assign_splits(
+    n: int,
+    rng: np.random.Generator,
+    labels: np.ndarray | None = None,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+) -> np.ndarray:
+    """Random train/val/test codes (int8) for ``n`` instances, stratified by ``labels``.
+
+    Stratified: each class is split 70/15/15 on its own (rounded per class), so class
+    proportions agree across splits up to one instance per class.
+    """
+    codes = np.empty(n, dtype=np.int8)
+    groups = [np.arange(n)] if labels is None else [
+        np.flatnonzero(labels == value) for value in np.unique(labels)
+    ]
+    for members in groups:
+        order = rng.permutation(members)
+        n_train, n_val, _ = _split_counts(len(order), fractions)
+        codes[order[:n_train]] = SPLIT_CODES["train"]
+        codes[order[n_train : n_train + n_val]] = SPLIT_CODES["val"]
+        codes[order[n_train + n_val :]] = SPLIT_CODES["test"]
+    return codes
+
+
+def stratified_sample(
+    candidates: np.ndarray, size: int, rng: np.random.Generator, labels: np.ndarray | None = None
+) -> np.ndarray:
+    """``size`` of ``candidates`` drawn without replacement, sorted.
+
+    With ``labels`` (aligned with ``candidates``) the draw keeps the class proportions:
+    each class gets ``floor(size * share)`` and the remaining places go to the classes
+    with the largest remainders (ties broken at random), so the total is exactly ``size``.
+    """
+    if size > len(candidates):
+        raise ValueError(f"asked for {size} instances but only {len(candidates)} are available")
+    if labels is None:
+        return np.sort(rng.choice(candidates, size=size, replace=False))
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = size * counts / counts.sum()
+    take = np.floor(exact).astype(int)
+    short = size - take.sum()
+    if short:
+        remainder = exact - take + rng.random(len(classes)) * 1e-9  # random tie-break
+        take[np.argsort(-remainder)[:short]] += 1
+    chosen = [
+        rng.choice(candidates[labels == value], size=k, replace=False)
+        for value, k in zip(classes, take)
+    ]
+    return np.sort(np.concatenate(chosen))
+
+
+# --------------------------------------------------------------------------- scaling
+def scale_instances(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-instance stream_max and min-max scaling of a (n, time, channel) block.
+
+    Returns ``(scaled float32, stream_max float32)``. A constant instance scales to zeros.
+    """
+    x = np.asarray(raw, dtype=np.float64)
+    lo = x.min(axis=(1, 2), keepdims=True)
+    hi = x.max(axis=(1, 2), keepdims=True)
+    stream_max = np.maximum(np.abs(lo), np.abs(hi)).reshape(-1)
+    span = hi - lo
+    safe = np.where(span > 0, span, 1.0)
+    scaled = np.where(span > 0, (x - lo) / safe, 0.0)
+    return scaled.astype(np.float32), stream_max.astype(np.float32)
+
+
+# --------------------------------------------------------------------------- convert
+def _check_finite(dataset: str, waveforms: np.ndarray, keys: Sequence[str], file: str) -> None:
+    finite = np.isfinite(waveforms).all(axis=(1, 2))
+    if not finite.all():
+        bad = [keys[i] for i in np.flatnonzero(~finite)[:5]]
+        raise DataError(
+            dataset, file, f"non-finite samples (NaN or inf) in {int((~finite).sum())} "
+            f"instance(s) of this chunk, first: {', '.join(bad)}", trace=bad[0]
+        )
+
+
+def _file_checksums(files: Sequence[Path], log: logging.Logger) -> dict[str, str]:
+    """sha256 per raw file; reuses the ``<file>.sha256`` recorded by the download rule."""
+    sums = {}
+    for file in files:
+        file = Path(file)
+        recorded = file.with_name(file.name + ".sha256")
+        if recorded.is_file():
+            sums[file.name] = recorded.read_text().split()[0]
+        elif file.is_file():
+            log.info("hashing %s (no recorded checksum beside it)", file)
+            sums[file.name] = sha256_file(file)
+    return sums
+
+
+def convert(
+    module: DatasetModule,
+    raw: str | Path,
+    out: str | Path,
+    params: Mapping[str, Any],
+    *,
+    seed: int,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    chunk_size: int = INSTANCE_CHUNK,
+    log: logging.Logger | None = None,
+) -> dict[str, Any]:
+    """Convert one dataset's raw files into its zarr store at ``out`` (atomically).
+
+    Returns a summary (counts per split, dropped counts, seconds) that is also stored
+    in the store's attributes.
+    """
+    import xarray as xr
+    import zarr
+
+    log = log or logging.getLogger(__name__)
+    info = module.INFO
+    raw = Path(raw)
+    started = time.perf_counter()
+    index: InstanceIndex = module.list_instances(raw, params, log)
+    table = index.table.reset_index(drop=True)
+    n = len(table)
+    if n == 0:
+        raise DataError(info.name, raw, "the extraction kept no instances")
+    if table["key"].duplicated().any():
+        dup = table.loc[table["key"].duplicated(), "key"].iloc[0]
+        raise DataError(info.name, raw, "duplicate instance key in the index", trace=str(dup))
+    for reason, count in index.dropped.items():
+        log.info("%s: dropped %d instance(s): %s", info.name, count, reason)
+
+    if "split" in table:
+        split = table["split"].map(SPLIT_CODES).to_numpy(dtype=np.int8)
+    else:
+        labels = table["label"].to_numpy() if info.task == "classification" else None
+        split = assign_splits(n, rng_for(seed, "split", info.name), labels, fractions)
+    log.info(
+        "%s: %d instances -> train %d / val %d / test %d", info.name, n,
+        *(int((split == c).sum()) for c in (0, 1, 2)),
+    )
+
+    label_dtype = np.int16 if info.task == "classification" else np.float32
+    # Fixed-width keys sized from the whole index: the first chunk fixes the zarr dtype.
+    key_dtype = f"<U{max(1, int(table['key'].astype(str).str.len().max()))}"
+    with atomic_path(out, directory=True) as tmp:
+        written = 0
+        train_sum = None
+        shape = None
+        root = None
+        for chunk in module.read_chunks(raw, params, index, chunk_size):
+            count = len(chunk.keys)
+            expected = table["key"].iloc[written : written + count].tolist()
+            if list(map(str, chunk.keys)) != expected:
+                raise DataError(info.name, chunk.file, "reader returned instances out of index order")
+            waveforms = np.asarray(chunk.waveforms)
+            if waveforms.ndim != 3 or waveforms.shape[0] != count:
+                raise DataError(
+                    info.name, chunk.file, f"expected (n, time, channel) waveforms, got {waveforms.shape}",
+                    trace=str(chunk.keys[0]),
+                )
+            if shape is None:
+                shape = waveforms.shape[1:]
+            elif waveforms.shape[1:] != shape:
+                raise DataError(
+                    info.name, chunk.file,
+                    f"instance shape {waveforms.shape[1:]} differs from the first instance's {shape}",
+                    trace=str(chunk.keys[0]),
+                )
+            _check_finite(info.name, waveforms, chunk.keys, chunk.file)
+            scaled, stream_max = scale_instances(waveforms)
+            chunk_split = split[written : written + count]
+            in_train = chunk_split == SPLIT_CODES["train"]
+            part = scaled[in_train].sum(axis=0, dtype=np.float64)
+            train_sum = part if train_sum is None else train_sum + part
+            block = {
+                "waveform": scaled,
+                "label": np.asarray(chunk.labels, dtype=label_dtype),
+                "stream_max": stream_max,
+                "split": chunk_split,
+                "key": np.asarray(list(map(str, chunk.keys)), dtype=key_dtype),
+            }
+            if root is None:
+                ds = xr.Dataset(
+                    {
+                        "waveform": (("instance", "time", "channel"), block["waveform"]),
+                        "label": (("instance",), block["label"]),
+                        "stream_max": (("instance",), block["stream_max"]),
+                        "split": (("instance",), block["split"]),
+                        "key": (("instance",), block["key"]),
+                    }
+                )
+                encoding = {
+                    "waveform": {"chunks": (chunk_size, *shape)},
+                    "label": {"chunks": (chunk_size * 16,)},
+                    "stream_max": {"chunks": (chunk_size * 16,)},
+                    "split": {"chunks": (chunk_size * 16,)},
+                    "key": {"chunks": (chunk_size * 16,)},
+                }
+                ds.to_zarr(tmp, mode="w", encoding=encoding, consolidated=False, zarr_format=3)
+                root = zarr.open_group(tmp, mode="r+")
+            else:
+                # Appending through zarr directly: xarray's append_dim re-reads and
+                # re-validates the whole store per call, which costs more than the data.
+                for name, values in block.items():
+                    root[name].append(values, axis=0)
+            written += count
+        if written != n:
+            raise DataError(info.name, raw, f"reader produced {written} instances, index lists {n}")
+        n_train = int((split == SPLIT_CODES["train"]).sum())
+        if n_train == 0:
+            raise DataError(info.name, raw, "the training split is empty")
+        mask = (train_sum / n_train).astype(np.float32)
+        xr.Dataset({"mask": (("time", "channel"), mask)}).to_zarr(
+            tmp, mode="a", consolidated=False, zarr_format=3
+        )
+        seconds = time.perf_counter() - started
+        summary = {
+            "dataset": info.name,
+            "title": info.title,
+            "domain": info.domain,
+            "task": info.task,
+            "class_names": list(info.class_names),
+            "n_outputs": info.n_outputs,
+            "channels": int(shape[1]),
+            "length": int(shape[0]),
+            "sampling_rate": info.sampling_rate,
+            "units": info.units,
+            "n_instances": n,
+            "split_counts": {name: int((split == code).sum()) for name, code in SPLIT_CODES.items()},
+            "split_codes": SPLIT_CODES,
+            "split_method": "given" if "split" in table else
+            ("stratified random" if info.task == "classification" else "random"),
+            "split_fractions": list(fractions),
+            "seed": seed,
+            "dropped": dict(index.dropped),
+            "extraction": json.loads(json.dumps(dict(params), default=str)),
+            "raw_sha256": _file_checksums(index.files, log),
+            "convert_seconds": round(seconds, 3),
+        }
+        root = zarr.open_group(tmp, mode="r+")
+        root.attrs.update(summary)
+        zarr.consolidate_metadata(tmp)
+    log.info("%s: wrote %s in %.1f s", info.name, out, seconds)
+    return summary
+
+
+# --------------------------------------------------------------------------- reading
+def open_store(path: str | Path):
+    """Open a converted store lazily as an xarray Dataset (nothing is read yet)."""
+    import xarray as xr
+
+    path = Path(path)
+    if not (path / "zarr.json").is_file():
+        raise FileNotFoundError(f"{path}: not a converted dataset store (no zarr.json)")
+    return xr.open_zarr(path, consolidated=True)
+
+
+def store_attrs(path: str | Path) -> dict[str, Any]:
+    """The store's attributes (cheap: reads only metadata)."""
+    import zarr
+
+    return dict(zarr.open_group(path, mode="r").attrs)
+
+
+# --------------------------------------------------------------------------- subsets
+def make_subset(
+    store: str | Path,
+    out: str | Path,
+    *,
+    variant: str,
+    size: int,
+    run: int,
+    seed: int,
+    log: logging.Logger | None = None,
+) -> dict[str, Any]:
+    """Draw one run's training subset of ``size`` instances and compute its mask.
+
+    Writes ``out`` (.npz): ``indices`` (sorted store indices), ``mask`` (time, channel,
+    float32, the subset's mean scaled waveform), and ``meta`` (JSON string).
+    """
+    import zarr
+
+    log = log or logging.getLogger(__name__)
+    root = zarr.open_group(store, mode="r")
+    attrs = dict(root.attrs)
+    split = root["split"][:]
+    train = np.flatnonzero(split == SPLIT_CODES["train"])
+    labels = root["label"][:][train] if attrs["task"] == "classification" else None
+    if size > len(train):
+        raise ValueError(
+            f"config variants.{variant} = {size} exceeds the {len(train)} training instances "
+            f"of {attrs['dataset']} ({store})"
+        )
+    rng = rng_for(seed, "subset", attrs["dataset"], variant, run)
+    indices = stratified_sample(train, size, rng, labels)
+    mask = mean_waveform(root["waveform"], indices)
+    meta = {
+        "dataset": attrs["dataset"], "variant": variant, "size": int(size), "run": int(run),
+        "seed": seed, "stratified": labels is not None,
+    }
+    with atomic_path(out) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, indices=indices.astype(np.int64), mask=mask, meta=json.dumps(meta))
+    log.info("%s %s run %d: %d training instances", attrs["dataset"], variant, run, size)
+    return meta
+
+
+def mean_waveform(waveform, indices: np.ndarray) -> np.ndarray:
+    """Mean over ``indices`` (sorted) of a zarr (instance, time, channel) array.
+
+    Reads chunk by chunk (only chunks that hold selected instances), so memory stays at
+    one chunk and reads stay sequential.
+    """
+    chunk = waveform.chunks[0]
+    total = np.zeros(waveform.shape[1:], dtype=np.float64)
+    for start in range(0, waveform.shape[0], chunk):
+        stop = start + chunk
+        lo, hi = np.searchsorted(indices, [start, stop])
+        if lo == hi:
+            continue
+        block = waveform[start:stop]
+        total += block[indices[lo:hi] - start].sum(axis=0, dtype=np.float64)
+    return (total / len(indices)).astype(np.float32)
+
+
+def load_subset(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """``(indices, mask, meta)`` from a subset file written by :func:`make_subset`."""
+    with np.load(path, allow_pickle=False) as npz:
+        return npz["indices"], npz["mask"], json.loads(str(npz["meta"]))
+
+
+__all__ = [
+    "assign_splits", "stratified_sample", "scale_instances", "convert", "open_store",
+    "store_attrs", "make_subset", "mean_waveform", "load_subset", "write_json", "pd",
+]
