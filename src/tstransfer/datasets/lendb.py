@@ -1,0 +1,136 @@
+"""LEN-DB (Magrini et al. 2020, Zenodo record 3648232): local earthquakes, 20 Hz, m/s.
+
+Raw file ``LEN-DB.hdf5`` (18.2 GB): groups ``EQ`` (629,095 earthquake traces), ``AN``
+(615,847 noise traces) and ``Stations``. Each trace is a (3, 540) float64 dataset,
+channel x time, named ``NET_STA_<epoch>``, with the event magnitude in attribute ``mag``.
+
+Extraction (paper section 2.1.2): the ``EQ`` group only, transposed to time x channel.
+
+``params`` (the ``extract:`` mapping) keys read: none. ``write_synthetic`` reads
+``n_instances`` (earthquake traces; as many noise traces are written to ``AN``) and
+``length`` (samples per trace, 540 in the real data).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from ..fsutil import atomic_path
+from . import _hdf5
+from .base import DatasetInfo, InstanceIndex, RawChunk
+
+INFO = DatasetInfo(
+    name="lendb",
+    title="LEN-DB",
+    domain="seismology",
+    task="regression",
+    channels=3,
+    sampling_rate=20.0,
+    units="m/s",
+)
+
+FILE = "LEN-DB.hdf5"
+EVENTS = "EQ"
+NOISE = "AN"
+STATIONS = "Stations"
+LABEL_ATTR = b"mag"
+LENGTH = 540
+
+
+def raw_files(params: Mapping[str, Any]) -> list[str]:
+    return [FILE]
+
+
+def list_instances(raw: Path, params: Mapping[str, Any], log: logging.Logger) -> InstanceIndex:
+    """Every trace of ``EQ``, in HDF5 link order; the noise group is not read at all."""
+    path = Path(raw) / FILE
+    with _hdf5.open_hdf5(INFO.name, path) as handle:
+        keys = _hdf5.member_names(INFO.name, handle, EVENTS)
+        n_noise = len(handle[NOISE]) if NOISE in handle else 0
+    log.info("%s: %d earthquake traces in %s/%s", INFO.name, len(keys), FILE, EVENTS)
+    dropped = {f"noise traces (group {NOISE})": n_noise} if n_noise else {}
+    return InstanceIndex(table=pd.DataFrame({"key": keys}), dropped=dropped, files=[path])
+
+
+def read_chunks(
+    raw: Path, params: Mapping[str, Any], index: InstanceIndex, chunk_size: int
+) -> Iterator[RawChunk]:
+    """Traces of the index in order, ``chunk_size`` at a time, as (n, time, 3) float64.
+
+    Each trace is read (channel x time, as stored) straight into a row of a reused
+    buffer, then the whole chunk is transposed once.
+    """
+    path = Path(raw) / FILE
+    keys = index.table["key"].astype(str).tolist()
+    with _hdf5.open_hdf5(INFO.name, path) as handle:
+        reader = _hdf5.TraceReader(INFO.name, handle, EVENTS, channel_axis=0)
+        buffer = None
+        for start in range(0, len(keys), chunk_size):
+            chunk_keys = keys[start : start + chunk_size]
+            labels = np.empty(len(chunk_keys), dtype=np.float64)
+            for i, key in enumerate(chunk_keys):
+                dsid = reader.open(key)
+                if buffer is None:
+                    buffer = np.empty((chunk_size, *reader.shape), dtype=np.float64)
+                reader.read_into(dsid, key, buffer[i])
+                labels[i] = reader.float_attr(dsid, key, LABEL_ATTR)
+            waveforms = buffer[: len(chunk_keys)].transpose(0, 2, 1)
+            # A copy: the buffer is refilled for the next chunk while the consumer may keep this one.
+            yield RawChunk(
+                waveforms=np.ascontiguousarray(waveforms), labels=labels, keys=chunk_keys, file=str(path)
+            )
+
+
+# --------------------------------------------------------------------------- synthetic
+NETWORKS = {"IU": ["ANMO", "COLA", "HRV", "KONO"], "GE": ["APE", "KBS", "SANT"], "II": ["BFO", "KDAK"]}
+
+
+def _key(rng: np.random.Generator) -> str:
+    net = str(rng.choice(list(NETWORKS)))
+    sta = str(rng.choice(NETWORKS[net]))
+    epoch = rng.uniform(1.1e9, 1.55e9)  # 2004..2019, like LEN-DB's catalogue
+    return f"{net}_{sta}_{epoch:.2f}"
+
+
+def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generator) -> None:
+    """``LEN-DB.hdf5`` with ``EQ``, ``AN`` and ``Stations`` groups, real dtypes and shapes.
+
+    ``EQ`` traces are learnable earthquakes (see ``_hdf5.synthetic_events``) with ``mag``;
+    ``AN`` holds as many noise traces. ``Stations`` holds one small dataset per station
+    (latitude, longitude, elevation): the real group's inner layout is not used by the
+    extraction and is not reproduced exactly.
+    """
+    n = int(params["n_instances"])
+    length = int(params.get("length", LENGTH))
+    raw = Path(raw)
+    raw.mkdir(parents=True, exist_ok=True)
+    eq_keys = _hdf5.unique_names(rng, n, _key)
+    an_keys = _hdf5.unique_names(rng, n, _key, taken=eq_keys)
+    magnitudes = _hdf5.synthetic_magnitudes(rng, n)
+    unit = 1e-9  # m/s: a magnitude-4 event peaks near 1e-7 m/s
+    with atomic_path(raw / FILE) as tmp, h5py.File(tmp, "w") as handle:
+        eq = handle.create_group(EVENTS)
+        an = handle.create_group(NOISE)
+        stations = handle.create_group(STATIONS)
+        batch = 256
+        for start in range(0, n, batch):
+            stop = min(n, start + batch)
+            waves = _hdf5.synthetic_events(rng, magnitudes[start:stop], length, INFO.sampling_rate, unit)
+            noise = _hdf5.synthetic_events(
+                rng, np.zeros(stop - start), length, INFO.sampling_rate, unit, noise_only=True
+            )
+            for i in range(stop - start):
+                dset = eq.create_dataset(eq_keys[start + i], data=waves[i].T.astype(np.float64))
+                dset.attrs["mag"] = magnitudes[start + i]
+                an.create_dataset(an_keys[start + i], data=noise[i].T.astype(np.float64))
+        for net, names in NETWORKS.items():
+            for sta in names:
+                coords = np.array([rng.uniform(-60, 70), rng.uniform(-180, 180), rng.uniform(0, 3000)])
+                stations.create_dataset(f"{net}_{sta}", data=coords)

@@ -1,0 +1,312 @@
+"""STEAD (Mousavi et al. 2019): local earthquakes and noise, 100 Hz, counts.
+
+Two releases, chosen by ``params["layout"]``:
+
+* ``single`` (2019, the file the paper used): ``waveforms_11_13_19.hdf5`` with
+  ``earthquake/local/<trace>`` and ``non_earthquake/noise/<trace>``, plus the metadata
+  table ``metadata_11_13_19.csv``;
+* ``chunks`` (current release): ``chunk<k>.hdf5`` with ``data/<trace>`` and its table
+  ``chunk<k>.csv`` for each k of ``params["chunks"]`` (chunk1 holds the noise, chunks
+  2..6 the earthquakes).
+
+Each trace is a (6000, 3) float32 dataset, time x channel (E, N, Z). The tables have the
+35 STEAD metadata columns (``METADATA_COLUMNS``); the label is ``source_magnitude``.
+
+Extraction (paper section 2.1.3, authors' ``preprocess_stead.py``): earthquakes only
+(``trace_category == "earthquake_local"``; 1,031,908 in the 2019 file). Instances are
+listed from the tables (cheap: no HDF5 object is opened), labels come from the
+tables, and waveforms are read file by file in table order. An earthquake whose
+``source_magnitude`` is missing or not a number is an error (the paper filters nothing
+beyond the category, and a NaN label would silently poison training).
+
+``params`` (the ``extract:`` mapping) keys read:
+
+* ``layout``: ``chunks`` (default) or ``single``;
+* ``chunks``: chunk numbers of the ``chunks`` layout, default ``[1, 2, 3, 4, 5, 6]``.
+
+``write_synthetic`` reads ``n_instances`` (earthquake traces; a quarter as many noise
+traces are added), ``length`` (samples per trace, 6000 in the real data), ``layout``
+(default ``chunks``) and, for ``chunks``, ``n_chunks`` (default 2: chunk1 noise, the
+earthquakes spread over chunk2..chunk<n_chunks>). The matching ``extract.chunks`` is
+``[1, ..., n_chunks]``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from ..fsutil import atomic_path
+from . import _hdf5
+from .base import DataError, DatasetInfo, InstanceIndex, RawChunk
+
+INFO = DatasetInfo(
+    name="stead",
+    title="STEAD",
+    domain="seismology",
+    task="regression",
+    channels=3,
+    sampling_rate=100.0,
+    units="counts",
+)
+
+SINGLE_HDF5 = "waveforms_11_13_19.hdf5"
+SINGLE_CSV = "metadata_11_13_19.csv"
+SINGLE_GROUPS = {"earthquake_local": "earthquake/local", "noise": "non_earthquake/noise"}
+CHUNK_GROUP = "data"
+DEFAULT_CHUNKS = (1, 2, 3, 4, 5, 6)
+EARTHQUAKE = "earthquake_local"
+NOISE = "noise"
+LABEL_COLUMN = "source_magnitude"
+LENGTH = 6000
+
+# The STEAD metadata columns, in the order of the released tables.
+METADATA_COLUMNS = (
+    "network_code", "receiver_code", "receiver_type", "receiver_latitude",
+    "receiver_longitude", "receiver_elevation_m", "p_arrival_sample", "p_status",
+    "p_weight", "p_travel_sec", "s_arrival_sample", "s_status", "s_weight", "source_id",
+    "source_origin_time", "source_origin_uncertainty_sec", "source_latitude",
+    "source_longitude", "source_error_sec", "source_gap_deg",
+    "source_horizontal_uncertainty_km", "source_depth_km", "source_depth_uncertainty_km",
+    "source_magnitude", "source_magnitude_type", "source_magnitude_author",
+    "source_mechanism_strike_dip_rake", "source_distance_deg", "source_distance_km",
+    "back_azimuth_deg", "snr_db", "coda_end_sample", "trace_start_time", "trace_category",
+    "trace_name",
+)
+
+
+def _layout(params: Mapping[str, Any]) -> str:
+    layout = params.get("layout", "chunks")
+    if layout not in ("chunks", "single"):
+        raise ValueError(f"{INFO.name}: extract.layout must be 'chunks' or 'single', got {layout!r}")
+    return layout
+
+
+def _chunk_numbers(params: Mapping[str, Any]) -> list[int]:
+    chunks = params.get("chunks")
+    return list(DEFAULT_CHUNKS) if chunks is None else [int(k) for k in chunks]
+
+
+def _pairs(params: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """``(hdf5 file, table file, earthquake group)`` per raw file pair, in reading order."""
+    if _layout(params) == "single":
+        return [(SINGLE_HDF5, SINGLE_CSV, SINGLE_GROUPS[EARTHQUAKE])]
+    return [(f"chunk{k}.hdf5", f"chunk{k}.csv", CHUNK_GROUP) for k in _chunk_numbers(params)]
+
+
+def raw_files(params: Mapping[str, Any]) -> list[str]:
+    return [name for hdf5, csv, _ in _pairs(params) for name in (hdf5, csv)]
+
+
+def _read_table(dataset: str, path: Path) -> pd.DataFrame:
+    """The earthquake rows of one metadata table: trace name, category, magnitude."""
+    if not path.is_file():
+        raise DataError(dataset, path, "metadata table not found")
+    wanted = ["trace_name", "trace_category", LABEL_COLUMN]
+    try:
+        table = pd.read_csv(
+            path, usecols=lambda c: c in wanted, dtype={"trace_name": str, "trace_category": str},
+            low_memory=False,
+        )
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as err:
+        raise DataError(dataset, path, f"unreadable metadata table ({err})") from None
+    missing = [c for c in wanted if c not in table.columns]
+    if missing:
+        raise DataError(dataset, path, f"metadata table lacks column(s) {', '.join(missing)}")
+    return table
+
+
+def list_instances(raw: Path, params: Mapping[str, Any], log: logging.Logger) -> InstanceIndex:
+    """Earthquake traces from the metadata tables, in table order, with their magnitudes."""
+    raw = Path(raw)
+    parts = []
+    n_other = 0
+    files = []
+    for hdf5, csv, group in _pairs(params):
+        table = _read_table(INFO.name, raw / csv)
+        quakes = table["trace_category"] == EARTHQUAKE
+        n_other += int((~quakes).sum())
+        table = table.loc[quakes]
+        label = pd.to_numeric(table[LABEL_COLUMN], errors="coerce")
+        bad = ~np.isfinite(label.to_numpy(dtype=np.float64))
+        if bad.any():
+            names = table["trace_name"].to_numpy()[bad]
+            raise DataError(
+                INFO.name, raw / csv, f"{LABEL_COLUMN} missing or not a number for {int(bad.sum())} "
+                f"earthquake(s), first: {', '.join(map(str, names[:5]))}", trace=str(names[0]),
+            )
+        parts.append(pd.DataFrame({
+            "key": table["trace_name"].to_numpy(dtype=str), "label": label.to_numpy(np.float64),
+            "file": hdf5, "group": group,
+        }))
+        files += [raw / hdf5, raw / csv]
+        log.info("%s: %s: %d earthquakes", INFO.name, csv, int(quakes.sum()))
+    index = pd.concat(parts, ignore_index=True)
+    dropped = {"non-earthquake traces (trace_category != earthquake_local)": n_other} if n_other else {}
+    return InstanceIndex(table=index, dropped=dropped, files=files)
+
+
+def read_chunks(
+    raw: Path, params: Mapping[str, Any], index: InstanceIndex, chunk_size: int
+) -> Iterator[RawChunk]:
+    """Traces of the index in order, ``chunk_size`` at a time, as (n, 6000, 3) float32.
+
+    A chunk may span two raw files; then its ``file`` names both. Files are opened one
+    at a time, in index (= table) order, and closed when the index moves on.
+    """
+    raw = Path(raw)
+    keys = index.table["key"].astype(str).tolist()
+    files = index.table["file"].astype(str).tolist()
+    groups = index.table["group"].astype(str).tolist()
+    labels = index.table["label"].to_numpy(dtype=np.float64)
+    handle: h5py.File | None = None
+    reader: _hdf5.TraceReader | None = None
+    open_name = None
+    shape = None
+    buffer = None
+    try:
+        for start in range(0, len(keys), chunk_size):
+            stop = min(len(keys), start + chunk_size)
+            used: list[str] = []
+            for i in range(start, stop):
+                if files[i] != open_name:
+                    if handle is not None:
+                        handle.close()
+                    handle = _hdf5.open_hdf5(INFO.name, raw / files[i])
+                    open_name = files[i]
+                    reader = _hdf5.TraceReader(INFO.name, handle, groups[i], shape=shape)
+                if not used or used[-1] != open_name:
+                    used.append(open_name)
+                dsid = reader.open(keys[i])
+                shape = reader.shape
+                if buffer is None:
+                    buffer = np.empty((chunk_size, *shape), dtype=np.float32)
+                reader.read_into(dsid, keys[i], buffer[i - start])
+            yield RawChunk(
+                # A copy: the buffer is refilled for the next chunk.
+                waveforms=buffer[: stop - start].copy(), labels=labels[start:stop],
+                keys=keys[start:stop], file=" + ".join(str(raw / name) for name in used),
+            )
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+# --------------------------------------------------------------------------- synthetic
+NETWORKS = {"TA": ["109C", "Q23A", "R11A"], "CI": ["PASC", "SBC", "WBS"], "NC": ["KCPB", "BJOB"], "AK": ["KTH", "PPLA"]}
+
+
+def _metadata(rng: np.random.Generator, n: int, category: str, magnitudes, onsets, length) -> pd.DataFrame:
+    """``n`` rows of the 35 STEAD columns, earthquake columns empty for noise."""
+    nets = rng.choice(list(NETWORKS), size=n)
+    stations = np.array([str(rng.choice(NETWORKS[net])) for net in nets])
+    starts = pd.Timestamp("2000-01-01") + pd.to_timedelta(rng.integers(0, 19 * 365 * 86400, size=n), unit="s")
+    suffix = "_EV" if category == EARTHQUAKE else "_NO"
+    names = [f"{sta}.{net}_{t:%Y%m%d%H%M%S}{suffix}" for sta, net, t in zip(stations, nets, starts)]
+    table = pd.DataFrame({column: np.full(n, np.nan, dtype=object) for column in METADATA_COLUMNS})
+    table["network_code"] = nets
+    table["receiver_code"] = stations
+    table["receiver_type"] = rng.choice(["HH", "BH", "EH", "HN"], size=n)
+    table["receiver_latitude"] = np.round(rng.uniform(30, 65, n), 4)
+    table["receiver_longitude"] = np.round(rng.uniform(-160, -70, n), 4)
+    table["receiver_elevation_m"] = np.round(rng.uniform(0, 2500, n), 1)
+    table["trace_start_time"] = [f"{t:%Y-%m-%d %H:%M:%S}" for t in starts]
+    table["trace_category"] = category
+    table["trace_name"] = names
+    if category == EARTHQUAKE:
+        distance_km = rng.uniform(5, 110, n)
+        table["p_arrival_sample"] = onsets["p_sample"].astype(float)
+        table["p_status"] = rng.choice(["manual", "autopicker"], size=n)
+        table["p_weight"] = np.round(rng.uniform(0.3, 1.0, n), 2)
+        table["p_travel_sec"] = np.round(distance_km / 6.0, 2)
+        table["s_arrival_sample"] = onsets["s_sample"].astype(float)
+        table["s_status"] = rng.choice(["manual", "autopicker"], size=n)
+        table["s_weight"] = np.round(rng.uniform(0.3, 1.0, n), 2)
+        table["source_id"] = [str(v) for v in rng.integers(10_000_000, 99_999_999, n)]
+        origin = starts + pd.to_timedelta(onsets["p_sample"] / INFO.sampling_rate - distance_km / 6.0, unit="s")
+        table["source_origin_time"] = [f"{t:%Y-%m-%d %H:%M:%S.%f}"[:-4] for t in origin]
+        table["source_origin_uncertainty_sec"] = np.round(rng.uniform(0.1, 1.0, n), 2)
+        table["source_latitude"] = np.round(table["receiver_latitude"].astype(float) + rng.normal(0, 0.5, n), 4)
+        table["source_longitude"] = np.round(table["receiver_longitude"].astype(float) + rng.normal(0, 0.5, n), 4)
+        table["source_error_sec"] = np.round(rng.uniform(0.1, 1.5, n), 2)
+        table["source_gap_deg"] = np.round(rng.uniform(20, 300, n), 1)
+        table["source_horizontal_uncertainty_km"] = np.round(rng.uniform(0.1, 5, n), 3)
+        table["source_depth_km"] = np.round(rng.uniform(0, 30, n), 2)
+        table["source_depth_uncertainty_km"] = np.round(rng.uniform(0.1, 5, n), 2)
+        table["source_magnitude"] = magnitudes
+        table["source_magnitude_type"] = rng.choice(["ml", "md", "mb"], size=n)
+        table["source_magnitude_author"] = rng.choice(["CI", "NC", "AK", "US"], size=n)
+        table["source_distance_km"] = np.round(distance_km, 2)
+        table["source_distance_deg"] = np.round(distance_km / 111.19, 4)
+        table["back_azimuth_deg"] = np.round(rng.uniform(0, 360, n), 1)
+        snr = rng.uniform(10, 70, (n, 3))
+        table["snr_db"] = [f"[{a:.8f} {b:.8f} {c:.8f}]" for a, b, c in snr]
+        table["coda_end_sample"] = [f"[[{v:.0f}.]]" for v in onsets["coda_end_sample"]]
+    return table
+
+
+def _write_pair(hdf5: Path, csv: Path, group: str, table: pd.DataFrame, waves: np.ndarray) -> None:
+    """One HDF5 file (traces under ``group``, metadata as attributes) and its table."""
+    with atomic_path(hdf5) as tmp, h5py.File(tmp, "w") as handle:
+        for row, wave in zip(table.itertuples(index=False), waves):
+            dset = handle.create_dataset(f"{group(row)}/{row.trace_name}", data=wave)
+            for column, value in zip(METADATA_COLUMNS, row):
+                if isinstance(value, str):
+                    dset.attrs[column] = value
+                elif value is not None and not (isinstance(value, float) and np.isnan(value)):
+                    dset.attrs[column] = value
+    with atomic_path(csv) as tmp:
+        table.to_csv(tmp, index=False)
+
+
+def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generator) -> None:
+    """STEAD files of either layout, real columns, dtypes, shapes and group names.
+
+    Earthquakes are learnable (``_hdf5.synthetic_events``, in counts); noise traces are
+    station noise only. Each trace's HDF5 attributes repeat its metadata row.
+    """
+    n = int(params["n_instances"])
+    length = int(params.get("length", LENGTH))
+    layout = _layout(params)
+    raw = Path(raw)
+    raw.mkdir(parents=True, exist_ok=True)
+    n_noise = max(1, n // 4)
+    magnitudes = _hdf5.synthetic_magnitudes(rng, n)
+    onsets: dict[str, np.ndarray] = {}
+    quakes = _hdf5.synthetic_events(rng, magnitudes, length, INFO.sampling_rate, unit=1.0, onsets=onsets, dtype=np.float32)
+    noise = _hdf5.synthetic_events(rng, np.zeros(n_noise), length, INFO.sampling_rate, unit=1.0, noise_only=True, dtype=np.float32)
+    quake_rows = _metadata(rng, n, EARTHQUAKE, magnitudes, onsets, length)
+    noise_rows = _metadata(rng, n_noise, NOISE, None, None, length)
+    # Trace names embed a station and a second: redraw the rare collisions.
+    while True:
+        names = pd.concat([quake_rows["trace_name"], noise_rows["trace_name"]])
+        if not names.duplicated().any():
+            break
+        quake_rows = _metadata(rng, n, EARTHQUAKE, magnitudes, onsets, length)
+        noise_rows = _metadata(rng, n_noise, NOISE, None, None, length)
+    if layout == "single":
+        # The 2019 file interleaves noise and earthquakes in one table.
+        table = pd.concat([quake_rows, noise_rows], ignore_index=True)
+        waves = np.concatenate([quakes, noise])
+        order = rng.permutation(len(table))
+        _write_pair(
+            raw / SINGLE_HDF5, raw / SINGLE_CSV,
+            lambda row: SINGLE_GROUPS[row.trace_category], table.iloc[order], waves[order],
+        )
+        return
+    n_chunks = int(params.get("n_chunks", 2))
+    if n_chunks < 2:
+        raise ValueError(f"{INFO.name}: synthetic n_chunks must be at least 2 (chunk1 holds the noise)")
+    _write_pair(raw / "chunk1.hdf5", raw / "chunk1.csv", lambda row: CHUNK_GROUP, noise_rows, noise)
+    bounds = np.linspace(0, n, n_chunks, dtype=int)
+    for k, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]), start=2):
+        _write_pair(
+            raw / f"chunk{k}.hdf5", raw / f"chunk{k}.csv", lambda row: CHUNK_GROUP,
+            quake_rows.iloc[lo:hi], quakes[lo:hi],
+        )
