@@ -1,0 +1,41 @@
+# Transfer learning for time series (Otovic et al.): the whole experiment as one DAG.
+#
+#   snakemake --cores 2                      embedded synthetic default (config/demo.yaml)
+#   snakemake --profile profiles/slurm       the paper's experiment on a SLURM cluster
+#
+# All logic lives in the tstransfer package (src/tstransfer); rules only wire files.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/demo.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/training.smk"
+include: "rules/analysis.smk"
+include: "rules/archive.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+        "results/MANIFEST.sha256",
+    default_target: True
+
+
+onstart:
+    start_job_server()
+
+
+onsuccess:
+    stop_job_server()
+
+
+onerror:
+    stop_job_server()

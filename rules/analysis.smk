@@ -1,0 +1,135 @@
+# Aggregation, the paper's statistics, tables and figures, and the comparison with the
+# authors' published per-run results.
+
+
+rule manifest:
+    """The list of every training job's result.json: aggregates read it, not 17,000 inputs each."""
+    input:
+        all_results(),
+    output:
+        MANIFEST,
+    log:
+        "results/logs/manifest.log",
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        runtime=10,
+        mem_mb=1000,
+    script:
+        "../workflow/scripts/write_manifest.py"
+
+
+rule results_table:
+    """One tidy row per trained model (Parquet and CSV)."""
+    input:
+        MANIFEST,
+    output:
+        parquet=f"{TABLES_DIR}/results.parquet",
+        csv=report(
+            f"{TABLES_DIR}/results.csv",
+            caption="../report/results_table.rst",
+            category="Results table",
+        ),
+    log:
+        "results/logs/results_table.log",
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        runtime=30,
+        mem_mb=4000,
+    script:
+        "../workflow/scripts/results_table.py"
+
+
+rule analysis:
+    """Tables 2-10 and Figure 8 of the paper, plus heatmaps, from our own results."""
+    input:
+        f"{TABLES_DIR}/results.parquet",
+    output:
+        tables=report(
+            directory(f"{ANALYSIS_DIR}/tables"),
+            patterns=["{name}.csv"],
+            caption="../report/tables.rst",
+            category="Tables",
+        ),
+        figures=report(
+            directory(f"{ANALYSIS_DIR}/figures"),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
+        done=touch(f"{ANALYSIS_DIR}/done"),
+    params:
+        protocol=config["protocol"],
+        out=ANALYSIS_DIR,
+    log:
+        "results/logs/analysis.log",
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        runtime=30,
+        mem_mb=4000,
+    script:
+        "../workflow/scripts/analysis.py"
+
+
+rule published_table:
+    """The authors' per-run results (their our_models/*/metrics.json) as the same tidy table."""
+    input:
+        lambda wc: config["published_results"] or [],
+    output:
+        parquet="results/published/results.parquet",
+        csv="results/published/results.csv",
+    log:
+        "results/logs/published_table.log",
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        runtime=30,
+        mem_mb=4000,
+    script:
+        "../workflow/scripts/published_table.py"
+
+
+rule published_analysis:
+    """The same statistics on the authors' results: reproduces the paper's Tables 6-10."""
+    input:
+        "results/published/results.parquet",
+    output:
+        tables=directory("results/published/analysis/tables"),
+        figures=directory("results/published/analysis/figures"),
+        done=touch("results/published/analysis/done"),
+    params:
+        protocol="paper",
+        out="results/published/analysis",
+    log:
+        "results/logs/published_analysis.log",
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        runtime=30,
+        mem_mb=4000,
+    script:
+        "../workflow/scripts/analysis.py"
+
+
+rule comparison:
+    """Our results beside the published ones, cell by cell."""
+    input:
+        ours=f"{TABLES_DIR}/results.parquet",
+        published="results/published/results.parquet",
+    output:
+        report(
+            f"{ANALYSIS_DIR}/comparison_with_published.csv",
+            caption="../report/comparison.rst",
+            category="Comparison with the paper",
+        ),
+    log:
+        "results/logs/comparison.log",
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        runtime=30,
+        mem_mb=4000,
+    script:
+        "../workflow/scripts/comparison.py"

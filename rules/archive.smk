@@ -1,0 +1,37 @@
+# The results tree as a data artifact: checksums, provenance, and verification.
+
+
+rule archive:
+    """results/MANIFEST.sha256 over the results tree and results/PROVENANCE.json."""
+    input:
+        all_targets(),
+    output:
+        manifest="results/MANIFEST.sha256",
+        provenance="results/PROVENANCE.json",
+    params:
+        exclude_large=config["archive"]["exclude_large"],
+        config=config,
+    log:
+        "results/logs/archive.log",
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        runtime=60,
+        mem_mb=2000,
+    script:
+        "../workflow/scripts/archive.py"
+
+
+rule verify:
+    """Name every archived file that changed or went missing since `archive` (run: snakemake verify)."""
+    input:
+        "results/MANIFEST.sha256",
+    log:
+        "results/logs/verify.log",
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        runtime=60,
+        mem_mb=2000,
+    script:
+        "../workflow/scripts/verify.py"

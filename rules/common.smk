@@ -1,0 +1,207 @@
+# Helpers, input functions and wildcard constraints shared by every rule file.
+#
+# Parsing this file must stay cheap: every cluster job parses the Snakefile again, so
+# nothing here touches data or imports the tstransfer package (TensorFlow, zarr, ...).
+import json
+
+
+def omega_label(omega):
+    """The multiplier as it appears in paths: always with a decimal point (0.1, 1.0, 2.0)."""
+    return repr(float(omega))
+
+
+DATASETS = list(config["datasets"])
+ARCHS = list(config["architectures"])
+VARIANTS = list(config["variants"])
+RUNS = list(range(config["runs"]))
+OMEGAS = [omega_label(omega) for omega in config["omegas"]]
+SEEDS = list(range(config["pretrain"]["seeds"]))
+SOURCES = list(config["sources"])
+TARGETS = list(config["targets"])
+PAIRS = [(s, t) for s in SOURCES for t in TARGETS if s != t]
+SMAX_DATASETS = list(config["stream_max_study"]["datasets"])
+SMAX_SEEDS = list(range(config["stream_max_study"]["seeds"]))
+
+RAW_DIR = config["raw_dir"]
+SYNTHETIC_DIR = "resources/synthetic"
+STORE = "results/data/{dataset}.zarr"
+SUBSET = "results/data/subsets/{dataset}/{variant}/run{run}.npz"
+PRETRAIN_DIR = "results/pretrain/{arch}/{source}/seed{seed}"
+SELECTED_DIR = "results/pretrain/{arch}/{source}/selected"
+REFERENT_DIR = "results/referent/{arch}/{target}/{variant}/run{run}"
+FINETUNE_DIR = "results/finetune/{arch}/{source}/{target}/{variant}/run{run}/omega{omega}"
+SMAX_DIR = "results/stream_max/{arch}/{dataset}/{smax}/seed{seed}"
+MANIFEST = "results/manifest.txt"
+TABLES_DIR = "results/tables"
+ANALYSIS_DIR = "results/analysis"
+
+
+def _alternatives(values):
+    return "|".join(sorted(map(str, values), key=len, reverse=True))
+
+
+wildcard_constraints:
+    dataset=_alternatives(DATASETS),
+    source=_alternatives(DATASETS),
+    target=_alternatives(DATASETS),
+    arch=_alternatives(ARCHS),
+    variant=_alternatives(VARIANTS),
+    run=r"\d+",
+    seed=r"\d+",
+    omega=r"\d+\.\d+",
+    smax="with|without",
+    filename=r"[^/]+",
+
+
+# ----------------------------------------------------------------------------- data
+def raw_folder(dataset):
+    """The folder the converter reads: synthetic, a user-given path, or the download folder."""
+    if config["raw_data"] == "synthetic":
+        return f"{SYNTHETIC_DIR}/{dataset}"
+    return config["datasets"][dataset]["path"] or f"{RAW_DIR}/{dataset}"
+
+
+def raw_input(wildcards):
+    """Convert's input: the synthetic folder, the user's existing files, or the downloads."""
+    dataset = wildcards.dataset
+    spec = config["datasets"][dataset]
+    if config["raw_data"] == "synthetic":
+        return [f"{SYNTHETIC_DIR}/{dataset}"]
+    folder = spec["path"] or f"{RAW_DIR}/{dataset}"
+    return [f"{folder}/{item['name']}" for item in spec["files"]]
+
+
+def download_spec(wildcards):
+    for item in config["datasets"][wildcards.dataset]["files"]:
+        if item["name"] == wildcards.filename:
+            return item
+    raise ValueError(
+        f"config datasets.{wildcards.dataset}.files has no file named {wildcards.filename!r}"
+    )
+
+
+# ----------------------------------------------------------------------------- training
+def job_config(dataset):
+    """The config values that shape a training job on `dataset`, and nothing else.
+
+    Passed as params, so Snakemake reruns exactly the jobs whose values changed.
+    """
+    return {
+        "seed": config["seed"],
+        "protocol": config["protocol"],
+        "training": config["training"],
+        "datasets": {dataset: {"stream_max": config["datasets"][dataset]["stream_max"]}},
+    }
+
+
+def spec_json(spec):
+    return json.dumps(spec, sort_keys=True, separators=(",", ":"))
+
+
+# ----------------------------------------------------------------------------- targets
+def pretrain_results():
+    return expand(
+        f"{PRETRAIN_DIR}/result.json", arch=ARCHS, source=SOURCES, seed=SEEDS
+    )
+
+
+def selected_models():
+    return expand(f"{SELECTED_DIR}/model.keras", arch=ARCHS, source=SOURCES)
+
+
+def referent_results():
+    return expand(
+        f"{REFERENT_DIR}/result.json",
+        arch=ARCHS,
+        target=TARGETS,
+        variant=VARIANTS,
+        run=RUNS,
+    )
+
+
+def finetune_results():
+    return [
+        FINETUNE_DIR.format(
+            arch=arch, source=source, target=target, variant=variant, run=run, omega=omega
+        )
+        + "/result.json"
+        for arch in ARCHS
+        for source, target in PAIRS
+        for variant in VARIANTS
+        for run in RUNS
+        for omega in OMEGAS
+    ]
+
+
+def stream_max_results():
+    return expand(
+        f"{SMAX_DIR}/result.json",
+        arch=ARCHS,
+        dataset=SMAX_DATASETS,
+        smax=["with", "without"],
+        seed=SMAX_SEEDS,
+    )
+
+
+def all_results():
+    return (
+        pretrain_results() + referent_results() + finetune_results() + stream_max_results()
+    )
+
+
+def all_targets():
+    """Everything the experiment produces (the archive rule checksums these)."""
+    targets = [
+        *expand(STORE, dataset=DATASETS),
+        *expand(SUBSET, dataset=TARGETS, variant=VARIANTS, run=RUNS),
+        f"{TABLES_DIR}/results.parquet",
+        f"{ANALYSIS_DIR}/done",
+    ]
+    if config["published_results"]:
+        targets += ["results/published/analysis/done", f"{ANALYSIS_DIR}/comparison_with_published.csv"]
+    return targets
+
+
+# ----------------------------------------------------------------------------- job server
+_JOB_SERVER = {}
+
+
+def start_job_server():
+    """Start the warm training-job server for this run (config job_server, local runs only).
+
+    See src/tstransfer/jobserver.py: it removes TensorFlow's import from every job's
+    fixed cost. Jobs find it through TSTRANSFER_JOBSERVER, which they inherit from here.
+    """
+    if not (config["job_server"] and workflow.local_exec):
+        return
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    path = os.path.join(tempfile.gettempdir(), f"tstransfer-jobserver-{os.getpid()}.sock")
+    os.makedirs("results/logs", exist_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tstransfer.jobserver", "--socket", path]
+        + ["--log", "results/logs/jobserver.log"],
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while not os.path.exists(path) and process.poll() is None:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    if os.path.exists(path):
+        os.environ["TSTRANSFER_JOBSERVER"] = path
+        _JOB_SERVER["process"] = process
+    else:
+        process.kill()
+        logger.warning("job server did not start; training jobs run in their own processes")
+
+
+def stop_job_server():
+    process = _JOB_SERVER.pop("process", None)
+    if process is not None:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,0 +1,137 @@
+# Pretraining (with seed selection), referent models, the fine-tuning grid, and the
+# stream_max study. Every training job writes result.json last: its presence marks a
+# finished job. Training runs through `python -m tstransfer.cli`, a client that hands
+# the job to a warm job server when one runs (config job_server) and otherwise runs it
+# in-process; see src/tstransfer/jobserver.py.
+
+
+rule pretrain:
+    input:
+        store=lambda wc: STORE.format(dataset=wc.source),
+    output:
+        result=f"{PRETRAIN_DIR}/result.json",
+        model=f"{PRETRAIN_DIR}/model.keras",
+    params:
+        spec=lambda wc: spec_json(job_config(wc.source)),
+        out=PRETRAIN_DIR,
+    log:
+        "results/logs/pretrain/{arch}/{source}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/pretrain/{arch}/{source}/seed{seed}.tsv"
+    conda:
+        "../envs/training.yaml"
+    resources:
+        runtime=48 * 60,
+        mem_mb=32000,
+        gpu=1,
+    shell:
+        "python -m tstransfer.cli pretrain --spec {params.spec:q} --arch {wildcards.arch}"
+        " --dataset {wildcards.source} --seed-index {wildcards.seed}"
+        " --store {input.store} --out {params.out} > {log} 2>&1"
+
+
+rule select_pretrained:
+    """The best of the pretraining seeds on validation (the authors picked by hand)."""
+    input:
+        results=lambda wc: expand(
+            f"{PRETRAIN_DIR}/result.json", seed=SEEDS, allow_missing=True
+        ),
+        models=lambda wc: expand(
+            f"{PRETRAIN_DIR}/model.keras", seed=SEEDS, allow_missing=True
+        ),
+    output:
+        selection=f"{SELECTED_DIR}/selection.json",
+        model=f"{SELECTED_DIR}/model.keras",
+    log:
+        "results/logs/pretrain/{arch}/{source}/select.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        runtime=5,
+        mem_mb=500,
+    script:
+        "../workflow/scripts/select_pretrained.py"
+
+
+rule referent:
+    """A model trained from scratch on a reduced target training set."""
+    input:
+        store=lambda wc: STORE.format(dataset=wc.target),
+        subset=lambda wc: SUBSET.format(dataset=wc.target, variant=wc.variant, run=wc.run),
+    output:
+        result=f"{REFERENT_DIR}/result.json",
+    params:
+        spec=lambda wc: spec_json(job_config(wc.target)),
+        out=REFERENT_DIR,
+    log:
+        "results/logs/referent/{arch}/{target}/{variant}/run{run}.log",
+    benchmark:
+        "results/benchmarks/referent/{arch}/{target}/{variant}/run{run}.tsv"
+    conda:
+        "../envs/training.yaml"
+    resources:
+        runtime=8 * 60,
+        mem_mb=16000,
+        gpu=1,
+    shell:
+        "python -m tstransfer.cli referent --spec {params.spec:q} --arch {wildcards.arch}"
+        " --target {wildcards.target} --variant {wildcards.variant} --run {wildcards.run}"
+        " --store {input.store} --subset {input.subset} --out {params.out} > {log} 2>&1"
+
+
+rule finetune:
+    """One grid cell: the selected pretrained model fine-tuned with multiplier omega."""
+    input:
+        pretrained=f"{SELECTED_DIR}/model.keras",
+        store=lambda wc: STORE.format(dataset=wc.target),
+        subset=lambda wc: SUBSET.format(dataset=wc.target, variant=wc.variant, run=wc.run),
+    output:
+        result=f"{FINETUNE_DIR}/result.json",
+    params:
+        spec=lambda wc: spec_json(job_config(wc.target)),
+        out=FINETUNE_DIR,
+    log:
+        "results/logs/finetune/{arch}/{source}/{target}/{variant}/run{run}/omega{omega}.log",
+    benchmark:
+        "results/benchmarks/finetune/{arch}/{source}/{target}/{variant}/run{run}/omega{omega}.tsv"
+    conda:
+        "../envs/training.yaml"
+    # Optional packing on SLURM: --group-components finetune_cell=10 puts the ten
+    # multipliers of one run into one allocation (README, "Running on SLURM").
+    group:
+        "ft_{arch}_{source}_{target}_{variant}_{run}"
+    resources:
+        runtime=8 * 60,
+        mem_mb=16000,
+        gpu=1,
+    shell:
+        "python -m tstransfer.cli finetune --spec {params.spec:q} --arch {wildcards.arch}"
+        " --source {wildcards.source} --target {wildcards.target}"
+        " --variant {wildcards.variant} --run {wildcards.run} --omega {wildcards.omega}"
+        " --pretrained {input.pretrained} --store {input.store} --subset {input.subset}"
+        " --out {params.out} > {log} 2>&1"
+
+
+rule stream_max_study:
+    """Table 2: the same training with and without the stream_max input."""
+    input:
+        store=STORE,
+    output:
+        result=f"{SMAX_DIR}/result.json",
+    params:
+        spec=lambda wc: spec_json(job_config(wc.dataset)),
+        out=SMAX_DIR,
+    log:
+        "results/logs/stream_max/{arch}/{dataset}/{smax}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/stream_max/{arch}/{dataset}/{smax}/seed{seed}.tsv"
+    conda:
+        "../envs/training.yaml"
+    resources:
+        runtime=48 * 60,
+        mem_mb=32000,
+        gpu=1,
+    shell:
+        "python -m tstransfer.cli stream-max --spec {params.spec:q} --arch {wildcards.arch}"
+        " --dataset {wildcards.dataset} --stream-max {wildcards.smax}"
+        " --seed-index {wildcards.seed} --store {input.store} --out {params.out} > {log} 2>&1"

@@ -1,0 +1,100 @@
+"""Command-line entry points of the training jobs (what the training rules run).
+
+    python -m tstransfer.cli pretrain   --spec JSON --arch A --dataset D --seed-index K --store Z --out DIR
+    python -m tstransfer.cli referent   --spec JSON --arch A --target T --variant V --run R --store Z --subset S --out DIR
+    python -m tstransfer.cli finetune   --spec JSON --arch A --source S --target T --variant V --run R --omega W
+                                        --pretrained M --store Z --subset S --out DIR
+    python -m tstransfer.cli stream-max --spec JSON --arch A --dataset D --stream-max with|without --seed-index K --store Z --out DIR
+
+``--spec`` is the JSON of the config values that shape the job (rules/common.smk,
+``job_config``). With ``TSTRANSFER_JOBSERVER`` set (the Snakefile does this when
+``job_server: true``) the job runs in a child of the warm job server; otherwise here.
+This module imports nothing heavy, so the client costs a bare Python start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tstransfer.cli")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--spec", required=True, type=json.loads, help="job config values as JSON")
+        sub.add_argument("--arch", required=True)
+        sub.add_argument("--store", required=True, help="zarr store of the dataset trained on")
+        sub.add_argument("--out", required=True, help="job output folder (result.json is written last)")
+        return sub
+
+    sub = command("pretrain", "pretrain an architecture on a full source dataset")
+    sub.add_argument("--dataset", required=True)
+    sub.add_argument("--seed-index", required=True, type=int)
+
+    sub = command("referent", "train from scratch on a reduced target training set")
+    sub.add_argument("--target", required=True)
+    sub.add_argument("--variant", required=True)
+    sub.add_argument("--run", required=True, type=int)
+    sub.add_argument("--subset", required=True)
+
+    sub = command("finetune", "fine-tune the selected pretrained model on a reduced target set")
+    sub.add_argument("--source", required=True)
+    sub.add_argument("--target", required=True)
+    sub.add_argument("--variant", required=True)
+    sub.add_argument("--run", required=True, type=int)
+    sub.add_argument("--omega", required=True, type=float)
+    sub.add_argument("--pretrained", required=True)
+    sub.add_argument("--subset", required=True)
+
+    sub = command("stream-max", "Table 2: train with or without the stream_max input")
+    sub.add_argument("--dataset", required=True)
+    sub.add_argument("--stream-max", required=True, choices=["with", "without"])
+    sub.add_argument("--seed-index", required=True, type=int)
+    return parser
+
+
+def run_job(argv: Sequence[str]) -> int:
+    """Parse ``argv`` and run the job in this process; return the exit status."""
+    args = _parser().parse_args(list(argv))
+    from . import jobs, logs
+
+    logs.setup(None)
+    spec = args.spec
+    if args.command == "pretrain":
+        jobs.pretrain(spec, args.arch, args.dataset, args.seed_index, args.store, args.out)
+    elif args.command == "referent":
+        jobs.referent(spec, args.arch, args.target, args.variant, args.run, args.store, args.subset, args.out)
+    elif args.command == "finetune":
+        jobs.finetune(
+            spec, args.arch, args.source, args.target, args.variant, args.run, args.omega,
+            args.pretrained, args.store, args.subset, args.out,
+        )
+    elif args.command == "stream-max":
+        jobs.stream_max_job(
+            spec, args.arch, args.dataset, args.stream_max == "with", args.seed_index, args.store, args.out
+        )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    server = os.environ.get("TSTRANSFER_JOBSERVER")
+    if server and argv and argv[0] not in ("-h", "--help"):
+        _parser().parse_args(argv)  # fail fast on bad arguments, before bothering the server
+        from . import jobserver
+
+        try:
+            return jobserver.submit(server, argv)
+        except ConnectionError as error:
+            print(f"tstransfer: {error}; running the job in this process", file=sys.stderr)
+    return run_job(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""A warm fork server for training jobs: pay TensorFlow's import once per workflow run.
+
+Every training job of the DAG is a fresh process, and on this kind of machine a fresh
+process spends ~5-10 s importing TensorFlow before it trains for as little as a second
+(the demo's jobs, and many small grid cells on a cluster node). With ``job_server: true``
+the Snakefile starts one server per workflow run that imports TensorFlow and the
+training code once and then forks a child per job. The job's own command stays
+``python -m tstransfer.cli ...``: the CLI finds the server through the environment
+variable ``TSTRANSFER_JOBSERVER``, passes it its argv, working directory and its stdout
+and stderr file descriptors (so the child writes straight into the rule's log), and
+waits for the child's exit status. Without a server the CLI runs the job itself, so the
+same rule works everywhere.
+
+Children start from a process that has imported TensorFlow but never run an op, so each
+job gets TensorFlow's pristine state (seeds, graphs, thread pools are created in the
+child); results are bit-identical to an in-process run (tests/test_jobserver.py).
+If the client dies (Snakemake cancels the job), the server kills the child's process group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+ENV_VAR = "TSTRANSFER_JOBSERVER"
+_MAX_MESSAGE = 1 << 20
+log = logging.getLogger("tstransfer.jobserver")
+
+
+# ----------------------------------------------------------------------------- client
+def submit(socket_path: str, argv: Sequence[str], *, connect_timeout: float = 120.0) -> int:
+    """Run ``argv`` (CLI arguments) in a child of the server; return its exit status.
+
+    Raises ``ConnectionError`` when no server answers, so the caller can run in-process.
+    """
+    deadline = time.monotonic() + connect_timeout
+    while True:
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            client.connect(socket_path)
+            break
+        except (FileNotFoundError, ConnectionRefusedError) as error:
+            client.close()
+            # The server binds its socket before importing TensorFlow, so a missing socket
+            # means it is not up yet (just started) or not there at all.
+            if time.monotonic() > deadline:
+                raise ConnectionError(f"no job server at {socket_path}: {error}") from error
+            time.sleep(0.2)
+    with client:
+        request = json.dumps({"argv": list(argv), "cwd": os.getcwd(), "env": dict(os.environ)})
+        socket.send_fds(client, [request.encode() + b"\n"], [sys.stdout.fileno(), sys.stderr.fileno()])
+        reply = b""
+        while not reply.endswith(b"\n"):
+            block = client.recv(4096)
+            if not block:
+                raise ConnectionError(f"job server at {socket_path} closed the connection")
+            reply += block
+    return int(json.loads(reply)["exit"])
+
+
+# ----------------------------------------------------------------------------- server
+def _run_child(request: dict, fds: list[int]) -> None:
+    """In the forked child: become the job, then exit with its status (never returns)."""
+    code = 1
+    try:
+        os.setpgid(0, 0)
+        os.dup2(fds[0], 1)
+        os.dup2(fds[1], 2)
+        for fd in fds:
+            os.close(fd)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.environ.pop(ENV_VAR, None)  # a job never re-submits itself
+        from . import cli
+
+        code = cli.run_job(request["argv"])
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 1
+    except BaseException:  # noqa: BLE001 - report anything, then exit non-zero
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _serve_connection(conn: socket.socket) -> None:
+    with conn:
+        message, fds, _flags, _addr = socket.recv_fds(conn, _MAX_MESSAGE, 2)
+        while not message.endswith(b"\n"):
+            block = conn.recv(_MAX_MESSAGE)
+            if not block:
+                return
+            message += block
+        request = json.loads(message)
+        pid = os.fork()
+        if pid == 0:
+            conn.close()
+            _run_child(request, fds)
+        for fd in fds:
+            os.close(fd)
+        log.info("job %d started: %s", pid, " ".join(request["argv"][:1] + request["argv"][-2:]))
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                code = os.waitstatus_to_exitcode(status)
+                log.info("job %d ended with %d", pid, code)
+                conn.sendall(json.dumps({"exit": code if code >= 0 else 128 - code}).encode() + b"\n")
+                return
+            readable, _, _ = select.select([conn], [], [], 0.2)
+            if readable and not conn.recv(1, socket.MSG_PEEK):
+                # The client went away (Snakemake cancelled the job): stop the child too.
+                log.warning("client of job %d disconnected: killing it", pid)
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                os.waitpid(pid, 0)
+                return
+
+
+def serve(socket_path: str, *, preload: Sequence[str] = ("tstransfer.jobs",)) -> None:
+    """Bind ``socket_path``, import ``preload`` modules, then fork a child per request."""
+    if os.path.exists(socket_path):
+        os.unlink(socket_path)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(socket_path)
+    server.listen(128)
+    started = time.perf_counter()
+    import importlib
+
+    for name in preload:
+        importlib.import_module(name)
+    log.info("job server ready at %s (imports took %.1f s)", socket_path, time.perf_counter() - started)
+
+    def stop(_signum, _frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while True:
+            conn, _ = server.accept()
+            threading.Thread(target=_serve_connection, args=(conn,), daemon=True).start()
+    finally:
+        server.close()
+        if os.path.exists(socket_path):
+            os.unlink(socket_path)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tstransfer.jobserver", description=__doc__.split("\n")[0])
+    parser.add_argument("--socket", required=True, help="UNIX socket path to listen on")
+    parser.add_argument("--log", help="log file (default: stderr)")
+    args = parser.parse_args(argv)
+    from . import logs
+
+    logs.setup(args.log)
+    serve(args.socket)
+
+
+if __name__ == "__main__":
+    main()

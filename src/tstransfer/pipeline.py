@@ -1,0 +1,46 @@
+"""The workflow's data steps as plain functions (the rules' scripts call these)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from . import datasets, store
+from .fsutil import atomic_path
+from .seeding import rng_for
+
+log = logging.getLogger(__name__)
+
+
+def synthesize(dataset: str, out_dir: str | Path, synthetic: Mapping[str, Any], seed: int) -> None:
+    """Write the synthetic raw files of ``dataset`` into ``out_dir`` (atomically, as a folder)."""
+    module = datasets.get(dataset)
+    with atomic_path(out_dir, directory=True) as tmp:
+        module.write_synthetic(Path(tmp), dict(synthetic), rng_for(seed, "synthetic", dataset))
+    log.info("%s: synthetic raw files in %s", dataset, out_dir)
+
+
+def convert(
+    dataset: str, raw: str | Path, out: str | Path, extract: Mapping[str, Any], seed: int
+) -> dict[str, Any]:
+    """Convert ``dataset``'s raw folder into its zarr store; see :func:`tstransfer.store.convert`."""
+    raw = Path(raw)
+    if not raw.exists():
+        raise FileNotFoundError(
+            f"{dataset}: raw data not found at {raw} (config datasets.{dataset}.path or raw_dir)"
+        )
+    return store.convert(datasets.get(dataset), raw, out, dict(extract), seed=seed, log=log)
+
+
+def write_manifest(paths: Iterable[str | Path], out: str | Path) -> int:
+    """One path per line, sorted, atomically; returns the count."""
+    lines = sorted(str(p) for p in paths)
+    with atomic_path(out) as tmp:
+        Path(tmp).write_text("".join(f"{line}\n" for line in lines))
+    return len(lines)
+
+
+def read_manifest(path: str | Path) -> list[str]:
+    return [line for line in Path(path).read_text().splitlines() if line.strip()]

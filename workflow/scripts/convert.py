@@ -1,0 +1,13 @@
+"""Snakemake script: one dataset's raw files -> its preprocessed zarr store."""
+
+from tstransfer import logs, pipeline
+
+log = logs.setup(snakemake.log[0])
+with logs.logged_errors(log):
+    pipeline.convert(
+        snakemake.wildcards.dataset,
+        snakemake.params.raw,
+        snakemake.output[0],
+        snakemake.params.extract,
+        snakemake.params.seed,
+    )

@@ -1,0 +1,12 @@
+"""Snakemake script: synthetic raw files of one dataset in its real on-disk format."""
+
+from tstransfer import logs, pipeline
+
+log = logs.setup(snakemake.log[0])
+with logs.logged_errors(log):
+    pipeline.synthesize(
+        snakemake.wildcards.dataset,
+        snakemake.output[0],
+        snakemake.params.synthetic,
+        snakemake.params.seed,
+    )
