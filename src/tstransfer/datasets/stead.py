@@ -129,6 +129,9 @@ def list_instances(raw: Path, params: Mapping[str, Any], log: logging.Logger) ->
     n_other = 0
     files = []
     for hdf5, csv, group in _pairs(params):
+        # Checked now, not when the reader reaches it hours into an 85 GB conversion.
+        if not (raw / hdf5).is_file():
+            raise DataError(INFO.name, raw / hdf5, "raw file not found")
         table = _read_table(INFO.name, raw / csv)
         quakes = table["trace_category"] == EARTHQUAKE
         n_other += int((~quakes).sum())
