@@ -1,0 +1,471 @@
+"""SPEECH (Google Speech Commands v0.02): 35-word spoken-word classification.
+
+Raw file: ``speech_commands_v0.02.tar.gz`` (2.4 GB). Members start with ``./``: one
+folder per word (``./<word>/<8hex>_nohash_<n>.wav``), ``./_background_noise_/`` with a
+few long noise recordings, ``./validation_list.txt``, ``./testing_list.txt`` and some
+text files. Every WAV is 16-bit PCM, mono, 16 kHz.
+
+Extraction (paper section 2.1.4): label = the word folder's index in the alphabetical
+list :data:`WORDS`; each clip (scaled to full scale, int16 / 32768, as librosa loads
+it) is resampled 16 kHz -> ``sample_rate`` with a polyphase anti-aliasing resampler
+(:func:`scipy.signal.resample_poly`), then cut to ``n_samples``; a shorter clip is
+padded at its end with background-noise audio resampled the same way. The padding
+segment is drawn from a random stream seeded by the clip's path (``noise_seed`` and the
+key through :func:`tstransfer.seeding.rng_for`), so it does not depend on the order,
+the chunking or anything else in the run. The paper splits SPEECH 70/15/15 at random
+per class, not by the archive's official lists, so the index carries no ``split``
+(the store draws a stratified one); the official lists are only counted in the log.
+
+Streaming: a ``.tar.gz`` can only be read front to back, and it is far too large to
+unpack or hold in memory. ``list_instances`` makes one pass reading names only (and
+the two small list files). ``read_chunks`` needs the (small) resampled noise before the
+first short clip: where the archive stores ``_background_noise_`` before every clip,
+it is collected during the single reading pass; otherwise a first pass reads the
+archive only up to the last noise member. The gzip stream is read through
+:mod:`gzip`, which checks the stream's length and CRC, so a truncated or corrupt
+archive is an error even when it breaks off between two members.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import re
+import struct
+import tarfile
+import wave
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.signal import resample_poly
+
+from ..fsutil import atomic_path
+from ..seeding import rng_for
+from .base import DataError, DatasetInfo, InstanceIndex, RawChunk
+
+WORDS = (
+    "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward",
+    "four", "go", "happy", "house", "learn", "left", "marvin", "nine", "no", "off",
+    "on", "one", "right", "seven", "sheila", "six", "stop", "three", "tree", "two",
+    "up", "visual", "wow", "yes", "zero",
+)
+WORD_INDEX = {word: index for index, word in enumerate(WORDS)}
+INFO = DatasetInfo(
+    name="speech",
+    title="SPEECH",
+    domain="speech",
+    task="classification",
+    channels=1,
+    sampling_rate=8000.0,
+    units="PCM full scale (int16 / 32768)",
+    class_names=WORDS,
+)
+
+DEFAULT_FILE = "speech_commands_v0.02.tar.gz"
+SOURCE_RATE = 16_000  # Hz of every WAV in the archive
+NOISE_FOLDER = "_background_noise_"
+LIST_FILES = ("validation_list.txt", "testing_list.txt")
+DEFAULT_NOISE_SEED = 0
+CLIP_NAME = re.compile(r"^[0-9a-f]{8}_nohash_\d+\.wav$")
+DROP_OUTSIDE = "WAV outside the 35 word folders and _background_noise_"
+
+
+# --------------------------------------------------------------------------- params
+def _file_name(params: Mapping[str, Any]) -> str:
+    """``params['file']`` (optional): the archive's name inside ``raw``."""
+    return str(params.get("file", DEFAULT_FILE))
+
+
+def _settings(params: Mapping[str, Any]) -> tuple[int, int, int]:
+    """``sample_rate`` (Hz after resampling) and ``n_samples`` (kept per clip), both
+    required; ``noise_seed`` (optional, default 0) seeds the padding draws."""
+    try:
+        rate, n_samples = int(params["sample_rate"]), int(params["n_samples"])
+        noise_seed = int(params.get("noise_seed", DEFAULT_NOISE_SEED))
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{INFO.name}: extract needs integer sample_rate and n_samples") from None
+    if rate < 1 or n_samples < 1 or noise_seed < 0:
+        raise ValueError(f"{INFO.name}: extract.sample_rate and n_samples must be positive")
+    return rate, n_samples, noise_seed
+
+
+def raw_files(params: Mapping[str, Any]) -> list[str]:
+    return [_file_name(params)]
+
+
+@dataclass
+class SpeechIndex(InstanceIndex):
+    """The index plus what the listing pass learnt about the background noise."""
+
+    noise_members: tuple[str, ...] = ()  # archive names, without "./"
+    noise_before_clips: bool = False  # every noise member precedes the first clip
+
+
+# --------------------------------------------------------------------------- archive
+def _member_kind(name: str) -> str:
+    """``clip``, ``noise``, ``list``, ``other_wav`` or ``other`` for a normalised name."""
+    parts = name.split("/")
+    if len(parts) == 2 and parts[1].lower().endswith(".wav"):
+        if parts[0] in WORD_INDEX:
+            return "clip"
+        if parts[0] == NOISE_FOLDER:
+            return "noise"
+    if name in LIST_FILES:
+        return "list"
+    return "other_wav" if name.lower().endswith(".wav") else "other"
+
+
+def _normalise(name: str) -> str:
+    return name[2:] if name.startswith("./") else name
+
+
+def _stream(
+    archive: Path, wanted: Callable[[str], bool], stop: Callable[[], bool] = lambda: False
+) -> Iterator[tuple[str, bytes | None]]:
+    """``(name, data)`` for each regular member in archive order; ``data`` only if wanted.
+
+    Reads sequentially (gzip + tar stream mode); ``stop()`` is asked after each member
+    and ends the pass early. Without an early stop the gzip stream is drained to its
+    end so that its CRC and length are checked.
+    """
+    if not archive.is_file():
+        raise DataError(INFO.name, archive, "raw file not found")
+    where = "before the first member"
+    try:
+        with gzip.open(archive, "rb") as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+            for member in tar:
+                # Stream mode still remembers every TarInfo; 100k of them are not needed.
+                tar.members = []
+                if not member.isfile():
+                    continue
+                name = _normalise(member.name)
+                where = f"while reading member {name}"
+                data = None
+                if wanted(name):
+                    handle = tar.extractfile(member)
+                    data = handle.read() if handle is not None else b""
+                    if len(data) != member.size:
+                        raise tarfile.ReadError(f"member ends after {len(data)} of {member.size} bytes")
+                yield name, data
+                where = f"after member {name}"
+                if stop():
+                    return
+            where = f"after the last member ({where})"
+            while stream.read(1 << 20):  # verify gzip CRC and length up to the end
+                pass
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise DataError(
+            INFO.name, archive, f"unreadable or truncated archive {where}: {exc}", trace=where
+        ) from None
+
+
+def decode_wav(data: bytes, archive: Path, name: str) -> np.ndarray:
+    """Samples of a 16-bit PCM mono 16 kHz WAV as float64 in [-1, 1)."""
+    try:
+        with wave.open(io.BytesIO(data), "rb") as handle:
+            channels, width, rate = handle.getnchannels(), handle.getsampwidth(), handle.getframerate()
+            frames = handle.getnframes()
+            raw = handle.readframes(frames)
+    except (wave.Error, EOFError, struct.error) as exc:
+        raise DataError(INFO.name, archive, f"unreadable WAV ({exc})", trace=name) from None
+    if (channels, width, rate) != (1, 2, SOURCE_RATE):
+        raise DataError(
+            INFO.name, archive,
+            f"expected 16-bit PCM mono {SOURCE_RATE} Hz, got {8 * width}-bit, {channels} "
+            f"channel(s), {rate} Hz", trace=name,
+        )
+    if len(raw) != 2 * frames:
+        raise DataError(
+            INFO.name, archive, f"WAV data ends after {len(raw) // 2} of {frames} frames", trace=name
+        )
+    return np.frombuffer(raw, dtype="<i2").astype(np.float64) / 32768.0
+
+
+def resample(samples: np.ndarray, rate: int) -> np.ndarray:
+    """16 kHz -> ``rate`` with scipy's polyphase FIR (Kaiser window, anti-aliased)."""
+    ratio = Fraction(rate, SOURCE_RATE)
+    if ratio == 1:
+        return samples
+    return resample_poly(samples, ratio.numerator, ratio.denominator)
+
+
+def pad_with_noise(
+    clip: np.ndarray, n_samples: int, noise: list[np.ndarray], key: str, noise_seed: int,
+    archive: Path,
+) -> np.ndarray:
+    """``clip`` cut or padded to ``n_samples``; padding is one contiguous noise segment.
+
+    The segment is drawn uniformly among all positions, in all noise recordings, where
+    it fits without crossing a recording's end; the draw is seeded by ``key`` alone.
+    """
+    if len(clip) >= n_samples:
+        return clip[:n_samples]
+    need = n_samples - len(clip)
+    starts_per_file = np.array([max(0, len(n) - need + 1) for n in noise])
+    total = int(starts_per_file.sum())
+    if total == 0:
+        raise DataError(
+            INFO.name, archive,
+            f"no background-noise recording is long enough to pad {need} samples "
+            f"(longest: {max((len(n) for n in noise), default=0)})", trace=key,
+        )
+    position = int(rng_for(noise_seed, INFO.name, "pad", key).integers(total))
+    file = int(np.searchsorted(np.cumsum(starts_per_file), position, side="right"))
+    start = position - int(starts_per_file[:file].sum())
+    return np.concatenate([clip, noise[file][start : start + need]])
+
+
+# --------------------------------------------------------------------------- protocol
+def list_instances(raw: Path, params: Mapping[str, Any], log: logging.Logger) -> SpeechIndex:
+    archive = Path(raw) / _file_name(params)
+    _settings(params)
+    keys: list[str] = []
+    labels: list[int] = []
+    noise: list[str] = []
+    lists: dict[str, int] = {}
+    odd_names = 0
+    outside = 0
+    noise_before_clips = True
+    for count, (name, data) in enumerate(_stream(archive, lambda n: _member_kind(n) == "list"), 1):
+        kind = _member_kind(name)
+        if kind == "clip":
+            keys.append(name)
+            labels.append(WORD_INDEX[name.split("/")[0]])
+            odd_names += CLIP_NAME.match(name.split("/")[1]) is None
+        elif kind == "noise":
+            noise.append(name)
+            noise_before_clips &= not keys
+        elif kind == "list":
+            lists[name] = sum(1 for line in data.decode("utf-8", "replace").splitlines() if line.strip())
+        elif kind == "other_wav":
+            outside += 1
+        if count % 20_000 == 0:
+            log.info("%s: listing %s: %d members read", INFO.name, archive.name, count)
+    if not noise:
+        raise DataError(INFO.name, archive, f"no ./{NOISE_FOLDER}/*.wav recordings to pad short clips with")
+    label_array = np.asarray(labels, dtype=np.int16)
+    missing = [word for word, index in WORD_INDEX.items() if not (label_array == index).any()]
+    if missing:
+        raise DataError(INFO.name, archive, f"no clips for word(s): {', '.join(missing)}")
+    counts = np.bincount(label_array, minlength=len(WORDS))
+    log.info(
+        "%s: %d clips in 35 words (fewest %d: %s; most %d: %s), %d noise recordings%s",
+        INFO.name, len(keys), counts.min(), WORDS[counts.argmin()], counts.max(),
+        WORDS[counts.argmax()], len(noise),
+        "" if noise_before_clips else " (stored after some clips: read in a first pass)",
+    )
+    log.info(
+        "%s: official lists %s (not used: the paper splits 70/15/15 at random per class)",
+        INFO.name, ", ".join(f"{k}={v}" for k, v in lists.items()) or "absent",
+    )
+    if odd_names:
+        log.info("%s: %d clip name(s) not of the form <8hex>_nohash_<n>.wav", INFO.name, odd_names)
+    dropped = {DROP_OUTSIDE: outside} if outside else {}
+    table = pd.DataFrame({"key": keys, "label": label_array})
+    return SpeechIndex(
+        table=table, dropped=dropped, files=[archive],
+        noise_members=tuple(noise), noise_before_clips=noise_before_clips,
+    )
+
+
+def _noise_bank(decoded: dict[str, np.ndarray], expected: tuple[str, ...], archive: Path) -> list[np.ndarray]:
+    """Resampled noise recordings in sorted name order (independent of archive order)."""
+    if expected and set(decoded) != set(expected):
+        lacking = sorted(set(expected) - set(decoded))
+        raise DataError(INFO.name, archive, "noise recording(s) missing since the listing pass",
+                        trace=lacking[0] if lacking else None)
+    if not decoded:
+        raise DataError(INFO.name, archive, f"no ./{NOISE_FOLDER}/*.wav recordings")
+    return [decoded[name] for name in sorted(decoded)]
+
+
+def read_chunks(
+    raw: Path, params: Mapping[str, Any], index: InstanceIndex, chunk_size: int
+) -> Iterator[RawChunk]:
+    archive = Path(raw) / _file_name(params)
+    rate, n_samples, noise_seed = _settings(params)
+    table = index.table.reset_index(drop=True)
+    expected_keys = table["key"].astype(str).tolist()
+    position = {key: i for i, key in enumerate(expected_keys)}
+    labels = table["label"].to_numpy()
+    noise_members = tuple(getattr(index, "noise_members", ()))
+    single_pass = bool(getattr(index, "noise_before_clips", False)) and bool(noise_members)
+
+    decoded: dict[str, np.ndarray] = {}
+    if not single_pass:
+        # First pass: only the noise, stopping after the last noise member where known.
+        remaining = set(noise_members)
+
+        def enough() -> bool:
+            return bool(noise_members) and not remaining
+
+        for name, data in _stream(archive, lambda n: _member_kind(n) == "noise", enough):
+            if data is not None:
+                decoded[name] = resample(decode_wav(data, archive, name), rate)
+                remaining.discard(name)
+    bank = None if single_pass else _noise_bank(decoded, noise_members, archive)
+
+    waveforms = np.empty((chunk_size, n_samples, 1), dtype=np.float32)
+    filled = 0
+    written = 0
+
+    def wanted(name: str) -> bool:
+        kind = _member_kind(name)
+        return (kind == "noise" and single_pass) or (kind == "clip" and name in position)
+
+    for name, data in _stream(archive, wanted, lambda: written == len(expected_keys) and bank is not None):
+        if data is None:
+            continue
+        if _member_kind(name) == "noise":
+            decoded[name] = resample(decode_wav(data, archive, name), rate)
+            continue
+        if bank is None:
+            bank = _noise_bank(decoded, noise_members, archive)
+        if position[name] != written:
+            raise DataError(
+                INFO.name, archive, f"member order differs from the listing pass (expected "
+                f"{expected_keys[written]})", trace=name,
+            )
+        clip = resample(decode_wav(data, archive, name), rate)
+        if len(clip) == 0:
+            raise DataError(INFO.name, archive, "empty clip (no samples)", trace=name)
+        waveforms[filled, :, 0] = pad_with_noise(clip, n_samples, bank, name, noise_seed, archive)
+        filled += 1
+        written += 1
+        if filled == chunk_size:
+            yield RawChunk(
+                waveforms.copy(), labels[written - filled : written],
+                expected_keys[written - filled : written], str(archive),
+            )
+            filled = 0
+    if filled:
+        yield RawChunk(
+            waveforms[:filled].copy(), labels[written - filled : written],
+            expected_keys[written - filled : written], str(archive),
+        )
+    if written != len(expected_keys):
+        raise DataError(
+            INFO.name, archive, f"archive holds {written} of the {len(expected_keys)} listed clips",
+            trace=expected_keys[written],
+        )
+
+
+# --------------------------------------------------------------------------- synthetic
+def _wav_bytes(samples: np.ndarray) -> bytes:
+    pcm = np.clip(np.round(samples * 32767.0), -32768, 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(SOURCE_RATE)
+        handle.writeframes(pcm.tobytes())
+    return buffer.getvalue()
+
+
+def word_signature(word: int) -> tuple[float, float, float]:
+    """Synthetic word ``word``'s two formants (Hz) and chirp (Hz per second).
+
+    5 x 7 formant pairs (all below 4 kHz, so they survive resampling to 8 kHz) give
+    35 distinct spectra; the chirp sign and size add a time pattern.
+    """
+    f1 = 300.0 + 175.0 * (word % 5)
+    f2 = 1200.0 + 350.0 * (word // 5)
+    chirp = (-1) ** word * (150.0 + 40.0 * (word % 7))
+    return f1, f2, chirp
+
+
+def _synthetic_clip(word: int, length: int, rng: np.random.Generator) -> np.ndarray:
+    f1, f2, chirp = word_signature(word)
+    t = np.arange(length) / SOURCE_RATE
+    # The word is voiced over a random part of the clip, with a smooth envelope.
+    onset = rng.uniform(0.0, 0.3) * length
+    duration = rng.uniform(0.4, 0.65) * length
+    envelope = np.clip((np.arange(length) - onset) / max(duration, 1.0), 0.0, 1.0)
+    envelope = np.sin(np.pi * envelope) ** 2
+    pitch = rng.uniform(0.97, 1.03)  # speaker variation
+    phase1 = 2 * np.pi * (f1 * pitch * t + 0.5 * chirp * t**2)
+    phase2 = 2 * np.pi * (f2 * pitch * t - 0.25 * chirp * t**2)
+    voiced = np.sin(phase1) + 0.6 * np.sin(phase2 + rng.uniform(0, 2 * np.pi))
+    gain = rng.uniform(0.1, 0.6)
+    return gain * envelope * voiced / 1.6 + rng.normal(0.0, 0.01, length)
+
+
+def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generator) -> None:
+    """A ``speech_commands_v0.02.tar.gz`` in the real layout, with learnable words.
+
+    ``params`` is the ``synthetic.speech`` mapping: ``clips_per_word`` (required),
+    ``n_samples`` (required, 16 kHz samples of a full-length clip; about a quarter of
+    the clips are 45-95 % of that, so padding is exercised), ``noise_samples``
+    (optional, samples per background-noise recording, default ``4 * n_samples``),
+    ``file`` (optional). Member names start with ``./``; folder order is shuffled
+    (the real archive's order is the file system's, not alphabetical), so
+    ``_background_noise_`` may come after some clips.
+    """
+    clips_per_word, n_samples = int(params["clips_per_word"]), int(params["n_samples"])
+    noise_samples = int(params.get("noise_samples", 4 * n_samples))
+    if clips_per_word < 1 or n_samples < 16:
+        raise ValueError(f"{INFO.name}: synthetic.clips_per_word >= 1 and n_samples >= 16 required")
+    folders: dict[str, list[tuple[str, bytes]]] = {}
+    speakers = [f"{value:08x}" for value in rng.integers(0, 2**32, size=max(4, clips_per_word // 2))]
+    for word_name, word in WORD_INDEX.items():
+        members = []
+        seen: dict[str, int] = {}
+        for _ in range(clips_per_word):
+            speaker = speakers[int(rng.integers(len(speakers)))]
+            repeat = seen.get(speaker, 0)
+            seen[speaker] = repeat + 1
+            short = rng.random() < 0.25
+            length = int(n_samples * rng.uniform(0.45, 0.95)) if short else n_samples
+            clip = _synthetic_clip(word, length, rng)
+            members.append((f"{speaker}_nohash_{repeat}.wav", _wav_bytes(clip)))
+        folders[word_name] = members
+    t = np.arange(noise_samples) / SOURCE_RATE
+    white = rng.normal(0.0, 0.1, noise_samples)
+    brown = np.cumsum(rng.normal(0.0, 1.0, noise_samples))
+    brown = 0.2 * (brown - brown.mean()) / (np.abs(brown - brown.mean()).max() + 1e-12)
+    hum = 0.08 * np.sin(2 * np.pi * 60.0 * t) + 0.04 * np.sin(2 * np.pi * 180.0 * t) + rng.normal(0, 0.02, noise_samples)
+    folders[NOISE_FOLDER] = [
+        ("white_noise.wav", _wav_bytes(white)),
+        ("running_tap.wav", _wav_bytes(brown)),
+        ("dude_miaowing.wav", _wav_bytes(hum)),
+    ]
+    # The official lists: about 10 % of the clips each, by file (the real lists hash
+    # speaker ids; here a random choice is enough for the format).
+    all_clips = [f"{w}/{name}" for w in WORDS for name, _ in folders[w]]
+    chosen = rng.permutation(len(all_clips))
+    tenth = max(1, len(all_clips) // 10)
+    lists = {
+        "validation_list.txt": sorted(all_clips[i] for i in chosen[:tenth]),
+        "testing_list.txt": sorted(all_clips[i] for i in chosen[tenth : 2 * tenth]),
+    }
+    Path(raw).mkdir(parents=True, exist_ok=True)
+    with atomic_path(Path(raw) / _file_name(params)) as tmp:
+        with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
+            _add(tar, "./", None)
+            for list_name, lines in lists.items():
+                _add(tar, f"./{list_name}", ("\n".join(lines) + "\n").encode())
+            _add(tar, "./LICENSE", b"Creative Commons BY 4.0 (synthetic stand-in)\n")
+            for folder in rng.permutation(sorted(folders)):
+                _add(tar, f"./{folder}/", None)
+                for name, data in folders[str(folder)]:
+                    _add(tar, f"./{folder}/{name}", data)
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes | None) -> None:
+    info = tarfile.TarInfo(name.rstrip("/") if data is None and name != "./" else name)
+    info.mtime = 1_500_000_000  # fixed: the archive's bytes depend on the rng only
+    if data is None:
+        info.type = tarfile.DIRTYPE
+        info.mode = 0o755
+        tar.addfile(info)
+    else:
+        info.size = len(data)
+        info.mode = 0o644
+        tar.addfile(info, io.BytesIO(data))
