@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import logging
+import struct
 import tarfile
 import wave
 import zipfile
@@ -108,7 +109,7 @@ def _wav(samples: np.ndarray, rate: int = 16_000, width: int = 2, channels: int 
         dtype = {1: np.uint8, 2: "<i2"}[width]
         scale = {1: 100, 2: 20000}[width]
         frames = np.repeat(np.asarray(samples)[:, None], channels, axis=1)
-        handle.writeframes((frames * scale + (128 if width == 1 else 0)).astype(dtype).tobytes())
+        handle.writeframes(np.round(frames * scale + (128 if width == 1 else 0)).astype(dtype).tobytes())
     return buffer.getvalue()
 
 
@@ -285,7 +286,9 @@ def test_speech_truncation_between_members_is_caught(tmp_path):
         (_wav(np.zeros(1000), width=1), "8-bit"),
         (_wav(np.zeros(1000), channels=2), "2 channel"),
         (b"RIFF\x00\x00not a wav", "unreadable WAV"),
+        (_wav(np.zeros(1000))[:-100], "truncated"),
     ],
+    ids=["rate", "width", "stereo", "garbage", "truncated"],
 )
 def test_speech_bad_wav_names_dataset_file_and_clip(tmp_path, bad_wav, reason):
     member = "./cat/00000003_nohash_0.wav"
@@ -296,6 +299,20 @@ def test_speech_bad_wav_names_dataset_file_and_clip(tmp_path, bad_wav, reason):
     _assert_names(caught.value, "speech", speech.DEFAULT_FILE, "cat/00000003_nohash_0.wav")
     assert reason in str(caught.value)
     _assert_no_output(out)
+
+
+def test_speech_reads_extensible_pcm_wav(tmp_path):
+    """WAVE_FORMAT_EXTENSIBLE with a PCM sub-format is plain PCM (Python 3.11's wave refuses it)."""
+    samples = (np.sin(np.arange(300) / 7.0) * 20000).astype("<i2")
+    fmt = struct.pack("<HHIIHHHHI", 0xFFFE, 1, 16000, 32000, 2, 16, 22, 16, 0)
+    fmt += (1).to_bytes(2, "little") + bytes.fromhex("000000001000800000aa00389b71")
+    body = b"WAVE" + b"fmt " + len(fmt).to_bytes(4, "little") + fmt
+    body += b"LIST" + (4).to_bytes(4, "little") + b"INFO"  # a chunk to skip
+    body += b"data" + len(samples.tobytes()).to_bytes(4, "little") + samples.tobytes()
+    extensible = b"RIFF" + len(body).to_bytes(4, "little") + body
+    decoded = speech.decode_wav(extensible, tmp_path, "x.wav")
+    np.testing.assert_array_equal(decoded, samples / 32768.0)
+    np.testing.assert_array_equal(speech.decode_wav(_wav(samples / 20000.0), tmp_path, "y.wav") * 32768, samples)
 
 
 # --------------------------------------------------------------------------- EMG

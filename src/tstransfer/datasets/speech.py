@@ -166,26 +166,57 @@ def _stream(
         ) from None
 
 
+WAVE_FORMAT_PCM = 0x0001
+WAVE_FORMAT_EXTENSIBLE = 0xFFFE
+
+
+def _riff_chunks(data: bytes) -> tuple[tuple[int, int, int, int], bytes]:
+    """``((format tag, channels, rate, bits), sample bytes)`` of a RIFF/WAVE file.
+
+    A small reader of our own rather than :mod:`wave`: Python 3.11's ``wave`` rejects
+    WAVE_FORMAT_EXTENSIBLE headers even when they hold plain PCM, and an exact reason
+    (format, width, channels, rate, truncation) makes a better error message.
+    """
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise ValueError("not a RIFF/WAVE file")
+    position, fmt = 12, None
+    while position + 8 <= len(data):
+        chunk_id = data[position : position + 4]
+        size = int.from_bytes(data[position + 4 : position + 8], "little")
+        body = data[position + 8 : position + 8 + size]
+        if chunk_id == b"fmt ":
+            if len(body) < 16:
+                raise ValueError("fmt chunk shorter than 16 bytes")
+            tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", body[:16])
+            if tag == WAVE_FORMAT_EXTENSIBLE and len(body) >= 26:
+                tag = int.from_bytes(body[24:26], "little")  # the sub-format GUID's tag
+            fmt = (tag, channels, rate, bits)
+        elif chunk_id == b"data":
+            if fmt is None:
+                raise ValueError("data chunk before the fmt chunk")
+            if len(body) < size:
+                raise ValueError(f"data chunk ends after {len(body)} of {size} bytes (truncated)")
+            return fmt, body
+        position += 8 + size + (size & 1)  # chunks are word-aligned
+    raise ValueError("no data chunk" if fmt else "no fmt chunk")
+
+
 def decode_wav(data: bytes, archive: Path, name: str) -> np.ndarray:
     """Samples of a 16-bit PCM mono 16 kHz WAV as float64 in [-1, 1)."""
     try:
-        with wave.open(io.BytesIO(data), "rb") as handle:
-            channels, width, rate = handle.getnchannels(), handle.getsampwidth(), handle.getframerate()
-            frames = handle.getnframes()
-            raw = handle.readframes(frames)
-    except (wave.Error, EOFError, struct.error) as exc:
+        (tag, channels, rate, bits), samples = _riff_chunks(data)
+    except ValueError as exc:
         raise DataError(INFO.name, archive, f"unreadable WAV ({exc})", trace=name) from None
-    if (channels, width, rate) != (1, 2, SOURCE_RATE):
+    if (tag, channels, bits, rate) != (WAVE_FORMAT_PCM, 1, 16, SOURCE_RATE):
+        kind = "PCM" if tag == WAVE_FORMAT_PCM else f"format tag {tag:#06x} (not PCM)"
         raise DataError(
             INFO.name, archive,
-            f"expected 16-bit PCM mono {SOURCE_RATE} Hz, got {8 * width}-bit, {channels} "
+            f"expected 16-bit PCM mono {SOURCE_RATE} Hz, got {bits}-bit {kind}, {channels} "
             f"channel(s), {rate} Hz", trace=name,
         )
-    if len(raw) != 2 * frames:
-        raise DataError(
-            INFO.name, archive, f"WAV data ends after {len(raw) // 2} of {frames} frames", trace=name
-        )
-    return np.frombuffer(raw, dtype="<i2").astype(np.float64) / 32768.0
+    if len(samples) % 2:
+        raise DataError(INFO.name, archive, "odd number of bytes in 16-bit WAV data", trace=name)
+    return np.frombuffer(samples, dtype="<i2").astype(np.float64) / 32768.0
 
 
 def resample(samples: np.ndarray, rate: int) -> np.ndarray:
