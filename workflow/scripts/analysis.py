@@ -1,0 +1,10 @@
+"""Snakemake script: the paper's tables and figures from a results table."""
+
+from tstransfer import logs
+from tstransfer.analysis import render, results
+
+log = logs.setup(snakemake.log[0])
+with logs.logged_errors(log):
+    table = results.read_table(snakemake.input[0])
+    written = render.write_all_outputs(table, snakemake.params.out, snakemake.params.protocol)
+    log.info("wrote %d files under %s", len(written), snakemake.params.out)
