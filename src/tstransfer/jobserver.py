@@ -37,24 +37,19 @@ log = logging.getLogger("tstransfer.jobserver")
 
 
 # ----------------------------------------------------------------------------- client
-def submit(socket_path: str, argv: Sequence[str], *, connect_timeout: float = 120.0) -> int:
+def submit(socket_path: str, argv: Sequence[str]) -> int:
     """Run ``argv`` (CLI arguments) in a child of the server; return its exit status.
 
-    Raises ``ConnectionError`` when no server answers, so the caller can run in-process.
+    Raises ``ConnectionError`` when no server answers (the server binds its socket before
+    anything else, and the Snakefile waits for it, so a missing socket means no server:
+    for example a cluster job that inherited the variable), so the caller runs in-process.
     """
-    deadline = time.monotonic() + connect_timeout
-    while True:
-        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            client.connect(socket_path)
-            break
-        except (FileNotFoundError, ConnectionRefusedError) as error:
-            client.close()
-            # The server binds its socket before importing TensorFlow, so a missing socket
-            # means it is not up yet (just started) or not there at all.
-            if time.monotonic() > deadline:
-                raise ConnectionError(f"no job server at {socket_path}: {error}") from error
-            time.sleep(0.2)
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        client.connect(socket_path)
+    except OSError as error:
+        client.close()
+        raise ConnectionError(f"no job server at {socket_path}: {error}") from error
     with client:
         request = json.dumps({"argv": list(argv), "cwd": os.getcwd(), "env": dict(os.environ)})
         socket.send_fds(client, [request.encode() + b"\n"], [sys.stdout.fileno(), sys.stderr.fileno()])
@@ -68,7 +63,15 @@ def submit(socket_path: str, argv: Sequence[str], *, connect_timeout: float = 12
 
 
 # ----------------------------------------------------------------------------- server
-def _run_child(request: dict, fds: list[int]) -> None:
+def _resolve(runner: str):
+    """``"package.module:function"`` -> the function."""
+    import importlib
+
+    module, _, name = runner.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _run_child(request: dict, fds: list[int], runner: str) -> None:
     """In the forked child: become the job, then exit with its status (never returns)."""
     code = 1
     try:
@@ -83,9 +86,7 @@ def _run_child(request: dict, fds: list[int]) -> None:
         os.environ.clear()
         os.environ.update(request["env"])
         os.environ.pop(ENV_VAR, None)  # a job never re-submits itself
-        from . import cli
-
-        code = cli.run_job(request["argv"])
+        code = _resolve(runner)(request["argv"])
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else 1
     except BaseException:  # noqa: BLE001 - report anything, then exit non-zero
@@ -101,7 +102,7 @@ def _run_child(request: dict, fds: list[int]) -> None:
             os._exit(code)
 
 
-def _serve_connection(conn: socket.socket) -> None:
+def _serve_connection(conn: socket.socket, runner: str) -> None:
     with conn:
         message, fds, _flags, _addr = socket.recv_fds(conn, _MAX_MESSAGE, 2)
         while not message.endswith(b"\n"):
@@ -113,7 +114,7 @@ def _serve_connection(conn: socket.socket) -> None:
         pid = os.fork()
         if pid == 0:
             conn.close()
-            _run_child(request, fds)
+            _run_child(request, fds, runner)
         for fd in fds:
             os.close(fd)
         log.info("job %d started: %s", pid, " ".join(request["argv"][:1] + request["argv"][-2:]))
@@ -136,8 +137,20 @@ def _serve_connection(conn: socket.socket) -> None:
                 return
 
 
-def serve(socket_path: str, *, preload: Sequence[str] = ("tstransfer.jobs",)) -> None:
-    """Bind ``socket_path``, import ``preload`` modules, then fork a child per request."""
+DEFAULT_RUNNER = "tstransfer.cli:run_job"
+
+
+def serve(
+    socket_path: str,
+    *,
+    preload: Sequence[str] = ("tstransfer.jobs",),
+    runner: str = DEFAULT_RUNNER,
+) -> None:
+    """Bind ``socket_path``, import ``preload`` modules, then fork a child per request.
+
+    Each child calls ``runner`` (``"module:function"``, taking the argv list and returning
+    an exit status).
+    """
     if os.path.exists(socket_path):
         os.unlink(socket_path)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -148,6 +161,7 @@ def serve(socket_path: str, *, preload: Sequence[str] = ("tstransfer.jobs",)) ->
 
     for name in preload:
         importlib.import_module(name)
+    _resolve(runner)
     log.info("job server ready at %s (imports took %.1f s)", socket_path, time.perf_counter() - started)
 
     def stop(_signum, _frame):
@@ -157,7 +171,7 @@ def serve(socket_path: str, *, preload: Sequence[str] = ("tstransfer.jobs",)) ->
     try:
         while True:
             conn, _ = server.accept()
-            threading.Thread(target=_serve_connection, args=(conn,), daemon=True).start()
+            threading.Thread(target=_serve_connection, args=(conn, runner), daemon=True).start()
     finally:
         server.close()
         if os.path.exists(socket_path):
@@ -168,11 +182,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tstransfer.jobserver", description=__doc__.split("\n")[0])
     parser.add_argument("--socket", required=True, help="UNIX socket path to listen on")
     parser.add_argument("--log", help="log file (default: stderr)")
+    parser.add_argument("--preload", action="append", help="module to import before serving (repeatable)")
+    parser.add_argument("--runner", default=DEFAULT_RUNNER, help="module:function each child runs")
     args = parser.parse_args(argv)
     from . import logs
 
     logs.setup(args.log)
-    serve(args.socket)
+    serve(args.socket, preload=args.preload or ("tstransfer.jobs",), runner=args.runner)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,98 @@
+"""The warm job server: jobs run in forked children with the client's output, cwd and env."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tstransfer import jobserver
+
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture()
+def server(tmp_path):
+    sock = str(tmp_path / "js.sock")
+    env = dict(os.environ, PYTHONPATH=f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tstransfer.jobserver", "--socket", sock,
+         "--preload", "jobserver_target", "--runner", "jobserver_target:run",
+         "--log", str(tmp_path / "server.log")],
+        env=env,
+    )
+    deadline = time.monotonic() + 30
+    while not os.path.exists(sock):
+        assert process.poll() is None, (tmp_path / "server.log").read_text()
+        assert time.monotonic() < deadline, "server did not bind its socket"
+        time.sleep(0.05)
+    yield sock
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def _client(sock, args, cwd, log, extra_env=None):
+    """Run the submit side in its own process, stdout/stderr into `log` (as a rule's shell does)."""
+    code = (
+        "import sys; from tstransfer import jobserver; "
+        f"sys.exit(jobserver.submit({sock!r}, {list(args)!r}))"
+    )
+    with open(log, "w") as handle:
+        return subprocess.Popen(
+            [sys.executable, "-c", code], cwd=cwd, stdout=handle, stderr=subprocess.STDOUT,
+            env=dict(os.environ, **(extra_env or {})),
+        )
+
+
+def test_job_output_cwd_env_and_status(server, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    log = tmp_path / "job.log"
+    client = _client(server, ["echo", "hello", "world"], work, log, {"JOB_TEST_VALUE": "42"})
+    assert client.wait(timeout=60) == 0
+    text = log.read_text()
+    assert "stdout: hello world" in text
+    assert f"stderr: {work} 42" in text
+
+
+def test_exit_status_and_exceptions_reach_the_client(server, tmp_path):
+    assert _client(server, ["fail", "3"], tmp_path, tmp_path / "a.log").wait(timeout=60) == 3
+    raised = _client(server, ["raise"], tmp_path, tmp_path / "b.log")
+    assert raised.wait(timeout=60) == 1
+    assert "job raised on purpose" in (tmp_path / "b.log").read_text()
+
+
+def test_parallel_jobs_run_concurrently(server, tmp_path):
+    started = time.monotonic()
+    clients = [
+        _client(server, ["sleep", str(tmp_path / f"pid{i}"), "1.5"], tmp_path, tmp_path / f"{i}.log")
+        for i in range(3)
+    ]
+    assert [c.wait(timeout=60) for c in clients] == [0, 0, 0]
+    assert time.monotonic() - started < 4.0  # three 1.5 s jobs overlapped
+    pids = {(tmp_path / f"pid{i}").read_text() for i in range(3)}
+    assert len(pids) == 3  # each in its own child
+
+
+def test_killing_the_client_kills_the_job(server, tmp_path):
+    pid_file = tmp_path / "pid"
+    client = _client(server, ["sleep", str(pid_file), "60"], tmp_path, tmp_path / "k.log")
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    client.send_signal(signal.SIGKILL)
+    client.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child}").exists():
+        assert time.monotonic() < deadline, "the job outlived its client"
+        time.sleep(0.1)
+
+
+def test_no_server_raises_connection_error(tmp_path):
+    with pytest.raises(ConnectionError, match="no job server"):
+        jobserver.submit(str(tmp_path / "absent.sock"), ["echo"])
