@@ -23,10 +23,10 @@ include: "rules/archive.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
         "results/MANIFEST.sha256",
-    default_target: True
 
 
 onstart:

@@ -59,9 +59,6 @@ rule analysis:
             category="Figures",
         ),
         done=touch(f"{ANALYSIS_DIR}/done"),
-    params:
-        protocol=config["protocol"],
-        out=ANALYSIS_DIR,
     log:
         "results/logs/analysis.log",
     conda:
@@ -69,6 +66,9 @@ rule analysis:
     resources:
         runtime=30,
         mem_mb=4000,
+    params:
+        protocol=config["protocol"],
+        out=lambda wc, output: os.path.dirname(output.done),
     script:
         "../workflow/scripts/analysis.py"
 
@@ -99,9 +99,6 @@ rule published_analysis:
         tables=directory("results/published/analysis/tables"),
         figures=directory("results/published/analysis/figures"),
         done=touch("results/published/analysis/done"),
-    params:
-        protocol="paper",
-        out="results/published/analysis",
     log:
         "results/logs/published_analysis.log",
     conda:
@@ -109,6 +106,9 @@ rule published_analysis:
     resources:
         runtime=30,
         mem_mb=4000,
+    params:
+        protocol="paper",
+        out=lambda wc, output: os.path.dirname(output.done),
     script:
         "../workflow/scripts/analysis.py"
 

@@ -8,9 +8,6 @@ rule archive:
     output:
         manifest="results/MANIFEST.sha256",
         provenance="results/PROVENANCE.json",
-    params:
-        exclude_large=config["archive"]["exclude_large"],
-        config=config,
     log:
         "results/logs/archive.log",
     conda:
@@ -18,6 +15,9 @@ rule archive:
     resources:
         runtime=60,
         mem_mb=2000,
+    params:
+        exclude_large=config["archive"]["exclude_large"],
+        config=config,
     script:
         "../workflow/scripts/archive.py"
 

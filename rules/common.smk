@@ -3,6 +3,7 @@
 # Parsing this file must stay cheap: every cluster job parses the Snakefile again, so
 # nothing here touches data or imports the tstransfer package (TensorFlow, zarr, ...).
 import json
+import os
 
 
 def omega_label(omega):
@@ -29,7 +30,9 @@ SUBSET = "results/data/subsets/{dataset}/{variant}/run{run}.npz"
 PRETRAIN_DIR = "results/pretrain/{arch}/{source}/seed{seed}"
 SELECTED_DIR = "results/pretrain/{arch}/{source}/selected"
 REFERENT_DIR = "results/referent/{arch}/{target}/{variant}/run{run}"
-FINETUNE_DIR = "results/finetune/{arch}/{source}/{target}/{variant}/run{run}/omega{omega}"
+FINETUNE_DIR = (
+    "results/finetune/{arch}/{source}/{target}/{variant}/run{run}/omega{omega}"
+)
 SMAX_DIR = "results/stream_max/{arch}/{dataset}/{smax}/seed{seed}"
 MANIFEST = "results/manifest.txt"
 TABLES_DIR = "results/tables"
@@ -90,7 +93,9 @@ def job_config(dataset):
         "seed": config["seed"],
         "protocol": config["protocol"],
         "training": config["training"],
-        "datasets": {dataset: {"stream_max": config["datasets"][dataset]["stream_max"]}},
+        "datasets": {
+            dataset: {"stream_max": config["datasets"][dataset]["stream_max"]}
+        },
     }
 
 
@@ -100,9 +105,7 @@ def spec_json(spec):
 
 # ----------------------------------------------------------------------------- targets
 def pretrain_results():
-    return expand(
-        f"{PRETRAIN_DIR}/result.json", arch=ARCHS, source=SOURCES, seed=SEEDS
-    )
+    return expand(f"{PRETRAIN_DIR}/result.json", arch=ARCHS, source=SOURCES, seed=SEEDS)
 
 
 def selected_models():
@@ -120,11 +123,16 @@ def referent_results():
 
 
 def finetune_results():
+    result = os.path.join(FINETUNE_DIR, "result.json")
     return [
-        FINETUNE_DIR.format(
-            arch=arch, source=source, target=target, variant=variant, run=run, omega=omega
+        result.format(
+            arch=arch,
+            source=source,
+            target=target,
+            variant=variant,
+            run=run,
+            omega=omega,
         )
-        + "/result.json"
         for arch in ARCHS
         for source, target in PAIRS
         for variant in VARIANTS
@@ -145,7 +153,10 @@ def stream_max_results():
 
 def all_results():
     return (
-        pretrain_results() + referent_results() + finetune_results() + stream_max_results()
+        pretrain_results()
+        + referent_results()
+        + finetune_results()
+        + stream_max_results()
     )
 
 
@@ -158,7 +169,10 @@ def all_targets():
         f"{ANALYSIS_DIR}/done",
     ]
     if config["published_results"]:
-        targets += ["results/published/analysis/done", f"{ANALYSIS_DIR}/comparison_with_published.csv"]
+        targets += [
+            "results/published/analysis/done",
+            f"{ANALYSIS_DIR}/comparison_with_published.csv",
+        ]
     return targets
 
 
@@ -170,38 +184,15 @@ def start_job_server():
     """Start the warm training-job server for this run (config job_server, local runs only).
 
     See src/tstransfer/jobserver.py: it removes TensorFlow's import from every job's
-    fixed cost. Jobs find it through TSTRANSFER_JOBSERVER, which they inherit from here.
+    fixed cost. Jobs find it through an environment variable they inherit from here.
     """
-    if not (config["job_server"] and workflow.local_exec):
-        return
-    import os
-    import subprocess
-    import sys
-    import tempfile
-    import time
+    if config["job_server"] and workflow.local_exec:
+        from tstransfer import jobserver
 
-    path = os.path.join(tempfile.gettempdir(), f"tstransfer-jobserver-{os.getpid()}.sock")
-    os.makedirs("results/logs", exist_ok=True)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tstransfer.jobserver", "--socket", path]
-        + ["--log", "results/logs/jobserver.log"],
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while not os.path.exists(path) and process.poll() is None:
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    if os.path.exists(path):
-        os.environ["TSTRANSFER_JOBSERVER"] = path
-        _JOB_SERVER["process"] = process
-    else:
-        process.kill()
-        logger.warning("job server did not start; training jobs run in their own processes")
+        _JOB_SERVER["handle"] = jobserver.start_background("results/logs/jobserver.log")
 
 
 def stop_job_server():
-    process = _JOB_SERVER.pop("process", None)
-    if process is not None:
-        process.terminate()
-        process.wait(timeout=30)
+    handle = _JOB_SERVER.pop("handle", None)
+    if handle is not None:
+        handle.stop()

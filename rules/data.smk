@@ -5,8 +5,6 @@ rule download:
     """One raw file of a dataset from its official source: resumable, checksum-verified."""
     output:
         f"{RAW_DIR}/{{dataset}}/{{filename}}",
-    params:
-        spec=download_spec,
     log:
         "results/logs/download/{dataset}/{filename}.log",
     conda:
@@ -14,6 +12,8 @@ rule download:
     resources:
         runtime=24 * 60,
         mem_mb=1000,
+    params:
+        spec=download_spec,
     script:
         "../workflow/scripts/download.py"
 
@@ -22,10 +22,6 @@ rule synthesize:
     """Small raw files in the dataset's real on-disk format, with learnable structure."""
     output:
         directory(f"{SYNTHETIC_DIR}/{{dataset}}"),
-    params:
-        synthetic=lambda wc: config["synthetic"][wc.dataset],
-        extract=lambda wc: config["datasets"][wc.dataset]["extract"],
-        seed=config["seed"],
     log:
         "results/logs/synthesize/{dataset}.log",
     conda:
@@ -33,6 +29,10 @@ rule synthesize:
     resources:
         runtime=30,
         mem_mb=2000,
+    params:
+        synthetic=lambda wc: config["synthetic"][wc.dataset],
+        extract=lambda wc: config["datasets"][wc.dataset]["extract"],
+        seed=config["seed"],
     script:
         "../workflow/scripts/synthesize.py"
 
@@ -43,10 +43,6 @@ rule convert:
         raw_input,
     output:
         directory(STORE),
-    params:
-        raw=lambda wc: raw_folder(wc.dataset),
-        extract=lambda wc: config["datasets"][wc.dataset]["extract"],
-        seed=config["seed"],
     log:
         "results/logs/convert/{dataset}.log",
     benchmark:
@@ -56,6 +52,10 @@ rule convert:
     resources:
         runtime=12 * 60,
         mem_mb=4000,
+    params:
+        raw=lambda wc: raw_folder(wc.dataset),
+        extract=lambda wc: config["datasets"][wc.dataset]["extract"],
+        seed=config["seed"],
     script:
         "../workflow/scripts/convert.py"
 
@@ -66,9 +66,6 @@ rule subset:
         STORE,
     output:
         SUBSET,
-    params:
-        size=lambda wc: config["variants"][wc.variant],
-        seed=config["seed"],
     log:
         "results/logs/subset/{dataset}/{variant}/run{run}.log",
     conda:
@@ -76,5 +73,8 @@ rule subset:
     resources:
         runtime=60,
         mem_mb=2000,
+    params:
+        size=lambda wc: config["variants"][wc.variant],
+        seed=config["seed"],
     script:
         "../workflow/scripts/subset.py"

@@ -11,9 +11,6 @@ rule pretrain:
     output:
         result=f"{PRETRAIN_DIR}/result.json",
         model=f"{PRETRAIN_DIR}/model.keras",
-    params:
-        spec=lambda wc: spec_json(job_config(wc.source)),
-        out=PRETRAIN_DIR,
     log:
         "results/logs/pretrain/{arch}/{source}/seed{seed}.log",
     benchmark:
@@ -24,6 +21,9 @@ rule pretrain:
         runtime=48 * 60,
         mem_mb=32000,
         gpu=1,
+    params:
+        spec=lambda wc: spec_json(job_config(wc.source)),
+        out=lambda wc, output: os.path.dirname(output.result),
     shell:
         "python -m tstransfer.cli pretrain --spec {params.spec:q} --arch {wildcards.arch}"
         " --dataset {wildcards.source} --seed-index {wildcards.seed}"
@@ -57,12 +57,11 @@ rule referent:
     """A model trained from scratch on a reduced target training set."""
     input:
         store=lambda wc: STORE.format(dataset=wc.target),
-        subset=lambda wc: SUBSET.format(dataset=wc.target, variant=wc.variant, run=wc.run),
+        subset=lambda wc: SUBSET.format(
+            dataset=wc.target, variant=wc.variant, run=wc.run
+        ),
     output:
         result=f"{REFERENT_DIR}/result.json",
-    params:
-        spec=lambda wc: spec_json(job_config(wc.target)),
-        out=REFERENT_DIR,
     log:
         "results/logs/referent/{arch}/{target}/{variant}/run{run}.log",
     benchmark:
@@ -73,6 +72,9 @@ rule referent:
         runtime=8 * 60,
         mem_mb=16000,
         gpu=1,
+    params:
+        spec=lambda wc: spec_json(job_config(wc.target)),
+        out=lambda wc, output: os.path.dirname(output.result),
     shell:
         "python -m tstransfer.cli referent --spec {params.spec:q} --arch {wildcards.arch}"
         " --target {wildcards.target} --variant {wildcards.variant} --run {wildcards.run}"
@@ -84,26 +86,28 @@ rule finetune:
     input:
         pretrained=f"{SELECTED_DIR}/model.keras",
         store=lambda wc: STORE.format(dataset=wc.target),
-        subset=lambda wc: SUBSET.format(dataset=wc.target, variant=wc.variant, run=wc.run),
+        subset=lambda wc: SUBSET.format(
+            dataset=wc.target, variant=wc.variant, run=wc.run
+        ),
     output:
         result=f"{FINETUNE_DIR}/result.json",
-    params:
-        spec=lambda wc: spec_json(job_config(wc.target)),
-        out=FINETUNE_DIR,
     log:
         "results/logs/finetune/{arch}/{source}/{target}/{variant}/run{run}/omega{omega}.log",
     benchmark:
         "results/benchmarks/finetune/{arch}/{source}/{target}/{variant}/run{run}/omega{omega}.tsv"
-    conda:
-        "../envs/training.yaml"
     # Optional packing on SLURM: --group-components finetune_cell=10 puts the ten
     # multipliers of one run into one allocation (README, "Running on SLURM").
     group:
         "ft_{arch}_{source}_{target}_{variant}_{run}"
+    conda:
+        "../envs/training.yaml"
     resources:
         runtime=8 * 60,
         mem_mb=16000,
         gpu=1,
+    params:
+        spec=lambda wc: spec_json(job_config(wc.target)),
+        out=lambda wc, output: os.path.dirname(output.result),
     shell:
         "python -m tstransfer.cli finetune --spec {params.spec:q} --arch {wildcards.arch}"
         " --source {wildcards.source} --target {wildcards.target}"
@@ -118,9 +122,6 @@ rule stream_max_study:
         store=STORE,
     output:
         result=f"{SMAX_DIR}/result.json",
-    params:
-        spec=lambda wc: spec_json(job_config(wc.dataset)),
-        out=SMAX_DIR,
     log:
         "results/logs/stream_max/{arch}/{dataset}/{smax}/seed{seed}.log",
     benchmark:
@@ -131,6 +132,9 @@ rule stream_max_study:
         runtime=48 * 60,
         mem_mb=32000,
         gpu=1,
+    params:
+        spec=lambda wc: spec_json(job_config(wc.dataset)),
+        out=lambda wc, output: os.path.dirname(output.result),
     shell:
         "python -m tstransfer.cli stream-max --spec {params.spec:q} --arch {wildcards.arch}"
         " --dataset {wildcards.dataset} --stream-max {wildcards.smax}"

@@ -178,6 +178,49 @@ def serve(
             os.unlink(socket_path)
 
 
+class BackgroundServer:
+    """A job server started by :func:`start_background`; ``stop()`` ends it."""
+
+    def __init__(self, process, socket_path: str):
+        self.process = process
+        self.socket_path = socket_path
+
+    def stop(self) -> None:
+        os.environ.pop(ENV_VAR, None)
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except Exception:  # noqa: BLE001 - a stuck server must not block the workflow's end
+                self.process.kill()
+
+
+def start_background(log_file: str, *, timeout: float = 60.0) -> BackgroundServer | None:
+    """Start a server process, wait for its socket, and export ``TSTRANSFER_JOBSERVER``.
+
+    Child processes started afterwards (the workflow's jobs) inherit the variable. Returns
+    None (jobs then run in their own processes) if the server does not come up.
+    """
+    import subprocess
+    import tempfile
+
+    path = os.path.join(tempfile.gettempdir(), f"tstransfer-jobserver-{os.getpid()}.sock")
+    os.makedirs(os.path.dirname(log_file) or ".", exist_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tstransfer.jobserver", "--socket", path, "--log", log_file],
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            log.warning("job server did not start (see %s); jobs run in their own processes", log_file)
+            return None
+        time.sleep(0.05)
+    os.environ[ENV_VAR] = path
+    return BackgroundServer(process, path)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tstransfer.jobserver", description=__doc__.split("\n")[0])
     parser.add_argument("--socket", required=True, help="UNIX socket path to listen on")
