@@ -1,0 +1,335 @@
+"""The paper's tables as data: values for CSV, display strings and significance marks.
+
+Each :class:`Table` carries a long-form ``data`` frame (what goes to CSV: values,
+p, corrected p, significance, counts of missing/diverged runs), a ``display`` frame
+of strings laid out like the paper's table, and a ``marks`` frame of the same shape
+saying which cells are significant and in which direction. :mod:`render` turns them
+into Markdown and LaTeX; :mod:`figures` draws from the same statistics.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from tstransfer.analysis import stats
+
+DATASET_LABELS = {
+    "lomax": "LOMAX",
+    "lendb": "LEN-DB",
+    "stead": "STEAD",
+    "speech": "SPEECH",
+    "emg": "EMG",
+    "sp500": "S&P 500",
+}
+ARCH_LABELS = {
+    "convnetquake_ingv": "ConvNetQuake INGV",
+    "magnet": "MagNet",
+    "mlstm_fcn": "MLSTM FCN",
+    "tcn": "TCN",
+    "average": "Average",
+}
+MARK_POSITIVE = "positive"
+MARK_NEGATIVE = "negative"
+
+# File stem and title of the four domain tables: (which, target group) -> ...
+DOMAIN_TABLES = {
+    ("performance", "seismology"): (
+        "table6_performance_seismology",
+        "Table 6: performance gain of TL over referent models, seismology targets",
+    ),
+    ("performance", "other"): (
+        "table7_performance_other",
+        "Table 7: performance gain of TL over referent models, SPEECH, EMG and S&P 500 targets",
+    ),
+    ("convergence", "seismology"): (
+        "table8_convergence_seismology",
+        "Table 8: convergence-rate gain of TL over referent models, seismology targets",
+    ),
+    ("convergence", "other"): (
+        "table9_convergence_other",
+        "Table 9: convergence-rate gain of TL over referent models, SPEECH, EMG and S&P 500 targets",
+    ),
+}
+
+
+@dataclass
+class Table:
+    """One output table: CSV data, display strings and significance marks."""
+
+    name: str
+    title: str
+    data: pd.DataFrame
+    display: pd.DataFrame
+    marks: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def format_percent(value: float, significant: int = 3, max_decimals: int = 2) -> str:
+    """A gain as the paper prints it: 3 significant digits, at most 2 decimals, no exponent.
+
+    8.2134 -> "8.21", 870.6 -> "871", 1213.0 -> "1210", 0.0716 -> "0.07", 9.9996 -> "10".
+    The authors' reports print 3 significant digits; the paper then drops trailing
+    zeros and keeps at most two decimals.
+    """
+    if value is None or not np.isfinite(value):
+        return ""
+    if value == 0:
+        return "0"
+    rounded = float(f"{value:.{significant}g}")
+    rounded = round(rounded, max_decimals)
+    text = np.format_float_positional(rounded, trim="-")
+    return "0" if text in ("-0", "0") else text
+
+
+def _percent(value: float) -> str:
+    text = format_percent(value)
+    return f"{text}%" if text else "n/a"
+
+
+def _variant_column(target: str, variant: str) -> str:
+    return f"{DATASET_LABELS[target]} {variant}"
+
+
+def domain_table(cells: pd.DataFrame, which: str, group: str) -> Table:
+    """Table 6, 7, 8 or 9 from :func:`stats.domain_tables` output."""
+    name, title = DOMAIN_TABLES[(which, group)]
+    targets = stats.TABLE_TARGETS[group]
+    data = cells[cells["target"].isin(targets)].reset_index(drop=True)
+    columns = [_variant_column(t, v) for t in targets for v in stats.VARIANTS]
+    rows = [DATASET_LABELS[s] for s in stats.DATASETS]
+    display = pd.DataFrame("-", index=rows, columns=columns)
+    marks = pd.DataFrame("", index=rows, columns=columns)
+    for cell in data.itertuples(index=False):
+        row, column = DATASET_LABELS[cell.source], _variant_column(cell.target, cell.variant)
+        display.loc[row, column] = _percent(cell.value)
+        if cell.significant:
+            marks.loc[row, column] = MARK_POSITIVE if cell.value > 0 else MARK_NEGATIVE
+    display.index.name = "Source"
+    notes = [
+        "Cell: mean over 4 architectures x 7 runs of the per-run gain in percent "
+        "(positive = TL better).",
+        "Marked cells: Wilcoxon signed-rank test, Benjamini-Krieger-Yekutieli corrected "
+        "over the 60 cells of the table pair, corrected p <= 0.05.",
+    ]
+    missing = int(data["n_missing"].sum()) if len(data) else 0
+    diverged = int(data["n_diverged"].sum()) if len(data) else 0
+    notes.append(f"Pairs missing: {missing}; diverged models: {diverged}.")
+    return Table(name, title, data, display, marks, notes)
+
+
+def wins_table(wins: pd.DataFrame, which: str) -> Table:
+    """Table 3 (performance) or Table 4 (convergence)."""
+    number = 3 if which == "performance" else 4
+    measure = "performance" if which == "performance" else "convergence rate"
+    display = pd.DataFrame(
+        {
+            "TL wins": [f"{w} ({_pct(p)})" for w, p in zip(wins["wins"], wins["win_pct"])],
+            "TL losses": [f"{l} ({_pct(p)})" for l, p in zip(wins["losses"], wins["loss_pct"])],
+            "Number of cases": wins["n"].astype(str).tolist(),
+            "Sign test p": [f"{p:.3g}" if np.isfinite(p) else "" for p in wins["p_binomial"]],
+        },
+        index=wins["label"].tolist(),
+    )
+    marks = pd.DataFrame("", index=display.index, columns=display.columns)
+    for label, significant in zip(wins["label"], wins["significant"]):
+        if significant:
+            marks.loc[label, "TL wins"] = MARK_POSITIVE
+    total = wins[wins["group"] == "total"].iloc[0]
+    notes = [
+        f"Wins compare 7-run means per (architecture, source, target variant) triplet, by {measure}.",
+        f"Sign test: {total['wins']} wins of N = {total['wins'] + total['losses']} "
+        f"(critical value {total['critical_value']}); marked where the wins reach the "
+        "critical value (N + 1.96 sqrt(N)) / 2; p is the exact two-sided binomial test.",
+        f"Ties: {int(wins['ties'].iloc[-1])}; triplets missing: {int(wins['missing'].iloc[-1])}; "
+        f"diverged models: {int(wins['n_diverged'].iloc[-1])}.",
+    ]
+    return Table(f"table{number}_wins_{which}", f"Table {number}: TL against referent models, wins and losses by {measure}", wins, display, marks, notes)
+
+
+def _pct(value: float) -> str:
+    return f"{value:.0f}%" if np.isfinite(value) else "n/a"
+
+
+def convergence_performance_table(table5: pd.DataFrame) -> Table:
+    """Table 5: convergence outcome against performance outcome."""
+    rows = ["Convergence: TL models are worse", "Convergence: TL models are better"]
+    columns = ["Performance: TL models are worse", "Performance: TL models are better"]
+    display = pd.DataFrame("", index=rows, columns=columns)
+    for cell in table5.itertuples(index=False):
+        display.loc[f"Convergence: {cell.convergence}", f"Performance: {cell.performance}"] = (
+            f"{cell.count} ({_pct(cell.pct)})"
+        )
+    notes = [f"Triplets with a tie or a missing outcome (left out): {table5.attrs.get('excluded', 0)}."]
+    return Table("table5_convergence_vs_performance", "Table 5: change in convergence rate against change in performance", table5, display, None, notes)
+
+
+def architecture_wins_table(table10: pd.DataFrame) -> Table:
+    """Table 10: wins per architecture and domain group."""
+    rows = [stats.GROUP_LABELS[g] for g in stats.GROUP_ROWS]
+    columns = [ARCH_LABELS[a] for a in stats.ARCHITECTURES]
+    display = pd.DataFrame("", index=rows, columns=columns)
+    for cell in table10.itertuples(index=False):
+        display.loc[cell.label, ARCH_LABELS[cell.arch]] = f"{_pct(cell.win_pct)} ({cell.wins}/{cell.n})"
+    return Table("table10_wins_per_architecture", "Table 10: how often each TL model outperformed its referent model", table10, display, None, [])
+
+
+def per_architecture_table(cells: pd.DataFrame, which: str) -> Table:
+    """Supplementary tables: per (architecture, source) row and target-variant column, 7 runs a cell."""
+    columns = [_variant_column(t, v) for t in stats.DATASETS for v in stats.VARIANTS]
+    rows = [f"{ARCH_LABELS[a]} [{DATASET_LABELS[s]}]" for s in stats.DATASETS for a in stats.ARCHITECTURES]
+    display = pd.DataFrame("-", index=rows, columns=columns)
+    marks = pd.DataFrame("", index=rows, columns=columns)
+    for cell in cells.itertuples(index=False):
+        row = f"{ARCH_LABELS[cell.arch]} [{DATASET_LABELS[cell.source]}]"
+        column = _variant_column(cell.target, cell.variant)
+        p = f" (p={cell.p:.4g})" if np.isfinite(cell.p) else ""
+        display.loc[row, column] = _percent(cell.value) + p
+        if cell.significant:
+            marks.loc[row, column] = MARK_POSITIVE if cell.value > 0 else MARK_NEGATIVE
+    notes = ["Cell: mean of 7 per-run gains; marked where the uncorrected Wilcoxon p < 0.05."]
+    return Table(f"per_architecture_{which}", f"Per-architecture {which} gain of TL over referent models", cells, display, marks, notes)
+
+
+def stream_max_table(table2: pd.DataFrame) -> Table:
+    """Table 2: gain from the stream_max input per architecture and dataset."""
+    datasets = [d for d in stats.DATASETS if d in set(table2["target"])]
+    archs = [a for a in (*stats.ARCHITECTURES, "average") if a in set(table2["arch"])]
+    display = pd.DataFrame("", index=[ARCH_LABELS[a] for a in archs], columns=[DATASET_LABELS[d] for d in datasets])
+    for cell in table2.itertuples(index=False):
+        display.loc[ARCH_LABELS[cell.arch], DATASET_LABELS[cell.target]] = (
+            f"{cell.gain:.2f}%" if np.isfinite(cell.gain) else "n/a"
+        )
+    notes = ["Positive: lower MAE (regression) or higher weighted F1 (classification) with stream_max."]
+    return Table("table2_stream_max", "Table 2: performance gain when using stream_max", table2, display, None, notes)
+
+
+def figure8_table(figure8: pd.DataFrame) -> Table:
+    """Figure 8's numbers: mean gain per architecture and fixed multiplier."""
+    omegas = sorted(set(figure8["omega"]))
+    display = pd.DataFrame("", index=[f"{ARCH_LABELS[a]} ({w})" for w in ("performance", "convergence") for a in stats.ARCHITECTURES], columns=[f"{o:g}" for o in omegas])
+    for cell in figure8.itertuples(index=False):
+        display.loc[f"{ARCH_LABELS[cell.arch]} (performance)", f"{cell.omega:g}"] = _percent(cell.gain_performance)
+        display.loc[f"{ARCH_LABELS[cell.arch]} (convergence)", f"{cell.omega:g}"] = _percent(cell.gain_convergence)
+    notes = ["Mean per-run gain over all (source, target variant, run) at a fixed multiplier (no grid search)."]
+    return Table("figure8_data", "Figure 8 data: gain against learning-rate multiplier", figure8, display, None, notes)
+
+
+def sign_tests_table(table3: pd.DataFrame, table4: pd.DataFrame) -> Table:
+    """The two overall sign tests (performance, convergence) in one small table."""
+    rows = []
+    for which, wins in (("performance", table3), ("convergence", table4)):
+        total = wins[wins["group"] == "total"].iloc[0]
+        rows.append(
+            {
+                "which": which,
+                "wins": int(total["wins"]),
+                "losses": int(total["losses"]),
+                "n": int(total["wins"] + total["losses"]),
+                "critical_value": int(total["critical_value"]),
+                "significant": bool(total["significant"]),
+                "p_binomial": float(total["p_binomial"]),
+            }
+        )
+    data = pd.DataFrame(rows)
+    display = data.set_index("which").astype(str)
+    return Table("sign_tests", "Sign tests over all triplets", data, display, None, [])
+
+
+def build_tables(analysis: dict[str, pd.DataFrame]) -> dict[str, Table]:
+    """Every output table from :func:`stats.analyse` output, keyed by file stem."""
+    tables = [
+        stream_max_table(analysis["table2"]),
+        wins_table(analysis["table3"], "performance"),
+        wins_table(analysis["table4"], "convergence"),
+        convergence_performance_table(analysis["table5"]),
+        domain_table(analysis["domains_performance"], "performance", "seismology"),
+        domain_table(analysis["domains_performance"], "performance", "other"),
+        domain_table(analysis["domains_convergence"], "convergence", "seismology"),
+        domain_table(analysis["domains_convergence"], "convergence", "other"),
+        architecture_wins_table(analysis["table10"]),
+        per_architecture_table(analysis["per_architecture_performance"], "performance"),
+        per_architecture_table(analysis["per_architecture_convergence"], "convergence"),
+        figure8_table(analysis["figure8"]),
+        sign_tests_table(analysis["table3"], analysis["table4"]),
+    ]
+    return {table.name: table for table in tables}
+
+
+def compare_with_published(
+    ours_df: pd.DataFrame, published_df: pd.DataFrame, protocol: str = "validation"
+) -> pd.DataFrame:
+    """Our Tables 6-9 cells and win counts beside the published ones, cell by cell.
+
+    ``ours_df`` is analysed under ``protocol``; ``published_df`` (from
+    :func:`published.load_published`, test-set values only) under the authors'
+    ``paper`` protocol. One row per domain-table cell (``table`` 6..9) and per win
+    count (``wins_performance`` / ``wins_convergence`` by domain group,
+    ``wins_per_architecture``): ours and published value, corrected p and
+    significance, the difference and whether sign and significance agree.
+    """
+    ours = stats.analyse(ours_df, protocol)
+    theirs = stats.analyse(published_df, "paper")
+    rows = []
+    table_numbers = {("performance", "seismology"): 6, ("performance", "other"): 7,
+                     ("convergence", "seismology"): 8, ("convergence", "other"): 9}
+    keys = ["source", "target", "variant"]
+    for which in ("performance", "convergence"):
+        mine = ours[f"domains_{which}"].set_index(keys)
+        pub = theirs[f"domains_{which}"].set_index(keys)
+        index = pub.index.union(mine.index, sort=False)
+        mine, pub = mine.reindex(index), pub.reindex(index)
+        for key in index:
+            group = "seismology" if key[1] in stats.SEISMOLOGY else "other"
+            ours_value, pub_value = mine.loc[key, "value"], pub.loc[key, "value"]
+            rows.append(
+                {
+                    "table": str(table_numbers[(which, group)]),
+                    "row": key[0],
+                    "column": f"{key[1]} {key[2]}",
+                    "ours": ours_value,
+                    "published": pub_value,
+                    "difference": ours_value - pub_value,
+                    "ours_p_corrected": mine.loc[key, "p_corrected"],
+                    "published_p_corrected": pub.loc[key, "p_corrected"],
+                    "ours_significant": bool(mine.loc[key, "significant"]) if pd.notna(mine.loc[key, "significant"]) else False,
+                    "published_significant": bool(pub.loc[key, "significant"]) if pd.notna(pub.loc[key, "significant"]) else False,
+                    "ours_n_pairs": mine.loc[key, "n_pairs"],
+                    "ours_n_diverged": mine.loc[key, "n_diverged"],
+                }
+            )
+    for which in ("performance", "convergence"):
+        mine = ours[f"table{3 if which == 'performance' else 4}"].set_index("group")
+        pub = theirs[f"table{3 if which == 'performance' else 4}"].set_index("group")
+        for group in stats.GROUP_ROWS:
+            for count in ("wins", "losses"):
+                rows.append(_count_row(f"wins_{which}", group, count, mine.loc[group, count], pub.loc[group, count]))
+    mine = ours["table10"].set_index(["group", "arch"])
+    pub = theirs["table10"].set_index(["group", "arch"])
+    for group in stats.GROUP_ROWS:
+        for arch in stats.ARCHITECTURES:
+            rows.append(_count_row("wins_per_architecture", group, arch, mine.loc[(group, arch), "wins"], pub.loc[(group, arch), "wins"]))
+    comparison = pd.DataFrame(rows)
+    comparison["same_sign"] = np.sign(comparison["ours"]) == np.sign(comparison["published"])
+    comparison["same_significance"] = comparison["ours_significant"] == comparison["published_significant"]
+    return comparison
+
+
+def _count_row(table: str, row: str, column: str, ours: float, published: float) -> dict[str, object]:
+    return {
+        "table": table,
+        "row": row,
+        "column": column,
+        "ours": float(ours),
+        "published": float(published),
+        "difference": float(ours) - float(published),
+        "ours_p_corrected": math.nan,
+        "published_p_corrected": math.nan,
+        "ours_significant": False,
+        "published_significant": False,
+        "ours_n_pairs": math.nan,
+        "ours_n_diverged": math.nan,
+    }

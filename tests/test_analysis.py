@@ -1,0 +1,428 @@
+"""Unit tests of the analysis package on small synthetic results."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import tarfile
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+
+from tstransfer.analysis import results, stats
+from tstransfer.analysis.published import load_published, parse_model_name
+from tstransfer.analysis.render import render_latex, render_markdown, write_all_outputs
+from tstransfer.analysis.tables import build_tables, compare_with_published, format_percent
+
+REGRESSION = {"lomax", "lendb", "stead", "sp500"}
+
+
+def job(kind="finetune", arch="magnet", source="lomax", target="lendb", variant="1k5", run=0,
+        omega=0.1, val=1.0, test=1.0, cr=0.5, status="ok", seed=7, stream_max=True):
+    """A job JSON as the training code writes it (REFERENCE section 5 fields)."""
+    task = "regression" if target in REGRESSION else "classification"
+    return {
+        "kind": kind,
+        "arch": arch,
+        "source": None if kind in ("referent", "stream_max") else source,
+        "target": target,
+        "variant": None if kind == "pretrain" else variant,
+        "run": None if kind == "pretrain" else run,
+        "omega": omega if kind == "finetune" else None,
+        "seed": seed,
+        "stream_max": stream_max,
+        "task": task,
+        "status": status,
+        "best_epoch": 5,
+        "last_epoch": 15,
+        "metric": "mae" if task == "regression" else "f1_weighted",
+        "val_metric": val,
+        "test_metric": test,
+        "convergence_rate": cr,
+        "convergence_rate_val": cr,
+        "convergence_rate_test": None,
+        "runtime_s": 12.5,
+        "history": {"loss": [1.0, 0.5]},
+        "config": {},
+        "versions": {},
+    }
+
+
+def table(jobs):
+    return results.table_from_records(results.record_from_job(j) for j in jobs)
+
+
+# ------------------------------------------------------------------------- gains
+
+
+def test_performance_gain_signs_follow_the_metric():
+    assert stats.performance_gain(2.0, 1.5, "mae") == pytest.approx(25.0)  # lower MAE is better
+    assert stats.performance_gain(0.5, 0.6, "f1_weighted") == pytest.approx(20.0)  # higher F1 is better
+    assert stats.performance_gain(2.0, 2.5, "mae") == pytest.approx(-25.0)
+    mixed = stats.performance_gain([2.0, 0.5], [1.0, 0.25], ["mae", "f1_weighted"])
+    np.testing.assert_allclose(mixed, [50.0, -50.0])
+    with pytest.raises(ValueError):
+        stats.performance_gain(1.0, 1.0, "accuracy")
+
+
+def test_convergence_gain_is_relative_to_referent():
+    assert stats.convergence_gain(0.8, 0.88) == pytest.approx(10.0)
+    assert stats.convergence_gain(0.5, 0.4) == pytest.approx(-20.0)
+
+
+def test_sign_test_critical_value_and_binomial_p():
+    assert stats.sign_test_critical_value(240) == 136
+    assert stats.sign_test_critical_value(48) == 31
+    assert stats.sign_test(136, 104)["significant"]
+    assert not stats.sign_test(135, 105)["significant"]
+    result = stats.sign_test(204, 36)
+    assert result["n"] == 240 and result["critical_value"] == 136
+    assert result["p_binomial"] == pytest.approx(scipy.stats.binomtest(204, 240, 0.5).pvalue)
+    assert stats.sign_test(120, 120)["p_binomial"] == pytest.approx(1.0)
+
+
+def test_domain_groups_follow_tables_3_and_4():
+    assert stats.domain_group("lomax", "stead") == "intra"
+    assert stats.domain_group("stead", "emg") == "seismology_to_other"
+    assert stats.domain_group("speech", "lendb") == "other_to_seismology"
+    assert stats.domain_group("sp500", "emg") == "other_to_other"
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [(8.2134, "8.21"), (870.6, "871"), (1213.0, "1210"), (0.0716, "0.07"), (9.9996, "10"),
+     (-0.515, "-0.52"), (45.66, "45.7"), (-7.234, "-7.23"), (0.0, "0"), (float("nan"), "")],
+)
+def test_format_percent_matches_paper_precision(value, text):
+    assert format_percent(value) == text
+
+
+# --------------------------------------------------------------- grid selection
+
+
+def grid(target="lendb", run=0, vals=(), tests=(), statuses=None, arch="magnet", source="lomax"):
+    statuses = statuses or ["ok"] * len(vals)
+    return [
+        job(arch=arch, source=source, target=target, run=run, omega=omega, val=v, test=t, status=s, cr=0.1 * (i + 1))
+        for i, (omega, v, t, s) in enumerate(zip(stats.OMEGAS, vals, tests, statuses))
+    ]
+
+
+def test_select_grid_validation_and_paper_protocols_differ():
+    # Validation prefers omega 0.05 (val 0.9), the test set prefers 0.1 (test 0.7).
+    df = table(grid(vals=[1.0, 0.9, 1.1], tests=[1.0, 0.8, 0.7]))
+    by_val = stats.select_grid(df, "validation")
+    by_test = stats.select_grid(df, "paper")
+    assert len(by_val) == len(by_test) == 1
+    assert by_val.loc[0, "omega"] == 0.05
+    assert by_val.loc[0, "convergence_rate"] == pytest.approx(0.2)  # the winner's own rate
+    assert by_test.loc[0, "omega"] == 0.1
+    assert by_val.loc[0, "selected_by"] == "val_metric"
+    with pytest.raises(ValueError):
+        stats.select_grid(df, "test")
+
+
+def test_select_grid_maximises_f1_for_classification():
+    df = table(grid(target="emg", vals=[0.5, 0.7, 0.6], tests=[0.5, 0.7, 0.6]))
+    assert stats.select_grid(df, "validation").loc[0, "omega"] == 0.05
+
+
+def test_diverged_runs_never_win_but_are_counted():
+    df = table(grid(vals=[0.1, 0.9, 1.1], tests=[0.1, 0.9, 1.1], statuses=["diverged", "ok", "ok"]))
+    selected = stats.select_grid(df, "validation")
+    assert selected.loc[0, "omega"] == 0.05
+    assert selected.loc[0, "n_diverged"] == 1
+    assert selected.loc[0, "n_candidates"] == 3
+
+
+def test_fully_diverged_grid_is_kept_as_a_diverged_row():
+    df = table(
+        grid(run=0, vals=[1.0, 1.0], tests=[1.0, 1.0], statuses=["diverged", "diverged"])
+        + grid(run=1, vals=[1.0, 0.5], tests=[1.0, 0.5])
+    )
+    selected = stats.select_grid(df, "validation").set_index("run")
+    assert selected.loc[0, "status"] == "diverged"
+    assert math.isnan(selected.loc[0, "test_metric"])
+    assert selected.loc[0, "n_diverged"] == 2
+    assert selected.loc[1, "status"] == "ok"
+
+
+def test_select_grid_ties_go_to_the_smallest_multiplier():
+    df = table(grid(vals=[0.5, 0.5, 0.5], tests=[0.3, 0.2, 0.1]))
+    assert stats.select_grid(df, "validation").loc[0, "omega"] == 0.01
+
+
+# ---------------------------------------------------------- pairing and policies
+
+
+def experiment(rng, archs=("magnet", "tcn"), sources=("lomax", "speech"), targets=("lendb", "emg"),
+               runs=7, effect=0.1, omegas=(0.1, 1.0)):
+    """A small full-factorial experiment with TL better than scratch by ``effect``."""
+    jobs = []
+    for arch in archs:
+        for target in targets:
+            for variant in stats.VARIANTS:
+                for run in range(runs):
+                    ref = 0.5 + 0.1 * rng.random()
+                    jobs.append(job("referent", arch, None, target, variant, run, val=ref, test=ref, cr=0.5))
+                    for source in sources:
+                        if source == target:
+                            continue
+                        for omega in omegas:
+                            better = ref * (1 - effect) if target in REGRESSION else ref * (1 + effect)
+                            noise = 1 + 0.01 * rng.standard_normal()
+                            jobs.append(job("finetune", arch, source, target, variant, run, omega,
+                                            val=better * noise, test=better * noise, cr=0.55 * noise))
+    return table(jobs)
+
+
+def test_diverged_referent_makes_its_pairs_missing_and_counted():
+    rng = np.random.default_rng(0)
+    df = experiment(rng)
+    index = df[(df["kind"] == "referent") & (df["arch"] == "magnet") & (df["target"] == "lendb")
+               & (df["variant"] == "1k5") & (df["run"] == 3)].index
+    df.loc[index, "status"] = "diverged"
+    pairs = stats.paired_runs(df, "validation")
+    broken = pairs[pairs["pair_status"] == "referent_diverged"]
+    assert len(broken) == 2  # one pair per source into that target
+    assert not broken["usable"].any() and broken["gain_performance"].isna().all()
+    assert (broken["n_diverged"] == 1).all()
+    triplets = stats.triplet_comparisons(pairs).set_index(stats.TRIPLET_KEYS)
+    row = triplets.loc[("magnet", "lomax", "lendb", "1k5")]
+    assert row["n_runs"] == 6 and row["n_missing"] == 1 and row["outcome_performance"] == "win"
+    cells = stats.domain_tables(pairs, "performance").set_index(stats.CELL_KEYS)
+    assert cells.loc[("lomax", "lendb", "1k5"), "n_pairs"] == 13
+    assert cells.loc[("lomax", "lendb", "1k5"), "n_missing"] == 1
+    assert cells.loc[("lomax", "lendb", "1k5"), "n_diverged"] == 1
+
+
+def test_missing_referent_is_reported():
+    rng = np.random.default_rng(1)
+    df = experiment(rng, archs=("magnet",), targets=("lendb",), sources=("lomax",), runs=2)
+    df = df[~((df["kind"] == "referent") & (df["run"] == 1))]
+    pairs = stats.paired_runs(df, "validation")
+    assert set(pairs.loc[pairs["run"] == 1, "pair_status"]) == {"referent_missing"}
+
+
+def test_wins_and_domain_tables_on_a_clear_effect():
+    rng = np.random.default_rng(2)
+    df = experiment(rng)
+    analysis = stats.analyse(df, "validation")
+    table3 = analysis["table3"].set_index("group")
+    n_triplets = 2 * 2 * 2 * 2  # arch x (source, target) x variant, no source == target here
+    assert table3.loc["total", "wins"] == n_triplets and table3.loc["total", "losses"] == 0
+    cells = analysis["domains_performance"]
+    assert (cells["value"] > 9).all() and (cells["value"] < 11.5).all()
+    assert cells["significant"].all()
+    # 14 pairs, all TL better: the normal approximation without continuity correction.
+    n = 14
+    z = (0 - n * (n + 1) / 4) / math.sqrt(n * (n + 1) * (2 * n + 1) / 24)
+    assert cells["p"].to_numpy() == pytest.approx(2 * scipy.stats.norm.sf(abs(z)))
+    per_arch = analysis["per_architecture_performance"]
+    assert len(per_arch) == 16 and (per_arch["value"] > 0).all()
+
+
+def test_no_effect_is_not_significant():
+    rng = np.random.default_rng(3)
+    # One multiplier: with a grid, picking the best of several noisy runs would itself
+    # favour TL (a real selection effect), which is not what this test is about.
+    df = experiment(rng, effect=0.0, omegas=(1.0,))
+    cells = stats.analyse(df, "validation")["domains_performance"]
+    assert not cells["significant"].any()
+    assert (cells["p_corrected"] >= cells["p"] - 1e-12).all()
+
+
+def test_identical_values_give_p_one():
+    assert stats.wilcoxon_p([1.0, 2.0], [1.0, 2.0]) == 1.0
+    assert math.isnan(stats.wilcoxon_p([], []))
+
+
+def test_figure8_averages_every_multiplier_without_grid_search():
+    jobs = [
+        job("referent", "tcn", None, "lendb", "1k5", 0, test=2.0, cr=0.5),
+        job("finetune", "tcn", "lomax", "lendb", "1k5", 0, 0.1, test=1.0, cr=0.6),
+        job("finetune", "tcn", "lomax", "lendb", "1k5", 0, 1.0, test=3.0, cr=0.4),
+        job("finetune", "tcn", "stead", "lendb", "1k5", 0, 0.1, test=1.5, cr=0.5, status="diverged"),
+    ]
+    fig8 = stats.gain_by_multiplier(table(jobs)).set_index("omega")
+    assert fig8.loc[0.1, "gain_performance"] == pytest.approx(50.0)
+    assert fig8.loc[0.1, "n_pairs"] == 1 and fig8.loc[0.1, "n_diverged"] == 1
+    assert fig8.loc[1.0, "gain_performance"] == pytest.approx(-50.0)
+    assert fig8.loc[1.0, "gain_convergence"] == pytest.approx(-20.0)
+
+
+def test_stream_max_gain_pairs_with_and_without_by_seed():
+    jobs = [
+        job("stream_max", "magnet", None, "sp500", None, None, test=10.0, stream_max=False, seed=0),
+        job("stream_max", "magnet", None, "sp500", None, None, test=1.0, stream_max=True, seed=0),
+        job("stream_max", "magnet", None, "emg", None, None, test=0.5, stream_max=False, seed=0),
+        job("stream_max", "magnet", None, "emg", None, None, test=0.55, stream_max=True, seed=0),
+    ]
+    gains = stats.stream_max_gains(table(jobs)).set_index(["arch", "target"])
+    assert gains.loc[("magnet", "sp500"), "gain"] == pytest.approx(90.0)
+    assert gains.loc[("magnet", "emg"), "gain"] == pytest.approx(10.0)
+    assert gains.loc[("average", "emg"), "gain"] == pytest.approx(10.0)
+
+
+# ------------------------------------------------------------- results table
+
+
+def test_build_results_table_from_manifest_and_round_trip(tmp_path):
+    jobs = [job("referent", target="lendb", run=r, test=0.5) for r in range(40)]
+    jobs += [job(run=r, omega=o, test=0.4) for r in range(40) for o in (0.1, 1.0)]
+    jobs.append(job("pretrain", source=None, target="lomax", variant=None, run=None))
+    folder = tmp_path / "jobs"
+    folder.mkdir()
+    names = []
+    for i, content in enumerate(jobs):
+        (folder / f"{i}.json").write_text(json.dumps(content))
+        names.append(f"jobs/{i}.json")
+    manifest = tmp_path / "manifest.txt"
+    manifest.write_text("# results\n" + "\n".join(names) + "\n\n")
+    df = results.build_results_table(manifest)  # > 64 files: thread-pool path
+    assert list(df.columns) == list(results.COLUMNS)
+    assert len(df) == len(jobs)
+    referent = df[df["kind"] == "referent"].iloc[0]
+    assert referent["source"] == "" and math.isnan(referent["omega"])
+    pretrain = df[df["kind"] == "pretrain"].iloc[0]
+    assert pretrain["variant"] == "" and pd.isna(pretrain["run"])
+    assert df["convergence_rate_test"].isna().all()
+    results.write_table(df, tmp_path / "out" / "results.parquet", tmp_path / "out" / "results.csv")
+    for path in ("results.parquet", "results.csv"):
+        back = results.read_table(tmp_path / "out" / path)
+        pd.testing.assert_frame_equal(back, df, check_exact=False)
+    assert not list((tmp_path / "out").glob(".*tmp"))  # atomic writes leave no debris
+
+
+def test_results_table_rejects_bad_jobs(tmp_path):
+    bad = job()
+    del bad["status"]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    with pytest.raises(results.ResultsError, match="missing keys"):
+        results.build_results_table([path])
+    path.write_text(json.dumps(job(kind="mystery")))
+    with pytest.raises(results.ResultsError, match="unknown kind"):
+        results.build_results_table([path])
+    other = tmp_path / "same.json"
+    other.write_text(json.dumps(job()))
+    with pytest.raises(results.ResultsError, match="share a model identity"):
+        results.build_results_table([other, other])
+
+
+# --------------------------------------------------------------- published
+
+
+def _metrics(best, mae=None, f1=None, cr=0.7):
+    return {"bestEpoch": best, "lastEpoch": best + 10, "mae": mae or [], "f1": f1 or [],
+            "convergence_rate": cr, "mape": [], "mse": [], "recauc": [], "medianabsoluteerror": []}
+
+
+PUBLISHED = {
+    "convnetquakeingv-sp5001k5_3": _metrics(2, mae=[9.0, 4.0, 5.0]),
+    "convnetquakeingv-speech8khz-sp5001k5_3-0.25": _metrics(3, mae=[9.0, 4.0, 2.0], cr=0.8),
+    "mlstm_fcn-speech8khz9k_0": _metrics(1, f1=[0.3, 0.2]),
+    "mlstm_fcn-lendb-speech8khz9k_0-2.0": _metrics(2, f1=[0.3, 0.6]),
+}
+
+
+def test_parse_model_name_maps_names():
+    assert parse_model_name("convnetquakeingv-speech8khz-sp5001k5_3-0.25") == {
+        "kind": "finetune", "arch": "convnetquake_ingv", "source": "speech", "target": "sp500",
+        "variant": "1k5", "run": 3, "omega": 0.25,
+    }
+    referent = parse_model_name("tcn-lomax9k_6")
+    assert referent["kind"] == "referent" and referent["source"] == "" and math.isnan(referent["omega"])
+    with pytest.raises(results.ResultsError):
+        parse_model_name("tcn-lomax9k")
+
+
+@pytest.mark.parametrize("as_tar", [False, True])
+def test_load_published_from_folder_and_tar(tmp_path, as_tar):
+    root = tmp_path / "extracted"
+    for name, metrics in PUBLISHED.items():
+        (root / "our_models" / name).mkdir(parents=True)
+        (root / "our_models" / name / "metrics.json").write_text(json.dumps(metrics))
+    path = root
+    if as_tar:
+        path = tmp_path / "published.tar.gz"
+        with tarfile.open(path, "w:gz") as archive:
+            archive.add(root / "our_models", arcname="our_models")
+            payload = b"not a metrics file"
+            info = tarfile.TarInfo("our_models/README")
+            info.size = len(payload)
+            archive.addfile(info, io.BytesIO(payload))
+    df = load_published(path).set_index(["arch", "source", "target", "variant", "run"])
+    assert len(df) == 4
+    finetune = df.loc[("convnetquake_ingv", "speech", "sp500", "1k5", 3)]
+    assert finetune["test_metric"] == 2.0 and finetune["omega"] == 0.25 and finetune["metric"] == "mae"
+    assert finetune["convergence_rate"] == 0.8 and finetune["stream_max"]
+    referent = df.loc[("convnetquake_ingv", "", "sp500", "1k5", 3)]
+    assert referent["test_metric"] == 4.0 and referent["kind"] == "referent"
+    classification = df.loc[("mlstm_fcn", "lendb", "speech", "9k", 0)]
+    assert classification["test_metric"] == 0.6 and classification["metric"] == "f1_weighted"
+    assert df["val_metric"].isna().all() and (df["status"] == "ok").all()
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def test_write_all_outputs_writes_every_table_and_figure(tmp_path):
+    rng = np.random.default_rng(4)
+    df = experiment(rng, runs=3)
+    written = write_all_outputs(df, tmp_path, "validation")
+    assert all(path.exists() and path.stat().st_size > 0 for path in written)
+    names = {path.relative_to(tmp_path).as_posix() for path in written}
+    for stem in ("table3_wins_performance", "table4_wins_convergence", "table5_convergence_vs_performance",
+                 "table6_performance_seismology", "table7_performance_other", "table8_convergence_seismology",
+                 "table9_convergence_other", "table10_wins_per_architecture", "table2_stream_max",
+                 "per_architecture_performance", "figure8_data", "sign_tests"):
+        for suffix in ("csv", "md", "tex"):
+            assert f"tables/{stem}.{suffix}" in names
+    for stem in ("figure8", "table6_heatmap", "table7_heatmap", "table8_heatmap", "table9_heatmap"):
+        assert f"figures/{stem}.png" in names and f"figures/{stem}.svg" in names
+    assert (tmp_path / "figures" / "figure8.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<svg" in (tmp_path / "figures" / "table6_heatmap.svg").read_text()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["sign_tests"]["performance"]["wins"] == 16
+    table6 = pd.read_csv(tmp_path / "tables" / "table6_performance_seismology.csv")
+    assert {"value", "p", "p_corrected", "significant", "n_pairs", "n_diverged"} <= set(table6.columns)
+    assert not list(tmp_path.rglob(".*.tmp"))
+
+
+def test_markdown_and_latex_mark_significant_cells():
+    rng = np.random.default_rng(5)
+    df = experiment(rng)
+    tables = build_tables(stats.analyse(df, "validation"))
+    table6 = tables["table6_performance_seismology"]
+    value = table6.data.set_index(stats.CELL_KEYS).loc[("lomax", "lendb", "1k5"), "value"]
+    cell = f"{format_percent(value)}%"
+    markdown = render_markdown(table6)
+    assert f"**{cell}** ↑" in markdown
+    assert "| LOMAX |" in markdown and "| S&P 500 |" in markdown
+    header, rule = markdown.splitlines()[2:4]
+    assert header.count("|") == rule.count("|") == 8  # row label + 6 target variants
+    latex = render_latex(table6)
+    assert latex.count(r"\begin{tabular}") == latex.count(r"\end{tabular}") == 1
+    assert r"\begin{table}" in latex and r"\end{table}" in latex
+    assert r"\cellcolor{green!25}\textbf{" + cell.replace("%", r"\%") + "}" in latex
+    assert r"S\&P 500" in latex and "S&P" not in latex.replace(r"S\&P", "")
+    body = [line for line in latex.splitlines() if line.endswith(r"\\")]
+    assert len(body) == 7  # header + 6 sources
+    assert all(line.count(" & ") == 6 for line in body)
+
+
+def test_compare_with_published_puts_cells_side_by_side():
+    rng = np.random.default_rng(6)
+    ours = experiment(rng)
+    theirs = ours.copy()
+    theirs["test_metric"] = theirs["test_metric"] * np.where(theirs["kind"] == "referent", 1.0, 1.02)
+    comparison = compare_with_published(ours, theirs, protocol="paper")
+    cells = comparison[comparison["table"].isin(["6", "7", "8", "9"])]
+    assert len(cells) == 2 * 8  # (performance, convergence) x 8 non-empty cells
+    assert (cells["difference"].abs() > 0).any()
+    wins = comparison[comparison["table"] == "wins_performance"]
+    assert set(wins["row"]) == set(stats.GROUP_ROWS)
