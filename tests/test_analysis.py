@@ -426,3 +426,11 @@ def test_compare_with_published_puts_cells_side_by_side():
     assert (cells["difference"].abs() > 0).any()
     wins = comparison[comparison["table"] == "wins_performance"]
     assert set(wins["row"]) == set(stats.GROUP_ROWS)
+
+
+def test_analysis_without_finetuned_models_is_empty_not_an_error():
+    df = table([job("referent", target="lendb", run=0), job("pretrain", source=None, target="lomax", variant=None, run=None)])
+    analysis = stats.analyse(df, "validation")
+    assert analysis["pairs"].empty and analysis["domains_performance"].empty
+    totals = analysis["table3"].set_index("group").loc["total"]
+    assert totals["wins"] == 0 and totals["n"] == 0

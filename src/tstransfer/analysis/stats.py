@@ -416,7 +416,7 @@ def _cell_statistics(pairs: pd.DataFrame, keys: list[str], which: str) -> pd.Dat
                 n_diverged=int(group["n_diverged"].sum()),
             )
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=keys + ["value", "p", "n_pairs", "n_missing", "n_diverged"])
 
 
 def domain_tables(pairs: pd.DataFrame, which: str = "performance", alpha: float = ALPHA) -> pd.DataFrame:
