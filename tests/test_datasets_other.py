@@ -14,6 +14,7 @@ import struct
 import tarfile
 import wave
 import zipfile
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -455,8 +456,12 @@ def test_emg_chunks_span_sessions_in_index_order(tmp_path):
             {"s1_emg.npy": _npy(np.zeros((30, 5))), "s1_ann.npy": _npy(_labels(("Pinch1", 30)))},
             "s1_emg.npy", "s1", "expected (samples, 8)",
         ),
+        (
+            {"s1_emg.npy": _npy(np.full((30, 8), "x")), "s1_ann.npy": _npy(_labels(("Pinch1", 30)))},
+            "s1_emg.npy", "s1", "expected numeric EMG",
+        ),
     ],
-    ids=["unknown-label", "length-mismatch", "missing-ann", "channels"],
+    ids=["unknown-label", "length-mismatch", "missing-ann", "channels", "dtype"],
 )
 def test_emg_bad_input_names_dataset_file_and_session(tmp_path, members, file, instance, reason):
     _zip(tmp_path / "raw" / "Pinch.zip", members)
@@ -605,7 +610,13 @@ def test_info_and_raw_files(module):
         assert list(info.class_names) == sorted(info.class_names)
 
 
-def test_speech_fraction_is_an_exact_polyphase_ratio():
-    # An odd target rate (441 / 640) still gives exactly rate samples per second.
-    assert len(speech.resample(np.zeros(16000), 8000)) == 8000
-    assert len(speech.resample(np.zeros(16000), 11025)) == 11025
+def test_speech_resampler_is_scipys_anti_aliased_polyphase_filter():
+    x = np.random.default_rng(0).normal(size=16_000)
+    for rate in (8000, 11_025):  # 1/2 and 441/640
+        up, down = Fraction(rate, 16_000).as_integer_ratio()
+        np.testing.assert_array_equal(speech.resample(x, rate), resample_poly(x, up, down))
+        assert len(speech.resample(x, rate)) == rate
+    # A 6 kHz tone is above the 4 kHz Nyquist of 8 kHz: it must be filtered out, not
+    # folded to 2 kHz.
+    tone = np.sin(2 * np.pi * 6000 * np.arange(16_000) / 16_000)
+    assert np.sqrt(np.mean(speech.resample(tone, 8000)[100:-100] ** 2)) < 0.01

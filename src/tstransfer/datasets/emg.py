@@ -123,18 +123,18 @@ def _load_npy(archive: zipfile.ZipFile, path: Path, member: str, prefix: str) ->
         raise DataError(INFO.name, f"{path}:{member}", f"unreadable .npy ({exc})", trace=prefix) from None
 
 
-def _emg_shape(archive: zipfile.ZipFile, path: Path, member: str, prefix: str) -> tuple[int, ...]:
-    """Shape of an .npy member from its header only (cheap listing pass)."""
+def _emg_header(archive: zipfile.ZipFile, path: Path, member: str, prefix: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of an .npy member from its header only (cheap listing pass)."""
     try:
         with archive.open(member) as handle:
             version = np.lib.format.read_magic(handle)
             if version == (1, 0):
-                shape, _, _ = np.lib.format.read_array_header_1_0(handle)
+                shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
             else:
-                shape, _, _ = np.lib.format.read_array_header_2_0(handle)
+                shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(INFO.name, f"{path}:{member}", f"unreadable .npy header ({exc})", trace=prefix) from None
-    return tuple(shape)
+    return tuple(shape), dtype
 
 
 def _label_codes(labels: np.ndarray, path: Path, member: str, prefix: str) -> np.ndarray:
@@ -191,8 +191,8 @@ def list_instances(raw: Path, params: Mapping[str, Any], log: logging.Logger) ->
         for prefix in prefixes:
             ann_member, emg_member = prefix + ANN_SUFFIX, prefix + EMG_SUFFIX
             codes = _label_codes(_load_npy(archive, path, ann_member, prefix), path, ann_member, prefix)
-            shape = _emg_shape(archive, path, emg_member, prefix)
-            _check_emg_shape(shape, len(codes), path, emg_member, prefix)
+            shape, dtype = _emg_header(archive, path, emg_member, prefix)
+            _check_emg(shape, dtype, len(codes), path, emg_member, prefix)
             starts, labels, constant = window_labels(codes, window, step)
             keep = constant & (labels != REST_CODE)
             dropped[DROP_CHANGE] += int((~constant).sum())
@@ -218,7 +218,13 @@ def list_instances(raw: Path, params: Mapping[str, Any], log: logging.Logger) ->
     return InstanceIndex(table=table, dropped=dropped, files=[path])
 
 
-def _check_emg_shape(shape: tuple[int, ...], n_labels: int, path: Path, member: str, prefix: str) -> None:
+def _check_emg(
+    shape: tuple[int, ...], dtype: np.dtype, n_labels: int, path: Path, member: str, prefix: str
+) -> None:
+    if dtype.kind not in "iuf":
+        raise DataError(
+            INFO.name, f"{path}:{member}", f"expected numeric EMG samples, got dtype {dtype}", trace=prefix
+        )
     if len(shape) != 2 or shape[1] != N_MYO_CHANNELS:
         raise DataError(
             INFO.name, f"{path}:{member}",
@@ -250,7 +256,7 @@ def read_chunks(
         for prefix, rows in table.groupby("session", sort=False):
             emg_member = prefix + EMG_SUFFIX
             data = _load_npy(archive, path, emg_member, prefix)
-            _check_emg_shape(data.shape, data.shape[0] if data.ndim else -1, path, emg_member, prefix)
+            _check_emg(data.shape, data.dtype, data.shape[0] if data.ndim else -1, path, emg_member, prefix)
             starts = rows["start"].to_numpy()
             if len(starts) and starts.max() + window > data.shape[0]:
                 raise DataError(
