@@ -138,7 +138,7 @@ def _stream(
     """
     if not archive.is_file():
         raise DataError(INFO.name, archive, "raw file not found")
-    where = "before the first member"
+    where, last = "before the first member", None
     try:
         with gzip.open(archive, "rb") as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
             for member in tar:
@@ -146,7 +146,7 @@ def _stream(
                 tar.members = []
                 if not member.isfile():
                     continue
-                name = _normalise(member.name)
+                name = last = _normalise(member.name)
                 where = f"while reading member {name}"
                 data = None
                 if wanted(name):
@@ -158,12 +158,12 @@ def _stream(
                 where = f"after member {name}"
                 if stop():
                     return
-            where = f"after the last member ({where})"
+            where = f"after the last member{f' ({last})' if last else ''}"
             while stream.read(1 << 20):  # verify gzip CRC and length up to the end
                 pass
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise DataError(
-            INFO.name, archive, f"unreadable or truncated archive {where}: {exc}", trace=where
+            INFO.name, archive, f"unreadable or truncated archive {where}: {exc}", trace=last
         ) from None
 
 
