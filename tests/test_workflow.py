@@ -1,0 +1,120 @@
+"""The Snakemake DAG: job counts of the paper config, SLURM resources, lint and format."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAINING_RULES = {"pretrain", "referent", "finetune", "stream_max_study"}
+
+
+def snakemake(*args, cwd=ROOT, check=True):
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", *args], cwd=cwd, capture_output=True, text=True
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def job_counts(output: str) -> dict[str, int]:
+    stats = output[output.index("Job stats:") :]
+    counts = {}
+    for line in stats.splitlines()[3:]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
+@pytest.mark.slow
+def test_paper_config_dry_run_counts(tmp_path):
+    """The paper's grid: 240 pretraining, 24 selection, 336 referent, 16,800 fine-tuning jobs."""
+    done = snakemake(
+        "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "-n", "--quiet", "rules",
+        "--configfile", str(ROOT / "config" / "config.yaml"), "--replace-workflow-config",
+    )
+    counts = job_counts(done.stdout)
+    assert counts["pretrain"] == 240
+    assert counts["select_pretrained"] == 24
+    assert counts["referent"] == 336
+    assert counts["finetune"] == 16_800
+    assert counts["convert"] == 6
+    assert counts["subset"] == 6 * 2 * 7
+    assert counts["stream_max_study"] == 4 * 4 * 2  # Table 2: 4 archs x 4 datasets x with/without
+
+
+def _job_blocks(output: str):
+    """(rule, resources dict) for every job a dry run lists."""
+    rule = None
+    for line in output.splitlines():
+        match = re.match(r"\s*(?:local)?rule (\w+):", line)
+        if match:
+            rule = match.group(1)
+            continue
+        match = re.match(r"\s*resources: (.*)", line)
+        if match and rule is not None:
+            resources = dict(item.split("=", 1) for item in match.group(1).split(", "))
+            yield rule, resources
+            rule = None
+
+
+@pytest.mark.slow
+def test_slurm_profile_gives_a_gpu_to_every_training_job_and_no_other(tmp_path):
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    done = snakemake(
+        "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "-n",
+        "--profile", str(ROOT / "profiles" / "slurm"),
+        "--configfile", str(ROOT / "config" / "demo.yaml"),
+    )
+    jobs = list(_job_blocks(done.stdout))
+    rules = {rule for rule, _ in jobs}
+    assert TRAINING_RULES <= rules and {"convert", "subset", "synthesize"} <= rules
+    for rule, resources in jobs:
+        gres = set_gres_string(SimpleNamespace(resources=_Resources(resources)))
+        if rule in TRAINING_RULES:
+            assert resources.get("gpu") == "1", (rule, resources)
+            assert gres.strip() == f"--gpus={resources['gpu_model']}:1", (rule, gres)
+            assert resources["gpu_model"] == "v100"
+        else:
+            assert "gpu" not in resources and "gpu_model" not in resources, (rule, resources)
+            assert gres == "", (rule, gres)
+        assert int(resources["runtime"]) > 0 and int(resources["mem_mb"]) > 0
+
+
+class _Resources(dict):
+    """The attribute-and-get access the plugin uses on job.resources."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def test_lint_and_format_are_clean():
+    lint = snakemake("--lint", check=False)
+    assert "Lints for" not in lint.stdout + lint.stderr, lint.stdout + lint.stderr
+    fmt = subprocess.run(
+        [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "rules"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_bad_config_value_is_named(tmp_path):
+    bad = (ROOT / "config" / "demo.yaml").read_text().replace("protocol: validation", "protocol: guess")
+    (tmp_path / "bad.yaml").write_text(bad)
+    done = snakemake(
+        "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "-n",
+        "--configfile", str(tmp_path / "bad.yaml"), "--replace-workflow-config", check=False,
+    )
+    assert done.returncode != 0
+    message = done.stdout + done.stderr
+    assert "protocol" in message and "guess" in message
