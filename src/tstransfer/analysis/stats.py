@@ -15,6 +15,15 @@ Pipeline of the numbers:
 Diverged runs: a diverged fine-tune never wins the grid search but is counted; a pair
 whose referent diverged, or whose whole grid diverged, is missing (no gain, excluded
 from tests and means) and counted in ``n_diverged`` / ``n_missing`` columns everywhere.
+
+Checked against the authors' per-run results (tests/test_published_reproduction.py):
+Tables 3, 4, 6-9 (values and significance) and 10 reproduce exactly, as do the authors'
+per-architecture p-values. Two printed numbers of the paper do not: Table 6's
+S&P 500 -> LOMAX 9k (printed 0.12 %, the data and the authors' own report give 0.106 %),
+and Table 5 (printed 10 / 77 / 13 / 140; its "TL better" column sums to 217, against the
+204 performance wins of Table 3; the data give 16 / 71 / 20 / 133, whose margins are
+Tables 3 and 4). Table 3's printed total percentages (76 % / 24 %) are also off: 204 of
+240 is 85 %.
 """
 
 from __future__ import annotations
