@@ -1,0 +1,314 @@
+"""tstransfer.download against a local HTTP server (127.0.0.1, never the internet)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import logging
+import random
+
+import pytest
+
+from tstransfer import download
+from tstransfer.download import (
+    ChecksumMismatch,
+    DownloadError,
+    SizeMismatch,
+    fetch,
+    fetch_all,
+    part_path,
+    read_recorded_sha256,
+    record_path,
+)
+
+try:  # tests/ is on sys.path as a rootdir-less folder; as a package if one adds __init__
+    from httpserver import serve
+except ImportError:  # pragma: no cover
+    from tests.httpserver import serve
+
+NAME = "chunk1.hdf5"
+DATA = random.Random(20221025).randbytes(200_000)
+DATA_SHA = hashlib.sha256(DATA).hexdigest()
+# Small chunks so that a 200 kB file still arrives in many blocks; no waiting between retries.
+FAST = dict(progress=False, chunk_bytes=4096, backoff=0.0, timeout=5)
+
+
+@pytest.fixture
+def server():
+    with serve() as running:
+        running.files[NAME] = DATA
+        yield running
+
+
+def leftovers(folder):
+    """Files in ``folder`` other than the final file and its checksum record."""
+    return sorted(p.name for p in folder.iterdir() if p.name not in (NAME, NAME + ".sha256"))
+
+
+def test_success_records_checksum(server, tmp_path):
+    dest = tmp_path / NAME
+    assert fetch(server.url(NAME), dest, **FAST) == DATA_SHA
+    assert dest.read_bytes() == DATA
+    assert record_path(dest).read_text() == f"{DATA_SHA}  {NAME}\n"
+    assert leftovers(tmp_path) == []
+    assert server.range_headers() == [None]
+    assert server.requests[0].headers["accept-encoding"] == "identity"
+
+
+def test_published_checksum_and_size_accepted(server, tmp_path):
+    dest = tmp_path / "sub" / NAME  # missing parent folders are created
+    digest = fetch(server.url(NAME), dest, sha256=DATA_SHA.upper(), size=len(DATA), **FAST)
+    assert digest == DATA_SHA
+    assert dest.read_bytes() == DATA
+    assert read_recorded_sha256(dest) == DATA_SHA
+
+
+def test_checksum_mismatch_leaves_nothing(server, tmp_path):
+    dest = tmp_path / NAME
+    wrong = "0" * 64
+    with pytest.raises(ChecksumMismatch) as error:
+        fetch(server.url(NAME), dest, sha256=wrong, **FAST)
+    message = str(error.value)
+    assert NAME in message and wrong in message and DATA_SHA in message
+    assert not dest.exists() and not part_path(dest).exists() and not record_path(dest).exists()
+
+
+def test_dropped_connection_resumes_with_range(server, tmp_path, monkeypatch):
+    server.behaviour.drop_after = 50_000
+    prefix_hashes = []
+    real_hash_prefix = download._hash_prefix
+    monkeypatch.setattr(download, "_hash_prefix",
+                        lambda *a: prefix_hashes.append(a) or real_hash_prefix(*a))
+    dest = tmp_path / NAME
+    assert fetch(server.url(NAME), dest, sha256=DATA_SHA, retries=2, **FAST) == DATA_SHA
+    assert dest.read_bytes() == DATA
+    assert server.range_headers() == [None, "bytes=50000-"]
+    # Within one call the running hash carries on: the part file is never re-read.
+    assert prefix_hashes == []
+    assert leftovers(tmp_path) == []
+
+
+def test_interrupted_call_is_resumed_by_the_next_call(server, tmp_path, monkeypatch):
+    server.behaviour.drop_after = 50_000
+    dest = tmp_path / NAME
+    with pytest.raises(DownloadError, match=NAME):
+        fetch(server.url(NAME), dest, retries=0, **FAST)
+    assert not dest.exists()
+    assert part_path(dest).read_bytes() == DATA[:50_000]
+
+    hashed = []
+    real_hash_prefix = download._hash_prefix
+    def counting_hash_prefix(path, chunk_bytes):
+        hashed.append(path.stat().st_size)
+        return real_hash_prefix(path, chunk_bytes)
+
+    monkeypatch.setattr(download, "_hash_prefix", counting_hash_prefix)
+    assert fetch(server.url(NAME), dest, sha256=DATA_SHA, **FAST) == DATA_SHA
+    assert dest.read_bytes() == DATA
+    assert server.range_headers() == [None, "bytes=50000-"]
+    assert hashed == [50_000]  # only the existing prefix is read back, once
+    assert leftovers(tmp_path) == []
+
+
+def test_resume_through_a_redirect(server, tmp_path):
+    # Link shorteners (the STEAD URLs) redirect; the Range header must survive it.
+    server.redirects["chunk1"] = NAME
+    server.behaviour.drop_after, server.behaviour.drop_requests = 50_000, 2  # 2nd: the file
+    dest = tmp_path / NAME
+    assert fetch(server.url("chunk1"), dest, sha256=DATA_SHA, **FAST) == DATA_SHA
+    assert [r.path for r in server.requests] == ["/chunk1", f"/{NAME}", "/chunk1", f"/{NAME}"]
+    assert server.range_headers() == [None, None, "bytes=50000-", "bytes=50000-"]
+
+
+def test_content_encoding_is_not_undone(server, tmp_path):
+    # A .tar.gz mislabelled "Content-Encoding: gzip" must be stored as served, not unpacked.
+    packed = gzip.compress(DATA, mtime=0)
+    server.files["speech.tar.gz"] = packed
+    server.behaviour.content_encoding = "gzip"
+    dest = tmp_path / "speech.tar.gz"
+    assert fetch(server.url("speech.tar.gz"), dest, size=len(packed), **FAST) \
+        == hashlib.sha256(packed).hexdigest()
+    assert dest.read_bytes() == packed
+
+
+def test_retries_are_bounded(server, tmp_path):
+    # Serving normally after 20 refusals turns an unbounded loop into a failed assertion.
+    server.behaviour.status, server.behaviour.status_requests = 503, 20
+    with pytest.raises(DownloadError, match=rf"{NAME}.*3 failed attempts.*HTTP 503"):
+        fetch(server.url(NAME), tmp_path / NAME, retries=2, **FAST)
+    assert len(server.requests) == 3
+    assert not (tmp_path / NAME).exists()
+
+
+def test_transient_server_error_is_retried(server, tmp_path):
+    server.behaviour.status, server.behaviour.status_requests = 503, 2
+    assert fetch(server.url(NAME), tmp_path / NAME, retries=2, **FAST) == DATA_SHA
+    assert len(server.requests) == 3
+
+
+def test_server_ignoring_range_restarts_from_zero(server, tmp_path):
+    server.behaviour.ignore_range = True
+    dest = tmp_path / NAME
+    part_path(dest).write_bytes(b"stale bytes from another attempt")
+    assert fetch(server.url(NAME), dest, **FAST) == DATA_SHA
+    assert server.range_headers() == ["bytes=32-"]
+    assert dest.read_bytes() == DATA  # not the stale prefix followed by the whole file
+
+
+def test_complete_part_file_answered_416(server, tmp_path):
+    dest = tmp_path / NAME
+    part_path(dest).write_bytes(DATA)
+    assert fetch(server.url(NAME), dest, sha256=DATA_SHA, **FAST) == DATA_SHA
+    assert server.range_headers() == [f"bytes={len(DATA)}-"]
+    assert dest.read_bytes() == DATA
+
+
+def test_part_file_longer_than_remote_file_starts_over(server, tmp_path):
+    dest = tmp_path / NAME
+    part_path(dest).write_bytes(DATA + b"junk")
+    assert fetch(server.url(NAME), dest, **FAST) == DATA_SHA
+    assert server.range_headers() == [f"bytes={len(DATA) + 4}-", None]
+    assert dest.read_bytes() == DATA
+
+
+def test_416_without_content_range_starts_over(server, tmp_path):
+    server.behaviour.bare_416 = True
+    dest = tmp_path / NAME
+    part_path(dest).write_bytes(DATA)
+    assert fetch(server.url(NAME), dest, **FAST) == DATA_SHA
+    assert server.range_headers() == [f"bytes={len(DATA)}-", None]
+
+
+@pytest.mark.parametrize("size", [len(DATA) + 1, len(DATA) - 1])
+def test_size_mismatch_leaves_nothing(server, tmp_path, size):
+    dest = tmp_path / NAME
+    with pytest.raises(SizeMismatch) as error:
+        fetch(server.url(NAME), dest, size=size, **FAST)
+    message = str(error.value)
+    assert NAME in message and str(size) in message and str(len(DATA)) in message
+    assert not dest.exists() and not part_path(dest).exists()
+
+
+def test_size_mismatch_without_content_length(server, tmp_path):
+    # With no length announced, the excess is noticed while streaming, not after it.
+    server.behaviour.no_length = True
+    dest = tmp_path / NAME
+    with pytest.raises(SizeMismatch, match=r"expected 1000 bytes.*sent more"):
+        fetch(server.url(NAME), dest, size=1000, **FAST)
+    assert not dest.exists() and not part_path(dest).exists()
+
+
+def test_success_without_content_length(server, tmp_path):
+    server.behaviour.no_length = True
+    assert fetch(server.url(NAME), tmp_path / NAME, size=len(DATA), **FAST) == DATA_SHA
+    assert (tmp_path / NAME).read_bytes() == DATA
+
+
+def test_existing_verified_file_is_not_downloaded(server, tmp_path, caplog):
+    dest = tmp_path / NAME
+    dest.write_bytes(DATA)
+    with caplog.at_level(logging.INFO, logger="tstransfer.download"):
+        assert fetch(server.url(NAME), dest, sha256=DATA_SHA, size=len(DATA), **FAST) == DATA_SHA
+    assert server.requests == []
+    assert "nothing downloaded" in caplog.text
+    assert read_recorded_sha256(dest) == DATA_SHA
+
+
+def test_existing_file_not_matching_config_is_kept_and_reported(server, tmp_path):
+    dest = tmp_path / NAME
+    dest.write_bytes(b"a user's own file")
+    with pytest.raises(ChecksumMismatch, match=NAME) as error:
+        fetch(server.url(NAME), dest, sha256=DATA_SHA, **FAST)
+    assert DATA_SHA in str(error.value)
+    assert dest.read_bytes() == b"a user's own file"
+    assert server.requests == []
+
+
+def test_recorded_checksum_used_on_second_run_and_tampering_detected(server, tmp_path):
+    dest = tmp_path / NAME
+    fetch(server.url(NAME), dest, **FAST)  # no published checksum: first run records it
+    assert len(server.requests) == 1
+
+    assert fetch(server.url(NAME), dest, **FAST) == DATA_SHA
+    assert len(server.requests) == 1  # verified against the record, not downloaded
+
+    tampered = bytearray(DATA)
+    tampered[1234] ^= 0xFF
+    dest.write_bytes(bytes(tampered))
+    with pytest.raises(ChecksumMismatch) as error:
+        fetch(server.url(NAME), dest, **FAST)
+    message = str(error.value)
+    assert NAME in message and DATA_SHA in message
+    assert hashlib.sha256(tampered).hexdigest() in message
+    assert dest.read_bytes() == bytes(tampered)  # the user's file is not replaced
+    assert len(server.requests) == 1
+
+
+def test_recorded_checksum_catches_changed_remote_file(server, tmp_path):
+    dest = tmp_path / NAME
+    fetch(server.url(NAME), dest, **FAST)
+    dest.unlink()
+    server.files[NAME] = DATA[::-1]  # the source now serves something else
+    with pytest.raises(ChecksumMismatch, match=DATA_SHA):
+        fetch(server.url(NAME), dest, **FAST)
+    assert not dest.exists() and not part_path(dest).exists()
+    assert read_recorded_sha256(dest) == DATA_SHA  # the first download's record stands
+
+
+def test_http_error_is_not_retried(server, tmp_path):
+    with pytest.raises(DownloadError, match=r"missing\.bin: HTTP 404"):
+        fetch(server.url("missing.bin"), tmp_path / "missing.bin", retries=3, **FAST)
+    assert len(server.requests) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_html_landing_page_is_rejected(server, tmp_path):
+    server.behaviour.content_type = "text/html; charset=utf-8"
+    with pytest.raises(DownloadError, match="HTML page"):
+        fetch(server.url(NAME), tmp_path / NAME, **FAST)
+    assert not (tmp_path / NAME).exists() and not record_path(tmp_path / NAME).exists()
+
+
+def test_malformed_record_is_reported(server, tmp_path):
+    dest = tmp_path / NAME
+    record_path(dest).write_text("not a checksum\n")
+    with pytest.raises(DownloadError, match=r"chunk1\.hdf5\.sha256: malformed"):
+        fetch(server.url(NAME), dest, **FAST)
+    assert server.requests == []
+
+
+def test_fetch_all(server, tmp_path):
+    server.files["chunk1.csv"] = b"trace_name,p_arrival\nA,1\n"
+    files = [
+        {"name": NAME, "url": server.url(NAME), "size": len(DATA), "sha256": DATA_SHA},
+        {"name": "chunk1.csv", "url": server.url("chunk1.csv"), "size": None, "sha256": None},
+    ]
+    result = fetch_all(files, tmp_path / "raw", **FAST)
+    assert result == {NAME: DATA_SHA,
+                      "chunk1.csv": hashlib.sha256(server.files["chunk1.csv"]).hexdigest()}
+    assert (tmp_path / "raw" / "chunk1.csv.sha256").exists()
+
+
+@pytest.mark.parametrize("bad", [{"name": "../x", "url": "u"}, {"url": "u"},
+                                 {"name": "a/b", "url": "u"}])
+def test_fetch_all_rejects_bad_entries(tmp_path, bad):
+    with pytest.raises(ValueError, match="files"):
+        fetch_all([bad], tmp_path)
+
+
+def test_progress_lines_in_a_log_file(server, tmp_path, monkeypatch):
+    log_file = io.StringIO()  # not a TTY, like a Snakemake log
+    monkeypatch.setattr(download.sys, "stderr", log_file)
+    monkeypatch.setattr(download, "PROGRESS_DELAY", 0.0)  # the download takes milliseconds
+    fetch(server.url(NAME), tmp_path / NAME, progress=True, chunk_bytes=4096, backoff=0.0)
+    lines = log_file.getvalue().splitlines()
+    assert lines and all("\r" not in line for line in lines)
+    assert NAME in lines[-1] and "100%" in lines[-1]
+
+
+def test_no_progress_bar_for_quick_downloads(server, tmp_path, monkeypatch):
+    log_file = io.StringIO()
+    monkeypatch.setattr(download.sys, "stderr", log_file)
+    fetch(server.url(NAME), tmp_path / NAME, progress=True, chunk_bytes=4096, backoff=0.0)
+    assert log_file.getvalue() == ""
