@@ -1,0 +1,415 @@
+"""The data pipeline from a zarr store (see :mod:`tstransfer.store`) into a Keras model.
+
+One :class:`Feed` serves one training job: its training set, its validation set and its
+test set, each a :class:`SplitData`.
+
+* The training set is either a 1k5/9k subset (store indices and mask from the subset
+  ``.npz``) or, for pretraining, the store's whole training split with the store's mask.
+* A split whose waveforms fit under ``memory_limit_bytes`` (2 GiB by default: every 1k5/9k
+  subset, most validation/test sets) is read into memory once, chunk by chunk -- only
+  the chunks that hold selected instances, each read whole, since whole-chunk reads are
+  ~100x faster than per-instance reads (REFERENCE.md section 7) -- and the mask is
+  subtracted once.
+* A larger split (STEAD's ~720k training instances of 6000 x 3 are ~52 GB; its
+  validation and test sets ~11 GB each) is never loaded whole: it is streamed chunk by
+  chunk by a background thread into a bounded queue, so reads and decompression overlap
+  with the model's work. Training streams visit chunks in a seeded random order and mix
+  ``shuffle_window`` chunks at a time (a shuffle buffer); evaluation streams go in order.
+
+Training order is a pure function of ``(seed, epoch)`` (:meth:`Feed.train_data`), so a job
+resumed at epoch k sees exactly the batches an uninterrupted job would have seen.
+
+Model inputs are ``{"waveform": x - mask, "stream_max": s[:, None]}`` (``stream_max`` only
+when the model uses it); targets are ``(n, 1)`` floats for regression and one-hot
+rows for classification. When a 1-channel target feeds a model built with 3 channels
+(a 3-channel source, REFERENCE.md section 4) the single channel is repeated per batch.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .datasets.base import SPLIT_CODES
+from .seeding import rng_for
+from .store import load_subset
+
+MEMORY_LIMIT_BYTES = 2 * 1024**3
+SHUFFLE_WINDOW_CHUNKS = 8  # chunks mixed by the streaming shuffle buffer (8 x 256 instances)
+PREFETCH_BATCHES = 64  # batches the background reader may run ahead of the model
+READ_THREADS = 4  # parallel chunk reads (zarr decompression releases the GIL)
+
+
+# --------------------------------------------------------------------------- reading
+@dataclass(frozen=True)
+class _ChunkSpan:
+    """The selected instances of one store chunk: store rows ``start:stop``, picking ``rows``."""
+
+    start: int
+    stop: int
+    rows: np.ndarray  # positions inside the chunk
+    first: int  # position of the chunk's first selected instance in the split's order
+
+
+def _chunk_spans(indices: np.ndarray, chunk: int, total: int) -> list[_ChunkSpan]:
+    spans = []
+    for start in range(0, total, chunk):
+        lo, hi = np.searchsorted(indices, [start, start + chunk])
+        if lo < hi:
+            spans.append(_ChunkSpan(start, min(start + chunk, total), indices[lo:hi] - start, int(lo)))
+    return spans
+
+
+def _read_span(waveform, span: _ChunkSpan) -> np.ndarray:
+    block = np.asarray(waveform[span.start : span.stop], dtype=np.float32)
+    return block if len(span.rows) == len(block) else block[span.rows]
+
+
+def _background(produce: Callable[[], Iterator[Any]], depth: int) -> Iterator[Any]:
+    """Iterate ``produce()`` in a daemon thread, ``depth`` items ahead of the consumer.
+
+    Errors in the thread are re-raised in the consumer; a consumer that stops early
+    stops the thread.
+    """
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in produce():
+                if not put(item):
+                    return
+            put(end)
+        except BaseException as error:  # handed to the consumer, which raises it
+            put(_Failure(error))
+
+    thread = threading.Thread(target=work, name="feed-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is end:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+
+
+@dataclass
+class _Failure:
+    error: BaseException
+
+
+# --------------------------------------------------------------------------- splits
+class SplitData:
+    """One split of a store (its instances in store order), in memory or streamed.
+
+    ``labels`` and ``stream_max`` (one number per instance) are always in memory;
+    ``waveform`` (mask already subtracted, data channels) only when ``in_memory``.
+    """
+
+    def __init__(
+        self,
+        root,
+        name: str,
+        indices: np.ndarray,
+        mask: np.ndarray,
+        *,
+        memory_limit_bytes: int,
+        force_stream: bool = False,
+    ):
+        self.name = name
+        self.indices = np.asarray(indices, dtype=np.int64)
+        if self.indices.size == 0:
+            raise ValueError(f"the {name} split has no instances")
+        if np.any(np.diff(self.indices) <= 0):
+            raise ValueError(f"{name} indices must be sorted and unique")
+        self._waveform_array = root["waveform"]
+        self.mask = np.asarray(mask, dtype=np.float32)
+        if self.mask.shape != tuple(self._waveform_array.shape[1:]):
+            raise ValueError(
+                f"mask shape {self.mask.shape} does not match the waveforms' "
+                f"{tuple(self._waveform_array.shape[1:])}"
+            )
+        self.labels = np.asarray(root["label"][:])[self.indices]
+        self.stream_max = np.asarray(root["stream_max"][:], dtype=np.float32)[self.indices]
+        self.spans = _chunk_spans(
+            self.indices, int(self._waveform_array.chunks[0]), int(self._waveform_array.shape[0])
+        )
+        self.nbytes = int(self.indices.size * np.prod(self.mask.shape) * 4)
+        self.in_memory = self.nbytes <= memory_limit_bytes and not force_stream
+        self.waveform = self._load() if self.in_memory else None
+
+    def __len__(self) -> int:
+        return int(self.indices.size)
+
+    def read_span(self, span: _ChunkSpan) -> np.ndarray:
+        """The selected, mask-subtracted waveforms of one chunk."""
+        return _read_span(self._waveform_array, span) - self.mask
+
+    def _load(self) -> np.ndarray:
+        out = np.empty((len(self), *self.mask.shape), dtype=np.float32)
+        with ThreadPoolExecutor(READ_THREADS) as pool:
+            for span, block in zip(self.spans, pool.map(self.read_span, self.spans)):
+                out[span.first : span.first + len(span.rows)] = block
+        return out
+
+    def stream_in_order(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """``(waveform, stream_max, label)`` blocks, chunk by chunk, in store order."""
+        with ThreadPoolExecutor(READ_THREADS) as pool:
+            # bounded look-ahead: at most READ_THREADS chunks in flight
+            pending = []
+            spans = iter(self.spans)
+            for span in spans:
+                pending.append((span, pool.submit(self.read_span, span)))
+                if len(pending) >= READ_THREADS:
+                    break
+            while pending:
+                span, future = pending.pop(0)
+                nxt = next(spans, None)
+                if nxt is not None:
+                    pending.append((nxt, pool.submit(self.read_span, nxt)))
+                rows = slice(span.first, span.first + len(span.rows))
+                yield future.result(), self.stream_max[rows], self.labels[rows]
+
+
+# --------------------------------------------------------------------------- feed
+class Feed:
+    """Training, validation and test data of one job; see the module docstring.
+
+    ``train_indices``/``train_mask``: a subset (``Feed.from_subset``) or ``None`` for the
+    store's full training split and mask. ``model_channels``: the channels the model was
+    built with (defaults to the data's). ``force_stream``: stream every split whatever
+    its size (tests and benchmarks).
+    """
+
+    def __init__(
+        self,
+        store: str | Path,
+        *,
+        use_stream_max: bool,
+        seed: int,
+        train_indices: np.ndarray | None = None,
+        train_mask: np.ndarray | None = None,
+        model_channels: int | None = None,
+        batch_size: int = 32,
+        eval_batch_size: int = 128,
+        memory_limit_bytes: int = MEMORY_LIMIT_BYTES,
+        shuffle_window: int = SHUFFLE_WINDOW_CHUNKS,
+        force_stream: bool = False,
+    ):
+        import zarr
+
+        self.store = Path(store)
+        root = zarr.open_group(str(self.store), mode="r")
+        attrs = dict(root.attrs)
+        self.task: str = attrs["task"]
+        self.n_outputs: int = int(attrs["n_outputs"])
+        self.length: int = int(root["waveform"].shape[1])
+        self.channels: int = int(root["waveform"].shape[2])
+        self.model_channels = int(model_channels or self.channels)
+        if self.model_channels != self.channels and self.channels != 1:
+            raise ValueError(
+                f"cannot feed {self.channels}-channel data to a {self.model_channels}-channel model"
+            )
+        self.use_stream_max = bool(use_stream_max)
+        self.seed = int(seed)
+        self.batch_size = int(batch_size)
+        self.eval_batch_size = int(eval_batch_size)
+        self.shuffle_window = int(shuffle_window)
+
+        split = np.asarray(root["split"][:])
+        if train_indices is None:
+            train_indices = np.flatnonzero(split == SPLIT_CODES["train"])
+            train_mask = np.asarray(root["mask"][:], dtype=np.float32)
+        elif train_mask is None:
+            raise ValueError("a training subset needs its own mask")
+        elif np.any(split[np.asarray(train_indices)] != SPLIT_CODES["train"]):
+            raise ValueError("training subset holds instances outside the training split")
+        options = dict(memory_limit_bytes=memory_limit_bytes, force_stream=force_stream)
+        self.train = SplitData(root, "train", train_indices, train_mask, **options)
+        # validation and test are centred with the *training* mask (paper section 2.4.1)
+        self.val = SplitData(
+            root, "val", np.flatnonzero(split == SPLIT_CODES["val"]), train_mask, **options
+        )
+        self.test = SplitData(
+            root, "test", np.flatnonzero(split == SPLIT_CODES["test"]), train_mask, **options
+        )
+
+    @classmethod
+    def from_subset(cls, store: str | Path, subset: str | Path, **kwargs) -> Feed:
+        """A feed whose training set is the 1k5/9k subset written by ``store.make_subset``."""
+        indices, mask, _ = load_subset(subset)
+        return cls(store, train_indices=indices, train_mask=mask, **kwargs)
+
+    # ----------------------------------------------------------------- conversion
+    def inputs(self, waveform: np.ndarray, stream_max: np.ndarray) -> dict[str, np.ndarray]:
+        """The model's input dict for mask-subtracted waveforms (data channels)."""
+        if self.model_channels != self.channels:
+            from .transfer import repeat_channels  # keras-heavy: only when adapting channels
+
+            waveform = repeat_channels(waveform, self.model_channels)
+        inputs = {"waveform": waveform}
+        if self.use_stream_max:
+            inputs["stream_max"] = np.asarray(stream_max, dtype=np.float32).reshape(-1, 1)
+        return inputs
+
+    def targets(self, labels: np.ndarray) -> np.ndarray:
+        """Training targets: (n, 1) floats for regression, one-hot rows for classification."""
+        if self.task == "classification":
+            return np.eye(self.n_outputs, dtype=np.float32)[np.asarray(labels, dtype=np.int64)]
+        return np.asarray(labels, dtype=np.float32).reshape(-1, 1)
+
+    def _signature(self, with_targets: bool):
+        import tensorflow as tf
+
+        inputs = {"waveform": tf.TensorSpec((None, self.length, self.model_channels), tf.float32)}
+        if self.use_stream_max:
+            inputs["stream_max"] = tf.TensorSpec((None, 1), tf.float32)
+        if not with_targets:
+            return (inputs,)
+        return inputs, tf.TensorSpec((None, self.n_outputs), tf.float32)
+
+    def _dataset(self, batches: Callable[[], Iterator[Any]], with_targets: bool, n_batches: int):
+        import tensorflow as tf
+
+        dataset = tf.data.Dataset.from_generator(
+            lambda: _background(batches, PREFETCH_BATCHES),
+            output_signature=self._signature(with_targets),
+        )
+        # a known length lets Keras size its loops (and not warn about running out of data)
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(n_batches))
+        return dataset.prefetch(2)
+
+    # ----------------------------------------------------------------- training
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """The in-memory training order of ``epoch``: a function of (seed, epoch) only."""
+        return rng_for(self.seed, "train-order", epoch).permutation(len(self.train))
+
+    def train_data(self, epoch: int) -> dict[str, Any]:
+        """Keyword arguments for ``model.fit`` covering one epoch of training data.
+
+        In memory: numpy arrays in this epoch's shuffled order, ``shuffle=False`` (the
+        order is ours, seeded by (seed, epoch), not Keras's). Streamed: a ``tf.data``
+        dataset over the background chunk reader.
+        """
+        if self.train.in_memory:
+            order = self.epoch_order(epoch)
+            return {
+                "x": self.inputs(self.train.waveform[order], self.train.stream_max[order]),
+                "y": self.targets(self.train.labels[order]),
+                "batch_size": self.batch_size,
+                "shuffle": False,
+            }
+        n_batches = -(-len(self.train) // self.batch_size)
+        return {"x": self._dataset(lambda: self.stream_train_batches(epoch), True, n_batches)}
+
+    def stream_train_batches(self, epoch: int) -> Iterator[tuple[dict, np.ndarray]]:
+        """Shuffled training batches read chunk by chunk (for splits too big for memory).
+
+        Chunk order is a seeded permutation; ``shuffle_window`` chunks at a time are
+        pooled (with the previous window's leftover instances) and permuted, then cut
+        into batches. Every instance appears exactly once per epoch.
+        """
+        split = self.train
+        chunk_order = rng_for(self.seed, "train-chunks", epoch).permutation(len(split.spans))
+        mixer = rng_for(self.seed, "train-window", epoch)
+        carry: list[np.ndarray] | None = None
+        with ThreadPoolExecutor(READ_THREADS) as pool:
+            windows = [
+                chunk_order[i : i + self.shuffle_window]
+                for i in range(0, len(chunk_order), self.shuffle_window)
+            ]
+            def submit(window):
+                return [pool.submit(split.read_span, split.spans[k]) for k in window]
+
+            upcoming = submit(windows[0]) if windows else []
+            for number, window in enumerate(windows):
+                spans = [split.spans[k] for k in window]
+                blocks = [future.result() for future in upcoming]
+                # read the next window while this one is being served
+                upcoming = submit(windows[number + 1]) if number + 1 < len(windows) else []
+                rows = np.concatenate(
+                    [np.arange(s.first, s.first + len(s.rows)) for s in spans]
+                )
+                waveform = np.concatenate(blocks)
+                stream_max, labels = split.stream_max[rows], split.labels[rows]
+                if carry is not None:
+                    waveform = np.concatenate([carry[0], waveform])
+                    stream_max = np.concatenate([carry[1], stream_max])
+                    labels = np.concatenate([carry[2], labels])
+                perm = mixer.permutation(len(waveform))
+                last = number + 1 == len(windows)
+                n_full = len(perm) if last else len(perm) // self.batch_size * self.batch_size
+                for b in range(0, n_full, self.batch_size):
+                    take = perm[b : min(b + self.batch_size, n_full)]
+                    yield self.inputs(waveform[take], stream_max[take]), self.targets(labels[take])
+                rest = perm[n_full:]
+                carry = (waveform[rest], stream_max[rest], labels[rest])
+
+    # ----------------------------------------------------------------- evaluation
+    def split(self, name: str) -> SplitData:
+        return {"train": self.train, "val": self.val, "test": self.test}[name]
+
+    def eval_batches(self, name: str) -> Iterator[dict[str, np.ndarray]]:
+        """Input batches of ``eval_batch_size`` over a split, in store order.
+
+        Batches are cut identically whether the split is in memory or streamed (a
+        streamed chunk's tail is carried into the next batch), so predictions agree.
+        """
+        split = self.split(name)
+        size = self.eval_batch_size
+        if split.in_memory:
+            for b in range(0, len(split), size):
+                yield self.inputs(split.waveform[b : b + size], split.stream_max[b : b + size])
+            return
+        pending: list[tuple[np.ndarray, np.ndarray]] = []
+        held = 0
+        for waveform, stream_max, _ in split.stream_in_order():
+            pending.append((waveform, stream_max))
+            held += len(waveform)
+            if held < size:
+                continue
+            waveform = np.concatenate([p[0] for p in pending])
+            stream_max = np.concatenate([p[1] for p in pending])
+            n_full = len(waveform) // size * size
+            for b in range(0, n_full, size):
+                yield self.inputs(waveform[b : b + size], stream_max[b : b + size])
+            pending = [(waveform[n_full:], stream_max[n_full:])]
+            held = len(waveform) - n_full
+        if held:
+            yield self.inputs(
+                np.concatenate([p[0] for p in pending]), np.concatenate([p[1] for p in pending])
+            )
+
+    def predict(self, model, name: str) -> np.ndarray:
+        """Model outputs over a whole split, in store order, as float64 (n, outputs)."""
+        n_batches = -(-len(self.split(name)) // self.eval_batch_size)
+        dataset = self._dataset(
+            lambda: ((batch,) for batch in self.eval_batches(name)), False, n_batches
+        )
+        predictions = model.predict(dataset, verbose=0)
+        predictions = np.asarray(predictions, dtype=np.float64).reshape(len(self.split(name)), -1)
+        return predictions
+
+
+__all__: Sequence[str] = ["Feed", "SplitData", "MEMORY_LIMIT_BYTES"]

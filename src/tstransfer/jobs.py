@@ -1,0 +1,349 @@
+"""Entry points of the training jobs (called by ``tstransfer.cli`` and the workflow scripts).
+
+Every job writes into its ``out_dir``: ``history.csv`` (after each epoch),
+``checkpoint/state.npz`` (after each epoch, removed at the end unless
+``training.keep_checkpoint``), ``model.keras`` (pretraining always; referent/fine-tuned
+models when ``training.save_models``) and, LAST, ``result.json`` -- the file Snakemake
+waits for, so a job that died at any point leaves no result and reruns (resuming from its
+checkpoint).
+
+``result.json`` keys: kind, arch, source, target, variant, run, omega, seed, seed_index,
+stream_max, task, status, best_epoch, last_epoch, metric, val_metric, test_metric,
+convergence_rate, convergence_rate_val, convergence_rate_test, runtime_s, timings,
+history, config, versions (see ``_result``). Non-finite numbers are written as null.
+
+Seeds (one integer seeds the initial weights, the dropout streams and the training
+order; ``seeding.int_seed`` of the config seed and the job's identity):
+
+* pretrain: ("pretrain", arch, dataset, seed_index)
+* stream_max: ("stream_max", arch, dataset, seed_index) -- the same for the runs with
+  and without the input, so Table 2 compares paired runs (same order, same conv init);
+* referent: ("referent", arch, target, variant, run)
+* finetune: ("finetune", arch, source, target, variant, run, omega)
+
+``dataset`` given to ``build_model`` (it selects ConvNetQuake_INGV's per-dataset variant)
+is the dataset the model is trained on: the source for pretraining, the target otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import platform
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def _process_start() -> float:
+    """Wall-clock time this process started (Linux /proc), or now where unavailable."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(
+            int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return time.time()
+
+
+PROCESS_START = _process_start()
+
+import numpy as np  # noqa: E402  (after PROCESS_START so the clock covers imports)
+
+from .fsutil import atomic_path, write_json  # noqa: E402
+from .metrics import LOWER_IS_BETTER, is_better  # noqa: E402
+from .seeding import int_seed  # noqa: E402
+from .store import store_attrs  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- helpers
+def job_config(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
+    """The config values that shape a job on ``dataset`` (recorded in result.json)."""
+    return {
+        "seed": config["seed"],
+        "protocol": config.get("protocol", "validation"),
+        "training": dict(config["training"]),
+        "datasets": {dataset: {"stream_max": bool(config["datasets"][dataset]["stream_max"])}},
+    }
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    import keras
+    import tensorflow as tf
+
+    from . import __version__
+
+    try:
+        tcn_version = version("keras-tcn")
+    except PackageNotFoundError:
+        tcn_version = None
+    return {
+        "python": platform.python_version(), "tensorflow": tf.__version__,
+        "keras": keras.__version__, "numpy": np.__version__, "tstransfer": __version__,
+        "tcn": tcn_version,
+    }
+
+
+def _clean(value):
+    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python numbers."""
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def save_model(model, path: str | Path) -> None:
+    """``model.save`` to ``path`` (.keras) atomically."""
+    with atomic_path(path) as tmp:
+        staged = tmp.with_name(tmp.name + ".keras")  # Keras insists on the .keras suffix
+        try:
+            model.save(staged)
+            os.replace(staged, tmp)
+        finally:
+            staged.unlink(missing_ok=True)
+
+
+def load_model(path: str | Path):
+    """A saved ``.keras`` model (any architecture of :mod:`tstransfer.models`), uncompiled."""
+    import keras
+
+    from . import models  # noqa: F401  registers the custom layers (keras-tcn's TCN)
+
+    return keras.models.load_model(path, compile=False)
+
+
+# --------------------------------------------------------------------------- one job
+def _run(
+    *,
+    kind: str,
+    config: Mapping[str, Any],
+    arch: str,
+    dataset: str,
+    store: str | Path,
+    out_dir: str | Path,
+    seed: int,
+    use_stream_max: bool,
+    identity: Mapping[str, Any],
+    subset: str | Path | None = None,
+    pretrained: str | Path | None = None,
+    omega: float | None = None,
+    save: bool,
+) -> dict[str, Any]:
+    import keras
+
+    from . import models
+    from .feed import Feed
+    from .models.common import input_channels
+    from .training import remove_checkpoint, train
+
+    entered = time.time()
+    timings = {"import": entered - PROCESS_START}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    training = config["training"]
+
+    clock = time.perf_counter()
+    attrs = store_attrs(store)
+    task, n_outputs = attrs["task"], int(attrs["n_outputs"])
+    length, channels = int(attrs["length"]), int(attrs["channels"])
+    build_args = dict(length=length, task=task, n_outputs=n_outputs, stream_max=use_stream_max,
+                      dataset=dataset, seed=seed)
+    if pretrained is None:
+        model = models.build_model(arch, channels=channels, **build_args)
+        optimizer = keras.optimizers.Adam(learning_rate=float(training["learning_rate"]))
+    else:
+        from .transfer import adapt_channels, transfer_weights
+
+        source_model = load_model(pretrained)
+        model_channels = adapt_channels(input_channels(source_model), channels)
+        model = models.build_model(arch, channels=model_channels, **build_args)
+        transferred = transfer_weights(source_model, model, arch)
+        del source_model
+        from .optim import make_optimizer
+
+        optimizer = make_optimizer(float(training["learning_rate"]), transferred, float(omega))
+    timings["model_build"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    feed_args = dict(
+        use_stream_max=use_stream_max, seed=seed, model_channels=input_channels(model),
+        batch_size=int(training["batch_size"]),
+    )
+    feed = Feed.from_subset(store, subset, **feed_args) if subset else Feed(store, **feed_args)
+    timings["data_load"] = time.perf_counter() - clock
+
+    result = train(model, optimizer, feed, task=task, config=config, out_dir=out_dir, seed=seed,
+                   log=log)
+    timings["training"] = result.seconds["training"]
+    timings["evaluation"] = result.seconds["evaluation"]
+    if save:
+        clock = time.perf_counter()
+        save_model(model, out_dir / "model.keras")
+        timings["save"] = time.perf_counter() - clock
+
+    record = {
+        "kind": kind,
+        "arch": arch,
+        "source": identity.get("source"),
+        "target": identity.get("target"),
+        "variant": identity.get("variant"),
+        "run": identity.get("run"),
+        "omega": None if omega is None else float(omega),
+        "seed": int(seed),
+        "seed_index": identity.get("seed_index"),
+        "stream_max": bool(use_stream_max),
+        "task": task,
+        "status": result.status,
+        "best_epoch": result.best_epoch,
+        "last_epoch": result.last_epoch,
+        "resumed_from_epoch": result.resumed_from_epoch,
+        "metric": result.metric,
+        "val_metric": result.val_metric,
+        "test_metric": result.test_metric,
+        "convergence_rate": result.convergence_rate,
+        "convergence_rate_val": result.convergence_rate_val,
+        "convergence_rate_test": result.convergence_rate_test,
+        "n_train": len(feed.train),
+        "n_val": len(feed.val),
+        "n_test": len(feed.test),
+        "timings": timings,
+        "history": result.history,
+        "config": job_config(config, dataset),
+        "versions": versions(),
+    }
+    record["runtime_s"] = time.time() - PROCESS_START
+    write_json(out_dir / "result.json", _clean(record))
+    if not training.get("keep_checkpoint", False):
+        remove_checkpoint(out_dir)  # only now: a job killed before result.json resumes from it
+    log.info("%s %s: %s, best epoch %s, val %s %s, test %s", kind, arch, result.status,
+             result.best_epoch, result.metric, result.val_metric, result.test_metric)
+    return record
+
+
+def _stream_max_setting(config: Mapping[str, Any], dataset: str) -> bool:
+    return bool(config["datasets"][dataset]["stream_max"])
+
+
+def pretrain(config, arch: str, dataset: str, seed_index: int, store, out_dir) -> dict[str, Any]:
+    """Train ``arch`` from scratch on the full training split of ``dataset`` (one seed)."""
+    seed = int_seed(config["seed"], "pretrain", arch, dataset, int(seed_index))
+    return _run(
+        kind="pretrain", config=config, arch=arch, dataset=dataset, store=store, out_dir=out_dir,
+        seed=seed, use_stream_max=_stream_max_setting(config, dataset),
+        identity={"source": None, "target": dataset, "seed_index": int(seed_index)}, save=True,
+    )
+
+
+def stream_max_job(
+    config, arch: str, dataset: str, use_stream_max: bool, seed_index: int, store, out_dir
+) -> dict[str, Any]:
+    """Table 2: ``pretrain`` with the stream_max input forced on or off."""
+    seed = int_seed(config["seed"], "stream_max", arch, dataset, int(seed_index))
+    return _run(
+        kind="stream_max", config=config, arch=arch, dataset=dataset, store=store, out_dir=out_dir,
+        seed=seed, use_stream_max=bool(use_stream_max),
+        identity={"source": None, "target": dataset, "seed_index": int(seed_index)},
+        save=bool(config["training"].get("save_models", False)),
+    )
+
+
+def referent(config, arch: str, target: str, variant: str, run: int, store, subset, out_dir):
+    """A model trained from scratch on one run's reduced training set of ``target``."""
+    seed = int_seed(config["seed"], "referent", arch, target, variant, int(run))
+    return _run(
+        kind="referent", config=config, arch=arch, dataset=target, store=store, out_dir=out_dir,
+        seed=seed, use_stream_max=_stream_max_setting(config, target), subset=subset,
+        identity={"source": None, "target": target, "variant": variant, "run": int(run)},
+        save=bool(config["training"].get("save_models", False)),
+    )
+
+
+def finetune(
+    config, arch: str, source: str, target: str, variant: str, run: int, omega: float,
+    pretrained_model, store, subset, out_dir,
+) -> dict[str, Any]:
+    """The pretrained model's transferable layers in a fresh target model, fine-tuned with
+    learning-rate multiplier ``omega`` on the transferred variables."""
+    omega = float(omega)
+    seed = int_seed(config["seed"], "finetune", arch, source, target, variant, int(run), repr(omega))
+    return _run(
+        kind="finetune", config=config, arch=arch, dataset=target, store=store, out_dir=out_dir,
+        seed=seed, use_stream_max=_stream_max_setting(config, target), subset=subset,
+        pretrained=pretrained_model, omega=omega,
+        identity={"source": source, "target": target, "variant": variant, "run": int(run)},
+        save=bool(config["training"].get("save_models", False)),
+    )
+
+
+# --------------------------------------------------------------------------- selection
+def select_pretrained(
+    result_json_paths: Sequence[str | Path], out_path: str | Path, *, model_out: str | Path | None = None
+) -> dict[str, Any]:
+    """Pick the best pretraining seed by validation metric and write ``out_path`` (JSON).
+
+    Best = lowest MAE / highest weighted F1; diverged runs (or runs without a finite
+    validation metric) are never chosen; ties go to the lowest seed index. The chosen
+    run's ``model.keras`` (beside its result.json) is named in the JSON and, with
+    ``model_out``, copied there atomically.
+    """
+    candidates = []
+    for path in result_json_paths:
+        path = Path(path)
+        result = json.loads(path.read_text())
+        candidates.append({
+            "result": str(path), "model": str(path.parent / "model.keras"),
+            "seed_index": result.get("seed_index"), "seed": result.get("seed"),
+            "status": result.get("status"), "metric": result.get("metric"),
+            "val_metric": result.get("val_metric"), "arch": result.get("arch"),
+            "dataset": result.get("target"),
+        })
+    if not candidates:
+        raise ValueError("no pretraining results to choose from")
+    if len({(c["arch"], c["dataset"], c["metric"]) for c in candidates}) != 1:
+        raise ValueError("pretraining results of different architectures/datasets/metrics: "
+                         + ", ".join(c["result"] for c in candidates))
+    metric = candidates[0]["metric"]
+    if metric not in LOWER_IS_BETTER:
+        raise ValueError(f"unknown metric {metric!r} in {candidates[0]['result']}")
+    eligible = [
+        c for c in candidates
+        if c["status"] == "ok" and c["val_metric"] is not None and math.isfinite(c["val_metric"])
+    ]
+    if not eligible:
+        raise ValueError("every pretraining seed diverged: " + ", ".join(c["result"] for c in candidates))
+    best = None
+    for c in sorted(eligible, key=lambda c: c["seed_index"]):
+        if best is None or is_better(c["val_metric"], best["val_metric"], metric):
+            best = c  # strict improvement only: ties keep the lower seed index
+    selection = {
+        "arch": best["arch"], "dataset": best["dataset"], "metric": metric,
+        "seed_index": best["seed_index"], "seed": best["seed"], "val_metric": best["val_metric"],
+        "result": best["result"], "model": best["model"],
+        "candidates": [{k: c[k] for k in ("seed_index", "status", "val_metric", "result")}
+                       for c in candidates],
+    }
+    if model_out is not None:
+        with atomic_path(model_out) as tmp:
+            shutil.copyfile(best["model"], tmp)
+        selection["model_copy"] = str(model_out)
+    write_json(out_path, selection)
+    return selection
+
+
+__all__ = ["pretrain", "referent", "finetune", "stream_max_job", "select_pretrained",
+           "job_config", "versions", "save_model", "load_model", "PROCESS_START"]

@@ -1,0 +1,392 @@
+"""The training loop (paper section 2.4.3): deterministic, resumable, divergence-safe.
+
+One call of :func:`train` trains a compiled-here Keras model on a :class:`~tstransfer.feed.Feed`
+epoch by epoch with Adam (the optimizer passed in), MSE or categorical cross-entropy,
+ReduceLROnPlateau and EarlyStopping with best-weight restoration, all parameterised by
+the config's ``training:`` mapping.
+
+Why the schedule is not Keras's own callbacks: the whole training state has to go into
+a checkpoint after every epoch (so that a job killed at any moment resumes and ends with
+the result of an uninterrupted run), and Keras callbacks keep their state in private
+attributes. The two rules are therefore re-implemented here with exactly the semantics of
+``keras.callbacks.ReduceLROnPlateau`` and ``keras.callbacks.EarlyStopping`` in Keras 3.15
+(monitor ``val_loss``, mode min, comparisons in float32, ReduceLROnPlateau ``min_delta``
+1e-4 and cooldown 0, EarlyStopping ``min_delta`` 0 and ``epoch > 0`` before stopping,
+best weights restored at the end even when no early stop happened).
+
+Validation loss and metric come from one prediction pass over the whole validation set
+(streamed when it is large); the loss is computed from those predictions the way Keras
+computes it (MSE, or clipped cross-entropy, plus the model's regularisation losses).
+
+Determinism: the training order is a function of (seed, epoch) (see ``Feed.train_data``),
+Keras/NumPy/TF global seeds are set from the seed once (re-seeding every epoch would make
+TensorFlow retrace the training function each epoch, seconds each time; nothing draws from
+the global generators after the model is built: Keras 3 dropout draws from per-layer seed
+generators), TensorFlow op determinism is enabled, and the checkpoint holds every model
+variable (including those seed generators' states) and every optimizer variable.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .fsutil import atomic_path
+from .metrics import METRIC_FOR_TASK, convergence_rate, mae, weighted_f1
+from .seeding import int_seed
+
+CHECKPOINT_DIR = "checkpoint"
+CHECKPOINT_FILE = "state.npz"
+CHECKPOINT_FORMAT = 1
+CE_EPSILON = 1e-7  # keras.backend.epsilon(): Keras clips probabilities to [eps, 1 - eps]
+DEFAULT_RLR_MIN_DELTA = 1e-4  # keras.callbacks.ReduceLROnPlateau default
+DEFAULT_ES_MIN_DELTA = 0.0  # keras.callbacks.EarlyStopping default
+
+
+# --------------------------------------------------------------------------- results
+@dataclass
+class TrainResult:
+    """What a training run produced (best weights are left in the model)."""
+
+    status: str  # "ok" | "diverged"
+    metric: str  # "mae" | "f1_weighted"
+    best_epoch: int | None  # 1-based; None when no epoch finished with finite losses
+    last_epoch: int  # 1-based number of epochs trained
+    val_metric: float | None
+    test_metric: float | None
+    convergence_rate_val: float | None
+    convergence_rate_test: float | None  # only under protocol "paper"
+    convergence_rate: float | None  # the protocol's: val, or test under "paper"
+    history: dict[str, list]
+    seconds: dict[str, float] = field(default_factory=dict)  # training, evaluation
+    resumed_from_epoch: int = 0  # epochs already done when this call started
+
+
+def loss_value(task: str, labels: np.ndarray, predictions: np.ndarray, n_outputs: int) -> float:
+    """The compiled loss over a whole split, as Keras computes it per instance.
+
+    MSE for regression; categorical cross-entropy for classification with Keras's
+    renormalisation and clipping of the probabilities.
+    """
+    predictions = np.asarray(predictions, dtype=np.float64)
+    if task == "regression":
+        return float(np.mean((predictions.reshape(-1) - np.asarray(labels, np.float64)) ** 2))
+    probs = predictions / predictions.sum(axis=1, keepdims=True)
+    probs = np.clip(probs, CE_EPSILON, 1.0 - CE_EPSILON)
+    picked = probs[np.arange(len(probs)), np.asarray(labels, dtype=np.int64)]
+    return float(-np.mean(np.log(picked)))
+
+
+def metric_value(task: str, labels: np.ndarray, predictions: np.ndarray, n_outputs: int) -> float:
+    """MAE (regression) or weighted F1 of the arg-max class (classification)."""
+    if task == "regression":
+        return mae(labels, predictions.reshape(-1))
+    return weighted_f1(labels, np.argmax(predictions, axis=1), n_outputs)
+
+
+def _regularisation(model) -> float:
+    """Sum of the model's regularisation losses (part of Keras's loss in fit and evaluate)."""
+    losses = model.losses
+    if not losses:
+        return 0.0
+    return float(sum(float(np.asarray(loss)) for loss in losses))
+
+
+def evaluate(model, feed, split: str) -> tuple[float, float]:
+    """``(loss, metric)`` of ``model`` over a whole split of ``feed``."""
+    data = feed.split(split)
+    predictions = feed.predict(model, split)
+    if not np.all(np.isfinite(predictions)):
+        return math.nan, math.nan
+    loss = loss_value(feed.task, data.labels, predictions, feed.n_outputs) + _regularisation(model)
+    return loss, metric_value(feed.task, data.labels, predictions, feed.n_outputs)
+
+
+# --------------------------------------------------------------------------- state
+def _float32_less(a: float, b: float) -> bool:
+    # Keras's monitor callbacks compare with ops.less on float32 tensors
+    return bool(np.float32(a) < np.float32(b))
+
+
+@dataclass
+class _State:
+    """Everything the loop needs to continue after a restart (besides the variables)."""
+
+    epoch: int = 0  # epochs finished
+    finished: bool = False  # stopped early, reached max_epochs or diverged
+    status: str = "ok"
+    learning_rate: float = 0.0
+    rlr_best: float | None = None
+    rlr_wait: int = 0
+    es_best: float | None = None
+    es_wait: int = 0
+    best_epoch: int | None = None  # 0-based
+    history: dict[str, list] = field(default_factory=dict)
+    training_seconds: float = 0.0
+
+
+def _fingerprint(model, optimizer, feed, config: Mapping, seed: int, protocol: str) -> dict:
+    """What must match for a checkpoint to belong to this job."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "seed": int(seed),
+        "protocol": protocol,
+        "training": json.loads(json.dumps(dict(config["training"]), default=str)),
+        "model_variables": [list(map(int, v.shape)) for v in model.variables],
+        "optimizer_variables": [list(map(int, v.shape)) for v in optimizer.variables],
+        "train_instances": int(len(feed.train)),
+        "store": str(feed.store.resolve()),
+    }
+
+
+def _save_checkpoint(path: Path, model, optimizer, best_weights, state: _State, fingerprint) -> None:
+    arrays: dict[str, np.ndarray] = {}
+    for i, variable in enumerate(model.variables):
+        arrays[f"model_{i}"] = np.asarray(variable.numpy())
+    for i, variable in enumerate(optimizer.variables):
+        arrays[f"optimizer_{i}"] = np.asarray(variable.numpy())
+    for i, weight in enumerate(best_weights or []):
+        arrays[f"best_{i}"] = weight
+    meta = {"state": state.__dict__, "fingerprint": fingerprint, "n_best": len(best_weights or [])}
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, meta=np.array(json.dumps(meta, default=_json_number)), **arrays)
+
+
+def _json_number(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(type(value).__name__)
+
+
+def _load_checkpoint(path: Path, model, optimizer, fingerprint, log) -> tuple[_State, list] | None:
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            meta = json.loads(str(npz["meta"]))
+            if meta["fingerprint"] != fingerprint:
+                log.warning("checkpoint %s belongs to another job configuration; starting afresh", path)
+                return None
+            for i, variable in enumerate(model.variables):
+                variable.assign(npz[f"model_{i}"])
+            for i, variable in enumerate(optimizer.variables):
+                variable.assign(npz[f"optimizer_{i}"])
+            best = [npz[f"best_{i}"] for i in range(meta["n_best"])]
+    except (OSError, ValueError, KeyError) as error:  # unreadable: start again rather than fail
+        log.warning("checkpoint %s unreadable (%s); starting afresh", path, error)
+        return None
+    state = _State(**meta["state"])
+    return state, best or None
+
+
+def remove_checkpoint(out_dir: str | Path) -> None:
+    """Delete a job's checkpoint folder (after its result is safely written)."""
+    shutil.rmtree(Path(out_dir) / CHECKPOINT_DIR, ignore_errors=True)
+
+
+def _read_lr(optimizer) -> float:
+    return float(np.asarray(optimizer.learning_rate))
+
+
+def schedule_step(
+    state: _State, epoch: int, val_loss: float, optimizer,
+    reduce_lr: Mapping[str, Any], early_stopping: Mapping[str, Any],
+) -> tuple[bool, bool]:
+    """One epoch end of ReduceLROnPlateau then EarlyStopping, with Keras 3's semantics.
+
+    Updates ``state`` (wait counters, bests, best epoch) and the optimizer's learning
+    rate. Returns ``(is_new_best, stop)``: whether the caller must snapshot the weights
+    as the best ones (EarlyStopping also snapshots at the first epoch it sees), and
+    whether training stops now.
+    """
+    # ReduceLROnPlateau: monitor val_loss, mode min, cooldown 0
+    rlr_delta = float(reduce_lr.get("min_delta", DEFAULT_RLR_MIN_DELTA))
+    if state.rlr_best is None or _float32_less(val_loss + rlr_delta, state.rlr_best):
+        state.rlr_best, state.rlr_wait = val_loss, 0
+    else:
+        state.rlr_wait += 1
+        if state.rlr_wait >= int(reduce_lr["patience"]):
+            old_lr = _read_lr(optimizer)
+            if old_lr > np.float32(reduce_lr["min_lr"]):
+                optimizer.learning_rate = max(old_lr * float(reduce_lr["factor"]),
+                                              float(reduce_lr["min_lr"]))
+                state.rlr_wait = 0
+    # EarlyStopping: monitor val_loss, restore_best_weights, baseline None
+    es_delta = float(early_stopping.get("min_delta", DEFAULT_ES_MIN_DELTA))
+    first = state.best_epoch is None
+    if first:
+        state.best_epoch = epoch
+    state.es_wait += 1
+    if state.es_best is None or _float32_less(val_loss - es_delta, state.es_best):
+        state.es_best, state.best_epoch, state.es_wait = val_loss, epoch, 0
+        return True, False
+    stop = state.es_wait >= int(early_stopping["patience"]) and epoch > 0
+    return first, stop
+
+
+# --------------------------------------------------------------------------- history
+HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_metric", "test_metric",
+                   "learning_rate", "epoch_seconds"]
+
+
+def _write_history(path: Path, history: Mapping[str, list]) -> None:
+    columns = [c for c in HISTORY_COLUMNS if c in history]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in zip(*(history[c] for c in columns)):
+        writer.writerow([repr(float(v)) if isinstance(v, float) else v for v in row])
+    with atomic_path(path) as tmp:
+        tmp.write_text(buffer.getvalue())
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+# --------------------------------------------------------------------------- train
+def train(
+    model,
+    optimizer,
+    feed,
+    *,
+    task: str,
+    config: Mapping[str, Any],
+    out_dir: str | Path,
+    seed: int,
+    protocol: str | None = None,
+    epoch_end_hook: Callable[[int, Mapping[str, list]], None] | None = None,
+    log: logging.Logger | None = None,
+) -> TrainResult:
+    """Train ``model`` on ``feed`` and evaluate its best weights on the test set.
+
+    ``config``: the project config (``training``, ``protocol``). ``out_dir`` receives
+    ``history.csv`` (rewritten atomically after each epoch) and ``checkpoint/state.npz``
+    (rewritten atomically after each epoch; a later call with the same job resumes from
+    it; :func:`remove_checkpoint` deletes it). ``epoch_end_hook(epochs_done, history)``
+    runs after each epoch's checkpoint is on disk.
+
+    Returns a :class:`TrainResult`; the model is left holding the best epoch's weights.
+    A non-finite training or validation loss stops training with status ``diverged``.
+    """
+    import keras
+    import tensorflow as tf
+
+    log = log or logging.getLogger(__name__)
+    training = config["training"]
+    protocol = protocol or config.get("protocol", "validation")
+    if protocol not in ("validation", "paper"):
+        raise ValueError(f"unknown protocol {protocol!r}")
+    if task != feed.task:
+        raise ValueError(f"task {task!r} but the data are {feed.task!r}")
+    metric = METRIC_FOR_TASK[task]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = out_dir / CHECKPOINT_DIR / CHECKPOINT_FILE
+    history_path = out_dir / "history.csv"
+
+    tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(int_seed(seed, "train"))
+    model.compile(
+        optimizer=optimizer,
+        loss="mean_squared_error" if task == "regression" else "categorical_crossentropy",
+        jit_compile=training.get("jit_compile", "auto"),
+    )
+    optimizer.build(model.trainable_variables)  # creates the slots a checkpoint restores
+
+    reduce_lr = training["reduce_lr"]
+    early_stopping = training["early_stopping"]
+    max_epochs = int(training["max_epochs"])
+
+    fingerprint = _fingerprint(model, optimizer, feed, config, seed, protocol)
+    restored = _load_checkpoint(checkpoint, model, optimizer, fingerprint, log)
+    if restored:
+        state, best_weights = restored
+        log.info("resuming from %s after epoch %d", checkpoint, state.epoch)
+    else:
+        state = _State(learning_rate=float(training["learning_rate"]))
+        state.history = {c: [] for c in HISTORY_COLUMNS if c != "test_metric" or protocol == "paper"}
+        best_weights = None
+    optimizer.learning_rate = state.learning_rate
+    resumed_from = state.epoch
+
+    def read_lr() -> float:
+        return _read_lr(optimizer)
+
+    while not state.finished and state.epoch < max_epochs:
+        epoch = state.epoch  # 0-based index of the epoch about to run
+        started = time.perf_counter()
+        lr_used = read_lr()
+        fitted = model.fit(**feed.train_data(epoch), epochs=1, verbose=0)
+        train_loss = float(fitted.history["loss"][-1])
+        val_loss, val_metric = evaluate(model, feed, "val")
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
+               "val_metric": val_metric, "learning_rate": lr_used}
+        if protocol == "paper":
+            row["test_metric"] = evaluate(model, feed, "test")[1]
+        row["epoch_seconds"] = time.perf_counter() - started
+        for column in state.history:
+            state.history[column].append(row[column])
+        state.epoch = epoch + 1
+
+        if not all(math.isfinite(v) for v in (train_loss, val_loss, val_metric)):
+            log.warning("epoch %d: non-finite loss (train %s, val %s): diverged",
+                        epoch + 1, train_loss, val_loss)
+            state.status, state.finished = "diverged", True
+        else:
+            improved, stop = schedule_step(state, epoch, val_loss, optimizer, reduce_lr, early_stopping)
+            if best_weights is None or improved:
+                best_weights = model.get_weights()
+            state.finished = stop
+        if state.epoch >= max_epochs:
+            state.finished = True
+        state.learning_rate = read_lr()
+        state.training_seconds += time.perf_counter() - started
+        _write_history(history_path, state.history)
+        _save_checkpoint(checkpoint, model, optimizer, best_weights, state, fingerprint)
+        log.info(
+            "epoch %d: loss %.5g val_loss %.5g val_%s %.5g lr %.3g (%.1f s)", epoch + 1,
+            train_loss, val_loss, metric, val_metric, lr_used, row["epoch_seconds"],
+        )
+        if epoch_end_hook is not None:
+            epoch_end_hook(state.epoch, state.history)
+
+    # ---------------------------------------------------------------- evaluation
+    started = time.perf_counter()
+    val_metric = test_metric = None
+    if best_weights is not None:
+        model.set_weights(best_weights)
+        val_metric = state.history["val_metric"][state.best_epoch]
+        test_metric = evaluate(model, feed, "test")[1]
+    rate_val = convergence_rate(state.history["val_metric"], task)
+    rate_test = convergence_rate(state.history["test_metric"], task) if protocol == "paper" else None
+    return TrainResult(
+        status=state.status,
+        metric=metric,
+        best_epoch=None if state.best_epoch is None else state.best_epoch + 1,
+        last_epoch=state.epoch,
+        val_metric=_finite_or_none(val_metric),
+        test_metric=_finite_or_none(test_metric),
+        convergence_rate_val=_finite_or_none(rate_val),
+        convergence_rate_test=_finite_or_none(rate_test),
+        convergence_rate=_finite_or_none(rate_test if protocol == "paper" else rate_val),
+        history={k: list(v) for k, v in state.history.items()},
+        seconds={"training": state.training_seconds, "evaluation": time.perf_counter() - started},
+        resumed_from_epoch=resumed_from,
+    )
+
+
+__all__ = ["TrainResult", "train", "schedule_step", "evaluate", "loss_value", "metric_value", "remove_checkpoint",
+           "HISTORY_COLUMNS"]

@@ -1,0 +1,498 @@
+"""The data pipeline, the training loop and the job entry points, on tiny stores.
+
+Stores are converted by the real ``store.convert`` from a toy dataset module (sines
+with noise: the regression label sets the amplitude, the class sets the frequency), with
+32-instance chunks so that every split spans several chunks.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tstransfer import store
+from tstransfer.datasets.base import DatasetInfo, InstanceIndex, RawChunk
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+LENGTH = 64
+CHUNK = 32
+
+
+# --------------------------------------------------------------------------- fixtures
+def toy_module(task: str, n: int, length: int, channels: int, seed: int = 0):
+    """A DatasetModule with learnable toy waveforms, for ``store.convert``."""
+    rng = np.random.default_rng(seed)
+    classification = task == "classification"
+    labels = rng.integers(0, 3, n) if classification else rng.uniform(1.0, 3.0, n)
+    t = np.arange(length)
+    waves = np.empty((n, length, channels), dtype=np.float32)
+    for i in range(n):
+        freq = 2 * np.pi * (labels[i] + 1) / 16 if classification else 2 * np.pi / 20
+        amplitude = 1.0 if classification else 10 ** labels[i]
+        base = amplitude * np.sin(freq * t + rng.uniform(0, 2 * np.pi))[:, None]
+        waves[i] = base + rng.normal(0, 0.3 * amplitude, (length, channels))
+    keys = [f"toy{i:05d}" for i in range(n)]
+    info = DatasetInfo(
+        name=f"toy_{task}", title=f"Toy {task}", domain="toy", task=task, channels=channels,
+        sampling_rate=1.0, units="a.u.", class_names=("a", "b", "c") if classification else (),
+    )
+
+    def list_instances(raw, params, log):
+        return InstanceIndex(pd.DataFrame({"key": keys, "label": labels}))
+
+    def read_chunks(raw, params, index, chunk_size):
+        for start in range(0, n, chunk_size):
+            stop = min(n, start + chunk_size)
+            yield RawChunk(waves[start:stop], labels[start:stop], keys[start:stop], "toy")
+
+    return SimpleNamespace(
+        INFO=info, list_instances=list_instances, read_chunks=read_chunks,
+        raw_files=lambda params: [], write_synthetic=None,
+    )
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    """{task: (store path, subset path)}: 3-channel regression, 1-channel classification."""
+    base = tmp_path_factory.mktemp("stores")
+    out = {}
+    for task, n, channels in (("regression", 320, 3), ("classification", 300, 1)):
+        path = base / f"{task}.zarr"
+        store.convert(toy_module(task, n, LENGTH, channels), base, path, {}, seed=3, chunk_size=CHUNK)
+        subset = base / f"{task}_sub.npz"
+        store.make_subset(path, subset, variant="tiny", size=120, run=0, seed=3)
+        out[task] = (path, subset)
+    return out
+
+
+def base_config(max_epochs: int = 2) -> dict:
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["training"]["max_epochs"] = max_epochs
+    for task in ("regression", "classification"):
+        config["datasets"][f"toy_{task}"] = {"stream_max": True}
+    return config
+
+
+def tiny_model(length: int, channels: int, task: str, n_outputs: int, stream_max: bool, seed: int):
+    """A small stand-in network with the project's input convention (and dropout)."""
+    import keras
+
+    waveform = keras.Input((length, channels), name="waveform")
+    inputs = {"waveform": waveform}
+    x = keras.layers.Conv1D(
+        4, 5, strides=2, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(seed)
+    )(waveform)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dropout(0.3, seed=seed)(x)
+    if stream_max:
+        inputs["stream_max"] = keras.Input((1,), name="stream_max")
+        x = keras.layers.Concatenate()([x, inputs["stream_max"]])
+    x = keras.layers.Dense(
+        n_outputs, activation="softmax" if task == "classification" else None,
+        kernel_initializer=keras.initializers.GlorotUniform(seed + 1),
+    )(x)
+    return keras.Model(inputs, x)
+
+
+def make_feed(stores, task, **kwargs):
+    from tstransfer.feed import Feed
+
+    path, subset = stores[task]
+    kwargs.setdefault("use_stream_max", True)
+    kwargs.setdefault("seed", 11)
+    return Feed.from_subset(path, subset, **kwargs)
+
+
+def run_training(stores, task, out_dir, *, seed=5, config=None, learning_rate=1e-3, **feed_args):
+    import keras
+
+    from tstransfer.training import train
+
+    feed = make_feed(stores, task, seed=seed, **feed_args)
+    model = tiny_model(LENGTH, feed.model_channels, task, feed.n_outputs, True, seed)
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+    config = config or base_config()
+    config["training"]["learning_rate"] = learning_rate
+    result = train(model, optimizer, feed, task=task, config=config, out_dir=out_dir, seed=seed)
+    return result, model, feed
+
+
+# --------------------------------------------------------------------------- feed
+def test_subset_loading_reads_selected_instances_minus_subset_mask(stores):
+    import zarr
+
+    path, subset = stores["regression"]
+    indices, mask, _ = store.load_subset(subset)
+    feed = make_feed(stores, "regression")
+    root = zarr.open_group(str(path), mode="r")
+    assert feed.train.in_memory
+    assert np.array_equal(feed.train.indices, indices)
+    expected = root["waveform"][:][indices] - mask
+    assert np.array_equal(feed.train.waveform, expected)
+    assert np.array_equal(feed.train.labels, root["label"][:][indices])
+    assert np.array_equal(feed.train.stream_max, root["stream_max"][:][indices])
+    # validation and test: their own split's instances, centred with the *subset's* mask
+    split = root["split"][:]
+    assert np.array_equal(feed.val.indices, np.flatnonzero(split == 1))
+    assert np.array_equal(feed.test.waveform, root["waveform"][:][split == 2] - mask)
+    # only chunks holding selected instances are visited
+    assert {s.start // CHUNK for s in feed.train.spans} == set(indices // CHUNK)
+
+    # an epoch's arrays: the subset in a (seed, epoch)-determined order, no instance lost
+    data = feed.train_data(0)
+    order = feed.epoch_order(0)
+    assert np.array_equal(data["x"]["waveform"], expected[order])
+    assert np.array_equal(data["x"]["stream_max"][:, 0], feed.train.stream_max[order])
+    assert np.array_equal(np.sort(order), np.arange(len(indices)))
+    assert not np.array_equal(order, feed.epoch_order(1))
+    assert np.array_equal(order, make_feed(stores, "regression").epoch_order(0))
+
+
+def test_full_training_split_uses_store_mask_and_streams_every_instance_once(stores):
+    import zarr
+
+    from tstransfer.feed import Feed
+
+    path, _ = stores["classification"]
+    root = zarr.open_group(str(path), mode="r")
+    train = np.flatnonzero(root["split"][:] == 0)
+    feed = Feed(path, use_stream_max=False, seed=2, force_stream=True, shuffle_window=3)
+    assert not feed.train.in_memory and feed.train.waveform is None
+    assert np.array_equal(feed.train.mask, root["mask"][:])
+    epochs = []
+    for epoch in (0, 1):
+        batches = list(feed.stream_train_batches(epoch))
+        assert all(len(y) == feed.batch_size for _, y in batches[:-1])
+        assert set(batches[0][0]) == {"waveform"}  # no stream_max input when unused
+        waves = np.concatenate([x["waveform"] for x, _ in batches])
+        labels = np.concatenate([y.argmax(axis=1) for _, y in batches])
+        epochs.append(waves)
+        expected = root["waveform"][:][train] - root["mask"][:]
+        # same multiset of instances (matched by content), with labels one-hot and aligned
+        key = lambda w: w.reshape(len(w), -1)[:, :8].round(5).tobytes()  # noqa: E731
+        got = sorted(zip([key(w[None]) for w in waves], labels))
+        want = sorted(zip([key(w[None]) for w in expected], root["label"][:][train]))
+        assert got == want
+    assert not np.array_equal(epochs[0], epochs[1])  # reshuffled per epoch
+    again = np.concatenate([x["waveform"] for x, _ in feed.stream_train_batches(1)])
+    assert np.array_equal(again, epochs[1])  # ... and reproducibly
+
+
+def test_streaming_evaluation_equals_in_memory(stores):
+    memory = make_feed(stores, "regression", eval_batch_size=20)
+    streamed = make_feed(stores, "regression", eval_batch_size=20, force_stream=True)
+    assert memory.val.in_memory and not streamed.val.in_memory
+    model = tiny_model(LENGTH, 3, "regression", 1, True, 0)
+    for split in ("val", "test"):
+        batches_memory = list(memory.eval_batches(split))
+        batches_streamed = list(streamed.eval_batches(split))
+        assert len(batches_memory) == len(batches_streamed) > 2
+        for a, b in zip(batches_memory, batches_streamed):
+            assert a.keys() == b.keys()
+            for name in a:
+                assert np.array_equal(a[name], b[name])
+        assert np.array_equal(memory.predict(model, split), streamed.predict(model, split))
+    direct = model.predict(memory.inputs(memory.val.waveform, memory.val.stream_max), verbose=0)
+    np.testing.assert_allclose(memory.predict(model, "val"), direct, rtol=1e-5, atol=1e-5)
+
+
+def test_single_channel_target_is_repeated_for_a_three_channel_model(stores):
+    feed = make_feed(stores, "classification", model_channels=3)
+    batch = next(feed.eval_batches("val"))
+    assert batch["waveform"].shape[-1] == 3
+    for channel in range(3):
+        assert np.array_equal(batch["waveform"][..., channel], feed.val.waveform[: len(batch["waveform"]), :, 0])
+    x = feed.train_data(0)["x"]["waveform"]
+    assert x.shape == (120, LENGTH, 3)
+
+
+# --------------------------------------------------------------------------- training
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_one_epoch_of_training(stores, task, tmp_path):
+    from tstransfer.metrics import mae, weighted_f1
+
+    result, model, feed = run_training(stores, task, tmp_path, config=base_config(max_epochs=1))
+    assert result.status == "ok" and result.last_epoch == 1 and result.best_epoch == 1
+    assert result.metric == {"regression": "mae", "classification": "f1_weighted"}[task]
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert list(history.columns) == ["epoch", "train_loss", "val_loss", "val_metric",
+                                     "learning_rate", "epoch_seconds"]
+    assert len(history) == 1 and np.isfinite(history.to_numpy()).all()
+    assert history["learning_rate"][0] == pytest.approx(1e-3)
+    # the metrics agree with an independent evaluation of the (best = only) weights
+    for split, value in (("val", result.val_metric), ("test", result.test_metric)):
+        data = feed.split(split)
+        predictions = model.predict(feed.inputs(data.waveform, data.stream_max), verbose=0)
+        if task == "regression":
+            expected = mae(data.labels, predictions)
+        else:
+            expected = weighted_f1(data.labels, predictions.argmax(axis=1), 3)
+        assert value == pytest.approx(expected, rel=1e-5)
+    assert result.val_metric == history["val_metric"][0]
+    # one epoch: no convergence rate (degenerate curve)
+    assert result.convergence_rate is None and result.convergence_rate_val is None
+    assert (tmp_path / "checkpoint" / "state.npz").is_file()
+
+
+def test_validation_loss_matches_keras_evaluate(stores, tmp_path):
+    import keras
+
+    from tstransfer.training import evaluate
+
+    feed = make_feed(stores, "classification")
+    model = tiny_model(LENGTH, 1, "classification", 3, True, 1)
+    model.compile(optimizer=keras.optimizers.Adam(), loss="categorical_crossentropy")
+    loss, _ = evaluate(model, feed, "val")
+    keras_loss = model.evaluate(feed.inputs(feed.val.waveform, feed.val.stream_max),
+                                feed.targets(feed.val.labels), verbose=0, batch_size=len(feed.val))
+    assert loss == pytest.approx(keras_loss, rel=1e-5)
+
+
+def test_same_seed_same_weights_and_metrics(stores, tmp_path):
+    first, model_a, _ = run_training(stores, "regression", tmp_path / "a")
+    second, model_b, _ = run_training(stores, "regression", tmp_path / "b")
+    third, model_c, _ = run_training(stores, "regression", tmp_path / "c", seed=6)
+    for key in ("train_loss", "val_loss", "val_metric"):
+        assert first.history[key] == second.history[key]
+    assert (first.val_metric, first.test_metric) == (second.val_metric, second.test_metric)
+    for a, b in zip(model_a.get_weights(), model_b.get_weights()):
+        assert np.array_equal(a, b)
+    assert first.history["train_loss"] != third.history["train_loss"]
+
+
+def test_paper_protocol_records_test_curve(stores, tmp_path):
+    config = base_config(max_epochs=3)
+    config["protocol"] = "paper"
+    result, _, _ = run_training(stores, "regression", tmp_path, config=config)
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert "test_metric" in history and len(history) == 3
+    from tstransfer.metrics import convergence_rate
+
+    assert result.convergence_rate_test == pytest.approx(
+        convergence_rate(history["test_metric"], "regression"))
+    assert result.convergence_rate == result.convergence_rate_test
+    assert result.convergence_rate_val == pytest.approx(
+        convergence_rate(history["val_metric"], "regression"))
+
+
+def test_diverging_run_stops_with_status_diverged(stores, tmp_path):
+    config = base_config(max_epochs=5)
+    result, _, _ = run_training(stores, "regression", tmp_path, config=config, learning_rate=1e30)
+    assert result.status == "diverged"
+    assert result.last_epoch < 5
+    last = result.history["train_loss"][-1], result.history["val_loss"][-1]
+    assert not all(np.isfinite(last))
+    if result.best_epoch is not None:  # a finite epoch before the blow-up is kept
+        assert np.isfinite(result.history["val_loss"][result.best_epoch - 1])
+
+
+class _ScriptedModel:
+    """Just enough of a model for Keras callbacks driven by hand."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.stop_training = False
+        self.weights_marker = 0
+
+    def get_weights(self):
+        return [self.weights_marker]
+
+    def set_weights(self, weights):
+        self.weights_marker = weights[0]
+
+
+def test_schedule_matches_keras_callbacks():
+    """ReduceLROnPlateau + EarlyStopping as re-implemented == Keras's callbacks."""
+    import keras
+
+    from tstransfer.training import _State, schedule_step
+
+    reduce_lr = {"factor": 0.2, "patience": 2, "min_lr": 1e-5}
+    early = {"patience": 4}
+    rng = np.random.default_rng(0)
+    # plateaus, tiny improvements below ReduceLROnPlateau's min_delta, ties, and LR floor
+    losses = [1.0, 0.9, 0.89995, 0.9, 0.9, 0.85, 0.85, 0.8499, 0.86, 0.87, 0.88, 0.84,
+              *(0.84 + rng.uniform(0, 1e-4, 12)), 0.83, 0.9, 0.9, 0.9, 0.9, 0.9]
+    ours_opt = keras.optimizers.Adam(learning_rate=1e-3)
+    keras_opt = keras.optimizers.Adam(learning_rate=1e-3)
+    model = _ScriptedModel(keras_opt)
+    callbacks = [
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", **reduce_lr),
+        keras.callbacks.EarlyStopping(monitor="val_loss", restore_best_weights=True, **early),
+    ]
+    for callback in callbacks:
+        callback.set_model(model)
+        callback.on_train_begin()
+    state = _State()
+    keras_stop = ours_stop = None
+    ours_best_marker = None
+    for epoch, loss in enumerate(losses):
+        model.weights_marker = epoch
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, {"val_loss": loss})
+        improved, stop = schedule_step(state, epoch, loss, ours_opt, reduce_lr, early)
+        if improved:
+            ours_best_marker = epoch
+        assert float(ours_opt.learning_rate) == float(keras_opt.learning_rate), epoch
+        if model.stop_training and keras_stop is None:
+            keras_stop = epoch
+        if stop and ours_stop is None:
+            ours_stop = epoch
+        if keras_stop is not None or ours_stop is not None:
+            break
+    assert keras_stop == ours_stop and keras_stop is not None
+    callbacks[1].on_train_end()
+    assert model.weights_marker == ours_best_marker == state.best_epoch
+    assert float(keras_opt.learning_rate) < 1e-3  # the LR schedule was exercised
+
+
+RESUME_SCRIPT = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    import numpy as np
+    sys.path.insert(0, {tests!r})
+    import test_training as t
+    stores = {{"regression": ({store!r}, {subset!r})}}
+    out, kill_after = sys.argv[1], int(sys.argv[2])
+    config = t.base_config(max_epochs=7)
+    config["training"]["reduce_lr"]["patience"] = 1
+    config["training"]["early_stopping"]["patience"] = 3
+
+    import tstransfer.training as training
+    real_train = training.train
+
+    def hook(done, history):
+        if done == kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def train(*args, **kwargs):
+        return real_train(*args, epoch_end_hook=hook, **kwargs)
+
+    training.train = train
+    result, model, _ = t.run_training(stores, "regression", out, config=config)
+    np.savez(os.path.join(out, "weights.npz"), *model.get_weights())
+    with open(os.path.join(out, "final.json"), "w") as handle:
+        json.dump({{k: v for k, v in result.__dict__.items() if k != "seconds"}}, handle)
+    """
+)
+
+
+def test_killed_job_resumes_to_the_same_result(stores, tmp_path):
+    path, subset = stores["regression"]
+    script = tmp_path / "job.py"
+    script.write_text(RESUME_SCRIPT.format(tests=str(Path(__file__).parent), store=str(path),
+                                           subset=str(subset)))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    run = lambda out, kill: subprocess.Popen(  # noqa: E731
+        [sys.executable, str(script), str(out), str(kill)], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    whole, killed = run(tmp_path / "whole", 0), run(tmp_path / "killed", 3)
+    out_whole, _ = whole.communicate(timeout=240)
+    out_killed, _ = killed.communicate(timeout=240)
+    assert whole.returncode == 0, out_whole
+    assert killed.returncode == -signal.SIGKILL, out_killed
+    assert not (tmp_path / "killed" / "final.json").exists()
+    assert len(pd.read_csv(tmp_path / "killed" / "history.csv")) == 3
+    resumed = run(tmp_path / "killed", 0)
+    out_resumed, _ = resumed.communicate(timeout=240)
+    assert resumed.returncode == 0, out_resumed
+
+    a = json.loads((tmp_path / "whole" / "final.json").read_text())
+    b = json.loads((tmp_path / "killed" / "final.json").read_text())
+    assert b["resumed_from_epoch"] == 3 and a["resumed_from_epoch"] == 0
+    assert a["last_epoch"] > 3  # the resumed part really trained
+    for key in ("status", "best_epoch", "last_epoch", "val_metric", "test_metric",
+                "convergence_rate"):
+        assert a[key] == b[key], key
+    for key in ("train_loss", "val_loss", "val_metric", "learning_rate"):
+        assert a["history"][key] == b["history"][key], key
+    with np.load(tmp_path / "whole" / "weights.npz") as wa, \
+            np.load(tmp_path / "killed" / "weights.npz") as wb:
+        assert len(wa.files) == len(wb.files) > 0
+        for name in wa.files:
+            assert np.array_equal(wa[name], wb[name]), name
+
+
+# --------------------------------------------------------------------------- jobs
+def test_jobs_pretrain_select_referent_finetune(stores, tmp_path):
+    from tstransfer import jobs
+
+    config = base_config(max_epochs=2)
+    reg_store, _ = stores["regression"]
+    cls_store, cls_subset = stores["classification"]
+    arch = "convnetquake_ingv"
+
+    results = []
+    for seed_index in (0, 1):
+        out = tmp_path / "pretrain" / f"seed{seed_index}"
+        record = jobs.pretrain(config, arch, "toy_regression", seed_index, reg_store, out)
+        assert (out / "result.json").is_file() and (out / "model.keras").is_file()
+        assert not (out / "checkpoint").exists()
+        results.append(out / "result.json")
+    stored = [json.loads(p.read_text()) for p in results]
+    assert stored[0]["seed"] != stored[1]["seed"]
+    for r in stored:
+        assert r["kind"] == "pretrain" and r["source"] is None and r["target"] == "toy_regression"
+        assert r["variant"] is None and r["run"] is None and r["omega"] is None
+        assert r["n_train"] == 224 and r["stream_max"] is True and r["metric"] == "mae"
+        assert set(r["timings"]) >= {"import", "model_build", "data_load", "training", "evaluation"}
+        assert r["config"]["training"]["max_epochs"] == 2 and r["versions"]["keras"]
+
+    selection = jobs.select_pretrained(results, tmp_path / "sel.json", model_out=tmp_path / "best.keras")
+    best_index = int(np.argmin([r["val_metric"] for r in stored]))
+    assert selection["seed_index"] == best_index
+    assert json.loads((tmp_path / "sel.json").read_text())["model"].endswith(
+        f"seed{best_index}/model.keras")
+    assert (tmp_path / "best.keras").read_bytes() == (results[best_index].parent / "model.keras").read_bytes()
+
+    # a 3-channel regression source fine-tuned on a 1-channel classification target
+    out = tmp_path / "finetune"
+    record = jobs.finetune(config, arch, "toy_regression", "toy_classification", "tiny", 0, 0.5,
+                           tmp_path / "best.keras", cls_store, cls_subset, out)
+    assert record["kind"] == "finetune" and record["omega"] == 0.5 and record["task"] == "classification"
+    assert record["metric"] == "f1_weighted" and record["n_train"] == 120
+    result = json.loads((out / "result.json").read_text())
+    assert result["status"] == "ok" and len(result["history"]["val_metric"]) == result["last_epoch"]
+    assert (out / "model.keras").is_file()  # save_models: true in the paper config
+
+    out = tmp_path / "referent"
+    record = jobs.referent(config, arch, "toy_classification", "tiny", 0, cls_store, cls_subset, out)
+    assert record["kind"] == "referent" and record["source"] is None and record["omega"] is None
+    assert record["seed"] != result["seed"]
+
+
+def test_select_pretrained_rules(tmp_path):
+    from tstransfer import jobs
+
+    def write(index, status, value, metric="f1_weighted"):
+        folder = tmp_path / f"seed{index}"
+        folder.mkdir()
+        (folder / "model.keras").write_text(f"model {index}")
+        (folder / "result.json").write_text(json.dumps({
+            "seed_index": index, "seed": 100 + index, "status": status, "val_metric": value,
+            "metric": metric, "arch": "tcn", "target": "emg",
+        }))
+        return folder / "result.json"
+
+    paths = [write(0, "ok", 0.7), write(1, "diverged", 0.99), write(2, "ok", 0.8),
+             write(3, "ok", 0.8), write(4, "ok", None)]
+    selection = jobs.select_pretrained(paths, tmp_path / "sel.json")
+    assert selection["seed_index"] == 2  # highest F1, tie -> lower index, diverged skipped
+    with pytest.raises(ValueError):
+        jobs.select_pretrained(paths[1:2], tmp_path / "none.json")
