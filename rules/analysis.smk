@@ -124,6 +124,8 @@ rule comparison:
             caption="../report/comparison.rst",
             category="Comparison with the paper",
         ),
+    params:
+        protocol=config["protocol"],
     log:
         "results/logs/comparison.log",
     conda:

@@ -185,8 +185,6 @@ def convert(
     )
 
     label_dtype = np.int16 if info.task == "classification" else np.float32
-    # Fixed-width keys sized from the whole index: the first chunk fixes the zarr dtype.
-    key_dtype = f"<U{max(1, int(table['key'].astype(str).str.len().max()))}"
     with atomic_path(out, directory=True) as tmp:
         written = 0
         train_sum = None
@@ -222,7 +220,8 @@ def convert(
                 "label": np.asarray(chunk.labels, dtype=label_dtype),
                 "stream_max": stream_max,
                 "split": chunk_split,
-                "key": np.asarray(list(map(str, chunk.keys)), dtype=key_dtype),
+                # Variable-length UTF-8: fixed-width strings have no Zarr v3 spec yet.
+                "key": np.asarray(list(map(str, chunk.keys)), dtype=object),
             }
             if root is None:
                 ds = xr.Dataset(
@@ -268,7 +267,8 @@ def convert(
             "n_outputs": info.n_outputs,
             "channels": int(shape[1]),
             "length": int(shape[0]),
-            "sampling_rate": info.sampling_rate,
+            # A dataset may resample (SPEECH: extract.sample_rate); the store records the rate it holds.
+            "sampling_rate": float(params.get("sample_rate", info.sampling_rate)),
             "units": info.units,
             "n_instances": n,
             "split_counts": {name: int((split == code).sum()) for name, code in SPLIT_CODES.items()},
@@ -284,7 +284,6 @@ def convert(
         }
         root = zarr.open_group(tmp, mode="r+")
         root.attrs.update(summary)
-        zarr.consolidate_metadata(tmp)
     log.info("%s: wrote %s in %.1f s", info.name, out, seconds)
     return summary
 
@@ -297,7 +296,8 @@ def open_store(path: str | Path):
     path = Path(path)
     if not (path / "zarr.json").is_file():
         raise FileNotFoundError(f"{path}: not a converted dataset store (no zarr.json)")
-    return xr.open_zarr(path, consolidated=True)
+    # Written without consolidated metadata (not part of the Zarr v3 specification).
+    return xr.open_zarr(path, consolidated=False)
 
 
 def store_attrs(path: str | Path) -> dict[str, Any]:
