@@ -73,10 +73,27 @@ rule analysis:
         "../workflow/scripts/analysis.py"
 
 
+rule download_published:
+    """The authors' repository archive, when config published_results is a URL."""
+    output:
+        PUBLISHED_DOWNLOAD,
+    params:
+        spec=lambda wc: {"url": config["published_results"], "sha256": None, "size": None},
+    log:
+        "results/logs/download/published_results.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        runtime=60,
+        mem_mb=1000,
+    script:
+        "../workflow/scripts/download.py"
+
+
 rule published_table:
     """The authors' per-run results (their our_models/*/metrics.json) as the same tidy table."""
     input:
-        lambda wc: config["published_results"] or [],
+        published_input,
     output:
         parquet="results/published/results.parquet",
         csv="results/published/results.csv",

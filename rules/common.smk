@@ -83,6 +83,17 @@ def download_spec(wildcards):
     )
 
 
+PUBLISHED_DOWNLOAD = "resources/published/published_results.tar.gz"
+
+
+def published_input(wildcards):
+    """The authors' results: a local archive or folder, or the download of a URL."""
+    source = config["published_results"]
+    if source.startswith(("http://", "https://")):
+        return PUBLISHED_DOWNLOAD
+    return source
+
+
 # ----------------------------------------------------------------------------- training
 def job_config(dataset):
     """The config values that shape a training job on `dataset`, and nothing else.
