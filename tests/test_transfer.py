@@ -119,6 +119,23 @@ def test_three_to_one_channel_builds_three_and_repeats_the_data(arch):
         np.testing.assert_array_equal(after[path], value)
 
 
+@pytest.mark.parametrize("arch", ARCHS)
+def test_transfer_from_a_saved_pretrained_model(arch, tmp_path):
+    # The pipeline's path: the pretrained model is saved as .keras and loaded uncompiled.
+    source, _ = source_and_target(arch)
+    source.save(tmp_path / "source.keras")
+    loaded = keras.saving.load_model(tmp_path / "source.keras", compile=False)
+    for a, b in zip(source.weights, loaded.weights, strict=True):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b), err_msg=a.path)
+
+    target = build_model(arch, length=50, channels=3, task="regression", n_outputs=1, stream_max=True, seed=9)
+    transferred = transfer_weights(loaded, target, arch)
+    source_weights = [v for layer in transferable_layers(source, arch) for v in layer.weights]
+    assert len(transferred) == len(source_weights)
+    for s, t in zip(source_weights, transferred):
+        np.testing.assert_array_equal(to_numpy(t), to_numpy(s), err_msg=t.path)
+
+
 def test_channel_helpers_reject_what_they_cannot_adapt():
     assert adapt_channels(1, 1) == 1 and adapt_channels(3, 3) == 3
     with pytest.raises(ValueError):

@@ -5,7 +5,7 @@ MLSTM-FCN, and the whole TCN layer; everything else in the target keeps its fres
 initialisation. The transferred variables are the ones that get the learning-rate
 multiplier (:func:`tstransfer.optim.make_optimizer`).
 
-Channel mismatch (paper section 2.4; the datasets have 1 or 3 channels):
+Channel mismatch (paper section 2.3; the datasets have 1 or 3 channels):
 
 * 1-channel source -> 3-channel target: the target is built for its own 3 channels and
   each kernel that reads the input channels (the first conv; for TCN also the first
