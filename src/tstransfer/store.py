@@ -185,6 +185,9 @@ def convert(
     )
 
     label_dtype = np.int16 if info.task == "classification" else np.float32
+    # Per-instance values are gathered here and written once at the end (see below).
+    labels_all = np.empty(n, dtype=label_dtype)
+    stream_max_all = np.empty(n, dtype=np.float32)
     with atomic_path(out, directory=True) as tmp:
         written = 0
         train_sum = None
@@ -242,14 +245,26 @@ def convert(
                 }
                 ds.to_zarr(tmp, mode="w", encoding=encoding, consolidated=False, zarr_format=3)
                 root = zarr.open_group(tmp, mode="r+")
+                # Size every array to the whole index once. Appending per chunk rewrote
+                # each array's metadata and the last partial chunk of the four small
+                # arrays every time: 60% of the store's cost in bench/convert.py (LEN-DB).
+                # Waveforms are now written in place, chunk-aligned; the per-instance
+                # arrays are written whole after the loop. (xarray's append_dim is slower
+                # still: it re-reads and re-validates the store per call.)
+                for name in block:
+                    root[name].resize((n, *root[name].shape[1:]))
             else:
-                # Appending through zarr directly: xarray's append_dim re-reads and
-                # re-validates the whole store per call, which costs more than the data.
-                for name, values in block.items():
-                    root[name].append(values, axis=0)
+                root["waveform"][written : written + count] = scaled
+            labels_all[written : written + count] = block["label"]
+            stream_max_all[written : written + count] = stream_max
             written += count
         if written != n:
             raise DataError(info.name, raw, f"reader produced {written} instances, index lists {n}")
+        root["label"][:] = labels_all
+        root["stream_max"][:] = stream_max_all
+        root["split"][:] = split
+        # The readers' keys equal the index's (checked chunk by chunk above).
+        root["key"][:] = np.asarray(table["key"].astype(str).tolist(), dtype=object)
         n_train = int((split == SPLIT_CODES["train"]).sum())
         if n_train == 0:
             raise DataError(info.name, raw, "the training split is empty")
