@@ -1,4 +1,4 @@
-"""Shared helpers of the seismic dataset tests: module loading, independent raw readers.
+"""Shared helpers of the seismic dataset tests: independent readers of the raw files.
 
 The "expected" readers here use plain high-level h5py and pandas, not the modules'
 low-level code paths, so a test compares the conversion against a second, simple
@@ -7,33 +7,11 @@ reading of the same raw files.
 
 from __future__ import annotations
 
-import importlib
-import sys
-import types
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
-
-
-def load_dataset_module(name: str):
-    """``tstransfer.datasets.<name>``.
-
-    While the package ``__init__`` cannot import yet (a sibling dataset module still being
-    written), the submodule is loaded on its own: the seismic modules need only ``base``,
-    ``_hdf5`` and ``fsutil``.
-    """
-    try:
-        return importlib.import_module(f"tstransfer.datasets.{name}")
-    except ImportError:
-        import tstransfer
-
-        sys.modules.pop("tstransfer.datasets", None)
-        package = types.ModuleType("tstransfer.datasets")
-        package.__path__ = [str(Path(tstransfer.__file__).parent / "datasets")]
-        sys.modules["tstransfer.datasets"] = package
-        return importlib.import_module(f"tstransfer.datasets.{name}")
 
 
 def expected_lomax(raw: Path, keep_qualified: set[str] | None, keep_bare: set[str] | None):

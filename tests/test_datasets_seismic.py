@@ -18,6 +18,8 @@ import pandas as pd
 import pytest
 
 from tstransfer import store
+from tstransfer.datasets import lendb, lomax, stead
+from tstransfer.datasets.base import DataError
 from tstransfer.seeding import rng_for
 
 try:  # tests/ is on sys.path as a rootdir-less folder; as a package if one adds __init__
@@ -25,10 +27,6 @@ try:  # tests/ is on sys.path as a rootdir-less folder; as a package if one adds
 except ImportError:  # pragma: no cover
     from tests import conftest_seismic as helpers
 
-lomax = helpers.load_dataset_module("lomax")
-lendb = helpers.load_dataset_module("lendb")
-stead = helpers.load_dataset_module("stead")
-from tstransfer.datasets.base import DataError  # noqa: E402  (after the loader above)
 
 SEED = 20221025
 LOG = logging.getLogger("test_datasets_seismic")
@@ -322,3 +320,22 @@ def test_missing_raw_file(tmp_path):
     _small(stead, tmp_path / "raw", n_chunks=2)
     shutil.move(tmp_path / "raw" / "chunk2.hdf5", tmp_path / "elsewhere.hdf5")
     _assert_fails(stead, tmp_path / "raw", tmp_path / "out.zarr", {"chunks": [1, 2]}, "chunk2.hdf5", "not found")
+
+
+def test_label_attribute_storage_variants(tmp_path):
+    """Numeric scalars of any type, one-element arrays and numeric strings are labels;
+    an attribute with two values is an error (and must never be read past its end)."""
+    _small(lendb, tmp_path / "raw")
+    path = tmp_path / "raw" / lendb.FILE
+    with h5py.File(path, "a") as f:
+        keys = sorted(f["EQ"])
+        f["EQ"][keys[0]].attrs["mag"] = np.float32(4.5)
+        f["EQ"][keys[1]].attrs["mag"] = np.array([3.25])
+        f["EQ"][keys[2]].attrs["mag"] = "5.75"
+        f["EQ"][keys[3]].attrs["mag"] = np.int16(6)
+    index = lendb.list_instances(tmp_path / "raw", {}, LOG)
+    labels = np.concatenate([c.labels for c in lendb.read_chunks(tmp_path / "raw", {}, index, 8)])
+    assert labels[:4].tolist() == [4.5, 3.25, 5.75, 6.0]
+    with h5py.File(path, "a") as f:
+        f["EQ"][keys[-1]].attrs["mag"] = np.array([4.0, 5.0])
+    _assert_fails(lendb, tmp_path / "raw", tmp_path / "out.zarr", {}, lendb.FILE, keys[-1], "not a number")

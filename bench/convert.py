@@ -1,0 +1,166 @@
+"""Conversion throughput of LEN-DB-format raw data against a plain h5py read.
+
+    python bench/convert.py --size-gb 1.0 --repeats 3
+
+Writes a LEN-DB-format file (``EQ`` traces of shape (3, 540) float64 with a ``mag``
+attribute, a small ``AN`` noise group and ``Stations``) of at least ``--size-gb`` GB of
+earthquake samples into a temporary folder, then measures, each in a fresh child
+process (so that its peak RSS, ``ru_maxrss``, belongs to that measurement alone):
+
+* ``plain``: the baseline: every EQ trace read into numpy with ordinary h5py
+  (``for key in group: group[key][()]``), nothing else;
+* ``plain+attr``: the same plus ``group[key].attrs["mag"]`` (what a label needs);
+* ``reader``: ``lendb.list_instances`` + ``lendb.read_chunks`` alone (no store);
+* ``convert``: the whole ``tstransfer.store.convert`` to a zarr store (scaling,
+  stream_max, splits, mask, Zstd-compressed writes).
+
+Throughput is MB (1e6 bytes) of raw EQ samples per second, the median of
+``--repeats`` runs. All runs read the same file, which after the first run sits in the
+page cache (it fits in RAM here), so the numbers compare CPU cost, not disk speed. The
+raw file's sha256 is recorded beside it first (as the download rule does), so the
+conversion does not re-hash it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+TRACE_SHAPE = (3, 540)
+TRACE_BYTES = int(np.prod(TRACE_SHAPE)) * 8
+
+
+def generate(raw: Path, size_gb: float, seed: int) -> int:
+    """A LEN-DB-format file with ``ceil(size_gb * 1e9 / 12960)`` EQ traces; returns that count.
+
+    Fast rather than learnable: one block of seeded random samples is drawn per 4096
+    traces and each trace is a row of it, scaled by its magnitude.
+    """
+    import h5py
+
+    from tstransfer.fsutil import sha256_file
+    from tstransfer.seeding import rng_for
+
+    n = int(np.ceil(size_gb * 1e9 / TRACE_BYTES))
+    rng = rng_for(seed, "bench", "lendb")
+    raw.mkdir(parents=True, exist_ok=True)
+    path = raw / "LEN-DB.hdf5"
+    block = 4096
+    with h5py.File(path, "w") as handle:
+        eq = handle.create_group("EQ")
+        an = handle.create_group("AN")
+        stations = handle.create_group("Stations")
+        for start in range(0, n, block):
+            count = min(block, n - start)
+            samples = rng.standard_normal((count, *TRACE_SHAPE)) * 1e-7
+            mags = np.round(rng.uniform(2, 6, count), 1)
+            for i in range(count):
+                dset = eq.create_dataset(f"XX_S{(start + i) % 97:03d}_{1.2e9 + start + i:.2f}", data=samples[i] * 10 ** (0.5 * mags[i]))
+                dset.attrs["mag"] = mags[i]
+        for i in range(max(1, n // 100)):
+            an.create_dataset(f"XX_S{i % 97:03d}_{1.1e9 + i:.2f}", data=rng.standard_normal(TRACE_SHAPE) * 1e-7)
+        stations.create_dataset("XX_S000", data=np.zeros(3))
+    (raw / "LEN-DB.hdf5.sha256").write_text(f"{sha256_file(path)}  LEN-DB.hdf5\n")
+    return n
+
+
+def child(mode: str, raw: Path, out: Path, chunk_size: int) -> dict:
+    """One measurement in this (fresh) process: seconds, traces, peak RSS."""
+    import h5py
+
+    from tstransfer import store
+    from tstransfer.datasets import lendb
+
+    started = time.perf_counter()
+    n = 0
+    if mode in ("plain", "plain+attr"):
+        with h5py.File(raw / "LEN-DB.hdf5", "r") as handle:
+            group = handle["EQ"]
+            for key in group:
+                dset = group[key]
+                values = dset[()]
+                if mode == "plain+attr":
+                    float(dset.attrs["mag"])
+                n += values.shape[0] > 0
+    elif mode == "reader":
+        log = logging.getLogger("bench")
+        index = lendb.list_instances(raw, {}, log)
+        for chunk in lendb.read_chunks(raw, {}, index, chunk_size):
+            n += len(chunk.keys)
+    elif mode == "convert":
+        summary = store.convert(lendb, raw, out, {}, seed=1, chunk_size=chunk_size)
+        n = summary["n_instances"]
+        shutil.rmtree(out)
+    else:
+        raise ValueError(mode)
+    seconds = time.perf_counter() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return {"mode": mode, "seconds": seconds, "traces": n, "peak_rss_mb": peak_kb / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-gb", type=float, default=1.0, help="GB of EQ samples to generate (default 1.0)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per measurement; the median is reported")
+    parser.add_argument("--chunk-size", type=int, default=256, help="instances per chunk (store default 256)")
+    parser.add_argument("--modes", default="plain,plain+attr,reader,convert")
+    parser.add_argument("--tmp", type=Path, default=None, help="folder for the temporary files")
+    parser.add_argument("--seed", type=int, default=20221025)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--raw", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        result = child(args.child, args.raw, args.raw.parent / "store.zarr", args.chunk_size)
+        print(json.dumps(result))
+        return
+
+    work = Path(tempfile.mkdtemp(prefix="bench-convert-", dir=args.tmp))
+    try:
+        raw = work / "raw"
+        t0 = time.perf_counter()
+        n = generate(raw, args.size_gb, args.seed)
+        file_bytes = (raw / "LEN-DB.hdf5").stat().st_size
+        raw_mb = n * TRACE_BYTES / 1e6
+        print(f"generated {n} EQ traces ({raw_mb:.0f} MB of samples, file {file_bytes / 1e6:.0f} MB) "
+              f"in {time.perf_counter() - t0:.1f} s")
+        rows = {}
+        modes = args.modes.split(",")
+        for repeat in range(args.repeats):
+            for mode in modes:  # interleaved so that drifts hit every mode alike
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--child", mode, "--raw", str(raw), "--chunk-size", str(args.chunk_size)],
+                    check=True, capture_output=True, text=True,
+                )
+                result = json.loads(proc.stdout.strip().splitlines()[-1])
+                assert result["traces"] == n, result
+                rows.setdefault(mode, []).append(result)
+        print(f"{'mode':<12} {'MB/s (median)':>14} {'runs MB/s':>28} {'s (median)':>11} {'peak RSS MB':>12}")
+        medians = {}
+        for mode in modes:
+            rates = [raw_mb / r["seconds"] for r in rows[mode]]
+            medians[mode] = statistics.median(rates)
+            print(f"{mode:<12} {medians[mode]:>14.1f} {' '.join(f'{r:.1f}' for r in rates):>28} "
+                  f"{statistics.median(r['seconds'] for r in rows[mode]):>11.2f} "
+                  f"{max(r['peak_rss_mb'] for r in rows[mode]):>12.0f}")
+        if "plain" in medians and "convert" in medians:
+            ratio = medians["convert"] / medians["plain"]
+            peak = max(r["peak_rss_mb"] for r in rows["convert"])
+            print(f"convert / plain = {ratio:.2f} (target >= 0.5); convert peak RSS {peak:.0f} MB (target < 2048)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
