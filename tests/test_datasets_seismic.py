@@ -214,15 +214,19 @@ def _assert_fails(module, raw: Path, out: Path, params, *parts: str) -> DataErro
     return info.value
 
 
-def _last_key(path: Path, group: str) -> str:
-    with h5py.File(path, "r") as f:
-        return sorted(f[group])[-1]
+def _last_key(module, raw: Path, params, group: str | None = None) -> str:
+    """The last trace the conversion reads (of ``group``, for LOMAX): by then the store
+    has written chunks, so a failure must also remove them."""
+    table = module.list_instances(raw, params, LOG).table
+    if group is not None:
+        table = table[table["group"] == group]
+    return str(table["key"].iloc[-1])
 
 
 def test_missing_label_attribute(tmp_path):
     _small(lendb, tmp_path / "raw")
     path = tmp_path / "raw" / lendb.FILE
-    key = _last_key(path, "EQ")  # the last one: the store has already written chunks
+    key = _last_key(lendb, tmp_path / "raw", {})
     with h5py.File(path, "a") as f:
         del f["EQ"][key].attrs["mag"]
     err = _assert_fails(lendb, tmp_path / "raw", tmp_path / "out.zarr", {}, lendb.FILE, key, "mag")
@@ -232,7 +236,7 @@ def test_missing_label_attribute(tmp_path):
 def test_lomax_missing_magnitude(tmp_path):
     _small(lomax, tmp_path / "raw")
     path = tmp_path / "raw" / lomax.FILE
-    key = _last_key(path, "test2/events")
+    key = _last_key(lomax, tmp_path / "raw", {"keep_list": None}, "test2/events")
     with h5py.File(path, "a") as f:
         del f["test2/events"][key].attrs["magnitude"]
     _assert_fails(lomax, tmp_path / "raw", tmp_path / "out.zarr", {"keep_list": None}, lomax.FILE, key, "magnitude")
@@ -241,7 +245,7 @@ def test_lomax_missing_magnitude(tmp_path):
 def test_wrong_trace_shape(tmp_path):
     _small(lendb, tmp_path / "raw")
     path = tmp_path / "raw" / lendb.FILE
-    key = _last_key(path, "EQ")
+    key = _last_key(lendb, tmp_path / "raw", {})
     with h5py.File(path, "a") as f:
         mag = f["EQ"][key].attrs["mag"]
         del f["EQ"][key]
@@ -253,7 +257,7 @@ def test_wrong_trace_shape(tmp_path):
 def test_lomax_transposed_trace(tmp_path):
     _small(lomax, tmp_path / "raw")
     path = tmp_path / "raw" / lomax.FILE
-    key = _last_key(path, "validate/events")
+    key = _last_key(lomax, tmp_path / "raw", {"keep_list": None}, "validate/events")
     with h5py.File(path, "a") as f:
         data, mag = f["validate/events"][key][()], f["validate/events"][key].attrs["magnitude"]
         del f["validate/events"][key]
@@ -276,7 +280,7 @@ def test_corrupt_trace_data(tmp_path):
     """Damaged samples of one trace (a compressed chunk that no longer decodes)."""
     _small(lendb, tmp_path / "raw")
     path = tmp_path / "raw" / lendb.FILE
-    key = _last_key(path, "EQ")
+    key = _last_key(lendb, tmp_path / "raw", {})
     with h5py.File(path, "a") as f:
         data, mag = f["EQ"][key][()], f["EQ"][key].attrs["mag"]
         del f["EQ"][key]
@@ -292,7 +296,7 @@ def test_corrupt_trace_data(tmp_path):
 def test_nan_samples(tmp_path):
     _small(stead, tmp_path / "raw", n_chunks=2)
     path = tmp_path / "raw" / "chunk2.hdf5"
-    key = _last_key(path, "data")
+    key = _last_key(stead, tmp_path / "raw", {"chunks": [1, 2]})
     with h5py.File(path, "a") as f:
         f["data"][key][100, 1] = np.nan
     _assert_fails(stead, tmp_path / "raw", tmp_path / "out.zarr", {"chunks": [1, 2]}, "chunk2.hdf5", key, "non-finite")
@@ -334,8 +338,23 @@ def test_label_attribute_storage_variants(tmp_path):
         f["EQ"][keys[2]].attrs["mag"] = "5.75"
         f["EQ"][keys[3]].attrs["mag"] = np.int16(6)
     index = lendb.list_instances(tmp_path / "raw", {}, LOG)
-    labels = np.concatenate([c.labels for c in lendb.read_chunks(tmp_path / "raw", {}, index, 8)])
-    assert labels[:4].tolist() == [4.5, 3.25, 5.75, 6.0]
+    labels = {
+        key: label for chunk in lendb.read_chunks(tmp_path / "raw", {}, index, 8)
+        for key, label in zip(chunk.keys, chunk.labels)
+    }
+    assert [labels[key] for key in keys[:4]] == [4.5, 3.25, 5.75, 6.0]
     with h5py.File(path, "a") as f:
         f["EQ"][keys[-1]].attrs["mag"] = np.array([4.0, 5.0])
     _assert_fails(lendb, tmp_path / "raw", tmp_path / "out.zarr", {}, lendb.FILE, keys[-1], "not a number")
+
+
+def test_lendb_reads_in_file_order(tmp_path):
+    """The synthetic file is written in random name order; the index follows the samples."""
+    _small(lendb, tmp_path / "raw")
+    index = lendb.list_instances(tmp_path / "raw", {}, LOG)
+    keys = index.table["key"].tolist()
+    with h5py.File(tmp_path / "raw" / lendb.FILE, "r") as f:
+        offsets = [f["EQ"][key].id.get_offset() for key in keys]
+        assert keys != sorted(keys)  # the name order would not have been file order here
+        assert sorted(keys) == sorted(f["EQ"])
+    assert np.all(np.diff(offsets) > 0)
