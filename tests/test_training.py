@@ -153,12 +153,24 @@ def test_subset_loading_reads_selected_instances_minus_subset_mask(stores):
     # only chunks holding selected instances are visited
     assert {s.start // CHUNK for s in feed.train.spans} == set(indices // CHUNK)
 
-    # an epoch's arrays: the subset in a (seed, epoch)-determined order, no instance lost
-    data = feed.train_data(0)
+    # training batches: the subset in a (seed, epoch)-determined order per epoch, no
+    # instance lost, no batch straddling two epochs
+    batches = list(feed.training_dataset(0, 2).as_numpy_iterator())
+    steps = feed.steps_per_epoch()
+    assert len(batches) == 2 * steps == 2 * int(np.ceil(120 / 32))
+    for epoch in (0, 1):
+        order = feed.epoch_order(epoch)
+        xs, ys = zip(*batches[epoch * steps : (epoch + 1) * steps])
+        assert np.array_equal(np.concatenate([x["waveform"] for x in xs]), expected[order])
+        assert np.array_equal(np.concatenate([x["stream_max"] for x in xs])[:, 0],
+                              feed.train.stream_max[order])
+        assert np.array_equal(np.concatenate(ys)[:, 0], feed.train.labels[order])
     order = feed.epoch_order(0)
-    assert np.array_equal(data["x"]["waveform"], expected[order])
-    assert np.array_equal(data["x"]["stream_max"][:, 0], feed.train.stream_max[order])
     assert np.array_equal(np.sort(order), np.arange(len(indices)))
+    # a resumed job starting at epoch 1 sees exactly epoch 1's batches
+    resumed = list(feed.training_dataset(1, 2).as_numpy_iterator())
+    assert all(np.array_equal(a[0]["waveform"], b[0]["waveform"])
+               for a, b in zip(resumed, batches[steps:]))
     assert not np.array_equal(order, feed.epoch_order(1))
     assert np.array_equal(order, make_feed(stores, "regression").epoch_order(0))
 
@@ -217,8 +229,14 @@ def test_single_channel_target_is_repeated_for_a_three_channel_model(stores):
     assert batch["waveform"].shape[-1] == 3
     for channel in range(3):
         assert np.array_equal(batch["waveform"][..., channel], feed.val.waveform[: len(batch["waveform"]), :, 0])
-    x = feed.train_data(0)["x"]["waveform"]
-    assert x.shape == (120, LENGTH, 3)
+    x, _ = next(feed.training_dataset(0, 1).as_numpy_iterator())
+    order = feed.epoch_order(0)[: len(x["waveform"])]
+    assert x["waveform"].shape == (32, LENGTH, 3)
+    assert np.array_equal(x["waveform"], np.repeat(feed.train.waveform[order], 3, axis=2))
+    streamed = make_feed(stores, "classification", model_channels=3, force_stream=True)
+    x, _ = next(streamed.training_dataset(0, 1).as_numpy_iterator())
+    assert x["waveform"].shape == (32, LENGTH, 3)
+    assert np.array_equal(x["waveform"][..., 0], x["waveform"][..., 2])
 
 
 # --------------------------------------------------------------------------- training
