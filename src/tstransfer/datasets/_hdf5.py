@@ -6,9 +6,11 @@ Two parts:
   629,095 of them, STEAD over a million), so the per-trace overhead of h5py's high-level
   API (``group[key]``, ``dset[()]``, ``dset.attrs[...]``: several Python objects and
   property lookups per call) dominates the conversion time. :class:`TraceReader` works on
-  the low-level ids instead: ``h5d.open`` on the group id, ``DatasetID.read`` straight
-  into a preallocated buffer row, ``h5a.open``/``AttrID.read`` into a reused 0-d array.
-  Every failure becomes a :class:`DataError` naming the dataset, the file and the trace.
+  the low-level ids instead: ``h5d.open`` on the group id, ``DatasetID.read`` with a
+  prebuilt memory type straight into a preallocated buffer row, ``h5a.open`` /
+  ``AttrID.read`` into a reused 0-d array (after an element-count check: h5py does not
+  make one). :func:`storage_order` makes the reads sequential in the file. Every failure
+  becomes a :class:`DataError` naming the dataset, the file and the trace.
 * the learnable synthetic earthquake generator used by the three ``write_synthetic``.
 """
 
@@ -35,7 +37,6 @@ def open_hdf5(dataset: str, path: Path) -> h5py.File:
     if not path.is_file():
         raise DataError(dataset, path, "raw file not found")
     try:
-        # A small raw-data chunk cache is enough: every trace is read once, whole.
         return h5py.File(path, "r")
     except OSError as err:
         raise DataError(dataset, path, f"unreadable or truncated HDF5 file ({err})") from None

@@ -8,6 +8,9 @@ Extraction (paper section 2.1.2): the ``EQ`` group only, transposed to time x ch
 Instances are ordered as their samples lie in the file, so the 18 GB are read
 sequentially (``_hdf5.storage_order``).
 
+Trace length: every trace must have the shape of the first one read (3 channels first),
+so shortened synthetic files convert as well.
+
 ``params`` (the ``extract:`` mapping) keys read: none. ``write_synthetic`` reads
 ``n_instances`` (earthquake traces; as many noise traces are written to ``AN``) and
 ``length`` (samples per trace, 540 in the real data).

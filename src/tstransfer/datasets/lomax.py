@@ -13,7 +13,8 @@ Extraction (paper section 2.1.1, authors' ``filter_lomax.py`` and ``preprocess_l
 3. duplicates by trace name across groups are removed, the first kept, visiting the
    groups in the authors' order ``train, test, test2, validate``.
 
-The paper's result is 19,426 events.
+The paper's result is 19,426 events. Every trace must have the shape of the first one
+read (3 channels last); the length is not fixed, so shortened synthetic files convert.
 
 ``params`` (the ``extract:`` mapping) keys read:
 

@@ -11,6 +11,7 @@ Two releases, chosen by ``params["layout"]``:
 
 Each trace is a (6000, 3) float32 dataset, time x channel (E, N, Z). The tables have the
 35 STEAD metadata columns (``METADATA_COLUMNS``); the label is ``source_magnitude``.
+Every trace must have the shape of the first one read (3 channels last).
 
 Extraction (paper section 2.1.3, authors' ``preprocess_stead.py``): earthquakes only
 (``trace_category == "earthquake_local"``; 1,031,908 in the 2019 file). Instances are
