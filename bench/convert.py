@@ -1,16 +1,21 @@
-"""Conversion throughput of LEN-DB-format raw data against a plain h5py read.
+"""Conversion throughput of LEN-DB-format (or STEAD-format) raw data against a plain h5py read.
 
     python bench/convert.py --size-gb 1.0 --repeats 3
+    python bench/convert.py --format stead --size-gb 1.0
 
 Writes a LEN-DB-format file (``EQ`` traces of shape (3, 540) float64 with a ``mag``
 attribute, a small ``AN`` noise group and ``Stations``) of at least ``--size-gb`` GB of
-earthquake samples into a temporary folder, then measures, each in a fresh child
-process (so that its peak RSS, ``ru_maxrss``, belongs to that measurement alone):
+earthquake samples into a temporary folder -- or, with ``--format stead``, STEAD's
+current layout (``chunk1`` with a few noise traces, ``chunk2`` with the earthquakes:
+(6000, 3) float32 under ``data/``, and their 35-column tables) -- then measures, each in
+a fresh child process (so that its peak RSS, ``ru_maxrss``, belongs to that measurement
+alone):
 
-* ``plain``: the baseline: every EQ trace read into numpy with ordinary h5py
-  (``for key in group: group[key][()]``), nothing else;
-* ``plain+attr``: the same plus ``group[key].attrs["mag"]`` (what a label needs);
-* ``reader``: ``lendb.list_instances`` + ``lendb.read_chunks`` alone (no store);
+* ``plain``: the baseline: every earthquake trace read into numpy with ordinary h5py
+  (``for key in names: group[key][()]``), nothing else;
+* ``plain+attr`` (LEN-DB only): the same plus ``group[key].attrs["mag"]`` (what a label
+  needs; STEAD's labels come from the table);
+* ``reader``: the module's ``list_instances`` + ``read_chunks`` alone (no store);
 * ``convert``: the whole ``tstransfer.store.convert`` to a zarr store (scaling,
   stream_max, splits, mask, Zstd-compressed writes).
 
@@ -39,9 +44,12 @@ import numpy as np
 
 TRACE_SHAPE = (3, 540)
 TRACE_BYTES = int(np.prod(TRACE_SHAPE)) * 8
+STEAD_SHAPE = (6000, 3)
+STEAD_TRACE_BYTES = int(np.prod(STEAD_SHAPE)) * 4
+STEAD_PARAMS = {"layout": "chunks", "chunks": [1, 2]}
 
 
-def generate(raw: Path, size_gb: float, seed: int) -> int:
+def generate_lendb(raw: Path, size_gb: float, seed: int) -> int:
     """A LEN-DB-format file with ``ceil(size_gb * 1e9 / 12960)`` EQ traces; returns that count.
 
     Fast rather than learnable: one block of seeded random samples is drawn per 4096
@@ -75,19 +83,60 @@ def generate(raw: Path, size_gb: float, seed: int) -> int:
     return n
 
 
-def child(mode: str, raw: Path, out: Path, chunk_size: int) -> dict:
+def generate_stead(raw: Path, size_gb: float, seed: int) -> int:
+    """STEAD chunk layout: ``chunk1`` (noise) and ``chunk2`` with ``ceil(size_gb * 1e9 / 72000)``
+    earthquakes, plus their tables; returns the earthquake count. Fast, not learnable."""
+    import h5py
+    import pandas as pd
+
+    from tstransfer.datasets import stead
+    from tstransfer.fsutil import sha256_file
+    from tstransfer.seeding import rng_for
+
+    n = int(np.ceil(size_gb * 1e9 / STEAD_TRACE_BYTES))
+    rng = rng_for(seed, "bench", "stead")
+    raw.mkdir(parents=True, exist_ok=True)
+    for k, category, count in ((1, "noise", max(1, n // 100)), (2, "earthquake_local", n)):
+        names = [f"S{i % 97:03d}.XX_{20000101000000 + i}_{'EV' if k == 2 else 'NO'}" for i in range(count)]
+        with h5py.File(raw / f"chunk{k}.hdf5", "w") as handle:
+            group = handle.create_group("data")
+            block = 512
+            for start in range(0, count, block):
+                samples = (rng.standard_normal((min(block, count - start), *STEAD_SHAPE)) * 100).astype(np.float32)
+                for i, values in enumerate(samples):
+                    group.create_dataset(names[start + i], data=values)
+        table = pd.DataFrame({column: np.full(count, np.nan, dtype=object) for column in stead.METADATA_COLUMNS})
+        table["trace_name"] = names
+        table["trace_category"] = category
+        if k == 2:
+            table["source_magnitude"] = np.round(rng.uniform(0, 5, count), 1)
+        table.to_csv(raw / f"chunk{k}.csv", index=False)
+        for name in (f"chunk{k}.hdf5", f"chunk{k}.csv"):
+            (raw / f"{name}.sha256").write_text(f"{sha256_file(raw / name)}  {name}\n")
+    return n
+
+
+def child(fmt: str, mode: str, raw: Path, out: Path, chunk_size: int) -> dict:
     """One measurement in this (fresh) process: seconds, traces, peak RSS."""
     import h5py
 
     from tstransfer import store
-    from tstransfer.datasets import lendb
+    from tstransfer.datasets import lendb, stead
 
+    module, params = (lendb, {}) if fmt == "lendb" else (stead, STEAD_PARAMS)
     started = time.perf_counter()
     n = 0
     if mode in ("plain", "plain+attr"):
-        with h5py.File(raw / "LEN-DB.hdf5", "r") as handle:
-            group = handle["EQ"]
-            for key in group:
+        if fmt == "lendb":
+            path, group_name, names = raw / "LEN-DB.hdf5", "EQ", None
+        else:
+            import pandas as pd
+
+            path, group_name = raw / "chunk2.hdf5", "data"
+            names = pd.read_csv(raw / "chunk2.csv", usecols=["trace_name"])["trace_name"].tolist()
+        with h5py.File(path, "r") as handle:
+            group = handle[group_name]
+            for key in names if names is not None else group:
                 dset = group[key]
                 values = dset[()]
                 if mode == "plain+attr":
@@ -95,11 +144,11 @@ def child(mode: str, raw: Path, out: Path, chunk_size: int) -> dict:
                 n += values.shape[0] > 0
     elif mode == "reader":
         log = logging.getLogger("bench")
-        index = lendb.list_instances(raw, {}, log)
-        for chunk in lendb.read_chunks(raw, {}, index, chunk_size):
+        index = module.list_instances(raw, params, log)
+        for chunk in module.read_chunks(raw, params, index, chunk_size):
             n += len(chunk.keys)
     elif mode == "convert":
-        summary = store.convert(lendb, raw, out, {}, seed=1, chunk_size=chunk_size)
+        summary = store.convert(module, raw, out, params, seed=1, chunk_size=chunk_size)
         n = summary["n_instances"]
         shutil.rmtree(out)
     else:
@@ -111,10 +160,11 @@ def child(mode: str, raw: Path, out: Path, chunk_size: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size-gb", type=float, default=1.0, help="GB of EQ samples to generate (default 1.0)")
+    parser.add_argument("--size-gb", type=float, default=1.0, help="GB of earthquake samples to generate (default 1.0)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per measurement; the median is reported")
     parser.add_argument("--chunk-size", type=int, default=256, help="instances per chunk (store default 256)")
-    parser.add_argument("--modes", default="plain,plain+attr,reader,convert")
+    parser.add_argument("--format", choices=("lendb", "stead"), default="lendb")
+    parser.add_argument("--modes", default=None, help="comma-separated; default: all that apply")
     parser.add_argument("--tmp", type=Path, default=None, help="folder for the temporary files")
     parser.add_argument("--seed", type=int, default=20221025)
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -122,7 +172,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.child:
-        result = child(args.child, args.raw, args.raw.parent / "store.zarr", args.chunk_size)
+        result = child(args.format, args.child, args.raw, args.raw.parent / "store.zarr", args.chunk_size)
         print(json.dumps(result))
         return
 
@@ -130,19 +180,26 @@ def main() -> None:
     try:
         raw = work / "raw"
         t0 = time.perf_counter()
-        n = generate(raw, args.size_gb, args.seed)
-        file_bytes = (raw / "LEN-DB.hdf5").stat().st_size
-        raw_mb = n * TRACE_BYTES / 1e6
-        print(f"generated {n} EQ traces ({raw_mb:.0f} MB of samples, file {file_bytes / 1e6:.0f} MB) "
-              f"in {time.perf_counter() - t0:.1f} s")
+        if args.format == "lendb":
+            n = generate_lendb(raw, args.size_gb, args.seed)
+            raw_mb = n * TRACE_BYTES / 1e6
+        else:
+            n = generate_stead(raw, args.size_gb, args.seed)
+            raw_mb = n * STEAD_TRACE_BYTES / 1e6
+        file_bytes = sum(p.stat().st_size for p in raw.iterdir() if p.suffix in (".hdf5", ".csv"))
+        print(f"{args.format}: generated {n} earthquake traces ({raw_mb:.0f} MB of samples, "
+              f"files {file_bytes / 1e6:.0f} MB) in {time.perf_counter() - t0:.1f} s")
         rows = {}
-        modes = args.modes.split(",")
+        modes = (args.modes or ("plain,plain+attr,reader,convert" if args.format == "lendb" else "plain,reader,convert")).split(",")
         for repeat in range(args.repeats):
             for mode in modes:  # interleaved so that drifts hit every mode alike
                 proc = subprocess.run(
-                    [sys.executable, __file__, "--child", mode, "--raw", str(raw), "--chunk-size", str(args.chunk_size)],
-                    check=True, capture_output=True, text=True,
+                    [sys.executable, __file__, "--format", args.format, "--child", mode, "--raw", str(raw),
+                     "--chunk-size", str(args.chunk_size)],
+                    capture_output=True, text=True,
                 )
+                if proc.returncode:
+                    sys.exit(f"{mode} measurement failed:\n{proc.stderr}")
                 result = json.loads(proc.stdout.strip().splitlines()[-1])
                 assert result["traces"] == n, result
                 rows.setdefault(mode, []).append(result)

@@ -93,8 +93,10 @@ def storage_order(dataset: str, handle: h5py.File, group: str, names: list[str],
     gid = group_id(dataset, handle, group)
     n = len(names)
 
+    path = handle.filename  # a property that asks HDF5 each time: read it once
+
     def offset(name: str) -> float:
-        value = open_trace(dataset, handle.filename, gid, group, name).get_offset()
+        value = open_trace(dataset, path, gid, group, name).get_offset()
         return np.inf if value is None else float(value)
 
     probe = np.unique(np.linspace(0, n - 1, min(n, sample)).astype(int)) if n else np.arange(0)

@@ -194,13 +194,15 @@ def read_chunks(
                 dsid = reader.open(keys[i])
                 shape = reader.shape
                 if buffer is None:
-                    buffer = np.empty((chunk_size, *shape), dtype=np.float32)
+                    # A new buffer per chunk (not one reused): the consumer may still hold
+                    # the previous chunk, e.g. while a background thread writes it.
+                    buffer = np.empty((stop - start, *shape), dtype=np.float32)
                 reader.read_into(dsid, keys[i], buffer[i - start])
             yield RawChunk(
-                # A copy: the buffer is refilled for the next chunk.
-                waveforms=buffer[: stop - start].copy(), labels=labels[start:stop],
+                waveforms=buffer, labels=labels[start:stop],
                 keys=keys[start:stop], file=" + ".join(str(raw / name) for name in used),
             )
+            buffer = None
     finally:
         if handle is not None:
             handle.close()
