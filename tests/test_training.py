@@ -201,6 +201,11 @@ def test_full_training_split_uses_store_mask_and_streams_every_instance_once(sto
         want = sorted(zip([key(w[None]) for w in expected], root["label"][:][train]))
         assert got == want
     assert not np.array_equal(epochs[0], epochs[1])  # reshuffled per epoch
+    # the tf.data stream that training uses cuts exactly these batches, epoch after epoch
+    streamed = [x["waveform"] for x, _ in feed.training_dataset(0, 2).as_numpy_iterator()]
+    assert len(streamed) == 2 * feed.steps_per_epoch()
+    assert np.array_equal(np.concatenate(streamed), np.concatenate(epochs))
+    assert all(len(b) == feed.batch_size for b in streamed[: feed.steps_per_epoch() - 1])
     again = np.concatenate([x["waveform"] for x, _ in feed.stream_train_batches(1)])
     assert np.array_equal(again, epochs[1])  # ... and reproducibly
 
@@ -465,7 +470,14 @@ def test_jobs_pretrain_select_referent_finetune(stores, tmp_path):
         results.append(out / "result.json")
     stored = [json.loads(p.read_text()) for p in results]
     assert stored[0]["seed"] != stored[1]["seed"]
+    required = {"kind", "arch", "source", "target", "variant", "run", "omega", "seed", "seed_index",
+                "stream_max", "task", "status", "best_epoch", "last_epoch", "metric", "val_metric",
+                "test_metric", "convergence_rate", "convergence_rate_val", "convergence_rate_test",
+                "runtime_s", "timings", "history", "config", "versions"}
     for r in stored:
+        assert required <= set(r), required - set(r)
+        assert r["convergence_rate"] == r["convergence_rate_val"] and r["convergence_rate_test"] is None
+        assert r["history"]["val_metric"][r["best_epoch"] - 1] == r["val_metric"]
         assert r["kind"] == "pretrain" and r["source"] is None and r["target"] == "toy_regression"
         assert r["variant"] is None and r["run"] is None and r["omega"] is None
         assert r["n_train"] == 224 and r["stream_max"] is True and r["metric"] == "mae"

@@ -346,48 +346,79 @@ class Feed:
 
         In memory: the arrays live in TensorFlow once and batches are gathered by index
         from precomputed per-epoch permutations. Streamed: the background chunk reader
-        (``stream_train_batches``) runs epoch after epoch.
+        (``stream_train_blocks``) runs epoch after epoch.
         """
         import tensorflow as tf
 
-        if not self.train.in_memory:
-            def batches():
-                for epoch in range(first_epoch, stop_epoch):
-                    yield from self.stream_train_batches(epoch)
-
-            n_batches = self.steps_per_epoch() * (stop_epoch - first_epoch)
-            return self._dataset(batches, True, n_batches)
-        orders = np.stack([self.epoch_order(e) for e in range(first_epoch, stop_epoch)])
-        waveform = tf.constant(self.train.waveform)
-        stream_max = tf.constant(self.train.stream_max.reshape(-1, 1))
-        targets = tf.constant(self.targets(self.train.labels))
         repeat = self.model_channels // self.channels
         use_stream_max = self.use_stream_max
         batch_size = self.batch_size
 
-        def gather(rows):
-            x = tf.gather(waveform, rows)
+        def model_inputs(x, stream_max, targets):
             if repeat != 1:  # a 1-channel target fed to a 3-channel model
                 x = tf.tile(x, [1, 1, repeat])
             inputs = {"waveform": x}
             if use_stream_max:
-                inputs["stream_max"] = tf.gather(stream_max, rows)
-            return inputs, tf.gather(targets, rows)
+                inputs["stream_max"] = stream_max
+            return inputs, targets
+
+        n_batches = self.steps_per_epoch() * (stop_epoch - first_epoch)
+        if not self.train.in_memory:
+            # Python hands over whole shuffle windows (one call per ~64 batches, not per
+            # batch); tf.data cuts them into the batches.
+            def blocks():
+                for epoch in range(first_epoch, stop_epoch):
+                    for waveform, stream_max, labels in self.stream_train_blocks(epoch):
+                        yield waveform, stream_max.reshape(-1, 1), self.targets(labels)
+
+            signature = (
+                tf.TensorSpec((None, self.length, self.channels), tf.float32),
+                tf.TensorSpec((None, 1), tf.float32),
+                tf.TensorSpec((None, self.n_outputs), tf.float32),
+            )
+            dataset = tf.data.Dataset.from_generator(
+                lambda: _background(blocks, 2), output_signature=signature
+            ).flat_map(
+                lambda *block: tf.data.Dataset.from_tensor_slices(block).batch(batch_size)
+            )
+            dataset = dataset.map(model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            dataset = dataset.apply(tf.data.experimental.assert_cardinality(n_batches))
+            return dataset.prefetch(tf.data.AUTOTUNE)
+
+        orders = np.stack([self.epoch_order(e) for e in range(first_epoch, stop_epoch)])
+        waveform = tf.constant(self.train.waveform)
+        stream_max = tf.constant(self.train.stream_max.reshape(-1, 1))
+        targets = tf.constant(self.targets(self.train.labels))
+
+        def gather(rows):
+            return model_inputs(
+                tf.gather(waveform, rows), tf.gather(stream_max, rows), tf.gather(targets, rows)
+            )
 
         dataset = tf.data.Dataset.from_tensor_slices(orders.astype(np.int64)).flat_map(
             lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
         )
         dataset = dataset.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        n_batches = self.steps_per_epoch() * (stop_epoch - first_epoch)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(n_batches))
         return dataset.prefetch(tf.data.AUTOTUNE)
 
     def stream_train_batches(self, epoch: int) -> Iterator[tuple[dict, np.ndarray]]:
-        """Shuffled training batches read chunk by chunk (for splits too big for memory).
+        """The streamed training batches of ``epoch`` as (inputs, targets), for inspection;
+        ``training_dataset`` cuts the same batches inside tf.data."""
+        size = self.batch_size
+        for waveform, stream_max, labels in self.stream_train_blocks(epoch):
+            for b in range(0, len(waveform), size):
+                yield (self.inputs(waveform[b : b + size], stream_max[b : b + size]),
+                       self.targets(labels[b : b + size]))
+
+    def stream_train_blocks(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Shuffled training instances read chunk by chunk (for splits too big for memory).
 
         Chunk order is a seeded permutation; ``shuffle_window`` chunks at a time are
-        pooled (with the previous window's leftover instances) and permuted, then cut
-        into batches. Every instance appears exactly once per epoch.
+        pooled (with the previous window's leftover instances) and permuted. Yields per
+        window ``(waveform, stream_max, labels)`` in training order, a whole number of
+        batches long (the epoch's last block excepted), so cutting each block into
+        batches gives the epoch's batches. Every instance appears exactly once per epoch.
         """
         split = self.train
         chunk_order = rng_for(self.seed, "train-chunks", epoch).permutation(len(split.spans))
@@ -420,9 +451,8 @@ class Feed:
                 perm = mixer.permutation(len(waveform))
                 last = number + 1 == len(windows)
                 n_full = len(perm) if last else len(perm) // self.batch_size * self.batch_size
-                for b in range(0, n_full, self.batch_size):
-                    take = perm[b : min(b + self.batch_size, n_full)]
-                    yield self.inputs(waveform[take], stream_max[take]), self.targets(labels[take])
+                take = perm[:n_full]
+                yield waveform[take], stream_max[take], labels[take]
                 rest = perm[n_full:]
                 carry = (waveform[rest], stream_max[rest], labels[rest])
 

@@ -297,7 +297,8 @@ def train(
     checkpoint = out_dir / CHECKPOINT_DIR / CHECKPOINT_FILE
     history_path = out_dir / "history.csv"
 
-    tf.config.experimental.enable_op_determinism()
+    if training.get("deterministic", True):  # off only to trade repeatability for GPU speed
+        tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(int_seed(seed, "train"))
     model.compile(
         optimizer=optimizer,
