@@ -160,7 +160,7 @@ model = build_model("convnetquake_ingv", length=feed.length, channels=feed.chann
                     task="regression", n_outputs=1, stream_max=True, dataset="bench", seed=0)
 model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mean_squared_error")
 built = time.time()
-print(f"{imported - jobs.PROCESS_START:.3f} {loaded - imported:.3f} {built - loaded:.3f}")
+print(f"{imported - jobs.process_start():.3f} {loaded - imported:.3f} {built - loaded:.3f}")
 """
 
 

@@ -38,28 +38,29 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 
-def _process_start() -> float:
-    """Wall-clock time this process started (Linux /proc), or now where unavailable."""
+from .fsutil import atomic_path, write_json
+from .metrics import LOWER_IS_BETTER, is_better
+from .seeding import int_seed
+from .store import store_attrs
+
+
+def process_start() -> float:
+    """Wall-clock time this process started (Linux /proc), or now where unavailable.
+
+    Read when a job starts, not at import: a job forked from the warm job server
+    (``tstransfer.jobserver``) has its own start time (the fork), later than the server's.
+    """
     try:
+        # field 22 (starttime): clock ticks after boot; /proc/uptime has 10 ms resolution
+        # where /proc/stat's boot time is whole seconds
         ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
-        boot = next(
-            int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-            if line.startswith("btime ")
-        )
-        return boot + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
+        now, uptime = time.time(), float(Path("/proc/uptime").read_text().split()[0])
+        return now - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
         return time.time()
 
-
-PROCESS_START = _process_start()
-
-import numpy as np  # noqa: E402  (after PROCESS_START so the clock covers imports)
-
-from .fsutil import atomic_path, write_json  # noqa: E402
-from .metrics import LOWER_IS_BETTER, is_better  # noqa: E402
-from .seeding import int_seed  # noqa: E402
-from .store import store_attrs  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +152,8 @@ def _run(
     from .models.common import input_channels
     from .training import remove_checkpoint, train
 
-    entered = time.time()
-    timings = {"import": entered - PROCESS_START}
+    started = process_start()
+    timings = {"import": time.time() - started}  # process start -> this job's code running
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     training = config["training"]
@@ -226,7 +227,7 @@ def _run(
         "config": job_config(config, dataset),
         "versions": versions(),
     }
-    record["runtime_s"] = time.time() - PROCESS_START
+    record["runtime_s"] = time.time() - started  # process start -> result written
     write_json(out_dir / "result.json", _clean(record))
     if not training.get("keep_checkpoint", False):
         remove_checkpoint(out_dir)  # only now: a job killed before result.json resumes from it
@@ -346,4 +347,4 @@ def select_pretrained(
 
 
 __all__ = ["pretrain", "referent", "finetune", "stream_max_job", "select_pretrained",
-           "job_config", "versions", "save_model", "load_model", "PROCESS_START"]
+           "job_config", "versions", "save_model", "load_model", "process_start"]
