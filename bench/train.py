@@ -62,8 +62,6 @@ def toy_module(n: int, length: int, channels: int = 3, seed: int = 0):
         return InstanceIndex(pd.DataFrame({"key": keys, "label": labels}))
 
     def read_chunks(raw, params, index, chunk_size):
-        from tstransfer.datasets.base import RawChunk
-
         for start in range(0, n, chunk_size):
             stop = min(n, start + chunk_size)
             block = rng.standard_normal((stop - start, length, channels)).cumsum(axis=1)

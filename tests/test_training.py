@@ -7,9 +7,7 @@ with noise: the regression label sets the amplitude, the class sets the frequenc
 
 from __future__ import annotations
 
-import copy
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -245,11 +243,14 @@ def test_single_channel_target_is_repeated_for_a_three_channel_model(stores):
 
 
 # --------------------------------------------------------------------------- training
-@pytest.mark.parametrize("task", ["regression", "classification"])
-def test_one_epoch_of_training(stores, task, tmp_path):
+@pytest.mark.parametrize("task, force_stream", [("regression", False), ("classification", False),
+                                                ("regression", True)])
+def test_one_epoch_of_training(stores, task, force_stream, tmp_path):
     from tstransfer.metrics import mae, weighted_f1
 
-    result, model, feed = run_training(stores, task, tmp_path, config=base_config(max_epochs=1))
+    result, model, feed = run_training(stores, task, tmp_path, config=base_config(max_epochs=1),
+                                       force_stream=force_stream)
+    assert feed.train.in_memory is not force_stream
     assert result.status == "ok" and result.last_epoch == 1 and result.best_epoch == 1
     assert result.metric == {"regression": "mae", "classification": "f1_weighted"}[task]
     history = pd.read_csv(tmp_path / "history.csv")
@@ -260,7 +261,9 @@ def test_one_epoch_of_training(stores, task, tmp_path):
     # the metrics agree with an independent evaluation of the (best = only) weights
     for split, value in (("val", result.val_metric), ("test", result.test_metric)):
         data = feed.split(split)
-        predictions = model.predict(feed.inputs(data.waveform, data.stream_max), verbose=0)
+        waveform = data.waveform if data.in_memory else np.concatenate(
+            [block for block, _, _ in data.stream_in_order()])
+        predictions = model.predict(feed.inputs(waveform, data.stream_max), verbose=0)
         if task == "regression":
             expected = mae(data.labels, predictions)
         else:
