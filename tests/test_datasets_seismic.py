@@ -358,3 +358,28 @@ def test_lendb_reads_in_file_order(tmp_path):
         assert keys != sorted(keys)  # the name order would not have been file order here
         assert sorted(keys) == sorted(f["EQ"])
     assert np.all(np.diff(offsets) > 0)
+
+
+def test_lomax_keep_list_from_authors_script(tmp_path):
+    """The authors ship their keep-list as a Python set in filter_lomax.py."""
+    lomax.write_synthetic(tmp_path / "raw", {"n_instances": 40, "length": 50}, rng_for(SEED, "script"))
+    with h5py.File(tmp_path / "raw" / lomax.FILE) as f:
+        test_names = sorted(f["test/events"])
+        test2_names = sorted(f["test2/events"])
+        noise_name = sorted(f["test/noise"])[0]
+    kept = [f"test/events/{test_names[0]}", f"test2/events/{test2_names[-1]}", f"test/noise/{noise_name}"]
+    script = tmp_path / "filter_lomax.py"
+    script.write_text(
+        "import h5py\n\nkept_keys = set([" + ", ".join(f"'{k}'" for k in kept) + "])\n\n"
+        "for set_name in ('test', 'test2'):\n    pass\n"
+    )
+    index = lomax.list_instances(tmp_path / "raw", {"keep_list": str(script)}, LOG)
+    kept_test = index.table.loc[index.table["group"].isin(["test/events", "test2/events"]), "key"]
+    assert sorted(kept_test) == sorted([test_names[0], test2_names[-1]])
+    assert index.dropped["test events not on the keep-list"] == len(test_names) + len(test2_names) - 2
+    empty = tmp_path / "empty.py"
+    empty.write_text("kept_keys = set()\n")
+    with pytest.raises(DataError, match="empty.py"):
+        lomax.list_instances(tmp_path / "raw", {"keep_list": str(empty)}, LOG)
+    with pytest.raises(DataError, match="keep-list file"):
+        lomax.list_instances(tmp_path / "raw", {"keep_list": str(tmp_path / "absent.txt")}, LOG)

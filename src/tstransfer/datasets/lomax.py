@@ -23,8 +23,10 @@ read (3 channels last); the length is not fixed, so shortened synthetic files co
   ``test/events/MN_AQU__BH.2007.07.31.10.49.59.717`` (kept in that group only); blank
   lines and ``#`` comments are ignored, lines naming ``noise`` groups or the training
   and validation groups are ignored too (those groups are not filtered). A relative path
-  is taken relative to the working directory. ``null`` keeps every test event and says so
-  in the log.
+  is taken relative to the working directory. A ``.py`` file is read as the authors'
+  ``scripts/filter_lomax.py`` (repository ecokeco/tstl), whose ``kept_keys`` set holds
+  the list as quoted group-qualified names; only those names are taken from it.
+  ``null`` keeps every test event and says so in the log.
 
 ``write_synthetic`` reads ``n_instances`` (event traces written, one of them a duplicate
 key) and ``length`` (samples per trace, 1001 in the real data).
@@ -33,6 +35,7 @@ key) and ``length`` (samples per trace, 1001 in the real data).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -78,8 +81,16 @@ def read_keep_list(path: str | Path) -> tuple[set[str], set[str]]:
         raise DataError(INFO.name, path, "keep-list file (extract.keep_list) not found")
     qualified: set[str] = set()
     bare: set[str] = set()
-    for line in path.read_text().splitlines():
-        entry = line.split("#", 1)[0].strip()
+    text = path.read_text()
+    if path.suffix == ".py":
+        # The authors publish their list inside scripts/filter_lomax.py (a Python set
+        # of quoted group-qualified names): take those names, ignore the code.
+        entries = re.findall(r"""['"]((?:train|validate|test2?)/(?:events|noise)/[^'"]+)['"]""", text)
+        if not entries:
+            raise DataError(INFO.name, path, "no quoted 'group/events/trace' names in this Python file")
+    else:
+        entries = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    for entry in entries:
         if not entry:
             continue
         if "/" in entry:
