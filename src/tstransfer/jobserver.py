@@ -138,12 +138,18 @@ def _serve_connection(conn: socket.socket, runner: str) -> None:
 
 
 DEFAULT_RUNNER = "tstransfer.cli:run_job"
+# Everything a training job imports: TensorFlow/Keras above all (most of the ~8 s), and
+# the training modules, which import Keras lazily inside their functions.
+DEFAULT_PRELOAD = (
+    "tensorflow", "keras", "tcn", "tstransfer.jobs", "tstransfer.models", "tstransfer.training",
+    "tstransfer.feed", "tstransfer.transfer", "tstransfer.optim",
+)
 
 
 def serve(
     socket_path: str,
     *,
-    preload: Sequence[str] = ("tstransfer.jobs",),
+    preload: Sequence[str] = DEFAULT_PRELOAD,
     runner: str = DEFAULT_RUNNER,
 ) -> None:
     """Bind ``socket_path``, import ``preload`` modules, then fork a child per request.
@@ -231,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from . import logs
 
     logs.setup(args.log)
-    serve(args.socket, preload=args.preload or ("tstransfer.jobs",), runner=args.runner)
+    serve(args.socket, preload=args.preload or DEFAULT_PRELOAD, runner=args.runner)
 
 
 if __name__ == "__main__":

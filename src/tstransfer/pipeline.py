@@ -35,8 +35,14 @@ def convert(
 
 
 def write_manifest(paths: Iterable[str | Path], out: str | Path) -> int:
-    """One path per line, sorted, atomically; returns the count."""
-    lines = sorted(str(p) for p in paths)
+    """One path per line, relative to the manifest's folder, sorted, atomically; returns the count.
+
+    Relative paths keep the results tree relocatable (it is archived and moved).
+    """
+    import os
+
+    base = Path(out).parent
+    lines = sorted(Path(os.path.relpath(p, base)).as_posix() for p in paths)
     with atomic_path(out) as tmp:
         Path(tmp).write_text("".join(f"{line}\n" for line in lines))
     return len(lines)

@@ -1,0 +1,152 @@
+"""The whole DAG end to end on a tiny synthetic config, then partial reruns.
+
+One workflow run (every rule from raw files to the archive, through the job server)
+is shared by the tests of this module; it takes about a minute here.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def tiny_config() -> dict:
+    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    config.update(
+        architectures=["convnetquake_ingv"],
+        sources=["emg", "sp500"],
+        targets=["emg", "sp500"],
+        variants={"1k5": 60},
+        runs=2,
+        omegas=[0.5, 1.0],
+        pretrain={"seeds": 2},
+        stream_max_study={"datasets": ["sp500"], "seeds": 1},
+    )
+    config["training"]["max_epochs"] = 2
+    config["synthetic"].update(
+        lomax={"n_instances": 60, "length": 60},
+        lendb={"n_instances": 60, "length": 60},
+        stead={"n_instances": 60, "length": 60, "layout": "chunks", "n_chunks": 2},
+        speech={"clips_per_word": 3, "n_samples": 200},
+        sp500={"n_days": 400},
+    )
+    config["datasets"]["speech"]["extract"]["n_samples"] = 100
+    return config
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
+         "--configfile", "config.yaml", "--replace-workflow-config", *args],
+        cwd=workdir, capture_output=True, text=True,
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{done.stdout[-5000:]}\n{done.stderr[-5000:]}")
+    return done
+
+
+def planned_jobs(output: str) -> list[tuple[str, dict]]:
+    """(rule, wildcards) of every job a dry run plans."""
+    jobs, rule = [], None
+    for line in output.splitlines():
+        match = re.match(r"\s*(?:local)?rule (\w+):", line)
+        if match:
+            rule = match.group(1)
+            jobs.append((rule, {}))
+            continue
+        match = re.match(r"\s*wildcards: (.*)", line)
+        if match and jobs:
+            jobs[-1][1].update(item.split("=", 1) for item in match.group(1).split(", "))
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+    snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+def test_every_output_exists(finished_run):
+    results = finished_run / "results"
+    for dataset in ("lomax", "lendb", "stead", "speech", "emg", "sp500"):
+        assert (results / "data" / f"{dataset}.zarr" / "zarr.json").is_file()
+    cells = sorted(results.glob("finetune/*/*/*/*/run*/omega*/result.json"))
+    assert len(cells) == 1 * 2 * 1 * 2 * 2  # arch x (source, target) pairs x variant x runs x omegas
+    for path in cells:
+        result = json.loads(path.read_text())
+        assert result["kind"] == "finetune" and result["status"] in ("ok", "diverged")
+    assert (results / "tables" / "results.parquet").is_file()
+    assert (results / "analysis" / "done").is_file()
+    assert any((results / "analysis" / "figures").glob("*.png"))
+    manifest = (results / "MANIFEST.sha256").read_text().splitlines()
+    assert any(line.endswith("tables/results.csv") for line in manifest)
+    assert not any(".zarr/" in line or line.endswith(".keras") for line in manifest)
+    provenance = json.loads((results / "PROVENANCE.json").read_text())
+    assert provenance["config"]["architectures"] == ["convnetquake_ingv"]
+    assert "ended with 0" in (results / "logs" / "jobserver.log").read_text()
+    # Nothing left to do: the run is complete and up to date.
+    assert "Nothing to be done" in snakemake(finished_run, "-n").stdout
+
+
+def test_job_server_and_in_process_runs_agree(finished_run, tmp_path):
+    cell = "results/finetune/convnetquake_ingv/emg/sp500/1k5/run1/omega0.5"
+    served = json.loads((finished_run / cell / "result.json").read_text())
+    spec = json.dumps({
+        "seed": served["config"]["seed"], "protocol": served["config"]["protocol"],
+        "training": served["config"]["training"],
+        "datasets": {"sp500": {"stream_max": served["stream_max"]}},
+    })
+    env = {k: v for k, v in os.environ.items() if k != "TSTRANSFER_JOBSERVER"}
+    subprocess.run(
+        [sys.executable, "-m", "tstransfer.cli", "finetune", "--spec", spec,
+         "--arch", "convnetquake_ingv", "--source", "emg", "--target", "sp500", "--variant", "1k5",
+         "--run", "1", "--omega", "0.5",
+         "--pretrained", "results/pretrain/convnetquake_ingv/emg/selected/model.keras",
+         "--store", "results/data/sp500.zarr", "--subset", "results/data/subsets/sp500/1k5/run1.npz",
+         "--out", str(tmp_path / "cell")],
+        cwd=finished_run, env=env, check=True, capture_output=True,
+    )
+    alone = json.loads((tmp_path / "cell" / "result.json").read_text())
+    for key in ("status", "best_epoch", "last_epoch", "val_metric", "test_metric", "seed"):
+        assert alone[key] == served[key], key
+
+
+def test_config_change_reruns_only_the_jobs_it_shapes(finished_run):
+    config = yaml.safe_load((finished_run / "config.yaml").read_text())
+    config["datasets"]["emg"]["stream_max"] = not config["datasets"]["emg"]["stream_max"]
+    changed = finished_run / "changed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(finished_run),
+         "--configfile", str(changed), "--replace-workflow-config", "-n"],
+        cwd=finished_run, capture_output=True, text=True, check=True,
+    )
+    training = [(rule, wc) for rule, wc in planned_jobs(done.stdout)
+                if rule in ("pretrain", "referent", "finetune", "stream_max_study")]
+    assert training, "flipping datasets.emg.stream_max reran nothing"
+    for rule, wc in training:
+        assert "emg" in (wc.get("source"), wc.get("target"), wc.get("dataset")), (rule, wc)
+    rules = {rule for rule, _ in training}
+    assert {"pretrain", "referent", "finetune"} <= rules
+    assert not any(rule == "referent" and wc["target"] == "sp500" for rule, wc in training)
+
+
+def test_forcerun_of_one_cell_reruns_that_cell_alone(finished_run):
+    cell = "results/finetune/convnetquake_ingv/sp500/emg/1k5/run0/omega1.0/result.json"
+    done = snakemake(finished_run, "-n", "-f", cell)
+    jobs = planned_jobs(done.stdout)
+    assert [rule for rule, _ in jobs] == ["finetune"]
+    assert jobs[0][1] == {
+        "arch": "convnetquake_ingv", "source": "sp500", "target": "emg",
+        "variant": "1k5", "run": "0", "omega": "1.0",
+    }
