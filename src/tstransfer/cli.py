@@ -64,9 +64,6 @@ def run_job(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
     from . import jobs, logs
 
-    # In a child forked by the job server the module was imported long ago, in the
-    # server: the job's clock starts at this process's own start (the fork) instead.
-    jobs.PROCESS_START = jobs._process_start()
     logs.setup(None)
     spec = args.spec
     if args.command == "pretrain":
