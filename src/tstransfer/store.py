@@ -253,7 +253,15 @@ def convert(
                     }
                 )
                 encoding = {
-                    "waveform": {"chunks": (chunk_size, *shape)},
+                    # Blosc-lz4 with byte shuffle instead of zarr's default Zstd: on seismic
+                    # waveforms it writes 1.7x and reads 2.8x faster (training reads these
+                    # chunks every epoch) and compresses about as well (bench/convert.py).
+                    "waveform": {
+                        "chunks": (chunk_size, *shape),
+                        "compressors": [
+                            zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+                        ],
+                    },
                     "label": {"chunks": (chunk_size * 16,)},
                     "stream_max": {"chunks": (chunk_size * 16,)},
                     "split": {"chunks": (chunk_size * 16,)},
