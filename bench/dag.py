@@ -87,10 +87,10 @@ def paper_config(scale: int) -> dict:
     return config
 
 
-def time_dry_run(args: list[str], cwd: Path) -> float:
+def time_dry_run(args: list[str], cwd: Path, mode: tuple[str, ...] = ("-n", "--quiet", "all")) -> float:
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--quiet", "all", *args],
+        [sys.executable, "-m", "snakemake", *mode, *args],
         cwd=cwd, capture_output=True, text=True,
     )
     elapsed = time.perf_counter() - started
@@ -134,6 +134,16 @@ def main() -> None:
             for _ in range(args.repeats):
                 bare_times.append(time_dry_run(bare_args, bare_dir))
                 ours_times.append(time_dry_run(ours_args, ours_dir))
+
+            if scale == args.scale[0]:
+                # Parsing alone (every cluster job parses the Snakefile again): --list-rules
+                # parses and validates the config but builds no DAG.
+                parse_ours = statistics.median(
+                    time_dry_run(ours_args, ours_dir, ("--list-rules",)) for _ in range(args.repeats))
+                parse_bare = statistics.median(
+                    time_dry_run(bare_args, bare_dir, ("--list-rules",)) for _ in range(args.repeats))
+                print(f"parse: ours {parse_ours:.2f} s, bare {parse_bare:.2f} s, "
+                      f"difference {parse_ours - parse_bare:+.2f} s", flush=True)
             ours, bare = statistics.median(ours_times), statistics.median(bare_times)
             print(f"{scale:>5}x {ours_jobs:>7} {bare_jobs:>9} {bare:>8.1f} {ours:>8.1f} "
                   f"{ours / bare:>6.2f} {1000 * ours / ours_jobs:>7.2f}", flush=True)
