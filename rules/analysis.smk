@@ -77,8 +77,6 @@ rule download_published:
     """The authors' repository archive, when config published_results is a URL."""
     output:
         PUBLISHED_DOWNLOAD,
-    params:
-        spec=lambda wc: {"url": config["published_results"], "sha256": None, "size": None},
     log:
         "results/logs/download/published_results.log",
     conda:
@@ -86,6 +84,12 @@ rule download_published:
     resources:
         runtime=60,
         mem_mb=1000,
+    params:
+        spec=lambda wc: {
+            "url": config["published_results"],
+            "sha256": None,
+            "size": None,
+        },
     script:
         "../workflow/scripts/download.py"
 
@@ -141,8 +145,6 @@ rule comparison:
             caption="../report/comparison.rst",
             category="Comparison with the paper",
         ),
-    params:
-        protocol=config["protocol"],
     log:
         "results/logs/comparison.log",
     conda:
@@ -150,5 +152,7 @@ rule comparison:
     resources:
         runtime=30,
         mem_mb=4000,
+    params:
+        protocol=config["protocol"],
     script:
         "../workflow/scripts/comparison.py"

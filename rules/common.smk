@@ -4,6 +4,7 @@
 # nothing here touches data or imports the tstransfer package (TensorFlow, zarr, ...).
 import json
 import os
+import shlex
 
 
 def omega_label(omega):
@@ -112,6 +113,23 @@ def job_config(dataset):
 
 def spec_json(spec):
     return json.dumps(spec, sort_keys=True, separators=(",", ":"))
+
+
+# The spec of each dataset, computed once: a training job's params look it up.
+_SPECS = {dataset: shlex.quote(spec_json(job_config(dataset))) for dataset in DATASETS}
+
+
+def cli_args(dataset, named, output):
+    """The CLI's arguments of a training job, as one shell-quoted string.
+
+    One params function per job, and a shell command with two placeholders, keep the
+    DAG's cost per job close to Snakemake's floor (bench/dag.py): each extra input
+    function or placeholder is evaluated for every one of the 17,000 jobs.
+    """
+    parts = [f"--spec {_SPECS[dataset]}"]
+    parts += [f"--{key} {shlex.quote(str(value))}" for key, value in named.items()]
+    parts.append(f"--out {shlex.quote(os.path.dirname(output.result))}")
+    return " ".join(parts)
 
 
 # ----------------------------------------------------------------------------- targets

@@ -2,12 +2,14 @@
 # stream_max study. Every training job writes result.json last: its presence marks a
 # finished job. Training runs through `python -m tstransfer.cli`, a client that hands
 # the job to a warm job server when one runs (config job_server) and otherwise runs it
-# in-process; see src/tstransfer/jobserver.py.
+# in-process; see src/tstransfer/jobserver.py. Each job gets exactly the config values
+# that shape it (cli_args, rules/common.smk) as params, so a config change reruns only
+# the jobs it affects.
 
 
 rule pretrain:
     input:
-        store=lambda wc: STORE.format(dataset=wc.source),
+        store=STORE.replace("{dataset}", "{source}"),
     output:
         result=f"{PRETRAIN_DIR}/result.json",
         model=f"{PRETRAIN_DIR}/model.keras",
@@ -22,23 +24,25 @@ rule pretrain:
         mem_mb=32000,
         gpu=1,
     params:
-        spec=lambda wc: spec_json(job_config(wc.source)),
-        out=lambda wc, output: os.path.dirname(output.result),
+        args=lambda wc, input, output: cli_args(
+            wc.source,
+            {
+                "arch": wc.arch,
+                "dataset": wc.source,
+                "seed-index": wc.seed,
+                "store": input.store,
+            },
+            output,
+        ),
     shell:
-        "python -m tstransfer.cli pretrain --spec {params.spec:q} --arch {wildcards.arch}"
-        " --dataset {wildcards.source} --seed-index {wildcards.seed}"
-        " --store {input.store} --out {params.out} > {log} 2>&1"
+        "python -m tstransfer.cli pretrain {params.args} > {log} 2>&1"
 
 
 rule select_pretrained:
     """The best of the pretraining seeds on validation (the authors picked by hand)."""
     input:
-        results=lambda wc: expand(
-            f"{PRETRAIN_DIR}/result.json", seed=SEEDS, allow_missing=True
-        ),
-        models=lambda wc: expand(
-            f"{PRETRAIN_DIR}/model.keras", seed=SEEDS, allow_missing=True
-        ),
+        results=expand(f"{PRETRAIN_DIR}/result.json", seed=SEEDS, allow_missing=True),
+        models=expand(f"{PRETRAIN_DIR}/model.keras", seed=SEEDS, allow_missing=True),
     output:
         selection=f"{SELECTED_DIR}/selection.json",
         model=f"{SELECTED_DIR}/model.keras",
@@ -56,10 +60,8 @@ rule select_pretrained:
 rule referent:
     """A model trained from scratch on a reduced target training set."""
     input:
-        store=lambda wc: STORE.format(dataset=wc.target),
-        subset=lambda wc: SUBSET.format(
-            dataset=wc.target, variant=wc.variant, run=wc.run
-        ),
+        store=STORE.replace("{dataset}", "{target}"),
+        subset=SUBSET.replace("{dataset}", "{target}"),
     output:
         result=f"{REFERENT_DIR}/result.json",
     log:
@@ -73,30 +75,36 @@ rule referent:
         mem_mb=16000,
         gpu=1,
     params:
-        spec=lambda wc: spec_json(job_config(wc.target)),
-        out=lambda wc, output: os.path.dirname(output.result),
+        args=lambda wc, input, output: cli_args(
+            wc.target,
+            {
+                "arch": wc.arch,
+                "target": wc.target,
+                "variant": wc.variant,
+                "run": wc.run,
+                "store": input.store,
+                "subset": input.subset,
+            },
+            output,
+        ),
     shell:
-        "python -m tstransfer.cli referent --spec {params.spec:q} --arch {wildcards.arch}"
-        " --target {wildcards.target} --variant {wildcards.variant} --run {wildcards.run}"
-        " --store {input.store} --subset {input.subset} --out {params.out} > {log} 2>&1"
+        "python -m tstransfer.cli referent {params.args} > {log} 2>&1"
 
 
 rule finetune:
     """One grid cell: the selected pretrained model fine-tuned with multiplier omega."""
     input:
         pretrained=f"{SELECTED_DIR}/model.keras",
-        store=lambda wc: STORE.format(dataset=wc.target),
-        subset=lambda wc: SUBSET.format(
-            dataset=wc.target, variant=wc.variant, run=wc.run
-        ),
+        store=STORE.replace("{dataset}", "{target}"),
+        subset=SUBSET.replace("{dataset}", "{target}"),
     output:
         result=f"{FINETUNE_DIR}/result.json",
     log:
         "results/logs/finetune/{arch}/{source}/{target}/{variant}/run{run}/omega{omega}.log",
     benchmark:
         "results/benchmarks/finetune/{arch}/{source}/{target}/{variant}/run{run}/omega{omega}.tsv"
-    # Optional packing on SLURM: --group-components finetune_cell=10 puts the ten
-    # multipliers of one run into one allocation (README, "Running on SLURM").
+    # Optional packing on SLURM: --group-components with this group's name and =10 puts
+    # the ten multipliers of one run into one allocation (README, "Running on SLURM").
     group:
         "ft_{arch}_{source}_{target}_{variant}_{run}"
     conda:
@@ -106,14 +114,23 @@ rule finetune:
         mem_mb=16000,
         gpu=1,
     params:
-        spec=lambda wc: spec_json(job_config(wc.target)),
-        out=lambda wc, output: os.path.dirname(output.result),
+        args=lambda wc, input, output: cli_args(
+            wc.target,
+            {
+                "arch": wc.arch,
+                "source": wc.source,
+                "target": wc.target,
+                "variant": wc.variant,
+                "run": wc.run,
+                "omega": wc.omega,
+                "pretrained": input.pretrained,
+                "store": input.store,
+                "subset": input.subset,
+            },
+            output,
+        ),
     shell:
-        "python -m tstransfer.cli finetune --spec {params.spec:q} --arch {wildcards.arch}"
-        " --source {wildcards.source} --target {wildcards.target}"
-        " --variant {wildcards.variant} --run {wildcards.run} --omega {wildcards.omega}"
-        " --pretrained {input.pretrained} --store {input.store} --subset {input.subset}"
-        " --out {params.out} > {log} 2>&1"
+        "python -m tstransfer.cli finetune {params.args} > {log} 2>&1"
 
 
 rule stream_max_study:
@@ -133,9 +150,16 @@ rule stream_max_study:
         mem_mb=32000,
         gpu=1,
     params:
-        spec=lambda wc: spec_json(job_config(wc.dataset)),
-        out=lambda wc, output: os.path.dirname(output.result),
+        args=lambda wc, input, output: cli_args(
+            wc.dataset,
+            {
+                "arch": wc.arch,
+                "dataset": wc.dataset,
+                "stream-max": wc.smax,
+                "seed-index": wc.seed,
+                "store": input.store,
+            },
+            output,
+        ),
     shell:
-        "python -m tstransfer.cli stream-max --spec {params.spec:q} --arch {wildcards.arch}"
-        " --dataset {wildcards.dataset} --stream-max {wildcards.smax}"
-        " --seed-index {wildcards.seed} --store {input.store} --out {params.out} > {log} 2>&1"
+        "python -m tstransfer.cli stream-max {params.args} > {log} 2>&1"
