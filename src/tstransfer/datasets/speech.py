@@ -45,7 +45,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.signal import firwin, resample_poly
 
 from ..fsutil import atomic_path
 from ..seeding import rng_for
@@ -224,6 +223,10 @@ def decode_wav(data: bytes, archive: Path, name: str) -> np.ndarray:
 def _antialias_filter(up: int, down: int) -> np.ndarray:
     """The FIR low-pass ``resample_poly`` designs by default (Kaiser, beta 5, 10 zero
     crossings per side), designed once instead of once per clip (half its run time)."""
+    # scipy.signal is imported here, not at module level: every training job imports this
+    # package (through the store), and scipy.signal alone adds ~1 s to its start-up.
+    from scipy.signal import firwin
+
     max_rate = max(up, down)
     return firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
 
@@ -234,6 +237,8 @@ def resample(samples: np.ndarray, rate: int) -> np.ndarray:
     if ratio == 1:
         return samples
     up, down = ratio.numerator, ratio.denominator
+    from scipy.signal import resample_poly
+
     return resample_poly(samples, up, down, window=_antialias_filter(up, down))
 
 
