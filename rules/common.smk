@@ -30,6 +30,7 @@ STORE = "results/data/{dataset}.zarr"
 SUBSET = "results/data/subsets/{dataset}/{variant}/run{run}.npz"
 PRETRAIN_DIR = "results/pretrain/{arch}/{source}/seed{seed}"
 SELECTED_DIR = "results/pretrain/{arch}/{source}/selected"
+SELECTED_MODEL = os.path.join(SELECTED_DIR, "model.keras")
 REFERENT_DIR = "results/referent/{arch}/{target}/{variant}/run{run}"
 FINETUNE_DIR = (
     "results/finetune/{arch}/{source}/{target}/{variant}/run{run}/omega{omega}"
@@ -119,16 +120,22 @@ def spec_json(spec):
 _SPECS = {dataset: shlex.quote(spec_json(job_config(dataset))) for dataset in DATASETS}
 
 
-def cli_args(dataset, named, output):
+def cli_args(dataset, out_pattern, wildcards, /, **named):
     """The CLI's arguments of a training job, as one shell-quoted string.
 
-    One params function per job, and a shell command with two placeholders, keep the
-    DAG's cost per job close to Snakemake's floor (bench/dag.py): each extra input
-    function or placeholder is evaluated for every one of the 17,000 jobs.
+    A function of the wildcards alone, so that Snakemake records it as the job's params
+    and reruns exactly the jobs whose arguments (config values included) change. Paths
+    come from the same patterns as the rule's input and output. One params function per
+    job, and a shell command with two placeholders, keep the DAG's cost per job close to
+    Snakemake's floor (bench/dag.py): each extra input function or placeholder is
+    evaluated for every one of the 17,000 jobs.
     """
     parts = [f"--spec {_SPECS[dataset]}"]
-    parts += [f"--{key} {shlex.quote(str(value))}" for key, value in named.items()]
-    parts.append(f"--out {shlex.quote(os.path.dirname(output.result))}")
+    parts += [
+        f"--{key.replace('_', '-')} {shlex.quote(str(value))}"
+        for key, value in named.items()
+    ]
+    parts.append(f"--out {shlex.quote(out_pattern.format(**wildcards))}")
     return " ".join(parts)
 
 
@@ -138,7 +145,7 @@ def pretrain_results():
 
 
 def selected_models():
-    return expand(f"{SELECTED_DIR}/model.keras", arch=ARCHS, source=SOURCES)
+    return expand(SELECTED_MODEL, arch=ARCHS, source=SOURCES)
 
 
 def referent_results():

@@ -24,15 +24,14 @@ rule pretrain:
         mem_mb=32000,
         gpu=1,
     params:
-        args=lambda wc, input, output: cli_args(
+        args=lambda wc: cli_args(
             wc.source,
-            {
-                "arch": wc.arch,
-                "dataset": wc.source,
-                "seed-index": wc.seed,
-                "store": input.store,
-            },
-            output,
+            PRETRAIN_DIR,
+            wc,
+            arch=wc.arch,
+            dataset=wc.source,
+            seed_index=wc.seed,
+            store=STORE.format(dataset=wc.source),
         ),
     shell:
         "python -m tstransfer.cli pretrain {params.args} > {log} 2>&1"
@@ -45,7 +44,7 @@ rule select_pretrained:
         models=expand(f"{PRETRAIN_DIR}/model.keras", seed=SEEDS, allow_missing=True),
     output:
         selection=f"{SELECTED_DIR}/selection.json",
-        model=f"{SELECTED_DIR}/model.keras",
+        model=SELECTED_MODEL,
     log:
         "results/logs/pretrain/{arch}/{source}/select.log",
     conda:
@@ -75,17 +74,16 @@ rule referent:
         mem_mb=16000,
         gpu=1,
     params:
-        args=lambda wc, input, output: cli_args(
+        args=lambda wc: cli_args(
             wc.target,
-            {
-                "arch": wc.arch,
-                "target": wc.target,
-                "variant": wc.variant,
-                "run": wc.run,
-                "store": input.store,
-                "subset": input.subset,
-            },
-            output,
+            REFERENT_DIR,
+            wc,
+            arch=wc.arch,
+            target=wc.target,
+            variant=wc.variant,
+            run=wc.run,
+            store=STORE.format(dataset=wc.target),
+            subset=SUBSET.format(dataset=wc.target, variant=wc.variant, run=wc.run),
         ),
     shell:
         "python -m tstransfer.cli referent {params.args} > {log} 2>&1"
@@ -94,7 +92,7 @@ rule referent:
 rule finetune:
     """One grid cell: the selected pretrained model fine-tuned with multiplier omega."""
     input:
-        pretrained=f"{SELECTED_DIR}/model.keras",
+        pretrained=SELECTED_MODEL,
         store=STORE.replace("{dataset}", "{target}"),
         subset=SUBSET.replace("{dataset}", "{target}"),
     output:
@@ -114,20 +112,19 @@ rule finetune:
         mem_mb=16000,
         gpu=1,
     params:
-        args=lambda wc, input, output: cli_args(
+        args=lambda wc: cli_args(
             wc.target,
-            {
-                "arch": wc.arch,
-                "source": wc.source,
-                "target": wc.target,
-                "variant": wc.variant,
-                "run": wc.run,
-                "omega": wc.omega,
-                "pretrained": input.pretrained,
-                "store": input.store,
-                "subset": input.subset,
-            },
-            output,
+            FINETUNE_DIR,
+            wc,
+            arch=wc.arch,
+            source=wc.source,
+            target=wc.target,
+            variant=wc.variant,
+            run=wc.run,
+            omega=wc.omega,
+            pretrained=SELECTED_MODEL.format(arch=wc.arch, source=wc.source),
+            store=STORE.format(dataset=wc.target),
+            subset=SUBSET.format(dataset=wc.target, variant=wc.variant, run=wc.run),
         ),
     shell:
         "python -m tstransfer.cli finetune {params.args} > {log} 2>&1"
@@ -150,16 +147,15 @@ rule stream_max_study:
         mem_mb=32000,
         gpu=1,
     params:
-        args=lambda wc, input, output: cli_args(
+        args=lambda wc: cli_args(
             wc.dataset,
-            {
-                "arch": wc.arch,
-                "dataset": wc.dataset,
-                "stream-max": wc.smax,
-                "seed-index": wc.seed,
-                "store": input.store,
-            },
-            output,
+            SMAX_DIR,
+            wc,
+            arch=wc.arch,
+            dataset=wc.dataset,
+            stream_max=wc.smax,
+            seed_index=wc.seed,
+            store=STORE.format(dataset=wc.dataset),
         ),
     shell:
         "python -m tstransfer.cli stream-max {params.args} > {log} 2>&1"
