@@ -109,11 +109,15 @@ def domain_table(cells: pd.DataFrame, which: str, group: str) -> Table:
         if cell.significant:
             marks.loc[row, column] = MARK_POSITIVE if cell.value > 0 else MARK_NEGATIVE
     display.index.name = "Source"
+    # The pooled pair count comes from the data (the paper: 4 architectures x 7 runs = 28);
+    # a demo or partial run pools fewer, and the note must say so.
+    pairs = sorted(set(int(n) for n in data["n_pairs"])) if len(data) else []
+    pooled = "/".join(map(str, pairs)) if pairs else "no"
     notes = [
-        "Cell: mean over 4 architectures x 7 runs of the per-run gain in percent "
+        f"Cell: mean over {pooled} (architecture, run) pairs of the per-run gain in percent "
         "(positive = TL better).",
         "Marked cells: Wilcoxon signed-rank test, Benjamini-Krieger-Yekutieli corrected "
-        "over the 60 cells of the table pair, corrected p <= 0.05.",
+        "over the cells of the table pair, corrected p <= 0.05.",
     ]
     missing = int(data["n_missing"].sum()) if len(data) else 0
     diverged = int(data["n_diverged"].sum()) if len(data) else 0
