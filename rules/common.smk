@@ -72,8 +72,9 @@ def raw_input(wildcards):
     spec = config["datasets"][dataset]
     if config["raw_data"] == "synthetic":
         return [f"{SYNTHETIC_DIR}/{dataset}"]
-    folder = spec["path"] or f"{RAW_DIR}/{dataset}"
-    return [f"{folder}/{item['name']}" for item in spec["files"]]
+    if spec["path"]:
+        return [spec["path"]]  # the user's existing file or folder, taken as it is
+    return [f"{RAW_DIR}/{dataset}/{item['name']}" for item in spec["files"]]
 
 
 def download_spec(wildcards):

@@ -150,3 +150,17 @@ def test_forcerun_of_one_cell_reruns_that_cell_alone(finished_run):
         "arch": "convnetquake_ingv", "source": "sp500", "target": "emg",
         "variant": "1k5", "run": "0", "omega": "1.0",
     }
+
+
+def test_verify_names_changed_and_missing_files_without_rebuilding(finished_run):
+    """Last in this module: it damages the finished tree."""
+    assert snakemake(finished_run, "--cores", "1", "verify").returncode == 0
+    results = finished_run / "results"
+    (results / "tables" / "results.csv").write_text("tampered\n")
+    (results / "analysis" / "done").unlink()
+    done = snakemake(finished_run, "--cores", "1", "verify", check=False)
+    assert done.returncode != 0
+    log = (results / "logs" / "verify.log").read_text()
+    assert "changed: tables/results.csv" in log
+    assert "missing: analysis/done" in log
+    assert not (results / "analysis" / "done").exists()  # verify reported, it did not rebuild

@@ -25,6 +25,9 @@ MANIFEST_NAME = "MANIFEST.sha256"
 PROVENANCE_NAME = "PROVENANCE.json"
 LARGE_SUFFIXES = (".zarr", ".keras", ".npz")
 LARGE_FOLDERS = ("checkpoint",)
+# Logs still being written while (or after) the manifest is made: the archive rule's own
+# log, verify's log, and the job server's log (it ends when the workflow ends).
+LIVE_LOGS = ("logs/archive.log", "logs/verify.log", "logs/jobserver.log")
 PACKAGES = (
     "tstransfer", "tensorflow", "keras", "keras-tcn", "snakemake", "numpy", "scipy",
     "statsmodels", "pandas", "xarray", "zarr", "h5py", "matplotlib",
@@ -52,6 +55,8 @@ def archived_files(results: str | Path, *, exclude_large: bool) -> Iterator[Path
             if name.startswith(".") or (here == Path(".") and name in (MANIFEST_NAME, PROVENANCE_NAME)):
                 continue
             if exclude_large and _is_large(relative):
+                continue
+            if relative.as_posix() in LIVE_LOGS:
                 continue
             found.append(relative)
     return iter(sorted(found))

@@ -31,6 +31,10 @@ def convert(
         raise FileNotFoundError(
             f"{dataset}: raw data not found at {raw} (config datasets.{dataset}.path or raw_dir)"
         )
+    if raw.is_file():
+        # config datasets.<name>.path may name the raw file itself: the modules read the
+        # folder that holds it (their extract `file` key names a file of another name).
+        raw = raw.parent
     return store.convert(datasets.get(dataset), raw, out, dict(extract), seed=seed, log=log)
 
 

@@ -6,7 +6,7 @@ from tstransfer import archive, logs
 
 log = logs.setup(snakemake.log[0])
 with logs.logged_errors(log):
-    manifest = Path(snakemake.input[0])
+    manifest = Path(snakemake.params.manifest)
     report = archive.verify(manifest.parent, manifest)
     for kind in ("changed", "missing"):
         for path in report[kind]:
