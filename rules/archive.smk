@@ -22,14 +22,10 @@ rule archive:
         "../workflow/scripts/archive.py"
 
 
+# `snakemake verify`: name every archived file that changed or went missing since
+# `archive`. The manifest is a param, not an input: verifying an archived tree must
+# never rebuild it first (an input would make Snakemake rerun whatever it deems outdated).
 rule verify:
-    """Name every archived file that changed or went missing since `archive` (run: snakemake verify).
-
-    The manifest is a param, not an input: verifying an archived tree must never
-    rebuild it first (an input would make Snakemake rerun whatever it deems outdated).
-    """
-    params:
-        manifest="results/MANIFEST.sha256",
     log:
         "results/logs/verify.log",
     conda:
@@ -37,5 +33,7 @@ rule verify:
     resources:
         runtime=60,
         mem_mb=2000,
+    params:
+        manifest="results/MANIFEST.sha256",
     script:
         "../workflow/scripts/verify.py"
