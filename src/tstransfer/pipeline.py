@@ -50,7 +50,3 @@ def write_manifest(paths: Iterable[str | Path], out: str | Path) -> int:
     with atomic_path(out) as tmp:
         Path(tmp).write_text("".join(f"{line}\n" for line in lines))
     return len(lines)
-
-
-def read_manifest(path: str | Path) -> list[str]:
-    return [line for line in Path(path).read_text().splitlines() if line.strip()]

@@ -31,10 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from .datasets.base import SPLIT_CODES, DataError, DatasetModule, InstanceIndex
-from .fsutil import atomic_path, sha256_file, write_json
+from .fsutil import atomic_path, sha256_file
 from .seeding import rng_for
 
 INSTANCE_CHUNK = 256  # instances per zarr chunk: whole-chunk reads are ~100x faster than random ones
@@ -421,5 +420,5 @@ def load_subset(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any
 
 __all__ = [
     "assign_splits", "stratified_sample", "scale_instances", "convert", "open_store",
-    "store_attrs", "make_subset", "mean_waveform", "load_subset", "write_json", "pd",
+    "store_attrs", "make_subset", "mean_waveform", "load_subset",
 ]
