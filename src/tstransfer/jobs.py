@@ -76,23 +76,11 @@ def job_config(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
     }
 
 
-def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
+def versions() -> dict[str, str | None]:
+    """Python and the versions of the packages that shape a result (the archive's list)."""
+    from .archive import package_versions
 
-    import keras
-    import tensorflow as tf
-
-    from . import __version__
-
-    try:
-        tcn_version = version("keras-tcn")
-    except PackageNotFoundError:
-        tcn_version = None
-    return {
-        "python": platform.python_version(), "tensorflow": tf.__version__,
-        "keras": keras.__version__, "numpy": np.__version__, "tstransfer": __version__,
-        "tcn": tcn_version,
-    }
+    return {"python": platform.python_version(), **package_versions()}
 
 
 def _clean(value):

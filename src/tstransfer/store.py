@@ -139,12 +139,14 @@ def _check_finite(dataset: str, waveforms: np.ndarray, keys: Sequence[str], file
 
 def _file_checksums(files: Sequence[Path], log: logging.Logger) -> dict[str, str]:
     """sha256 per raw file; reuses the ``<file>.sha256`` recorded by the download rule."""
+    from .download import read_recorded_sha256  # here: requests is not a training job's import
+
     sums = {}
     for file in files:
         file = Path(file)
-        recorded = file.with_name(file.name + ".sha256")
-        if recorded.is_file():
-            sums[file.name] = recorded.read_text().split()[0]
+        recorded = read_recorded_sha256(file)
+        if recorded is not None:
+            sums[file.name] = recorded
         elif file.is_file():
             log.info("hashing %s (no recorded checksum beside it)", file)
             sums[file.name] = sha256_file(file)
