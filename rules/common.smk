@@ -5,6 +5,9 @@
 import json
 import os
 import shlex
+import sys
+
+from snakemake.settings.types import DeploymentMethod
 
 
 def omega_label(omega):
@@ -98,6 +101,29 @@ def published_input(wildcards):
 
 
 # ----------------------------------------------------------------------------- training
+def job_python():
+    """The interpreter that runs a training job's `python -m tstransfer.cli` command.
+
+    Chosen the way Snakemake's `script:` directive chooses it: under `--sdm conda` every
+    training rule runs in its env (envs/training.yaml), whose own `python` is first on
+    PATH; otherwise the interpreter running Snakemake, which has tstransfer installed. A
+    bare `python` would be whatever comes first on PATH: the system's, when the venv is
+    not activated. A SLURM job runs Snakemake with the submitting process's interpreter
+    and parses this file again, so it chooses the same one.
+    """
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+        return "python"
+    return sys.executable
+
+
+# Training rules' shell commands start with "$TSTRANSFER_PYTHON": an environment
+# variable rather than a param, since a param would rerun every job when the venv moves,
+# and rather than a global `{PYTHON}` placeholder, which `snakemake --lint` rejects.
+# Set here, not read (so no `envvars:`): every Snakemake process, a SLURM job's too,
+# sets it for its own jobs.
+os.environ.update(TSTRANSFER_PYTHON=job_python())
+
+
 def job_config(dataset):
     """The config values that shape a training job on `dataset`, and nothing else.
 

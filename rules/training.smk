@@ -1,6 +1,7 @@
 # Pretraining (with seed selection), referent models, the fine-tuning grid, and the
 # stream_max study. Every training job writes result.json last: its presence marks a
-# finished job. Training runs through `python -m tstransfer.cli`, a client that hands
+# finished job. Training runs through `python -m tstransfer.cli` (the interpreter is
+# $TSTRANSFER_PYTHON, rules/common.smk), a client that hands
 # the job to a warm job server when one runs (config job_server) and otherwise runs it
 # in-process; see src/tstransfer/jobserver.py. Each job gets exactly the config values
 # that shape it (cli_args, rules/common.smk) as params, so a config change reruns only
@@ -34,7 +35,7 @@ rule pretrain:
             store=STORE.format(dataset=wc.source),
         ),
     shell:
-        "python -m tstransfer.cli pretrain {params.args} > {log} 2>&1"
+        '"$TSTRANSFER_PYTHON" -m tstransfer.cli pretrain {params.args} > {log} 2>&1'
 
 
 rule select_pretrained:
@@ -86,7 +87,7 @@ rule referent:
             subset=SUBSET.format(dataset=wc.target, variant=wc.variant, run=wc.run),
         ),
     shell:
-        "python -m tstransfer.cli referent {params.args} > {log} 2>&1"
+        '"$TSTRANSFER_PYTHON" -m tstransfer.cli referent {params.args} > {log} 2>&1'
 
 
 rule finetune:
@@ -127,7 +128,7 @@ rule finetune:
             subset=SUBSET.format(dataset=wc.target, variant=wc.variant, run=wc.run),
         ),
     shell:
-        "python -m tstransfer.cli finetune {params.args} > {log} 2>&1"
+        '"$TSTRANSFER_PYTHON" -m tstransfer.cli finetune {params.args} > {log} 2>&1'
 
 
 rule stream_max_study:
@@ -158,4 +159,4 @@ rule stream_max_study:
             store=STORE.format(dataset=wc.dataset),
         ),
     shell:
-        "python -m tstransfer.cli stream-max {params.args} > {log} 2>&1"
+        '"$TSTRANSFER_PYTHON" -m tstransfer.cli stream-max {params.args} > {log} 2>&1'

@@ -1,5 +1,7 @@
 """The Snakemake DAG: job counts of the paper config, SLURM resources, lint and format."""
 
+import json
+import os
 import re
 import subprocess
 import sys
@@ -100,6 +102,7 @@ class _Resources(dict):
 
 def test_lint_and_format_are_clean():
     lint = snakemake("--lint", check=False)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
     assert "Lints for" not in lint.stdout + lint.stderr, lint.stdout + lint.stderr
     fmt = subprocess.run(
         [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "rules"],
@@ -118,3 +121,43 @@ def test_bad_config_value_is_named(tmp_path):
     assert done.returncode != 0
     message = done.stdout + done.stderr
     assert "protocol" in message and "guess" in message
+
+
+# Parses the workflow through Snakemake's API with the given deployment methods (no DAG, so
+# no conda is needed) and prints the interpreter the training jobs get and their commands.
+_PARSE = """
+import json, os, sys
+from pathlib import Path
+from snakemake.api import SnakemakeApi
+from snakemake.settings.types import (ConfigSettings, DeploymentMethod, DeploymentSettings,
+    OutputSettings, ResourceSettings, StorageSettings)
+root, workdir, methods = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
+with SnakemakeApi(OutputSettings()) as api:
+    workflow = api.workflow(
+        resource_settings=ResourceSettings(),
+        config_settings=ConfigSettings(configfiles=[root / "config" / "demo.yaml"]),
+        storage_settings=StorageSettings(),
+        deployment_settings=DeploymentSettings(
+            deployment_method={DeploymentMethod.parse_choice(m) for m in methods}),
+        snakefile=root / "Snakefile",
+        workdir=workdir,
+    )
+    rules = workflow._workflow._rules
+    print(json.dumps({"python": os.environ["TSTRANSFER_PYTHON"],
+                      "commands": {name: rules[name].shellcmd for name in
+                                   ("pretrain", "referent", "finetune", "stream_max_study")}}))
+"""
+
+
+@pytest.mark.parametrize("methods", [[], ["conda"]], ids=["venv", "conda"])
+def test_training_jobs_run_snakemakes_interpreter_or_the_conda_envs_python(tmp_path, methods):
+    done = subprocess.run(
+        [sys.executable, "-c", _PARSE, str(ROOT), str(tmp_path), *methods],
+        capture_output=True, text=True, env={k: v for k, v in os.environ.items() if k != "TSTRANSFER_PYTHON"},
+    )
+    assert done.returncode == 0, done.stderr
+    parsed = json.loads(done.stdout.strip().splitlines()[-1])
+    # Without conda: the interpreter running Snakemake (it has the project), not PATH's python.
+    assert parsed["python"] == ("python" if methods else sys.executable)
+    for rule, command in parsed["commands"].items():
+        assert command.startswith('"$TSTRANSFER_PYTHON" -m tstransfer.cli '), (rule, command)
