@@ -2,17 +2,30 @@
 
 One workflow run (every rule from raw files to the archive, through the job server)
 is shared by the tests of this module; it takes about a minute here.
+
+Snakemake runs here as on a fresh machine where nothing is activated: the virtual
+environment's ``bin/`` is off PATH, and the ``python`` on PATH is a real interpreter that
+cannot import tstransfer (started with ``-I -S``: no site-packages, no PYTHONPATH). A job
+that ran a bare ``python -m tstransfer...`` fails here, on any machine, whatever its
+system Python has installed.
 """
 
 import json
+import math
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+try:  # tests/ is on sys.path as a rootdir-less folder; as a package if one adds __init__
+    from shared_data import REAL_SP500, require
+except ImportError:  # pragma: no cover
+    from tests.shared_data import REAL_SP500, require
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -42,11 +55,43 @@ def tiny_config() -> dict:
     return config
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def environment_without_the_project(shim_dir: Path) -> dict[str, str]:
+    """os.environ with no activated venv, and a ``python`` on PATH that lacks tstransfer."""
+    venv_bins = {Path(sys.executable).parent.resolve(), (Path(sys.prefix) / "bin").resolve()}
+    path = [
+        entry for entry in os.environ.get("PATH", "").split(os.pathsep)
+        if entry and Path(entry).resolve() not in venv_bins
+    ]
+    base_interpreter = os.path.realpath(sys.executable)  # the venv's python links to it
+    shim_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("python", "python3"):
+        shim = shim_dir / name
+        shim.write_text(f'#!/bin/sh\nexec {shlex.quote(base_interpreter)} -I -S "$@"\n')
+        shim.chmod(0o755)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "TSTRANSFER_PYTHON")}
+    env["PATH"] = os.pathsep.join([str(shim_dir), *path])
+    return env
+
+
+@pytest.fixture(scope="module")
+def bare_env(tmp_path_factory):
+    env = environment_without_the_project(tmp_path_factory.mktemp("bin"))
+    # The guard itself: python on this PATH runs, and cannot import the project.
+    runs = subprocess.run(["python", "-c", "print(6 * 7)"], env=env, capture_output=True, text=True)
+    assert runs.returncode == 0 and runs.stdout.strip() == "42", runs.stderr
+    for python in ("python", "python3"):
+        imports = subprocess.run([python, "-c", "import tstransfer"], env=env, capture_output=True, text=True)
+        assert imports.returncode != 0 and "No module named 'tstransfer'" in imports.stderr
+    return env
+
+
+def snakemake(workdir: Path, env: dict[str, str], *args: str, check: bool = True,
+              configfile: str = "config.yaml") -> subprocess.CompletedProcess:
     done = subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
-         "--configfile", "config.yaml", "--replace-workflow-config", *args],
-        cwd=workdir, capture_output=True, text=True,
+         "--configfile", configfile, "--replace-workflow-config", *args],
+        cwd=workdir, capture_output=True, text=True, env=env,
     )
     if check and done.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{done.stdout[-5000:]}\n{done.stderr[-5000:]}")
@@ -69,22 +114,33 @@ def planned_jobs(output: str) -> list[tuple[str, dict]]:
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
+def finished_run(tmp_path_factory, bare_env):
     workdir = tmp_path_factory.mktemp("tiny")
     (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
-    snakemake(workdir, "--cores", "2")
+    snakemake(workdir, bare_env, "--cores", "2")
     return workdir
 
 
-def test_every_output_exists(finished_run):
+def test_every_output_exists(finished_run, bare_env):
     results = finished_run / "results"
     for dataset in ("lomax", "lendb", "stead", "speech", "emg", "sp500"):
         assert (results / "data" / f"{dataset}.zarr" / "zarr.json").is_file()
     cells = sorted(results.glob("finetune/*/*/*/*/run*/omega*/result.json"))
     assert len(cells) == 1 * 2 * 1 * 2 * 2  # arch x (source, target) pairs x variant x runs x omegas
-    for path in cells:
+    training = sorted(results.glob("*/**/result.json"))
+    kinds = [path.relative_to(results).parts[0] for path in training]
+    assert {kind: kinds.count(kind) for kind in set(kinds)} == {
+        "pretrain": 2 * 2,  # sources x seeds
+        "referent": 2 * 1 * 2,  # targets x variant x runs
+        "finetune": len(cells),
+        "stream_max": 2,  # with and without, one seed
+    }
+    for path in training:
         result = json.loads(path.read_text())
-        assert result["kind"] == "finetune" and result["status"] in ("ok", "diverged")
+        # Every model of this config trains normally: a diverged or failed run is a bug here.
+        assert result["status"] == "ok", path
+        assert math.isfinite(result["test_metric"]) and math.isfinite(result["val_metric"]), path
+        assert result["kind"] == path.relative_to(results).parts[0], path
     assert (results / "tables" / "results.parquet").is_file()
     assert (results / "analysis" / "done").is_file()
     assert any((results / "analysis" / "figures").glob("*.png"))
@@ -95,7 +151,7 @@ def test_every_output_exists(finished_run):
     assert provenance["config"]["architectures"] == ["convnetquake_ingv"]
     assert "ended with 0" in (results / "logs" / "jobserver.log").read_text()
     # Nothing left to do: the run is complete and up to date.
-    assert "Nothing to be done" in snakemake(finished_run, "-n").stdout
+    assert "Nothing to be done" in snakemake(finished_run, bare_env, "-n").stdout
 
 
 def test_job_server_and_in_process_runs_agree(finished_run, tmp_path):
@@ -121,16 +177,12 @@ def test_job_server_and_in_process_runs_agree(finished_run, tmp_path):
         assert alone[key] == served[key], key
 
 
-def test_config_change_reruns_only_the_jobs_it_shapes(finished_run):
+def test_config_change_reruns_only_the_jobs_it_shapes(finished_run, bare_env):
     config = yaml.safe_load((finished_run / "config.yaml").read_text())
     config["datasets"]["emg"]["stream_max"] = not config["datasets"]["emg"]["stream_max"]
     changed = finished_run / "changed.yaml"
     changed.write_text(yaml.safe_dump(config))
-    done = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(finished_run),
-         "--configfile", str(changed), "--replace-workflow-config", "-n"],
-        cwd=finished_run, capture_output=True, text=True, check=True,
-    )
+    done = snakemake(finished_run, bare_env, "-n", configfile=str(changed))
     training = [(rule, wc) for rule, wc in planned_jobs(done.stdout)
                 if rule in ("pretrain", "referent", "finetune", "stream_max_study")]
     assert training, "flipping datasets.emg.stream_max reran nothing"
@@ -141,9 +193,9 @@ def test_config_change_reruns_only_the_jobs_it_shapes(finished_run):
     assert not any(rule == "referent" and wc["target"] == "sp500" for rule, wc in training)
 
 
-def test_forcerun_of_one_cell_reruns_that_cell_alone(finished_run):
+def test_forcerun_of_one_cell_reruns_that_cell_alone(finished_run, bare_env):
     cell = "results/finetune/convnetquake_ingv/sp500/emg/1k5/run0/omega1.0/result.json"
-    done = snakemake(finished_run, "-n", "-f", cell)
+    done = snakemake(finished_run, bare_env, "-n", "-f", cell)
     jobs = planned_jobs(done.stdout)
     assert [rule for rule, _ in jobs] == ["finetune"]
     assert jobs[0][1] == {
@@ -152,15 +204,30 @@ def test_forcerun_of_one_cell_reruns_that_cell_alone(finished_run):
     }
 
 
-def test_verify_names_changed_and_missing_files_without_rebuilding(finished_run):
+def test_verify_names_changed_and_missing_files_without_rebuilding(finished_run, bare_env):
     """Last in this module: it damages the finished tree."""
-    assert snakemake(finished_run, "--cores", "1", "verify").returncode == 0
+    assert snakemake(finished_run, bare_env, "--cores", "1", "verify").returncode == 0
     results = finished_run / "results"
     (results / "tables" / "results.csv").write_text("tampered\n")
     (results / "analysis" / "done").unlink()
-    done = snakemake(finished_run, "--cores", "1", "verify", check=False)
+    done = snakemake(finished_run, bare_env, "--cores", "1", "verify", check=False)
     assert done.returncode != 0
     log = (results / "logs" / "verify.log").read_text()
     assert "changed: tables/results.csv" in log
     assert "missing: analysis/done" in log
     assert not (results / "analysis" / "done").exists()  # verify reported, it did not rebuild
+
+
+def test_sp500_path_naming_the_real_file_converts_through_the_workflow(tmp_path, bare_env):
+    """README: `datasets.<name>.path` may name the raw file itself, with nothing else set."""
+    require(REAL_SP500, "the real S&P 500 file")
+    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    config["raw_data"] = "download"
+    config["datasets"]["sp500"]["path"] = str(REAL_SP500)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    snakemake(tmp_path, bare_env, "--cores", "1", "results/data/sp500.zarr")
+    store = tmp_path / "results" / "data" / "sp500.zarr"
+    attrs = json.loads((store / "zarr.json").read_text())["attributes"]
+    assert attrs["n_instances"] == 22_684
+    assert attrs["extraction"]["file"] == REAL_SP500.name
+    assert not (tmp_path / config["raw_dir"]).exists()  # nothing was downloaded

@@ -1,0 +1,33 @@
+"""The real reference data beside the checkout (``../shared/data``), for the tests that use it.
+
+The files stay where they are; tests read them from there. Outside CI a test whose file
+is absent skips, with the path in the reason. Under ``CI=true`` it fails instead: CI
+always runs with the reference data beside the clone, so a missing file there means a
+broken set-up, and a skip would hide that the real-data checks did not run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+REAL_SP500 = SHARED_DATA / "sp500" / "GSPC_1927-12-30_2018-11-26.csv"
+PUBLISHED_RESULTS = SHARED_DATA / "published-results" / "tstl_published_results.tar.gz"
+LOMAX_KEEP_LIST = SHARED_DATA / "lomax" / "filter_lomax.py"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def require(path: Path, what: str) -> Path:
+    """``path`` if it exists; otherwise skip the test, or fail it under ``CI=true``."""
+    if path.exists():
+        return path
+    message = f"{what} not found at {path} (see ../shared/data/README.md)"
+    if in_ci():
+        pytest.fail(f"{message}; under CI=true the shared reference data must be present", pytrace=False)
+    pytest.skip(message)
