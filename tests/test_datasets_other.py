@@ -22,14 +22,19 @@ import pandas as pd
 import pytest
 from scipy.signal import resample_poly
 
+from tstransfer import pipeline
 from tstransfer.datasets import DataError, InstanceIndex, emg, sp500, speech
 from tstransfer.seeding import rng_for
 from tstransfer.store import convert, open_store, store_attrs
 
+try:  # tests/ is on sys.path as a rootdir-less folder; as a package if one adds __init__
+    from shared_data import REAL_SP500, require
+except ImportError:  # pragma: no cover
+    from tests.shared_data import REAL_SP500, require
+
 LOG = logging.getLogger("test_datasets_other")
 SEED = 20221025
 REPO = Path(__file__).resolve().parents[1]
-REAL_SP500 = REPO.parent / "shared" / "data" / "sp500" / "GSPC_1927-12-30_2018-11-26.csv"
 
 SPEECH_SYNTH = {"clips_per_word": 6, "n_samples": 1600}  # 0.1 s clips keep the test fast
 SPEECH_PARAMS = {"sample_rate": 8000, "n_samples": 800}
@@ -549,8 +554,7 @@ def test_sp500_date_range_and_null_rows(sp500_raw, tmp_path):
 
 
 def test_sp500_real_file_window_count_and_the_papers_22681(tmp_path):
-    if not REAL_SP500.is_file():
-        pytest.skip(f"real S&P 500 file absent ({REAL_SP500}); see ../shared/data/README.md")
+    require(REAL_SP500, "the real S&P 500 file")
     params = {"window": 50, "start": "1927-12-30", "end": "2018-11-26", "file": REAL_SP500.name}
     out = tmp_path / "sp500.zarr"
     summary = convert(sp500, REAL_SP500.parent, out, params, seed=SEED, log=LOG)
@@ -567,6 +571,44 @@ def test_sp500_real_file_window_count_and_the_papers_22681(tmp_path):
     store = _load(out)
     assert store["key"][0] == "1927-12-30/1928-03-14" and store["key"][-1] == "2018-09-14/2018-11-26"
     assert store["label"][-1] == np.float32(2673.449951)
+
+
+def test_sp500_path_naming_the_real_file_itself_converts(tmp_path):
+    """config datasets.sp500.path = the real file, under its own name, and nothing else set."""
+    require(REAL_SP500, "the real S&P 500 file")
+    extract = {"window": 50, "start": "1927-12-30", "end": "2018-11-26"}  # no `file` key
+    out = tmp_path / "sp500.zarr"
+    summary = pipeline.convert("sp500", REAL_SP500, out, extract, seed=SEED)
+    assert summary["n_instances"] == 22_684
+    assert store_attrs(out)["extraction"]["file"] == REAL_SP500.name
+
+
+def test_path_naming_a_file_of_another_name_is_read_under_that_name(sp500_raw, tmp_path):
+    renamed = tmp_path / "cluster copy" / "sp500_daily.csv"
+    renamed.parent.mkdir()
+    renamed.write_bytes((sp500_raw / "GSPC.csv").read_bytes())
+    by_folder = pipeline.convert("sp500", sp500_raw, tmp_path / "a.zarr", SP500_PARAMS, seed=SEED)
+    by_file = pipeline.convert("sp500", renamed, tmp_path / "b.zarr", SP500_PARAMS, seed=SEED)
+    assert by_file["n_instances"] == by_folder["n_instances"] > 0
+    np.testing.assert_array_equal(_load(tmp_path / "a.zarr")["waveform"], _load(tmp_path / "b.zarr")["waveform"])
+
+
+def test_path_naming_a_file_that_contradicts_extract_file_is_refused(sp500_raw, tmp_path):
+    out = tmp_path / "sp500.zarr"
+    with pytest.raises(DataError, match=r"datasets.sp500.path names file 'GSPC.csv' but datasets.sp500.extract.file names 'other.csv'"):
+        pipeline.convert("sp500", sp500_raw / "GSPC.csv", out, {**SP500_PARAMS, "file": "other.csv"}, seed=SEED)
+    _assert_no_output(out)
+
+
+def test_path_naming_one_file_of_a_multi_file_dataset_is_refused(tmp_path):
+    from tstransfer.datasets import stead
+
+    stead.write_synthetic(tmp_path / "raw", {"n_instances": 8, "length": 600, "layout": "single"}, rng_for(SEED, "path"))
+    one_file = sorted((tmp_path / "raw").iterdir())[0]
+    out = tmp_path / "stead.zarr"
+    with pytest.raises(DataError, match=r"datasets.stead.path names a file, but stead reads 2 raw files .*set it to the folder"):
+        pipeline.convert("stead", one_file, out, {"layout": "single"}, seed=SEED)
+    _assert_no_output(out)
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,16 @@ SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 SPLIT_NAMES = {code: name for name, code in SPLIT_CODES.items()}
 
 
+# extract.file: a single-file dataset's raw file name inside its raw folder (optional;
+# default: the official download's name). datasets.<name>.path naming the file sets it.
+FILE_PARAM = "file"
+
+
+def raw_file_name(params: Mapping[str, Any], default: str) -> str:
+    """The raw file a single-file dataset reads: ``params['file']``, else ``default``."""
+    return str(params.get(FILE_PARAM, default))
+
+
 class DataError(ValueError):
     """Bad raw input: the message names the dataset, the file and, where known, the trace."""
 

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..fsutil import atomic_path
-from .base import DataError, DatasetInfo, InstanceIndex, RawChunk
+from .base import DataError, DatasetInfo, InstanceIndex, RawChunk, raw_file_name
 
 CLASS_NAMES = ("Pinch1", "Pinch2", "Pinch3", "Pinch4")
 REST = "none"
@@ -56,7 +56,7 @@ REST_CODE = -1
 # --------------------------------------------------------------------------- params
 def _file_name(params: Mapping[str, Any]) -> str:
     """``params['file']`` (optional): the zip's name inside ``raw``; default ``Pinch.zip``."""
-    return str(params.get("file", DEFAULT_FILE))
+    return raw_file_name(params, DEFAULT_FILE)
 
 
 def _settings(params: Mapping[str, Any]) -> tuple[list[int], int, int]:

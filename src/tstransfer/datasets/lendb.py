@@ -29,7 +29,7 @@ import pandas as pd
 
 from ..fsutil import atomic_path
 from . import _hdf5
-from .base import DatasetInfo, InstanceIndex, RawChunk
+from .base import DatasetInfo, InstanceIndex, RawChunk, raw_file_name
 
 INFO = DatasetInfo(
     name="lendb",
@@ -50,7 +50,7 @@ LENGTH = 540
 
 
 def raw_files(params: Mapping[str, Any]) -> list[str]:
-    return [FILE]
+    return [raw_file_name(params, FILE)]
 
 
 def list_instances(raw: Path, params: Mapping[str, Any], log: logging.Logger) -> InstanceIndex:
@@ -58,12 +58,12 @@ def list_instances(raw: Path, params: Mapping[str, Any], log: logging.Logger) ->
 
     The noise group is only counted.
     """
-    path = Path(raw) / FILE
+    path = Path(raw) / raw_file_name(params, FILE)
     with _hdf5.open_hdf5(INFO.name, path) as handle:
         keys = _hdf5.member_names(INFO.name, handle, EVENTS)
         keys = [keys[i] for i in _hdf5.storage_order(INFO.name, handle, EVENTS, keys)]
         n_noise = len(handle[NOISE]) if NOISE in handle else 0
-    log.info("%s: %d earthquake traces in %s/%s", INFO.name, len(keys), FILE, EVENTS)
+    log.info("%s: %d earthquake traces in %s/%s", INFO.name, len(keys), path.name, EVENTS)
     dropped = {f"noise traces (group {NOISE})": n_noise} if n_noise else {}
     return InstanceIndex(table=pd.DataFrame({"key": keys}), dropped=dropped, files=[path])
 
@@ -76,7 +76,7 @@ def read_chunks(
     Each trace is read (channel x time, as stored) straight into a row of a reused
     buffer, then the whole chunk is transposed once.
     """
-    path = Path(raw) / FILE
+    path = Path(raw) / raw_file_name(params, FILE)
     keys = index.table["key"].astype(str).tolist()
     with _hdf5.open_hdf5(INFO.name, path) as handle:
         reader = _hdf5.TraceReader(INFO.name, handle, EVENTS, channel_axis=0)

@@ -46,7 +46,7 @@ import pandas as pd
 
 from ..fsutil import atomic_path
 from . import _hdf5
-from .base import DataError, DatasetInfo, InstanceIndex, RawChunk
+from .base import DataError, DatasetInfo, InstanceIndex, RawChunk, raw_file_name
 
 INFO = DatasetInfo(
     name="lomax",
@@ -67,7 +67,7 @@ LENGTH = 1001
 
 
 def raw_files(params: Mapping[str, Any]) -> list[str]:
-    return [FILE]
+    return [raw_file_name(params, FILE)]
 
 
 def read_keep_list(path: str | Path) -> tuple[set[str], set[str]]:
@@ -105,7 +105,7 @@ def read_keep_list(path: str | Path) -> tuple[set[str], set[str]]:
 
 def list_instances(raw: Path, params: Mapping[str, Any], log: logging.Logger) -> InstanceIndex:
     """Event traces after the keep-list and de-duplication, in group then name order."""
-    path = Path(raw) / FILE
+    path = Path(raw) / raw_file_name(params, FILE)
     keep_path = params.get("keep_list")
     if keep_path is None:
         log.warning("%s: no keep-list given (extract.keep_list: null): keeping every test event", INFO.name)
@@ -147,7 +147,7 @@ def read_chunks(
     raw: Path, params: Mapping[str, Any], index: InstanceIndex, chunk_size: int
 ) -> Iterator[RawChunk]:
     """Traces of the index in order, ``chunk_size`` at a time, as (n, time, 3) float64."""
-    path = Path(raw) / FILE
+    path = Path(raw) / raw_file_name(params, FILE)
     keys = index.table["key"].astype(str).tolist()
     groups = index.table["group"].astype(str).tolist()
     with _hdf5.open_hdf5(INFO.name, path) as handle:

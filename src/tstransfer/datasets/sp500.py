@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ..fsutil import atomic_path
-from .base import DataError, DatasetInfo, InstanceIndex, RawChunk
+from .base import DataError, DatasetInfo, InstanceIndex, RawChunk, raw_file_name
 
 INFO = DatasetInfo(
     name="sp500",
@@ -63,7 +63,7 @@ NULL_MARKERS = ("null", "")
 # --------------------------------------------------------------------------- params
 def _file_name(params: Mapping[str, Any]) -> str:
     """``params['file']`` (optional): the CSV's name inside ``raw``; default ``GSPC.csv``."""
-    return str(params.get("file", DEFAULT_FILE))
+    return raw_file_name(params, DEFAULT_FILE)
 
 
 def _window(params: Mapping[str, Any]) -> int:

@@ -48,7 +48,7 @@ import pandas as pd
 
 from ..fsutil import atomic_path
 from ..seeding import rng_for
-from .base import DataError, DatasetInfo, InstanceIndex, RawChunk
+from .base import DataError, DatasetInfo, InstanceIndex, RawChunk, raw_file_name
 
 WORDS = (
     "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward",
@@ -80,7 +80,7 @@ DROP_OUTSIDE = "WAV outside the 35 word folders and _background_noise_"
 # --------------------------------------------------------------------------- params
 def _file_name(params: Mapping[str, Any]) -> str:
     """``params['file']`` (optional): the archive's name inside ``raw``."""
-    return str(params.get("file", DEFAULT_FILE))
+    return raw_file_name(params, DEFAULT_FILE)
 
 
 def _settings(params: Mapping[str, Any]) -> tuple[int, int, int]:
