@@ -15,6 +15,19 @@ def run(argv):
         return int(argv[1])
     if command == "raise":
         raise RuntimeError("job raised on purpose")
+    if command == "rendezvous":
+        # Write this job's pid file, then wait until every job of the group has written
+        # its own: the group can only all succeed if its jobs run at the same time.
+        mine, others, timeout = argv[1], argv[2:-1], float(argv[-1])
+        with open(mine, "w") as handle:
+            handle.write(str(os.getpid()))
+        deadline = time.monotonic() + timeout
+        while not all(os.path.exists(path) for path in others):
+            if time.monotonic() > deadline:
+                print("rendezvous: the other jobs never started", file=sys.stderr, flush=True)
+                return 1
+            time.sleep(0.02)
+        return 0
     if command == "sleep":
         with open(argv[1], "w") as handle:
             handle.write(str(os.getpid()))

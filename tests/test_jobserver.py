@@ -66,14 +66,15 @@ def test_exit_status_and_exceptions_reach_the_client(server, tmp_path):
 
 
 def test_parallel_jobs_run_concurrently(server, tmp_path):
-    started = time.monotonic()
+    # Each job waits (up to 60 s) until all three have started: run one after another,
+    # the first would time out and fail. No wall-clock bound, so a loaded machine is fine.
+    pid_files = [str(tmp_path / f"pid{i}") for i in range(3)]
     clients = [
-        _client(server, ["sleep", str(tmp_path / f"pid{i}"), "1.5"], tmp_path, tmp_path / f"{i}.log")
-        for i in range(3)
+        _client(server, ["rendezvous", mine, *pid_files, "60"], tmp_path, tmp_path / f"{i}.log")
+        for i, mine in enumerate(pid_files)
     ]
-    assert [c.wait(timeout=60) for c in clients] == [0, 0, 0]
-    assert time.monotonic() - started < 4.0  # three 1.5 s jobs overlapped
-    pids = {(tmp_path / f"pid{i}").read_text() for i in range(3)}
+    assert [c.wait(timeout=120) for c in clients] == [0, 0, 0]
+    pids = {Path(path).read_text() for path in pid_files}
     assert len(pids) == 3  # each in its own child
 
 
