@@ -1,13 +1,16 @@
 # Helpers, input functions and wildcard constraints shared by every rule file.
 #
 # Parsing this file must stay cheap: every cluster job parses the Snakefile again, so
-# nothing here touches data or imports the tstransfer package (TensorFlow, zarr, ...).
+# nothing here touches data or imports TensorFlow or zarr (tstransfer.protocol and the
+# dataset registry it reads are TensorFlow-free).
 import json
 import os
 import shlex
 import sys
 
 from snakemake.settings.types import DeploymentMethod
+
+from tstransfer import protocol
 
 
 def omega_label(omega):
@@ -70,22 +73,54 @@ def raw_folder(dataset):
 
 
 def raw_input(wildcards):
-    """Convert's input: the synthetic folder, the user's existing files, or the downloads."""
+    """Convert's input: the raw data (synthetic, the user's files, or the downloads) and
+    the files its extract settings download (the LOMAX keep-list)."""
     dataset = wildcards.dataset
     spec = config["datasets"][dataset]
+    downloads = extract_downloads(dataset).values()
+    extra = [downloaded_path(dataset, item) for item in downloads]
     if config["raw_data"] == "synthetic":
-        return [f"{SYNTHETIC_DIR}/{dataset}"]
+        return [f"{SYNTHETIC_DIR}/{dataset}", *extra]
     if spec["path"]:
-        return [spec["path"]]  # the user's existing file or folder, taken as it is
-    return [f"{RAW_DIR}/{dataset}/{item['name']}" for item in spec["files"]]
+        # the user's existing file or folder, taken as it is
+        return [spec["path"], *extra]
+    return [downloaded_path(dataset, item) for item in spec["files"]] + extra
+
+
+def downloaded_path(dataset, item):
+    return f"{RAW_DIR}/{dataset}/{item['name']}"
+
+
+def extract_downloads(dataset):
+    """Extract settings given as a file to download ({name, url, size, sha256}), by key.
+
+    Such a file is downloaded and checksum-verified like a raw file, also when the raw
+    data is the user's own (datasets.<name>.path), and the converter gets its path.
+    """
+    return {
+        key: value
+        for key, value in config["datasets"][dataset]["extract"].items()
+        if isinstance(value, dict)
+    }
+
+
+def extract_settings(dataset):
+    """The dataset's extract settings as the converter takes them: downloads as paths."""
+    extract = dict(config["datasets"][dataset]["extract"])
+    for key, item in extract_downloads(dataset).items():
+        extract[key] = downloaded_path(dataset, item)
+    return extract
 
 
 def download_spec(wildcards):
-    for item in config["datasets"][wildcards.dataset]["files"]:
+    dataset = wildcards.dataset
+    files = config["datasets"][dataset]["files"]
+    for item in [*files, *extract_downloads(dataset).values()]:
         if item["name"] == wildcards.filename:
             return item
     raise ValueError(
-        f"config datasets.{wildcards.dataset}.files has no file named {wildcards.filename!r}"
+        f"config datasets.{dataset} has no file named {wildcards.filename!r} "
+        "(under files or as an extract download)"
     )
 
 
@@ -124,30 +159,30 @@ def job_python():
 os.environ.update(TSTRANSFER_PYTHON=job_python())
 
 
-def job_config(dataset):
-    """The config values that shape a training job on `dataset`, and nothing else.
+# What a training job receives as its config (--spec), built once per (kind, arch,
+# dataset) by the package (tstransfer.protocol.job_spec, TensorFlow-free): the seed,
+# the training settings, the dataset's stream_max and the protocol switches that shape
+# this job. Snakemake records it as the job's params, so a config change reruns exactly
+# the jobs it shapes.
+SWITCHES = protocol.project_switches(config)
+_SPECS = {
+    (kind, arch, dataset): shlex.quote(
+        json.dumps(
+            protocol.job_spec(config, kind=kind, arch=arch, dataset=dataset),
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+    )
+    for kind in ("pretrain", "stream_max", "referent", "finetune")
+    for arch in ARCHS
+    for dataset in DATASETS
+}
+# The grid search's curve, as the analysis names it: validation, or the test set (paper).
+SELECTION = "paper" if SWITCHES["test_curves"] else "validation"
+PROTOCOL_LABEL = protocol.label(config["protocol"], SWITCHES)
 
-    Passed as params, so Snakemake reruns exactly the jobs whose values changed.
-    """
-    return {
-        "seed": config["seed"],
-        "protocol": config["protocol"],
-        "training": config["training"],
-        "datasets": {
-            dataset: {"stream_max": config["datasets"][dataset]["stream_max"]}
-        },
-    }
 
-
-def spec_json(spec):
-    return json.dumps(spec, sort_keys=True, separators=(",", ":"))
-
-
-# The spec of each dataset, computed once: a training job's params look it up.
-_SPECS = {dataset: shlex.quote(spec_json(job_config(dataset))) for dataset in DATASETS}
-
-
-def cli_args(dataset, out_pattern, wildcards, /, **named):
+def cli_args(kind, dataset, out_pattern, wildcards, /, **named):
     """The CLI's arguments of a training job, as one shell-quoted string.
 
     A function of the wildcards alone, so that Snakemake records it as the job's params
@@ -157,7 +192,7 @@ def cli_args(dataset, out_pattern, wildcards, /, **named):
     Snakemake's floor (bench/dag.py): each extra input function or placeholder is
     evaluated for every one of the 17,000 jobs.
     """
-    parts = [f"--spec {_SPECS[dataset]}"]
+    parts = [f"--spec {_SPECS[kind, wildcards.arch, dataset]}"]
     parts += [
         f"--{key.replace('_', '-')} {shlex.quote(str(value))}"
         for key, value in named.items()
@@ -235,6 +270,7 @@ def all_targets():
         targets += [
             "results/published/analysis/done",
             f"{ANALYSIS_DIR}/comparison_with_published.csv",
+            f"{ANALYSIS_DIR}/comparison_referents_with_published.csv",
         ]
     return targets
 

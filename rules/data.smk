@@ -54,7 +54,7 @@ rule convert:
         mem_mb=4000,
     params:
         raw=lambda wc: raw_folder(wc.dataset),
-        extract=lambda wc: config["datasets"][wc.dataset]["extract"],
+        extract=lambda wc: extract_settings(wc.dataset),
         seed=config["seed"],
     script:
         "../workflow/scripts/convert.py"

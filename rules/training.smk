@@ -26,6 +26,7 @@ rule pretrain:
         gpu=1,
     params:
         args=lambda wc: cli_args(
+            "pretrain",
             wc.source,
             PRETRAIN_DIR,
             wc,
@@ -76,6 +77,7 @@ rule referent:
         gpu=1,
     params:
         args=lambda wc: cli_args(
+            "referent",
             wc.target,
             REFERENT_DIR,
             wc,
@@ -114,6 +116,7 @@ rule finetune:
         gpu=1,
     params:
         args=lambda wc: cli_args(
+            "finetune",
             wc.target,
             FINETUNE_DIR,
             wc,
@@ -149,6 +152,7 @@ rule stream_max_study:
         gpu=1,
     params:
         args=lambda wc: cli_args(
+            "stream_max",
             wc.dataset,
             SMAX_DIR,
             wc,

@@ -24,8 +24,10 @@ from tstransfer.seeding import rng_for
 
 try:  # tests/ is on sys.path as a rootdir-less folder; as a package if one adds __init__
     import conftest_seismic as helpers
+    from shared_data import LOMAX_KEEP_LIST, require
 except ImportError:  # pragma: no cover
     from tests import conftest_seismic as helpers
+    from tests.shared_data import LOMAX_KEEP_LIST, require
 
 
 SEED = 20221025
@@ -383,3 +385,32 @@ def test_lomax_keep_list_from_authors_script(tmp_path):
         lomax.list_instances(tmp_path / "raw", {"keep_list": str(empty)}, LOG)
     with pytest.raises(DataError, match="keep-list file"):
         lomax.list_instances(tmp_path / "raw", {"keep_list": str(tmp_path / "absent.txt")}, LOG)
+
+
+def test_lomax_authors_real_keep_list_applied_to_a_synthetic_file(tmp_path):
+    """The authors' real filter_lomax.py on a file whose test groups hold some listed names."""
+    script = require(LOMAX_KEEP_LIST, "the authors' LOMAX keep-list")
+    qualified, bare = lomax.read_keep_list(script)
+    # 4,851 keys in kept_keys; the 3,777 under events filter (2,991 test, 786 test2).
+    assert len(qualified) == 3_777 and not bare
+    assert sum(k.startswith("test/events/") for k in qualified) == 2_991
+    listed = {group: sorted(k.rsplit("/", 1)[1] for k in qualified if k.startswith(f"{group}/"))
+              for group in ("test/events", "test2/events")}
+
+    lomax.write_synthetic(tmp_path / "raw", {"n_instances": 60, "length": 50}, rng_for(SEED, "real-list"))
+    renamed = {}
+    with h5py.File(tmp_path / "raw" / lomax.FILE, "r+") as f:
+        for group, take in (("test/events", 3), ("test2/events", 2)):
+            names = sorted(f[group])
+            assert len(names) > take  # some names stay off the list
+            for old, new in zip(names[:take], listed[group][:take]):
+                f.move(f"{group}/{old}", f"{group}/{new}")
+            renamed[group] = listed[group][:take]
+            renamed[f"{group} total"] = len(names)
+    out = tmp_path / "lomax.zarr"
+    summary = store.convert(lomax, tmp_path / "raw", out, {"keep_list": str(script)}, seed=SEED, log=LOG)
+    kept_keys = {str(key) for key in store.open_store(out)["key"].values}
+    for group in ("test/events", "test2/events"):
+        assert set(renamed[group]) <= kept_keys  # listed: kept
+    off_list = renamed["test/events total"] + renamed["test2/events total"] - 5
+    assert summary["dropped"]["test events not on the keep-list"] == off_list

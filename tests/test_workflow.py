@@ -161,3 +161,23 @@ def test_training_jobs_run_snakemakes_interpreter_or_the_conda_envs_python(tmp_p
     assert parsed["python"] == ("python" if methods else sys.executable)
     for rule, command in parsed["commands"].items():
         assert command.startswith('"$TSTRANSFER_PYTHON" -m tstransfer.cli '), (rule, command)
+
+
+@pytest.mark.slow
+def test_paper_config_downloads_and_applies_the_lomax_keep_list(tmp_path):
+    """The authors' keep-list is downloaded (checksum-verified) and handed to LOMAX's converter."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    keep_list = config["datasets"]["lomax"]["extract"]["keep_list"]
+    assert keep_list["url"].endswith("/f3497acd31f303ae8eef25eaa3b370e64e717e8b/scripts/filter_lomax.py")
+    assert keep_list["sha256"] == "69ec4085b44446c285d4ec3f624b7d290d979d777ae32322748e3045b8b30b40"
+    assert keep_list["size"] == 244_268
+    done = snakemake(
+        "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "-n", "results/data/lomax.zarr",
+        "--configfile", str(ROOT / "config" / "config.yaml"), "--replace-workflow-config",
+    )
+    downloads = re.findall(r"wildcards: dataset=lomax, filename=(\S+)", done.stdout)
+    assert sorted(downloads) == ["ConvNetQuake_INGV_dataset.hdf5", "filter_lomax.py"]
+    convert_input = re.search(r"rule convert:\n\s+input: (.*)\n", done.stdout).group(1).split(", ")
+    assert "resources/raw/lomax/filter_lomax.py" in convert_input

@@ -21,8 +21,13 @@ order; ``seeding.int_seed`` of the config seed and the job's identity):
 * referent: ("referent", arch, target, variant, run)
 * finetune: ("finetune", arch, source, target, variant, run, omega)
 
-``dataset`` given to ``build_model`` (it selects ConvNetQuake_INGV's per-dataset variant)
-is the dataset the model is trained on: the source for pretraining, the target otherwise.
+ConvNetQuake_INGV's per-dataset variants (initialiser, L2) are used only to pretrain on
+those datasets, as in the authors' scripts (REFERENCE.md section 4): ``build_model`` gets
+the dataset for pretraining and the stream_max study (a pretraining run with the input on
+or off) and none for referent and fine-tuned models, which are always the base model.
+
+The protocol switches (:mod:`tstransfer.protocol`) a job follows come with its config and
+are recorded under ``config.switches``.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ import numpy as np
 
 from .fsutil import atomic_path, write_json
 from .metrics import LOWER_IS_BETTER, is_better
+from .protocol import TARGET_KINDS, job_switches, shaping
 from .seeding import int_seed
 from .store import store_attrs
 
@@ -65,12 +71,21 @@ def process_start() -> float:
 log = logging.getLogger(__name__)
 
 
+# Jobs that train on a dataset's full training split; only they use ConvNetQuake's
+# per-dataset variants.
+PRETRAINING_KINDS = ("pretrain", "stream_max")
+
+
 # --------------------------------------------------------------------------- helpers
-def job_config(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
-    """The config values that shape a job on ``dataset`` (recorded in result.json)."""
+def job_config(config: Mapping[str, Any], dataset: str, switches: Mapping[str, bool]) -> dict[str, Any]:
+    """The config values that shaped a job on ``dataset`` (recorded in result.json).
+
+    ``switches``: the protocol switches that shape this job (``protocol.shaping``), as
+    in the spec ``protocol.job_spec`` gives it.
+    """
     return {
         "seed": config["seed"],
-        "protocol": config.get("protocol", "validation"),
+        "switches": dict(switches),
         "training": dict(config["training"]),
         "datasets": {dataset: {"stream_max": bool(config["datasets"][dataset]["stream_max"])}},
     }
@@ -150,8 +165,17 @@ def _run(
     attrs = store_attrs(store)
     task, n_outputs = attrs["task"], int(attrs["n_outputs"])
     length, channels = int(attrs["length"]), int(attrs["channels"])
-    build_args = dict(length=length, task=task, n_outputs=n_outputs, stream_max=use_stream_max,
-                      dataset=dataset, seed=seed)
+    switches = job_switches(config)
+    shaped_by = shaping(switches, kind=kind, arch=arch, task=task, channels=channels)
+    # The authors' bug: SPEECH and EMG referents with a linear head and MSE (one-hot targets).
+    as_regression = kind == "referent" and task == "classification" and switches["referents_as_regression"]
+    if switches["duplicate_single_channel"] and channels == 1 and kind in TARGET_KINDS:
+        channels = 3  # the Feed repeats the single channel per batch
+    build_args = dict(length=length, task="regression" if as_regression else task,
+                      n_outputs=n_outputs, stream_max=use_stream_max,
+                      dataset=dataset if kind in PRETRAINING_KINDS else None, seed=seed)
+    if arch == "magnet" and switches["magnet_dropout_at_inference"]:
+        build_args["dropout_at_inference"] = True
     if pretrained is None:
         model = models.build_model(arch, channels=channels, **build_args)
         optimizer = keras.optimizers.Adam(learning_rate=float(training["learning_rate"]))
@@ -165,7 +189,8 @@ def _run(
         del source_model
         from .optim import make_optimizer
 
-        optimizer = make_optimizer(float(training["learning_rate"]), transferred, float(omega))
+        optimizer = make_optimizer(float(training["learning_rate"]), transferred, float(omega),
+                                   step_per_group=switches["adam_step_per_multiplier_group"])
     timings["model_build"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -177,7 +202,7 @@ def _run(
     timings["data_load"] = time.perf_counter() - clock
 
     result = train(model, optimizer, feed, task=task, config=config, out_dir=out_dir, seed=seed,
-                   log=log)
+                   switches=switches, loss="mse" if as_regression else None, log=log)
     timings["training"] = result.seconds["training"]
     timings["evaluation"] = result.seconds["evaluation"]
     if save:
@@ -212,7 +237,7 @@ def _run(
         "n_test": len(feed.test),
         "timings": timings,
         "history": result.history,
-        "config": job_config(config, dataset),
+        "config": job_config(config, dataset, shaped_by),
         "versions": versions(),
     }
     record["runtime_s"] = time.time() - started  # process start -> result written

@@ -12,6 +12,19 @@ whose ``update_step`` scales the learning rate it is given by the variable's mul
 
 With the TensorFlow backend ``update_step`` receives the raw ``tf.Variable`` (no ``.path``),
 so multipliers are resolved once per variable index in :meth:`MultiplierAdam.build`.
+
+``step_per_group=True`` reproduces the authors' keras-lr-multiplier 0.8.0 (protocol switch
+``adam_step_per_multiplier_group``): it calls the wrapped Adam's ``get_updates`` once per
+group of variables sharing a multiplier, and each call adds one to the shared step count,
+so after ``b`` batches the count is ``k * b`` for ``k`` groups (two when omega != 1, one
+when omega == 1: the transferred layers' group merges with the rest). The count enters
+Adam only through its bias correction ``sqrt(1 - beta_2^t) / (1 - beta_1^t)``, which is
+linear in the learning rate, so it is reproduced exactly by scaling each step's rate by
+that correction at ``t = k * b + 1`` over the one at ``t = b + 1``. One detail cannot be
+recovered: in TensorFlow 1.14's graph mode a group's read of the count is not ordered
+against another group's increment in the same batch, so a group may have seen ``k b + 2``
+instead; every group here sees ``k b + 1``. The two differ only in the first steps (the
+correction tends to 1 as ``t`` grows).
 """
 
 from __future__ import annotations
@@ -34,7 +47,7 @@ class MultiplierAdam(keras.optimizers.Adam):
     transferred layer at the full rate. ``get_config`` records multipliers by path.
     """
 
-    def __init__(self, learning_rate=1e-3, multipliers=None, **adam_kwargs):
+    def __init__(self, learning_rate=1e-3, multipliers=None, step_per_group=False, **adam_kwargs):
         if adam_kwargs.get("weight_decay") is not None:
             # Keras applies decoupled weight decay outside update_step with the base rate,
             # so it would ignore the multipliers.
@@ -44,6 +57,8 @@ class MultiplierAdam(keras.optimizers.Adam):
             _parse_multipliers(multipliers)
         )
         self._multiplier_by_index: tuple[float, ...] = ()
+        self.step_per_group = bool(step_per_group)
+        self._steps_per_batch = 1
 
     def build(self, variables):
         if self.built:
@@ -74,6 +89,13 @@ class MultiplierAdam(keras.optimizers.Adam):
                 + ", ".join(sorted(unmatched))
             )
         self._multiplier_by_index = tuple(multiplier_by_index)
+        if self.step_per_group:
+            self._steps_per_batch = len(set(multiplier_by_index))
+
+    @property
+    def steps_per_batch(self) -> int:
+        """How far Adam's step count advances per batch (the number of groups, or 1)."""
+        return self._steps_per_batch
 
     def update_step(self, gradient, variable, learning_rate):
         multiplier = self._multiplier_by_index[self._get_variable_index(variable)]
@@ -81,7 +103,22 @@ class MultiplierAdam(keras.optimizers.Adam):
             learning_rate = keras.ops.multiply(
                 keras.ops.cast(learning_rate, variable.dtype), multiplier
             )
+        if self._steps_per_batch > 1:
+            learning_rate = keras.ops.multiply(
+                keras.ops.cast(learning_rate, variable.dtype), self._step_count_correction(variable.dtype)
+            )
         super().update_step(gradient, variable, learning_rate)
+
+    def _step_count_correction(self, dtype):
+        """Adam's bias correction at the group-advanced count over the one at this batch's."""
+        ops = keras.ops
+        batch = ops.cast(self.iterations, dtype)
+        beta_1, beta_2 = ops.cast(self.beta_1, dtype), ops.cast(self.beta_2, dtype)
+
+        def correction(step):
+            return ops.sqrt(1 - ops.power(beta_2, step)) / (1 - ops.power(beta_1, step))
+
+        return correction(batch * self._steps_per_batch + 1) / correction(batch + 1)
 
     def multiplier(self, variable) -> float:
         """The multiplier of a variable the optimizer was built with."""
@@ -100,6 +137,7 @@ class MultiplierAdam(keras.optimizers.Adam):
     def get_config(self):
         config = super().get_config()
         config["multipliers"] = dict(self._config_paths)
+        config["step_per_group"] = self.step_per_group
         return config
 
 
@@ -157,9 +195,16 @@ def _as_multiplier(value, key) -> float:
     return value
 
 
-def make_optimizer(learning_rate: float, transferred_variables, omega: float) -> MultiplierAdam:
-    """Adam at ``learning_rate``, with ``omega`` times that rate on ``transferred_variables``."""
+def make_optimizer(
+    learning_rate: float, transferred_variables, omega: float, step_per_group: bool = False
+) -> MultiplierAdam:
+    """Adam at ``learning_rate``, with ``omega`` times that rate on ``transferred_variables``.
+
+    ``step_per_group``: advance Adam's step count once per multiplier group per batch, as
+    the authors' keras-lr-multiplier did (see the module docstring).
+    """
     return MultiplierAdam(
         learning_rate=learning_rate,
         multipliers=[(variable, omega) for variable in transferred_variables],
+        step_per_group=step_per_group,
     )

@@ -48,14 +48,17 @@ import numpy as np
 
 from .fsutil import atomic_path
 from .metrics import METRIC_FOR_TASK, convergence_rate, mae, weighted_f1
+from .protocol import job_switches
 from .seeding import int_seed
 
 CHECKPOINT_DIR = "checkpoint"
 CHECKPOINT_FILE = "state.npz"
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: the fingerprint holds the protocol switches
 CE_EPSILON = 1e-7  # keras.backend.epsilon(): Keras clips probabilities to [eps, 1 - eps]
 DEFAULT_RLR_MIN_DELTA = 1e-4  # keras.callbacks.ReduceLROnPlateau default
 DEFAULT_ES_MIN_DELTA = 0.0  # keras.callbacks.EarlyStopping default
+LOSS_FOR_TASK = {"regression": "mse", "classification": "crossentropy"}
+KERAS_LOSSES = {"mse": "mean_squared_error", "crossentropy": "categorical_crossentropy"}
 
 
 # --------------------------------------------------------------------------- results
@@ -70,22 +73,29 @@ class TrainResult:
     val_metric: float | None
     test_metric: float | None
     convergence_rate_val: float | None
-    convergence_rate_test: float | None  # only under protocol "paper"
-    convergence_rate: float | None  # the protocol's: val, or test under "paper"
+    convergence_rate_test: float | None  # only with switch test_curves (the authors')
+    convergence_rate: float | None  # the selection curve's: val, or test with test_curves
     history: dict[str, list]
     seconds: dict[str, float] = field(default_factory=dict)  # training, evaluation
     resumed_from_epoch: int = 0  # epochs already done when this call started
 
 
-def loss_value(task: str, labels: np.ndarray, predictions: np.ndarray, n_outputs: int) -> float:
+def loss_value(task: str, labels: np.ndarray, predictions: np.ndarray, n_outputs: int,
+               loss: str | None = None) -> float:
     """The compiled loss over a whole split, as Keras computes it per instance.
 
     MSE for regression; categorical cross-entropy for classification with Keras's
-    renormalisation and clipping of the probabilities.
+    renormalisation and clipping of the probabilities. ``loss="mse"`` with a
+    classification task is MSE against one-hot targets (the authors' referents trained
+    as regression, switch ``referents_as_regression``).
     """
     predictions = np.asarray(predictions, dtype=np.float64)
+    loss = loss or LOSS_FOR_TASK[task]
     if task == "regression":
         return float(np.mean((predictions.reshape(-1) - np.asarray(labels, np.float64)) ** 2))
+    if loss == "mse":
+        one_hot = np.eye(n_outputs)[np.asarray(labels, dtype=np.int64)]
+        return float(np.mean((predictions - one_hot) ** 2))
     probs = predictions / predictions.sum(axis=1, keepdims=True)
     probs = np.clip(probs, CE_EPSILON, 1.0 - CE_EPSILON)
     picked = probs[np.arange(len(probs)), np.asarray(labels, dtype=np.int64)]
@@ -107,14 +117,27 @@ def _regularisation(model) -> float:
     return float(sum(float(np.asarray(loss)) for loss in losses))
 
 
-def evaluate(model, feed, split: str) -> tuple[float, float]:
+def evaluate(model, feed, split: str, loss: str | None = None) -> tuple[float, float]:
     """``(loss, metric)`` of ``model`` over a whole split of ``feed``."""
+    values = evaluate_all(model, feed, split, loss)
+    return values["loss"], values["metric"]
+
+
+def evaluate_all(model, feed, split: str, loss: str | None = None) -> dict[str, float]:
+    """Loss, metric and (classification) accuracy of ``model`` over a whole split."""
     data = feed.split(split)
     predictions = feed.predict(model, split)
     if not np.all(np.isfinite(predictions)):
-        return math.nan, math.nan
-    loss = loss_value(feed.task, data.labels, predictions, feed.n_outputs) + _regularisation(model)
-    return loss, metric_value(feed.task, data.labels, predictions, feed.n_outputs)
+        return {"loss": math.nan, "metric": math.nan, "accuracy": math.nan}
+    values = {
+        "loss": loss_value(feed.task, data.labels, predictions, feed.n_outputs, loss)
+        + _regularisation(model),
+        "metric": metric_value(feed.task, data.labels, predictions, feed.n_outputs),
+        "accuracy": math.nan,
+    }
+    if feed.task == "classification":
+        values["accuracy"] = float(np.mean(np.argmax(predictions, axis=1) == np.asarray(data.labels)))
+    return values
 
 
 # --------------------------------------------------------------------------- state
@@ -140,12 +163,12 @@ class _State:
     training_seconds: float = 0.0
 
 
-def _fingerprint(model, optimizer, feed, config: Mapping, seed: int, protocol: str) -> dict:
+def _fingerprint(model, optimizer, feed, config: Mapping, seed: int, switches: Mapping) -> dict:
     """What must match for a checkpoint to belong to this job."""
     return {
         "format": CHECKPOINT_FORMAT,
         "seed": int(seed),
-        "protocol": protocol,
+        "switches": dict(switches),
         "training": json.loads(json.dumps(dict(config["training"]), default=str)),
         "model_variables": [list(map(int, v.shape)) for v in model.variables],
         "optimizer_variables": [list(map(int, v.shape)) for v in optimizer.variables],
@@ -241,7 +264,7 @@ def schedule_step(
 
 
 # --------------------------------------------------------------------------- history
-HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_metric", "test_metric",
+HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_metric", "val_accuracy", "test_metric",
                    "learning_rate", "epoch_seconds"]
 
 
@@ -270,13 +293,19 @@ def train(
     config: Mapping[str, Any],
     out_dir: str | Path,
     seed: int,
-    protocol: str | None = None,
+    switches: Mapping[str, bool] | None = None,
+    loss: str | None = None,
     epoch_end_hook: Callable[[int, Mapping[str, list]], None] | None = None,
     log: logging.Logger | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``feed`` and evaluate its best weights on the test set.
 
-    ``config``: the project config (``training``, ``protocol``). ``out_dir`` receives
+    ``config``: the job's config (``training``; the switches of :mod:`tstransfer.protocol`
+    come from ``switches``, else from ``config``). With switch ``test_curves`` every epoch
+    also records the test metric, and the convergence rate is the test curve's; with
+    ``monitor_val_acc`` a classification run monitors validation accuracy (mode max)
+    instead of validation loss. ``loss``: ``"mse"`` or ``"crossentropy"`` (default: by
+    task). ``out_dir`` receives
     ``history.csv`` (rewritten atomically after each epoch) and ``checkpoint/state.npz``
     (rewritten atomically after each epoch; a later call with the same job resumes from
     it; :func:`remove_checkpoint` deletes it). ``epoch_end_hook(epochs_done, history)``
@@ -290,9 +319,12 @@ def train(
 
     log = log or logging.getLogger(__name__)
     training = config["training"]
-    protocol = protocol or config.get("protocol", "validation")
-    if protocol not in ("validation", "paper"):
-        raise ValueError(f"unknown protocol {protocol!r}")
+    switches = dict(job_switches(config) if switches is None else switches)
+    test_curves = bool(switches["test_curves"])
+    monitor_accuracy = task == "classification" and bool(switches["monitor_val_acc"])
+    loss = loss or LOSS_FOR_TASK[task]
+    if loss not in KERAS_LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; known: {', '.join(KERAS_LOSSES)}")
     if task != feed.task:
         raise ValueError(f"task {task!r} but the data are {feed.task!r}")
     metric = METRIC_FOR_TASK[task]
@@ -306,7 +338,7 @@ def train(
     keras.utils.set_random_seed(int_seed(seed, "train"))
     model.compile(
         optimizer=optimizer,
-        loss="mean_squared_error" if task == "regression" else "categorical_crossentropy",
+        loss=KERAS_LOSSES[loss],
         jit_compile=training.get("jit_compile", "auto"),
     )
     optimizer.build(model.trainable_variables)  # creates the slots a checkpoint restores
@@ -315,14 +347,15 @@ def train(
     early_stopping = training["early_stopping"]
     max_epochs = int(training["max_epochs"])
 
-    fingerprint = _fingerprint(model, optimizer, feed, config, seed, protocol)
+    fingerprint = _fingerprint(model, optimizer, feed, config, seed, switches)
     restored = _load_checkpoint(checkpoint, model, optimizer, fingerprint, log)
     if restored:
         state, best_weights = restored
         log.info("resuming from %s after epoch %d", checkpoint, state.epoch)
     else:
         state = _State(learning_rate=float(training["learning_rate"]))
-        state.history = {c: [] for c in HISTORY_COLUMNS if c != "test_metric" or protocol == "paper"}
+        optional = {"test_metric": test_curves, "val_accuracy": monitor_accuracy}
+        state.history = {c: [] for c in HISTORY_COLUMNS if optional.get(c, True)}
         best_weights = None
     optimizer.learning_rate = state.learning_rate
     resumed_from = state.epoch
@@ -347,11 +380,12 @@ def train(
     def finish_epoch(epoch: int, train_loss: float, started: float, lr_used: float) -> None:
         if epoch != state.epoch:
             raise RuntimeError(f"epoch {epoch} ran but epoch {state.epoch} was expected")
-        val_loss, val_metric = evaluate(model, feed, "val")
+        val = evaluate_all(model, feed, "val", loss)
+        val_loss, val_metric = val["loss"], val["metric"]
         row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
-               "val_metric": val_metric, "learning_rate": lr_used}
-        if protocol == "paper":
-            row["test_metric"] = evaluate(model, feed, "test")[1]
+               "val_metric": val_metric, "val_accuracy": val["accuracy"], "learning_rate": lr_used}
+        if test_curves:
+            row["test_metric"] = evaluate(model, feed, "test", loss)[1]
         row["epoch_seconds"] = time.perf_counter() - started
         for column in state.history:
             state.history[column].append(row[column])
@@ -362,7 +396,10 @@ def train(
                         epoch + 1, train_loss, val_loss)
             state.status, state.finished = "diverged", True
         else:
-            improved, stop = schedule_step(state, epoch, val_loss, optimizer, reduce_lr, early_stopping)
+            # Accuracy is monitored in mode max: the min-mode rules on its negative are
+            # Keras's mode-max rules (greater(a, best + min_delta)).
+            monitored = -val["accuracy"] if monitor_accuracy else val_loss
+            improved, stop = schedule_step(state, epoch, monitored, optimizer, reduce_lr, early_stopping)
             if snapshot["best"] is None or improved:
                 snapshot["best"] = model.get_weights()
             state.finished = stop
@@ -399,9 +436,9 @@ def train(
     if best_weights is not None:
         model.set_weights(best_weights)
         val_metric = state.history["val_metric"][state.best_epoch]
-        test_metric = evaluate(model, feed, "test")[1]
+        test_metric = evaluate(model, feed, "test", loss)[1]
     rate_val = convergence_rate(state.history["val_metric"], task)
-    rate_test = convergence_rate(state.history["test_metric"], task) if protocol == "paper" else None
+    rate_test = convergence_rate(state.history["test_metric"], task) if test_curves else None
     return TrainResult(
         status=state.status,
         metric=metric,
@@ -411,7 +448,7 @@ def train(
         test_metric=_finite_or_none(test_metric),
         convergence_rate_val=_finite_or_none(rate_val),
         convergence_rate_test=_finite_or_none(rate_test),
-        convergence_rate=_finite_or_none(rate_test if protocol == "paper" else rate_val),
+        convergence_rate=_finite_or_none(rate_test if test_curves else rate_val),
         history={k: list(v) for k, v in state.history.items()},
         seconds={"training": state.training_seconds, "evaluation": time.perf_counter() - started},
         resumed_from_epoch=resumed_from,

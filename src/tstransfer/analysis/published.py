@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tstransfer.analysis.results import ResultsError, check_unique, table_from_records
+from tstransfer import datasets, protocol
+from tstransfer.analysis.results import ResultsError, check_unique, switch_values, table_from_records
 
 ARCH_NAMES = {
     "convnetquakeingv": "convnetquake_ingv",
@@ -99,6 +100,11 @@ def record_from_metrics(name: str, metrics: dict) -> dict[str, object]:
         convergence_rate_test=float(metrics["convergence_rate"]),
         runtime_s=np.nan,
     )
+    info = datasets.get(row["target"]).INFO
+    row.update(switch_values(protocol.shaping(
+        protocol.PRESETS["paper"], kind=row["kind"], arch=row["arch"], task=info.task,
+        channels=info.channels,
+    )))
     return row
 
 

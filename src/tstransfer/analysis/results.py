@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from tstransfer.fsutil import atomic_path
+from tstransfer.protocol import SWITCHES
 
 KINDS = ("pretrain", "referent", "finetune", "stream_max")
 STATUSES = ("ok", "diverged")
@@ -50,6 +51,17 @@ COLUMNS: dict[str, str] = {
 
 # Keys a job JSON must carry (``history``, ``config`` and ``versions`` are ignored here).
 REQUIRED_KEYS = tuple(COLUMNS)
+
+# One column per protocol switch (tstransfer.protocol): its value for the model, or <NA>
+# where the switch does not shape that kind of model (so a flip leaves it unchanged).
+SWITCH_COLUMNS: dict[str, str] = {f"switch_{name}": "boolean" for name in SWITCHES}
+COLUMNS.update(SWITCH_COLUMNS)
+
+
+def switch_values(switches: Mapping[str, bool] | None) -> dict[str, object]:
+    """The switch columns of one row from the switches recorded for its job."""
+    switches = switches or {}
+    return {f"switch_{name}": switches.get(name) for name in SWITCHES}
 
 
 class ResultsError(ValueError):
@@ -117,6 +129,7 @@ def record_from_job(job: Mapping[str, object], origin: str = "<job>") -> dict[st
         "convergence_rate_val": _as_float(job["convergence_rate_val"]),
         "convergence_rate_test": _as_float(job["convergence_rate_test"]),
         "runtime_s": _as_float(job["runtime_s"]),
+        **switch_values((job.get("config") or {}).get("switches")),
     }
 
 

@@ -36,6 +36,7 @@ def build_model(
     stream_max: bool,
     dataset: str | None = None,
     seed: int = 0,
+    **options,
 ) -> keras.Model:
     """Build architecture ``arch`` for inputs of ``length`` x ``channels``.
 
@@ -43,7 +44,9 @@ def build_model(
     (1,); call the model with a dict. The head is Dense(n_outputs), linear for
     ``task == "regression"`` and softmax for ``"classification"``. ``dataset`` (the dataset
     being trained on) picks ConvNetQuake_INGV's variant and is ignored by the other
-    architectures. ``seed`` fixes every initial weight and dropout stream.
+    architectures. ``seed`` fixes every initial weight and dropout stream. ``options``
+    go to the architecture's own ``build`` (MagNet: ``dropout_at_inference``); one it
+    does not take is a TypeError.
     """
     module = architecture(arch)
     common.check_build_args(length=length, channels=channels, task=task, n_outputs=n_outputs)
@@ -55,6 +58,7 @@ def build_model(
         stream_max=bool(stream_max),
         dataset=dataset,
         seed=int(seed),
+        **options,
     )
 
 

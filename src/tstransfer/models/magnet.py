@@ -33,8 +33,25 @@ def _lstm(name: str, seed: int, go_backwards: bool) -> keras.layers.LSTM:
     )
 
 
-def build(*, length, channels, task, n_outputs, stream_max, dataset=None, seed=0) -> keras.Model:
+@keras.saving.register_keras_serializable(package="tstransfer")
+class AlwaysOnDropout(keras.layers.Dropout):
+    """Dropout also when predicting, as the authors' MagNet had it.
+
+    Passing ``training=True`` when building a functional model is not enough in Keras 3:
+    calling the model with ``training=False`` (``predict`` does) overrides it.
+    """
+
+    def call(self, inputs, training=None):
+        return super().call(inputs, training=True)
+
+
+def build(
+    *, length, channels, task, n_outputs, stream_max, dataset=None, seed=0, dropout_at_inference=False
+) -> keras.Model:
+    """``dropout_at_inference``: the authors' MagNet kept dropout on when predicting
+    (protocol switch ``magnet_dropout_at_inference``), with :class:`AlwaysOnDropout`."""
     del dataset  # one variant for every dataset
+    dropout = AlwaysOnDropout if dropout_at_inference else keras.layers.Dropout
     inputs, waveform, stream = common.waveform_inputs(length, channels, stream_max)
 
     x = waveform
@@ -46,7 +63,7 @@ def build(*, length, channels, task, n_outputs, stream_max, dataset=None, seed=0
             kernel_initializer=common.initializer("glorot_uniform", seed, NAME, conv_name),
             name=conv_name,
         )(x)
-        x = keras.layers.Dropout(
+        x = dropout(
             DROPOUT, seed=common.layer_seed(seed, NAME, f"dropout{index}", "mask"), name=f"dropout{index}"
         )(x)
         x = keras.layers.MaxPooling1D(POOL_SIZE, padding="same", name=f"pool{index}")(x)
