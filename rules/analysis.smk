@@ -67,7 +67,7 @@ rule analysis:
         runtime=30,
         mem_mb=4000,
     params:
-        protocol=config["protocol"],
+        protocol=SELECTION,
         out=lambda wc, output: os.path.dirname(output.done),
     script:
         "../workflow/scripts/analysis.py"
@@ -140,9 +140,14 @@ rule comparison:
         ours=f"{TABLES_DIR}/results.parquet",
         published="results/published/results.parquet",
     output:
-        report(
+        tables=report(
             f"{ANALYSIS_DIR}/comparison_with_published.csv",
             caption="../report/comparison.rst",
+            category="Comparison with the paper",
+        ),
+        referents=report(
+            f"{ANALYSIS_DIR}/comparison_referents_with_published.csv",
+            caption="../report/comparison_referents.rst",
             category="Comparison with the paper",
         ),
     log:
@@ -153,6 +158,7 @@ rule comparison:
         runtime=30,
         mem_mb=4000,
     params:
-        protocol=config["protocol"],
+        protocol=SELECTION,
+        label=PROTOCOL_LABEL,
     script:
         "../workflow/scripts/comparison.py"

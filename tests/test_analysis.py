@@ -15,7 +15,7 @@ import scipy.stats
 from tstransfer.analysis import results, stats
 from tstransfer.analysis.published import load_published, parse_model_name
 from tstransfer.analysis.render import render_latex, render_markdown, write_all_outputs
-from tstransfer.analysis.tables import build_tables, compare_with_published, format_percent
+from tstransfer.analysis.tables import build_tables, compare_referents, compare_with_published, format_percent
 
 REGRESSION = {"lomax", "lendb", "stead", "sp500"}
 
@@ -428,9 +428,81 @@ def test_compare_with_published_puts_cells_side_by_side():
     assert set(wins["row"]) == set(stats.GROUP_ROWS)
 
 
+def test_comparison_names_the_protocol_of_each_side():
+    rng = np.random.default_rng(6)
+    ours = experiment(rng)
+    comparison = compare_with_published(ours, ours.copy(), protocol="validation",
+                                        label="validation (referents_as_regression=on)")
+    assert set(comparison["ours_protocol"]) == {"validation (referents_as_regression=on)"}
+    assert set(comparison["published_protocol"]) == {"paper (the authors' code and published runs)"}
+
+
+def test_referents_beside_the_published_ones():
+    ours_jobs, their_jobs = [], []
+    for run in range(7):
+        their_jobs.append(job("referent", arch="tcn", target="sp500", run=run, test=100.0 + run))
+        their_jobs.append(job("referent", arch="tcn", target="emg", run=run, test=0.5))
+    for run in range(5):  # clearly worse than theirs: every one above their largest
+        ours_jobs.append(job("referent", arch="tcn", target="sp500", run=run, test=200.0 + 10 * run))
+    ours_jobs.append(job("referent", arch="tcn", target="sp500", run=5, test=None, status="diverged"))
+    comparison = compare_referents(table(ours_jobs), table(their_jobs), label="paper").set_index(
+        ["arch", "target", "variant"])
+    assert list(comparison.index) == [("tcn", "sp500", "1k5")]  # only targets whose referents ran
+    row = comparison.loc[("tcn", "sp500", "1k5")]
+    assert (row["ours_n"], row["published_n"], row["ours_n_diverged"]) == (5, 7, 1)
+    assert row["ours_median"] == 220.0 and row["published_median"] == 103.0
+    assert (row["ours_q1"], row["ours_q3"]) == (210.0, 230.0)
+    assert (row["published_q1"], row["published_q3"]) == (101.5, 104.5)
+    # complete separation of 5 and 7 values: the exact two-sided p is 2 / C(12, 5)
+    assert row["p"] == pytest.approx(2 / math.comb(12, 5))
+    assert row["ours_protocol"] == "paper" and row["median_ratio"] == pytest.approx(220 / 103)
+
+
+def test_published_models_record_the_authors_switches(tmp_path):
+    archive = tmp_path / "pub.tar.gz"
+    metrics = json.dumps({"bestEpoch": 1, "lastEpoch": 2, "mae": [3.0, 2.0], "f1": [],
+                          "convergence_rate": 0.5}).encode()
+    with tarfile.open(archive, "w:gz") as tar:
+        for name in ("magnet-speech8khz-sp5001k5_0-0.5", "magnet-sp5001k5_0"):
+            info = tarfile.TarInfo(f"our_models/{name}/metrics.json")
+            info.size = len(metrics)
+            tar.addfile(info, io.BytesIO(metrics))
+    published = load_published(archive).set_index("kind")
+    finetune, referent = published.loc["finetune"], published.loc["referent"]
+    assert finetune["switch_adam_step_per_multiplier_group"] and finetune["switch_magnet_dropout_at_inference"]
+    assert finetune["switch_test_curves"] and finetune["switch_duplicate_single_channel"]
+    assert pd.isna(referent["switch_adam_step_per_multiplier_group"])  # does not shape a referent
+    assert pd.isna(referent["switch_referents_as_regression"])  # S&P 500 is regression
+
+
 def test_analysis_without_finetuned_models_is_empty_not_an_error():
     df = table([job("referent", target="lendb", run=0), job("pretrain", source=None, target="lomax", variant=None, run=None)])
     analysis = stats.analyse(df, "validation")
     assert analysis["pairs"].empty and analysis["domains_performance"].empty
     totals = analysis["table3"].set_index("group").loc["total"]
     assert totals["wins"] == 0 and totals["n"] == 0
+
+
+def test_referents_command_prints_the_comparison(tmp_path, capsys):
+    from tstransfer.analysis import referents
+
+    for run in range(3):
+        folder = tmp_path / "results" / "referent" / "tcn" / "sp500" / "1k5" / f"run{run}"
+        folder.mkdir(parents=True)
+        (folder / "result.json").write_text(json.dumps(job("referent", arch="tcn", target="sp500", run=run,
+                                                           test=10.0 + run)))
+    archive = tmp_path / "pub.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for run in range(7):
+            body = json.dumps({"bestEpoch": 1, "lastEpoch": 1, "mae": [20.0 + run], "f1": [],
+                               "convergence_rate": 0.5}).encode()
+            info = tarfile.TarInfo(f"our_models/tcn-sp5001k5_{run}/metrics.json")
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    assert referents.main([str(tmp_path / "results"), str(archive), "--label", "paper",
+                           "--csv", str(tmp_path / "out.csv")]) == 0
+    printed = capsys.readouterr().out
+    assert "| tcn | sp500 | 1k5 | mae | 3 | 11 | 10.5 | 11.5 | 7 | 23 | 21.5 | 24.5 |" in printed
+    assert "ours: paper; published: paper (the authors' code and published runs)" in printed
+    assert pd.read_csv(tmp_path / "out.csv")["ours_n"].tolist() == [3]
+    assert referents.main([str(tmp_path / "empty"), str(archive)]) == 2

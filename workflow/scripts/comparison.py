@@ -1,4 +1,4 @@
-"""Snakemake script: our results beside the published ones, cell by cell."""
+"""Snakemake script: our results beside the published ones, cell by cell, and referent by referent."""
 
 from tstransfer import logs
 from tstransfer.analysis import results, tables
@@ -8,6 +8,10 @@ log = logs.setup(snakemake.log[0])
 with logs.logged_errors(log):
     ours = results.read_table(snakemake.input.ours)
     theirs = results.read_table(snakemake.input.published)
-    comparison = tables.compare_with_published(ours, theirs, protocol=snakemake.params.protocol)
-    with atomic_path(snakemake.output[0]) as tmp:
+    label = snakemake.params.label
+    comparison = tables.compare_with_published(ours, theirs, protocol=snakemake.params.protocol, label=label)
+    with atomic_path(snakemake.output.tables) as tmp:
         comparison.to_csv(tmp, index=False)
+    referents = tables.compare_referents(ours, theirs, label=label)
+    with atomic_path(snakemake.output.referents) as tmp:
+        referents.to_csv(tmp, index=False)

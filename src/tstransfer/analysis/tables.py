@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import scipy.stats
 
 from tstransfer.analysis import stats
 
@@ -263,8 +264,12 @@ def build_tables(analysis: dict[str, pd.DataFrame]) -> dict[str, Table]:
     return {table.name: table for table in tables}
 
 
+PUBLISHED_PROTOCOL = "paper (the authors' code and published runs)"
+
+
 def compare_with_published(
-    ours_df: pd.DataFrame, published_df: pd.DataFrame, protocol: str = "validation"
+    ours_df: pd.DataFrame, published_df: pd.DataFrame, protocol: str = "validation",
+    label: str | None = None,
 ) -> pd.DataFrame:
     """Our Tables 6-9 cells and win counts beside the published ones, cell by cell.
 
@@ -274,6 +279,8 @@ def compare_with_published(
     count (``wins_performance`` / ``wins_convergence`` by domain group,
     ``wins_per_architecture``): ours and published value, corrected p and
     significance, the difference and whether sign and significance agree.
+    ``ours_protocol`` / ``published_protocol`` name each side's procedure (``label``:
+    ours, from :func:`tstransfer.protocol.label`; default ``protocol``).
     """
     ours = stats.analyse(ours_df, protocol)
     theirs = stats.analyse(published_df, "paper")
@@ -319,6 +326,47 @@ def compare_with_published(
     comparison = pd.DataFrame(rows)
     comparison["same_sign"] = np.sign(comparison["ours"]) == np.sign(comparison["published"])
     comparison["same_significance"] = comparison["ours_significant"] == comparison["published_significant"]
+    comparison["ours_protocol"] = label or protocol
+    comparison["published_protocol"] = PUBLISHED_PROTOCOL
+    return comparison
+
+
+def compare_referents(
+    ours_df: pd.DataFrame, published_df: pd.DataFrame, label: str | None = None
+) -> pd.DataFrame:
+    """Our referent models' test metric beside the authors', per (arch, target, variant).
+
+    For every (arch, target, variant) whose referents ran on our side: the number of
+    usable runs, median and quartiles of each side's test metric (MAE or weighted F1;
+    diverged runs left out and counted), and a two-sided Mann-Whitney U test of the two
+    samples (exact for these small samples without ties; NaN with fewer than 2 runs on
+    a side). ``ours_protocol`` / ``published_protocol`` name each side's procedure.
+    """
+    keys = ["arch", "target", "variant"]
+    ours = ours_df[ours_df["kind"] == "referent"]
+    theirs = published_df[published_df["kind"] == "referent"].set_index(keys).sort_index()
+    rows = []
+    for key, group in ours.groupby(keys, sort=True):
+        mine = group.loc[group["status"] == "ok", "test_metric"].dropna().to_numpy(float)
+        pub = (theirs.loc[[key], "test_metric"].dropna().to_numpy(float)
+               if key in theirs.index else np.array([]))
+        row = dict(zip(keys, key))
+        row["metric"] = group["metric"].iloc[0]
+        for side, values in (("ours", mine), ("published", pub)):
+            quartiles = np.percentile(values, [25, 50, 75]) if len(values) else [np.nan] * 3
+            row.update({f"{side}_n": len(values), f"{side}_q1": quartiles[0],
+                        f"{side}_median": quartiles[1], f"{side}_q3": quartiles[2]})
+        row["ours_n_diverged"] = int((group["status"] != "ok").sum())
+        row["median_ratio"] = row["ours_median"] / row["published_median"] if len(pub) else np.nan
+        if len(mine) >= 2 and len(pub) >= 2:
+            test = scipy.stats.mannwhitneyu(mine, pub, alternative="two-sided")
+            row["mannwhitney_u"], row["p"] = float(test.statistic), float(test.pvalue)
+        else:
+            row["mannwhitney_u"] = row["p"] = np.nan
+        rows.append(row)
+    comparison = pd.DataFrame(rows)
+    comparison["ours_protocol"] = label or "validation"
+    comparison["published_protocol"] = PUBLISHED_PROTOCOL
     return comparison
 
 
