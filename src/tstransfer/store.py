@@ -171,10 +171,10 @@ class _Stager:
     number of chunks). Pass 1 (:meth:`add`): each region collects its instances, in
     arrival order, in a one-chunk buffer that is written, when full, to the region's next
     chunk (staging). Pass 2 (:meth:`finish`): each region is read back whole, its rows
-    put in their final positions and written again (while the next region is read). With
-    ``sqrt(n_chunks / 2)`` chunks per region, pass 1 holds at most one buffer per region and
-    pass 2 two regions: both about ``sqrt(2 n_chunks)`` chunks (STEAD: ~90 chunks,
-    1.7 GB; LEN-DB: ~70 chunks, 0.1 GB). Writing each instance
+    put in their final positions and written again, chunk by chunk. With ``sqrt(n_chunks)``
+    chunks per region, pass 1 holds at most one buffer per region and pass 2 one region:
+    both at most about ``sqrt(n_chunks)`` chunks (STEAD: 64 chunks, 1.2 GB; LEN-DB: 50
+    chunks, 83 MB). Writing each instance
     straight to its final chunk would instead rewrite (decompress, recompress) a whole
     chunk per instance; reading the raw files in the store order would seek per trace.
     """
@@ -183,7 +183,7 @@ class _Stager:
         self.position = position
         self.chunk = chunk
         n_chunks = -(-len(position) // chunk)
-        self.region_size = max(1, int(np.ceil(np.sqrt(n_chunks / 2)))) * chunk
+        self.region_size = int(np.ceil(np.sqrt(n_chunks))) * chunk
         self.regions = -(-len(position) // self.region_size)
         self.fill = np.zeros(self.regions, dtype=np.int64)  # rows held in each buffer
         self.flushed = np.zeros(self.regions, dtype=np.int64)  # rows written per region
@@ -218,10 +218,10 @@ class _Stager:
         for r in [r for r in self.buffers if self.fill[r]]:
             yield self._flush(r)
 
-    def finish(self, waveform, submit, wait) -> None:
+    def finish(self, waveform, submit) -> None:
         """Pass 2: put every staged region's rows in their final positions.
 
-        ``submit(rows, block)`` starts a background write, ``wait()`` ends the one in flight.
+        ``submit(rows, block)`` starts a background write (after the previous one ends).
         """
         n = len(self.position)
         raw_of = np.argsort(self.position)  # store position -> raw index
@@ -234,10 +234,10 @@ class _Stager:
             members = np.sort(raw_of[start:stop])
             source = np.empty(stop - start, dtype=np.int64)
             source[self.position[members] - start] = np.arange(stop - start)
-            wait()  # the previous region's write: at most two regions in memory
-            final = staged[source]
-            del staged
-            submit(slice(start, stop), final)
+            for lo in range(0, stop - start, self.chunk):
+                hi = min(stop - start, lo + self.chunk)
+                submit(slice(start + lo, start + hi), staged[source[lo:hi]])
+            del staged  # before the next region is read: one region in memory
 
 
 def convert(
@@ -410,7 +410,7 @@ def convert(
             for start, rows in stager.leftovers():
                 write(slice(start, start + len(rows)), rows)
             wait()  # pass 2 reads what pass 1 wrote
-            stager.finish(root["waveform"], write, wait)
+            stager.finish(root["waveform"], write)
         wait()
         root["label"][:] = labels_all[raw_of]
         root["stream_max"][:] = stream_max_all[raw_of]
