@@ -1,7 +1,7 @@
 """How far the streamed training order is from a full per-epoch permutation.
 
     python bench/stream_order.py mixing [--instances 100000] [--epochs 5]
-    python bench/stream_order.py train  [--instances 43000] [--epochs 10] [--seeds 3]
+    python bench/stream_order.py train  [--instances 43000] [--epochs 10] [--seeds 3] [--layouts runs]
 
 Training splits too big for memory (LEN-DB, STEAD) are streamed (``feed.Feed``): chunks
 of 256 instances in a seeded random order, shuffled only inside windows of
@@ -33,10 +33,12 @@ batches per epoch; they are printed.
 ``train``: ConvNetQuake_INGV (length 64, 3 channels, no stream_max: the label sets the
 waveform's frequency) trained by ``training.train`` (Adam 1e-3, batch 32, the paper's
 ReduceLROnPlateau; early stopping off, so every run has ``--epochs`` epochs) on the
-``sorted`` layout, per seed: ``stream raw`` (raw-order store, the training split
+``sorted`` layout (or the first of ``--layouts``), per seed: ``stream raw`` (raw-order store, the training split
 streamed: ``memory_limit_bytes`` below its size), ``full`` (the same store, training split
-in memory: full permutation per epoch) and ``stream shuffled`` (shuffled store, streamed).
-Validation and test sets are the same instances in all three. Printed: per-epoch
+in memory: full permutation per epoch), ``stream shuffled`` (shuffled store, streamed)
+and ``full shuffled`` (shuffled store, in memory: another full permutation, the yardstick
+for how much two equally good orders differ). Validation and test sets are the same
+instances in all four. Printed: per-epoch
 validation loss (median over seeds), best and last validation MAE and the validation
 convergence rate (medians over seeds), and per-seed ratios to ``full`` taken in one run
 (medians).
@@ -161,7 +163,7 @@ def mixing(folder: Path, n: int, epochs: int, layouts, windows) -> None:
 
 
 # --------------------------------------------------------------------------- training
-def train_arms(folder: Path, n: int, length: int, epochs: int, seeds: int) -> None:
+def train_arms(folder: Path, n: int, length: int, epochs: int, seeds: int, layout: str) -> None:
     import keras
     import yaml
 
@@ -170,7 +172,7 @@ def train_arms(folder: Path, n: int, length: int, epochs: int, seeds: int) -> No
     from tstransfer.models import build_model
     from tstransfer.training import train
 
-    stores = make_stores(folder, n, length, "sorted")
+    stores = make_stores(folder, n, length, layout)
     config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
     config["training"].update(max_epochs=epochs, early_stopping={"patience": epochs + 1})
     probe = Feed(stores["raw"], use_stream_max=False, seed=0, force_stream=True)
@@ -179,9 +181,10 @@ def train_arms(folder: Path, n: int, length: int, epochs: int, seeds: int) -> No
         "stream raw": (stores["raw"], limit),
         "full": (stores["raw"], None),
         "stream shuffled": (stores["shuffled"], limit),
+        "full shuffled": (stores["shuffled"], None),
     }
-    print(f"\ntraining: {len(probe.train)} train / {len(probe.val)} val instances, "
-          f"length {length}, {epochs} epochs, {seeds} seeds", flush=True)
+    print(f"\ntraining ({layout} layout): {len(probe.train)} train / {len(probe.val)} val "
+          f"instances, length {length}, {epochs} epochs, {seeds} seeds", flush=True)
     results: dict[str, list] = {arm: [] for arm in arms}
     for seed in range(seeds):
         for arm, (path, limit_bytes) in arms.items():
@@ -211,7 +214,7 @@ def train_arms(folder: Path, n: int, length: int, epochs: int, seeds: int) -> No
             f"{statistics.median(r['val_loss'][e] for r in results[arm]):>17.4f}" for arm in arms))
     print("\nmedians over seeds (ratios to 'full' per seed, then the median)")
     print(f"  {'arm':<16}{'best MAE':>9}{'last MAE':>9}{'conv.rate':>10}{'best/full':>10}"
-          f"{'last/full':>10}{'roughness':>10}")
+          f"{'last/full':>10}{'roughness':>10}{'s/epoch':>8}")
     for arm in arms:
         rs = results[arm]
 
@@ -226,7 +229,7 @@ def train_arms(folder: Path, n: int, length: int, epochs: int, seeds: int) -> No
         rough = statistics.median(float(np.mean(np.abs(np.diff(r["val_loss"]))) / np.mean(r["val_loss"]))
                                   for r in rs)
         print(f"  {arm:<16}{med('best'):>9.4f}{med('last'):>9.4f}{med('rate'):>10.3f}"
-              f"{ratio('best'):>10.3f}{ratio('last'):>10.3f}{rough:>10.3f}")
+              f"{ratio('best'):>10.3f}{ratio('last'):>10.3f}{rough:>10.3f}{med('seconds') / epochs:>8.2f}")
 
 
 def main(argv=None) -> int:
@@ -237,7 +240,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="default 5 (mixing), 10 (train)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--length", type=int, default=64)
-    parser.add_argument("--layouts", nargs="+", default=["sorted", "runs", "iid"])
+    parser.add_argument("--layouts", nargs="+", default=None,
+                        help="mixing: sorted runs iid (default all); train: the first (default sorted)")
     parser.add_argument("--windows", nargs="+", type=int, default=[8, 32, 128])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -245,9 +249,11 @@ def main(argv=None) -> int:
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench_order_") as tmp:
         if args.part == "mixing":
-            mixing(Path(tmp), args.instances or 100_000, args.epochs or 5, args.layouts, args.windows)
+            mixing(Path(tmp), args.instances or 100_000, args.epochs or 5,
+                   args.layouts or ["sorted", "runs", "iid"], args.windows)
         else:
-            train_arms(Path(tmp), args.instances or 43_000, args.length, args.epochs or 10, args.seeds)
+            train_arms(Path(tmp), args.instances or 43_000, args.length, args.epochs or 10, args.seeds,
+                       (args.layouts or ["sorted"])[0])
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 0
 
