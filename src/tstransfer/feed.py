@@ -49,7 +49,11 @@ from .store import load_subset
 log = logging.getLogger(__name__)
 
 MEMORY_LIMIT_BYTES = 2 * 1024**3
-SHUFFLE_WINDOW_CHUNKS = 8  # chunks mixed by the streaming shuffle buffer (8 x 256 instances)
+# Chunks mixed by the streaming shuffle buffer (8 x 256 instances). Enough because stores
+# hold their instances in a random order: on a label-sorted raw order the batches then
+# match a full permutation's statistics, where even 128 chunks of the raw order do not
+# (bench/stream_order.py mixing).
+SHUFFLE_WINDOW_CHUNKS = 8
 PREFETCH_BATCHES = 64  # batches the background reader may run ahead of the model
 READ_THREADS = 4  # parallel chunk reads (zarr decompression releases the GIL)
 
@@ -439,8 +443,7 @@ class Feed:
         chunk_order = rng_for(self.seed, "train-chunks", epoch).permutation(len(spans))
         mixer = rng_for(self.seed, "train-window", epoch)
         carried = 0
-        starts = range(0, len(chunk_order), self.shuffle_window)
-        for i in starts:
+        for i in range(0, len(chunk_order), self.shuffle_window):
             window = chunk_order[i : i + self.shuffle_window]
             pool = carried + sum(len(spans[k].rows) for k in window)
             perm = mixer.permutation(pool)
