@@ -2,6 +2,7 @@
 
     python bench/stream_order.py mixing [--instances 100000] [--epochs 5]
     python bench/stream_order.py train  [--instances 43000] [--epochs 10] [--seeds 3] [--layouts runs]
+    python bench/stream_order.py read   [--instances 20000] [--length 540] [--epochs 5]
 
 Training splits too big for memory (LEN-DB, STEAD) are streamed (``feed.Feed``): chunks
 of 256 instances in a seeded random order, shuffled only inside windows of
@@ -38,7 +39,12 @@ streamed: ``memory_limit_bytes`` below its size), ``full`` (the same store, trai
 in memory: full permutation per epoch), ``stream shuffled`` (shuffled store, streamed)
 and ``full shuffled`` (shuffled store, in memory: another full permutation, the yardstick
 for how much two equally good orders differ). Validation and test sets are the same
-instances in all four. Printed: per-epoch
+instances in all four.
+
+``read``: what the random store order costs the streamed reads: instances per second of
+a whole streamed epoch (``Feed.stream_train_blocks``: chunk reads, decompression, mask,
+window shuffle; no model) over the raw-order and the shuffled store (3 channels,
+``--length`` samples), alternating, median of ``--epochs`` epochs each, and the ratio. Printed: per-epoch
 validation loss (median over seeds), best and last validation MAE and the validation
 convergence rate (medians over seeds), and per-seed ratios to ``full`` taken in one run
 (medians).
@@ -232,14 +238,42 @@ def train_arms(folder: Path, n: int, length: int, epochs: int, seeds: int, layou
               f"{ratio('best'):>10.3f}{ratio('last'):>10.3f}{rough:>10.3f}{med('seconds') / epochs:>8.2f}")
 
 
+def read_speed(folder: Path, n: int, length: int, epochs: int) -> None:
+    from tstransfer.feed import Feed
+
+    stores = make_stores(folder, n, length, "sorted")
+    for order, path in stores.items():
+        size = sum(f.stat().st_size for f in (path / "waveform").rglob("*") if f.is_file())
+        print(f"  {order} store: waveform {size / 1e6:.0f} MB compressed")
+    feeds = {order: Feed(path, use_stream_max=True, seed=0, force_stream=True)
+             for order, path in stores.items()}
+    n_train = len(feeds["raw"].train)
+    rates: dict[str, list[float]] = {order: [] for order in feeds}
+    for epoch in range(epochs + 1):  # epoch 0 warms the page cache and the thread pool
+        # which store goes first alternates, so that a position effect hits both alike
+        for order in ("raw", "shuffled") if epoch % 2 else ("shuffled", "raw"):
+            feed = feeds[order]
+            started = time.perf_counter()
+            served = sum(len(block) for _, _, block in feed.stream_train_blocks(epoch))
+            seconds = time.perf_counter() - started
+            assert served == n_train
+            if epoch:
+                rates[order].append(n_train / seconds)
+    raw, shuffled = (statistics.median(rates[o]) for o in ("raw", "shuffled"))
+    ratio = statistics.median(s / r for s, r in zip(rates["shuffled"], rates["raw"]))
+    print(f"\nstreamed reads, {n_train} training instances of {length} x 3, median of {epochs} epochs:")
+    print(f"  raw order {raw:.0f}/s, shuffled order {shuffled:.0f}/s, "
+          f"shuffled/raw {ratio:.2f} (median of per-epoch ratios)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("part", choices=["mixing", "train"])
+    parser.add_argument("part", choices=["mixing", "train", "read"])
     parser.add_argument("--instances", type=int, default=None,
-                        help="raw instances (70%% train); default 100000 (mixing), 43000 (train)")
-    parser.add_argument("--epochs", type=int, default=None, help="default 5 (mixing), 10 (train)")
+                        help="raw instances (70%% train); default 100000 (mixing), 43000 (train), 20000 (read)")
+    parser.add_argument("--epochs", type=int, default=None, help="default 5 (mixing, read), 10 (train)")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--length", type=int, default=64)
+    parser.add_argument("--length", type=int, default=None, help="default 64 (train), 540 (read)")
     parser.add_argument("--layouts", nargs="+", default=None,
                         help="mixing: sorted runs iid (default all); train: the first (default sorted)")
     parser.add_argument("--windows", nargs="+", type=int, default=[8, 32, 128])
@@ -251,8 +285,10 @@ def main(argv=None) -> int:
         if args.part == "mixing":
             mixing(Path(tmp), args.instances or 100_000, args.epochs or 5,
                    args.layouts or ["sorted", "runs", "iid"], args.windows)
+        elif args.part == "read":
+            read_speed(Path(tmp), args.instances or 20_000, args.length or 540, args.epochs or 5)
         else:
-            train_arms(Path(tmp), args.instances or 43_000, args.length, args.epochs or 10, args.seeds,
+            train_arms(Path(tmp), args.instances or 43_000, args.length or 64, args.epochs or 10, args.seeds,
                        (args.layouts or ["sorted"])[0])
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     return 0
