@@ -218,26 +218,39 @@ class _Stager:
         for r in [r for r in self.buffers if self.fill[r]]:
             yield self._flush(r)
 
-    def finish(self, waveform, submit) -> None:
+    def finish(self, waveform, threads: int = 4) -> None:
         """Pass 2: put every staged region's rows in their final positions.
 
-        ``submit(rows, block)`` starts a background write (after the previous one ends).
+        Chunks are read into one preallocated region array and written back by
+        ``threads`` threads (decompression and compression release the GIL): reading the
+        region in one zarr call held ~3.5 regions of decode buffers (bench/convert.py,
+        STEAD format), chunk by chunk it holds one region and a few chunks.
         """
         n = len(self.position)
         raw_of = np.argsort(self.position)  # store position -> raw index
-        for r in range(self.regions):
-            start, stop = r * self.region_size, min(n, (r + 1) * self.region_size)
-            if self.flushed[r] != stop - start:
-                raise RuntimeError(f"region {r}: staged {self.flushed[r]} of {stop - start} rows")
-            staged = np.asarray(waveform[start:stop])
-            # staged row s is the region's s-th instance in raw order
-            members = np.sort(raw_of[start:stop])
-            source = np.empty(stop - start, dtype=np.int64)
-            source[self.position[members] - start] = np.arange(stop - start)
-            for lo in range(0, stop - start, self.chunk):
-                hi = min(stop - start, lo + self.chunk)
-                submit(slice(start + lo, start + hi), staged[source[lo:hi]])
-            del staged  # before the next region is read: one region in memory
+        with ThreadPoolExecutor(threads) as pool:
+            for r in range(self.regions):
+                start, stop = r * self.region_size, min(n, (r + 1) * self.region_size)
+                if self.flushed[r] != stop - start:
+                    raise RuntimeError(f"region {r}: staged {self.flushed[r]} of {stop - start} rows")
+                lows = range(0, stop - start, self.chunk)
+                staged = np.empty((stop - start, *waveform.shape[1:]), dtype=waveform.dtype)
+
+                def read(lo: int) -> None:
+                    staged[lo : lo + self.chunk] = waveform[start + lo : min(stop, start + lo + self.chunk)]
+
+                list(pool.map(read, lows))
+                # staged row s is the region's s-th instance in raw order
+                members = np.sort(raw_of[start:stop])
+                source = np.empty(stop - start, dtype=np.int64)
+                source[self.position[members] - start] = np.arange(stop - start)
+
+                def write(lo: int) -> None:
+                    hi = min(stop - start, lo + self.chunk)
+                    waveform[start + lo : start + hi] = staged[source[lo:hi]]
+
+                list(pool.map(write, lows))
+                del staged  # before the next region is read: one region in memory
 
 
 def convert(
@@ -410,7 +423,7 @@ def convert(
             for start, rows in stager.leftovers():
                 write(slice(start, start + len(rows)), rows)
             wait()  # pass 2 reads what pass 1 wrote
-            stager.finish(root["waveform"], write)
+            stager.finish(root["waveform"])
         wait()
         root["label"][:] = labels_all[raw_of]
         root["stream_max"][:] = stream_max_all[raw_of]
