@@ -26,8 +26,9 @@ dropped. See REFERENCE.md section 3 for the preprocessing this implements.
 Conversion streams: one cheap pass lists the instances (``list_instances``), the split is
 drawn (per raw instance, so it does not depend on the store order), then waveforms flow
 chunk by chunk from the raw files -- read in the raw order, sequentially -- into the store.
-The random store order costs a second pass over the waveforms (:class:`_Stager`), and
-memory of about ``sqrt(n_instances * chunk)`` instances (STEAD: ~1.2 GB) instead of one chunk.
+The random store order costs a second pass over the waveforms (:class:`_Stager`; about
+3 s per GB of waveforms in bench/convert.py) and memory of about ``sqrt(n_instances *
+chunk)`` instances (STEAD: ~1.2 GB) instead of one chunk.
 """
 
 from __future__ import annotations
@@ -171,10 +172,10 @@ class _Stager:
     number of chunks). Pass 1 (:meth:`add`): each region collects its instances, in
     arrival order, in a one-chunk buffer that is written, when full, to the region's next
     chunk (staging). Pass 2 (:meth:`finish`): each region is read back whole, its rows
-    put in their final positions and written again, chunk by chunk. With ``sqrt(n_chunks)``
-    chunks per region, pass 1 holds at most one buffer per region and pass 2 one region:
-    both at most about ``sqrt(n_chunks)`` chunks (STEAD: 64 chunks, 1.2 GB; LEN-DB: 50
-    chunks, 83 MB). Writing each instance
+    put in their final positions and written again, chunk by chunk. With
+    ``sqrt(n_chunks)`` chunks per region, pass 1 holds at most one buffer per region and
+    pass 2 one region (plus a few chunks in flight): both about ``sqrt(n_chunks)``
+    chunks (STEAD: 64 chunks, 1.2 GB; LEN-DB: 50 chunks, 83 MB). Writing each instance
     straight to its final chunk would instead rewrite (decompress, recompress) a whole
     chunk per instance; reading the raw files in the store order would seek per trace.
     """
