@@ -17,7 +17,9 @@ alone):
   needs; STEAD's labels come from the table);
 * ``reader``: the module's ``list_instances`` + ``read_chunks`` alone (no store);
 * ``convert``: the whole ``tstransfer.store.convert`` to a zarr store (scaling,
-  stream_max, splits, mask, Zstd-compressed writes).
+  stream_max, splits, mask, Zstd-compressed writes, instances in a seeded random order);
+* ``convert-raw-order``: the same with ``shuffle=False`` (instances in the raw order, as
+  before the random store order): the difference is the cost of the random order.
 
 Throughput is MB (1e6 bytes) of raw EQ samples per second, the median of
 ``--repeats`` runs. All runs read the same file, which after the first run sits in the
@@ -147,8 +149,9 @@ def child(fmt: str, mode: str, raw: Path, out: Path, chunk_size: int) -> dict:
         index = module.list_instances(raw, params, log)
         for chunk in module.read_chunks(raw, params, index, chunk_size):
             n += len(chunk.keys)
-    elif mode == "convert":
-        summary = store.convert(module, raw, out, params, seed=1, chunk_size=chunk_size)
+    elif mode in ("convert", "convert-raw-order"):
+        summary = store.convert(module, raw, out, params, seed=1, chunk_size=chunk_size,
+                                shuffle=mode == "convert")
         n = summary["n_instances"]
         shutil.rmtree(out)
     else:
@@ -190,7 +193,8 @@ def main() -> None:
         print(f"{args.format}: generated {n} earthquake traces ({raw_mb:.0f} MB of samples, "
               f"files {file_bytes / 1e6:.0f} MB) in {time.perf_counter() - t0:.1f} s")
         rows = {}
-        modes = (args.modes or ("plain,plain+attr,reader,convert" if args.format == "lendb" else "plain,reader,convert")).split(",")
+        modes = (args.modes or ("plain,plain+attr,reader,convert,convert-raw-order" if args.format == "lendb"
+                                else "plain,reader,convert,convert-raw-order")).split(",")
         for repeat in range(args.repeats):
             for mode in modes:  # interleaved so that drifts hit every mode alike
                 proc = subprocess.run(
@@ -203,18 +207,21 @@ def main() -> None:
                 result = json.loads(proc.stdout.strip().splitlines()[-1])
                 assert result["traces"] == n, result
                 rows.setdefault(mode, []).append(result)
-        print(f"{'mode':<12} {'MB/s (median)':>14} {'runs MB/s':>28} {'s (median)':>11} {'peak RSS MB':>12}")
+        print(f"{'mode':<17} {'MB/s (median)':>14} {'runs MB/s':>28} {'s (median)':>11} {'peak RSS MB':>12}")
         medians = {}
         for mode in modes:
             rates = [raw_mb / r["seconds"] for r in rows[mode]]
             medians[mode] = statistics.median(rates)
-            print(f"{mode:<12} {medians[mode]:>14.1f} {' '.join(f'{r:.1f}' for r in rates):>28} "
+            print(f"{mode:<17} {medians[mode]:>14.1f} {' '.join(f'{r:.1f}' for r in rates):>28} "
                   f"{statistics.median(r['seconds'] for r in rows[mode]):>11.2f} "
                   f"{max(r['peak_rss_mb'] for r in rows[mode]):>12.0f}")
         if "plain" in medians and "convert" in medians:
             ratio = medians["convert"] / medians["plain"]
             peak = max(r["peak_rss_mb"] for r in rows["convert"])
             print(f"convert / plain = {ratio:.2f} (target >= 0.5); convert peak RSS {peak:.0f} MB (target < 2048)")
+        if "convert" in medians and "convert-raw-order" in medians:
+            print(f"convert / convert-raw-order = {medians['convert'] / medians['convert-raw-order']:.2f} "
+                  "(the cost of the random store order)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -47,7 +47,22 @@ SP500_PARAMS = {"window": 50, "start": "1990-01-01", "end": "2030-12-31"}
 # --------------------------------------------------------------------------- helpers
 def _load(out: Path) -> dict[str, np.ndarray]:
     ds = open_store(out)
-    return {name: ds[name].values for name in ("waveform", "label", "stream_max", "split", "key", "mask")}
+    return {name: ds[name].values
+            for name in ("waveform", "label", "stream_max", "split", "key", "raw_index", "mask")}
+
+
+def _raw_order(store: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The store's per-instance arrays in the extraction's (raw) order.
+
+    ``store.convert`` writes the instances in a seeded random order; ``raw_index`` records
+    each one's raw position, and must be a permutation that really moves instances.
+    """
+    n = len(store["key"])
+    assert np.array_equal(np.sort(store["raw_index"]), np.arange(n))
+    if n > 2:
+        assert not np.array_equal(store["raw_index"], np.arange(n))
+    order = np.argsort(store["raw_index"])
+    return {name: value if name == "mask" else value[order] for name, value in store.items()}
 
 
 def _raw_instances(module, raw, params) -> tuple[np.ndarray, list[str]]:
@@ -59,6 +74,7 @@ def _raw_instances(module, raw, params) -> tuple[np.ndarray, list[str]]:
 def _assert_scaling(module, raw, params, store: dict[str, np.ndarray]) -> None:
     """Store waveforms are the raw instances min-max scaled, stream_max and mask as specified."""
     raw_waves, keys = _raw_instances(module, raw, params)
+    store = _raw_order(store)
     assert keys == store["key"].tolist()
     x = raw_waves.astype(np.float64)
     lo, hi = x.min(axis=(1, 2)), x.max(axis=(1, 2))
@@ -365,7 +381,7 @@ def _authors_windows(ann: np.ndarray, window: int, step: int) -> list[tuple[int,
 
 def test_emg_converts_windows_as_the_authors_loop(emg_raw, emg_store):
     out, summary = emg_store
-    store = _load(out)
+    store = _raw_order(_load(out))
     expected_keys, expected_labels = [], []
     with zipfile.ZipFile(emg_raw / "Pinch.zip") as archive:
         prefixes = sorted(n[: -len("_ann.npy")] for n in archive.namelist() if n.endswith("_ann.npy"))
@@ -568,7 +584,7 @@ def test_sp500_real_file_window_count_and_the_papers_22681(tmp_path):
     # row, losing one window per split: rows - 3 * 51.
     assert sum(s - 51 for s in sizes) == 22_681 == summary["n_instances"] - 3
     assert summary["dropped"] == {}
-    store = _load(out)
+    store = _raw_order(_load(out))
     assert store["key"][0] == "1927-12-30/1928-03-14" and store["key"][-1] == "2018-09-14/2018-11-26"
     assert store["label"][-1] == np.float32(2673.449951)
 

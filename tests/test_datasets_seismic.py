@@ -93,7 +93,8 @@ def converted(request, tmp_path_factory):
 
 def _load(out: Path) -> dict[str, np.ndarray]:
     ds = store.open_store(out)
-    return {name: ds[name].values for name in ("waveform", "label", "stream_max", "split", "key", "mask")}
+    return {name: ds[name].values
+            for name in ("waveform", "label", "stream_max", "split", "key", "raw_index", "mask")}
 
 
 def test_counts_keys_and_labels(converted):
@@ -103,6 +104,11 @@ def test_counts_keys_and_labels(converted):
     assert len(keys) == len(set(keys)) == len(traces) == summary["n_instances"]
     assert set(keys) == set(traces)
     assert not set(keys) & noise  # noise traces excluded
+    # stored in a seeded random order; raw_index gives back the extraction's order
+    raw_keys = module.list_instances(raw, summary["extraction"], LOG).table["key"].tolist()
+    assert summary["instance_order"] == "shuffled"
+    assert np.array_equal(np.sort(data["raw_index"]), np.arange(len(keys)))
+    assert [keys[i] for i in np.argsort(data["raw_index"])] == raw_keys != keys
     expected_labels = np.array([traces[k][0] for k in keys], dtype=np.float32)
     np.testing.assert_array_equal(data["label"], expected_labels)
     if case == "lomax":

@@ -208,6 +208,155 @@ def test_full_training_split_uses_store_mask_and_streams_every_instance_once(sto
     assert np.array_equal(again, epochs[1])  # ... and reproducibly
 
 
+def sorted_module(n: int, length: int = 8):
+    """A 1-channel regression DatasetModule whose labels ascend along the raw order: the
+    worst case of raw files where neighbouring traces share their magnitude."""
+    rng = np.random.default_rng(7)
+    labels = np.sort(rng.uniform(1.0, 3.0, n))
+    waves = rng.normal(0.0, 1.0, (n, length, 1)) * labels[:, None, None]
+    keys = [f"sorted{i:05d}" for i in range(n)]
+    info = DatasetInfo(name="toy_sorted", title="Toy sorted", domain="toy", task="regression",
+                       channels=1, sampling_rate=1.0, units="a.u.")
+
+    def list_instances(raw, params, log):
+        return InstanceIndex(pd.DataFrame({"key": keys, "label": labels}))
+
+    def read_chunks(raw, params, index, chunk_size):
+        for start in range(0, n, chunk_size):
+            stop = min(n, start + chunk_size)
+            yield RawChunk(waves[start:stop], labels[start:stop], keys[start:stop], "toy")
+
+    return SimpleNamespace(INFO=info, list_instances=list_instances, read_chunks=read_chunks,
+                           raw_files=lambda params: [], write_synthetic=None)
+
+
+@pytest.fixture(scope="module")
+def sorted_stores(tmp_path_factory):
+    """{"shuffled": store as convert writes it, "raw": the same in the raw order}."""
+    base = tmp_path_factory.mktemp("sorted")
+    out = {}
+    for order in ("shuffled", "raw"):
+        out[order] = base / f"{order}.zarr"
+        store.convert(sorted_module(4000), base, out[order], {}, seed=3, chunk_size=CHUNK,
+                      shuffle=order == "shuffled")
+    return out
+
+
+def _batch_mixing(labels: np.ndarray, batch: int) -> dict[str, float]:
+    """Per-batch label spread and batch-mean statistics of labels taken in training order
+    (as in bench/stream_order.py): each is 1 (``within``, ``between``) or 0 (``lag1``)
+    in expectation for batches drawn from a full permutation."""
+    k = len(labels) // batch
+    y = labels[: k * batch].astype(np.float64).reshape(k, batch)
+    var = labels.var(ddof=1)
+    means = y.mean(axis=1)
+    return {"within": y.var(axis=1, ddof=1).mean() / var,
+            "between": means.var(ddof=1) / (var / batch),
+            "lag1": np.corrcoef(means[:-1], means[1:])[0, 1]}
+
+
+def test_streamed_batches_of_a_label_sorted_store_mix_like_a_full_permutation(sorted_stores):
+    """Labels sorted along the raw files: the streamed batches (window of 8 chunks) must
+    look like batches of a full permutation, within 4 sampling sds of what a full
+    permutation gives; the same stream over a store kept in the raw order must not."""
+    from tstransfer.feed import Feed
+
+    feed = Feed(sorted_stores["shuffled"], use_stream_max=False, seed=2, force_stream=True)
+    raw = Feed(sorted_stores["raw"], use_stream_max=False, seed=2, force_stream=True)
+    assert feed.shuffle_window == 8 and len(feed.train.spans) > 4 * feed.shuffle_window
+    labels = feed.train.labels.astype(np.float64)
+    b, k = feed.batch_size, len(labels) // feed.batch_size
+    # Sampling sds under a full permutation (batches nearly independent, k of them):
+    # sample variance of b draws: var(s^2) = sigma^4 (2 / (b - 1) + (kurtosis - 3) / b);
+    # variance of k batch means over its expectation ~ chi2(k - 1) / (k - 1): sd sqrt(2 / (k - 1));
+    # lag-1 correlation of k independent means: sd 1 / sqrt(k).
+    kurtosis = np.mean((labels - labels.mean()) ** 4) / labels.var() ** 2
+    sd = {"within": np.sqrt((2 / (b - 1) + (kurtosis - 3) / b) / k),
+          "between": np.sqrt(2 / (k - 1)), "lag1": 1 / np.sqrt(k)}
+    expected = {"within": 1.0, "between": 1.0, "lag1": 0.0}
+
+    def close_to_full(stats):
+        return {name: abs(stats[name] - expected[name]) <= 4 * sd[name] for name in stats}
+
+    for epoch in range(3):
+        streamed = np.concatenate([block for _, _, block in feed.stream_train_blocks(epoch)])
+        assert np.array_equal(streamed, feed.train.labels[feed.stream_epoch_order(epoch)])
+        stats = _batch_mixing(streamed, b)
+        assert all(close_to_full(stats).values()), (epoch, stats, sd)
+        # the bounds hold for a real full permutation (the in-memory order) ...
+        assert all(close_to_full(_batch_mixing(labels[feed.epoch_order(epoch)], b)).values())
+        # ... and catch the windowed stream over the physical (sorted) order: its batch
+        # means swing with each window's few chunks (~1 + 32 / 8 times the variance)
+        raw_stats = _batch_mixing(raw.train.labels[raw.stream_epoch_order(epoch)], b)
+        assert raw_stats["between"] > 1 + 4 * sd["between"], raw_stats
+
+
+def test_streamed_order_is_a_function_of_seed_and_epoch_with_each_instance_once(sorted_stores):
+    """Resumability: a fresh feed (a job resumed at epoch k) streams epoch k's batches
+    exactly; every training instance appears once per epoch; epochs and seeds differ."""
+    import zarr
+
+    from tstransfer.feed import Feed
+
+    path = sorted_stores["shuffled"]
+    root = zarr.open_group(str(path), mode="r")
+    feeds = [Feed(path, use_stream_max=True, seed=4, force_stream=True) for _ in range(2)]
+    other = Feed(path, use_stream_max=True, seed=5, force_stream=True)
+    train = feeds[0].train
+    stored = root["waveform"][:][train.indices] - root["mask"][:]
+    orders = []
+    for epoch in range(3):
+        order = feeds[0].stream_epoch_order(epoch)
+        assert np.array_equal(np.sort(order), np.arange(len(train)))  # each instance once
+        assert np.array_equal(order, feeds[1].stream_epoch_order(epoch))
+        assert not np.array_equal(order, other.stream_epoch_order(epoch))
+        # the data served follow the order: waveforms, stream_max and labels aligned
+        waves, stream_max, labels = map(np.concatenate, zip(*feeds[1].stream_train_blocks(epoch)))
+        assert np.array_equal(waves, stored[order])
+        assert np.array_equal(stream_max, train.stream_max[order])
+        assert np.array_equal(labels, train.labels[order])
+        orders.append(order)
+    assert not np.array_equal(orders[0], orders[1])
+    # training's tf.data stream: a job resumed at epoch 2 gets epoch 2's batches exactly
+    steps = feeds[0].steps_per_epoch()
+    whole = list(feeds[0].training_dataset(0, 3).as_numpy_iterator())
+    resumed = list(feeds[1].training_dataset(2, 3).as_numpy_iterator())
+    assert len(whole) == 3 * steps and len(resumed) == steps
+    for (x, y), (rx, ry) in zip(whole[2 * steps :], resumed):
+        assert np.array_equal(x["waveform"], rx["waveform"]) and np.array_equal(y, ry)
+    assert np.array_equal(np.concatenate([x["waveform"] for x, _ in resumed]), stored[orders[2]])
+
+
+def test_convert_stores_a_seeded_random_order_with_every_instance_aligned(sorted_stores, tmp_path):
+    """The shuffled store holds exactly the raw-order store's instances (waveform, label,
+    stream_max, split, key) at the positions ``raw_index`` gives, the same mask, a
+    subset whose mask matches its instances, and the same order when converted again."""
+    import zarr
+
+    shuffled = zarr.open_group(str(sorted_stores["shuffled"]), mode="r")
+    raw = zarr.open_group(str(sorted_stores["raw"]), mode="r")
+    assert shuffled.attrs["instance_order"] == "shuffled" and raw.attrs["instance_order"] == "raw"
+    n = shuffled["key"].shape[0]
+    raw_index = shuffled["raw_index"][:]
+    assert np.array_equal(raw["raw_index"][:], np.arange(n))
+    assert np.array_equal(np.sort(raw_index), np.arange(n)) and not np.array_equal(raw_index, np.arange(n))
+    for name in ("waveform", "label", "stream_max", "split", "key"):
+        assert np.array_equal(shuffled[name][:], raw[name][:][raw_index]), name
+    assert np.array_equal(shuffled["mask"][:], raw["mask"][:])  # same instances, same sum order
+    assert dict(shuffled.attrs)["split_counts"] == dict(raw.attrs)["split_counts"]
+
+    again = tmp_path / "again.zarr"
+    store.convert(sorted_module(4000), tmp_path, again, {}, seed=3, chunk_size=CHUNK)
+    assert np.array_equal(zarr.open_group(str(again), mode="r")["raw_index"][:], raw_index)
+
+    store.make_subset(sorted_stores["shuffled"], tmp_path / "sub.npz", variant="tiny", size=300,
+                      run=0, seed=3)
+    indices, mask, _ = store.load_subset(tmp_path / "sub.npz")
+    assert (shuffled["split"][:][indices] == 0).all()
+    np.testing.assert_allclose(mask, shuffled["waveform"][:][indices].mean(axis=0, dtype=np.float64),
+                               rtol=1e-6, atol=1e-6)
+
+
 def test_streaming_evaluation_equals_in_memory(stores):
     memory = make_feed(stores, "regression", eval_batch_size=20)
     streamed = make_feed(stores, "regression", eval_batch_size=20, force_stream=True)

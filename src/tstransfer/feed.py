@@ -15,6 +15,10 @@ test set, each a :class:`SplitData`.
   chunk by a background thread into a bounded queue, so reads and decompression overlap
   with the model's work. Training streams visit chunks in a seeded random order and mix
   ``shuffle_window`` chunks at a time (a shuffle buffer); evaluation streams go in order.
+  Such batches are close to draws from a full permutation (what the paper's authors
+  used) because ``store.convert`` stores the instances in a seeded random order, so that
+  every chunk is a random sample; over a store in the raw files' order (neighbouring
+  traces alike) they would not be (bench/stream_order.py), and a warning says so.
 
 Training order is a pure function of ``(seed, epoch)`` (:meth:`Feed.train_data`), so a job
 resumed at epoch k sees exactly the batches an uninterrupted job would have seen.
@@ -27,6 +31,7 @@ rows for classification. When a 1-channel target feeds a model built with 3 chan
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -41,8 +46,14 @@ from .datasets.base import SPLIT_CODES
 from .seeding import rng_for
 from .store import load_subset
 
+log = logging.getLogger(__name__)
+
 MEMORY_LIMIT_BYTES = 2 * 1024**3
-SHUFFLE_WINDOW_CHUNKS = 8  # chunks mixed by the streaming shuffle buffer (8 x 256 instances)
+# Chunks mixed by the streaming shuffle buffer (8 x 256 instances). Enough because stores
+# hold their instances in a random order: on a label-sorted raw order the batches then
+# match a full permutation's statistics, where even 128 chunks of the raw order do not
+# (bench/stream_order.py mixing).
+SHUFFLE_WINDOW_CHUNKS = 8
 PREFETCH_BATCHES = 64  # batches the background reader may run ahead of the model
 READ_THREADS = 4  # parallel chunk reads (zarr decompression releases the GIL)
 
@@ -281,6 +292,13 @@ class Feed:
         self.test = SplitData(
             root, "test", np.flatnonzero(split == SPLIT_CODES["test"]), train_mask, **options
         )
+        if not self.train.in_memory and attrs.get("instance_order") != "shuffled":
+            log.warning(
+                "%s: streaming a training split stored in the raw files' order: its batches "
+                "mix only %d chunks at a time and are far from a full permutation; "
+                "reconvert the store (store.convert now writes a seeded random order)",
+                self.store, self.shuffle_window,
+            )
         load_in_memory([self.train, self.val, self.test])
 
     @classmethod
@@ -411,33 +429,72 @@ class Feed:
                 yield (self.inputs(waveform[b : b + size], stream_max[b : b + size]),
                        self.targets(labels[b : b + size]))
 
+    def _stream_windows(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+        """The plan of one streamed epoch, without reading anything: per shuffle window
+        ``(span ids, permutation of the pool, n_served)``.
+
+        The pool is the previous window's leftover instances followed by the window's
+        chunks' instances; its first ``n_served`` permuted instances are served (a whole
+        number of batches, except in the epoch's last window) and the rest are carried.
+        A pure function of ``(seed, epoch)``: :meth:`stream_train_blocks` (data) and
+        :meth:`stream_epoch_order` (row numbers) both follow it.
+        """
+        spans = self.train.spans
+        chunk_order = rng_for(self.seed, "train-chunks", epoch).permutation(len(spans))
+        mixer = rng_for(self.seed, "train-window", epoch)
+        carried = 0
+        for i in range(0, len(chunk_order), self.shuffle_window):
+            window = chunk_order[i : i + self.shuffle_window]
+            pool = carried + sum(len(spans[k].rows) for k in window)
+            perm = mixer.permutation(pool)
+            last = i + self.shuffle_window >= len(chunk_order)
+            served = pool if last else pool // self.batch_size * self.batch_size
+            carried = pool - served
+            yield window, perm, served
+
+    def stream_epoch_order(self, epoch: int) -> np.ndarray:
+        """The streamed training order of ``epoch`` as positions in the training split
+        (``self.train``'s rows): what :meth:`stream_train_blocks` serves, read from its
+        plan alone (nothing is read from the store)."""
+        spans = self.train.spans
+        served, carry = [], np.arange(0, dtype=np.int64)
+        for window, perm, n_served in self._stream_windows(epoch):
+            pool = np.concatenate(
+                [carry, *(np.arange(spans[k].first, spans[k].first + len(spans[k].rows)) for k in window)]
+            )
+            served.append(pool[perm[:n_served]])
+            carry = pool[perm[n_served:]]
+        return np.concatenate(served)
+
     def stream_train_blocks(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Shuffled training instances read chunk by chunk (for splits too big for memory).
 
         Chunk order is a seeded permutation; ``shuffle_window`` chunks at a time are
-        pooled (with the previous window's leftover instances) and permuted. Yields per
-        window ``(waveform, stream_max, labels)`` in training order, a whole number of
-        batches long (the epoch's last block excepted), so cutting each block into
-        batches gives the epoch's batches. Every instance appears exactly once per epoch.
+        pooled (with the previous window's leftover instances) and permuted
+        (:meth:`_stream_windows`). Yields per window ``(waveform, stream_max, labels)`` in
+        training order, a whole number of batches long (the epoch's last block excepted),
+        so cutting each block into batches gives the epoch's batches. Every instance
+        appears exactly once per epoch.
+
+        The window only mixes the chunks it holds: batches are close to draws from a full
+        permutation only if the store's chunks are themselves random samples of the
+        split, which ``store.convert`` ensures by writing the instances in a seeded
+        random order (bench/stream_order.py measures both).
         """
         split = self.train
-        chunk_order = rng_for(self.seed, "train-chunks", epoch).permutation(len(split.spans))
-        mixer = rng_for(self.seed, "train-window", epoch)
-        carry: list[np.ndarray] | None = None
         with ThreadPoolExecutor(READ_THREADS) as pool:
-            windows = [
-                chunk_order[i : i + self.shuffle_window]
-                for i in range(0, len(chunk_order), self.shuffle_window)
-            ]
+            plan = list(self._stream_windows(epoch))
+
             def submit(window):  # raw reads: the mask is subtracted once per window below
                 return [pool.submit(_read_span, split.waveform_array, split.spans[k]) for k in window]
 
-            upcoming = submit(windows[0]) if windows else []
-            for number, window in enumerate(windows):
+            upcoming = submit(plan[0][0]) if plan else []
+            carry: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+            for number, (window, perm, n_served) in enumerate(plan):
                 spans = [split.spans[k] for k in window]
                 blocks = [future.result() for future in upcoming]
                 # read the next window while this one is being served
-                upcoming = submit(windows[number + 1]) if number + 1 < len(windows) else []
+                upcoming = submit(plan[number + 1][0]) if number + 1 < len(plan) else []
                 rows = np.concatenate(
                     [np.arange(s.first, s.first + len(s.rows)) for s in spans]
                 )
@@ -448,12 +505,8 @@ class Feed:
                     waveform = np.concatenate([carry[0], waveform])
                     stream_max = np.concatenate([carry[1], stream_max])
                     labels = np.concatenate([carry[2], labels])
-                perm = mixer.permutation(len(waveform))
-                last = number + 1 == len(windows)
-                n_full = len(perm) if last else len(perm) // self.batch_size * self.batch_size
-                take = perm[:n_full]
+                take, rest = perm[:n_served], perm[n_served:]
                 yield waveform[take], stream_max[take], labels[take]
-                rest = perm[n_full:]
                 carry = (waveform[rest], stream_max[rest], labels[rest])
 
     # ----------------------------------------------------------------- evaluation

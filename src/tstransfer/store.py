@@ -9,15 +9,26 @@ Layout (an xarray Dataset with named dimensions, Zarr v3):
 * ``stream_max`` (instance,) float32 -- ``max(|min|, |max|)`` of the raw instance;
 * ``split``     (instance,) int8 -- 0 train, 1 val, 2 test (``split_codes`` attr);
 * ``key``       (instance,) str -- the raw trace / file / window id;
+* ``raw_index`` (instance,) int64 -- the instance's position in the extraction's (raw) order;
 * ``mask``      (time, channel) float32 -- mean scaled waveform of the full training split.
+
+Instances are stored in a seeded random order (``rng_for(seed, "store-order", dataset)``),
+not in the raw files' order, where neighbouring traces share station, time and magnitude:
+a training split too big for memory is streamed a few chunks at a time (``feed.Feed``), and
+its batches are close to draws from a full permutation only if every chunk is a random
+sample of the split (bench/stream_order.py). ``key`` identifies each instance and
+``raw_index`` restores the raw order (``np.argsort(raw_index)``).
 
 Attributes record the dataset, task, classes, sampling rate, units, extraction
 parameters, raw file checksums, split seed and fractions, counts, and what the extraction
 dropped. See REFERENCE.md section 3 for the preprocessing this implements.
 
 Conversion streams: one cheap pass lists the instances (``list_instances``), the split is
-drawn, then waveforms flow chunk by chunk from the raw files into the store, so memory is
-bounded by one chunk whatever the dataset's size (STEAD is about 85 GB).
+drawn (per raw instance, so it does not depend on the store order), then waveforms flow
+chunk by chunk from the raw files -- read in the raw order, sequentially -- into the store.
+The random store order costs a second pass over the waveforms (:class:`_Stager`; about
+3 s per GB of waveforms in bench/convert.py) and memory of about ``sqrt(n_instances *
+chunk)`` instances (STEAD: ~1.2 GB) instead of one chunk.
 """
 
 from __future__ import annotations
@@ -153,6 +164,96 @@ def _file_checksums(files: Sequence[Path], log: logging.Logger) -> dict[str, str
     return sums
 
 
+class _Stager:
+    """Writes waveforms that arrive in raw order to their random store positions, with
+    sequential raw reads, chunk-aligned writes and bounded memory.
+
+    A store position's *region* is ``position // region_size`` (``region_size`` a whole
+    number of chunks). Pass 1 (:meth:`add`): each region collects its instances, in
+    arrival order, in a one-chunk buffer that is written, when full, to the region's next
+    chunk (staging). Pass 2 (:meth:`finish`): each region is read back whole, its rows
+    put in their final positions and written again, chunk by chunk. With
+    ``sqrt(n_chunks)`` chunks per region, pass 1 holds at most one buffer per region and
+    pass 2 one region (plus a few chunks in flight): both about ``sqrt(n_chunks)``
+    chunks (STEAD: 64 chunks, 1.2 GB; LEN-DB: 50 chunks, 83 MB). Writing each instance
+    straight to its final chunk would instead rewrite (decompress, recompress) a whole
+    chunk per instance; reading the raw files in the store order would seek per trace.
+    """
+
+    def __init__(self, position: np.ndarray, chunk: int):
+        self.position = position
+        self.chunk = chunk
+        n_chunks = -(-len(position) // chunk)
+        self.region_size = int(np.ceil(np.sqrt(n_chunks))) * chunk
+        self.regions = -(-len(position) // self.region_size)
+        self.fill = np.zeros(self.regions, dtype=np.int64)  # rows held in each buffer
+        self.flushed = np.zeros(self.regions, dtype=np.int64)  # rows written per region
+        self.buffers: dict[int, np.ndarray] = {}
+
+    def add(self, rows: np.ndarray, first: int):
+        """Stage ``rows`` (raw instances ``first``, ``first + 1``, ...); yields
+        ``(store start, block)`` writes, each one whole chunk of a region."""
+        region = self.position[first : first + len(rows)] // self.region_size
+        for r in np.unique(region):
+            members = rows[region == r]
+            while len(members):
+                buffer = self.buffers.get(r)
+                if buffer is None:
+                    buffer = self.buffers[r] = np.empty((self.chunk, *rows.shape[1:]), rows.dtype)
+                take = min(len(members), self.chunk - self.fill[r])
+                buffer[self.fill[r] : self.fill[r] + take] = members[:take]
+                self.fill[r] += take
+                members = members[take:]
+                if self.fill[r] == self.chunk:
+                    yield self._flush(r)
+
+    def _flush(self, r: int) -> tuple[int, np.ndarray]:
+        block = self.buffers.pop(r)[: self.fill[r]]  # the writer keeps it; a new buffer follows
+        start = r * self.region_size + int(self.flushed[r])
+        self.flushed[r] += self.fill[r]
+        self.fill[r] = 0
+        return start, block
+
+    def leftovers(self):
+        """The partly filled buffers (only the last, shorter region's can be non-empty)."""
+        for r in [r for r in self.buffers if self.fill[r]]:
+            yield self._flush(r)
+
+    def finish(self, waveform, threads: int = 4) -> None:
+        """Pass 2: put every staged region's rows in their final positions.
+
+        Chunks are read into one preallocated region array and written back by
+        ``threads`` threads (decompression and compression release the GIL): reading the
+        region in one zarr call held ~3.5 regions of decode buffers (bench/convert.py,
+        STEAD format), chunk by chunk it holds one region and a few chunks.
+        """
+        n = len(self.position)
+        raw_of = np.argsort(self.position)  # store position -> raw index
+        with ThreadPoolExecutor(threads) as pool:
+            for r in range(self.regions):
+                start, stop = r * self.region_size, min(n, (r + 1) * self.region_size)
+                if self.flushed[r] != stop - start:
+                    raise RuntimeError(f"region {r}: staged {self.flushed[r]} of {stop - start} rows")
+                lows = range(0, stop - start, self.chunk)
+                staged = np.empty((stop - start, *waveform.shape[1:]), dtype=waveform.dtype)
+
+                def read(lo: int) -> None:
+                    staged[lo : lo + self.chunk] = waveform[start + lo : min(stop, start + lo + self.chunk)]
+
+                list(pool.map(read, lows))
+                # staged row s is the region's s-th instance in raw order
+                members = np.sort(raw_of[start:stop])
+                source = np.empty(stop - start, dtype=np.int64)
+                source[self.position[members] - start] = np.arange(stop - start)
+
+                def write(lo: int) -> None:
+                    hi = min(stop - start, lo + self.chunk)
+                    waveform[start + lo : start + hi] = staged[source[lo:hi]]
+
+                list(pool.map(write, lows))
+                del staged  # before the next region is read: one region in memory
+
+
 def convert(
     module: DatasetModule,
     raw: str | Path,
@@ -162,9 +263,13 @@ def convert(
     seed: int,
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
     chunk_size: int = INSTANCE_CHUNK,
+    shuffle: bool = True,
     log: logging.Logger | None = None,
 ) -> dict[str, Any]:
     """Convert one dataset's raw files into its zarr store at ``out`` (atomically).
+
+    ``shuffle``: store the instances in a seeded random order (see the module docstring);
+    ``False`` keeps the raw order (benchmarks that measure what the random order buys).
 
     Returns a summary (counts per split, dropped counts, seconds) that is also stored
     in the store's attributes.
@@ -197,6 +302,17 @@ def convert(
         *(int((split == c).sum()) for c in (0, 1, 2)),
     )
 
+    # position[i]: where raw instance i is stored; raw_of[p]: the raw instance at position p
+    if shuffle:
+        position = rng_for(seed, "store-order", info.name).permutation(n)
+        raw_of = np.argsort(position)
+    else:
+        position = raw_of = np.arange(n)
+    stager = _Stager(position, chunk_size) if shuffle else None
+    if stager is not None:
+        log.info("%s: instances stored in a seeded random order (%d regions of %d instances)",
+                 info.name, stager.regions, stager.region_size)
+
     label_dtype = np.int16 if info.task == "classification" else np.float32
     # Per-instance values are gathered here and written once at the end (see below).
     labels_all = np.empty(n, dtype=label_dtype)
@@ -210,6 +326,17 @@ def convert(
         shape = None
         root = None
         pending = None  # the write in flight: at most one, so memory stays at two chunks
+
+        def wait() -> None:
+            nonlocal pending
+            if pending is not None:
+                pending.result()
+                pending = None
+
+        def write(rows: slice, data: np.ndarray) -> None:
+            nonlocal pending
+            wait()
+            pending = writer.submit(root["waveform"].__setitem__, rows, data)
         for chunk in module.read_chunks(raw, params, index, chunk_size):
             count = len(chunk.keys)
             expected = table["key"].iloc[written : written + count].tolist()
@@ -242,8 +369,10 @@ def convert(
                 "split": chunk_split,
                 # Variable-length UTF-8: fixed-width strings have no Zarr v3 spec yet.
                 "key": np.asarray(list(map(str, chunk.keys)), dtype=object),
+                "raw_index": np.arange(written, written + count, dtype=np.int64),
             }
-            if root is None:
+            first_chunk = root is None
+            if first_chunk:
                 ds = xr.Dataset(
                     {
                         "waveform": (("instance", "time", "channel"), block["waveform"]),
@@ -251,6 +380,7 @@ def convert(
                         "stream_max": (("instance",), block["stream_max"]),
                         "split": (("instance",), block["split"]),
                         "key": (("instance",), block["key"]),
+                        "raw_index": (("instance",), block["raw_index"]),
                     }
                 )
                 encoding = {
@@ -267,6 +397,7 @@ def convert(
                     "stream_max": {"chunks": (chunk_size * 16,)},
                     "split": {"chunks": (chunk_size * 16,)},
                     "key": {"chunks": (chunk_size * 16,)},
+                    "raw_index": {"chunks": (chunk_size * 16,)},
                 }
                 ds.to_zarr(tmp, mode="w", encoding=encoding, consolidated=False, zarr_format=3)
                 root = zarr.open_group(tmp, mode="r+")
@@ -278,24 +409,29 @@ def convert(
                 # still: it re-reads and re-validates the store per call.)
                 for name in block:
                     root[name].resize((n, *root[name].shape[1:]))
-            else:
-                if pending is not None:
-                    pending.result()
-                pending = writer.submit(
-                    root["waveform"].__setitem__, slice(written, written + count), scaled
-                )
+            if stager is not None:
+                # (the first chunk's rows written above are overwritten by the staging)
+                for start, rows in stager.add(scaled, written):
+                    write(slice(start, start + len(rows)), rows)
+            elif not first_chunk:
+                write(slice(written, written + count), scaled)
             labels_all[written : written + count] = block["label"]
             stream_max_all[written : written + count] = stream_max
             written += count
-        if pending is not None:
-            pending.result()
         if written != n:
             raise DataError(info.name, raw, f"reader produced {written} instances, index lists {n}")
-        root["label"][:] = labels_all
-        root["stream_max"][:] = stream_max_all
-        root["split"][:] = split
+        if stager is not None:
+            for start, rows in stager.leftovers():
+                write(slice(start, start + len(rows)), rows)
+            wait()  # pass 2 reads what pass 1 wrote
+            stager.finish(root["waveform"])
+        wait()
+        root["label"][:] = labels_all[raw_of]
+        root["stream_max"][:] = stream_max_all[raw_of]
+        root["split"][:] = split[raw_of]
         # The readers' keys equal the index's (checked chunk by chunk above).
-        root["key"][:] = np.asarray(table["key"].astype(str).tolist(), dtype=object)
+        root["key"][:] = np.asarray(table["key"].astype(str).tolist(), dtype=object)[raw_of]
+        root["raw_index"][:] = raw_of.astype(np.int64)
         n_train = int((split == SPLIT_CODES["train"]).sum())
         if n_train == 0:
             raise DataError(info.name, raw, "the training split is empty")
@@ -322,6 +458,8 @@ def convert(
             "split_method": "given" if "split" in table else
             ("stratified random" if info.task == "classification" else "random"),
             "split_fractions": list(fractions),
+            # how to read the order: see the module docstring (raw_index restores the raw one)
+            "instance_order": "shuffled" if shuffle else "raw",
             "seed": seed,
             "dropped": dict(index.dropped),
             "extraction": json.loads(json.dumps(dict(params), default=str)),
