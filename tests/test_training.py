@@ -44,11 +44,17 @@ def toy_module(task: str, n: int, length: int, channels: int, seed: int = 0):
         amplitude = 1.0 if classification else 10 ** labels[i]
         base = amplitude * np.sin(freq * t + rng.uniform(0, 2 * np.pi))[:, None]
         waves[i] = base + rng.normal(0, 0.3 * amplitude, (length, channels))
-    keys = [f"toy{i:05d}" for i in range(n)]
     info = DatasetInfo(
         name=f"toy_{task}", title=f"Toy {task}", domain="toy", task=task, channels=channels,
         sampling_rate=1.0, units="a.u.", class_names=("a", "b", "c") if classification else (),
     )
+    return in_memory_module(info, waves, labels, "toy")
+
+
+def in_memory_module(info, waves: np.ndarray, labels: np.ndarray, prefix: str):
+    """A DatasetModule serving ``waves`` and ``labels`` (in that order) to ``store.convert``."""
+    n = len(labels)
+    keys = [f"{prefix}{i:05d}" for i in range(n)]
 
     def list_instances(raw, params, log):
         return InstanceIndex(pd.DataFrame({"key": keys, "label": labels}))
@@ -214,20 +220,9 @@ def sorted_module(n: int, length: int = 8):
     rng = np.random.default_rng(7)
     labels = np.sort(rng.uniform(1.0, 3.0, n))
     waves = rng.normal(0.0, 1.0, (n, length, 1)) * labels[:, None, None]
-    keys = [f"sorted{i:05d}" for i in range(n)]
     info = DatasetInfo(name="toy_sorted", title="Toy sorted", domain="toy", task="regression",
                        channels=1, sampling_rate=1.0, units="a.u.")
-
-    def list_instances(raw, params, log):
-        return InstanceIndex(pd.DataFrame({"key": keys, "label": labels}))
-
-    def read_chunks(raw, params, index, chunk_size):
-        for start in range(0, n, chunk_size):
-            stop = min(n, start + chunk_size)
-            yield RawChunk(waves[start:stop], labels[start:stop], keys[start:stop], "toy")
-
-    return SimpleNamespace(INFO=info, list_instances=list_instances, read_chunks=read_chunks,
-                           raw_files=lambda params: [], write_synthetic=None)
+    return in_memory_module(info, waves, labels, "sorted")
 
 
 @pytest.fixture(scope="module")
