@@ -17,7 +17,7 @@ alone):
   needs; STEAD's labels come from the table);
 * ``reader``: the module's ``list_instances`` + ``read_chunks`` alone (no store);
 * ``convert``: the whole ``tstransfer.store.convert`` to a zarr store (scaling,
-  stream_max, splits, mask, Zstd-compressed writes, instances in a seeded random order);
+  stream_max, splits, mask, Blosc-lz4-compressed writes, instances in a seeded random order);
 * ``convert-raw-order``: the same with ``shuffle=False`` (instances in the raw order, as
   before the random store order): the difference is the cost of the random order.
 

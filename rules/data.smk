@@ -31,7 +31,6 @@ rule synthesize:
         mem_mb=2000,
     params:
         synthetic=lambda wc: config["synthetic"][wc.dataset],
-        extract=lambda wc: config["datasets"][wc.dataset]["extract"],
         seed=config["seed"],
     script:
         "../workflow/scripts/synthesize.py"

@@ -2,7 +2,7 @@
 
 Each case writes small synthetic raw files in the real format, converts them with
 ``tstransfer.store.convert`` and checks the store against an independent plain-h5py /
-pandas reading of the same raw files (``conftest_seismic``). Bad raw input must raise a
+pandas reading of the same raw files (``seismic_readers``). Bad raw input must raise a
 DataError naming the dataset, the file and the trace, and leave no store behind.
 """
 
@@ -23,10 +23,10 @@ from tstransfer.datasets.base import DataError
 from tstransfer.seeding import rng_for
 
 try:  # tests/ is on sys.path as a rootdir-less folder; as a package if one adds __init__
-    import conftest_seismic as helpers
+    import seismic_readers as helpers
     from shared_data import LOMAX_KEEP_LIST, require
 except ImportError:  # pragma: no cover
-    from tests import conftest_seismic as helpers
+    from tests import seismic_readers as helpers
     from tests.shared_data import LOMAX_KEEP_LIST, require
 
 

@@ -181,3 +181,16 @@ def test_paper_config_downloads_and_applies_the_lomax_keep_list(tmp_path):
     assert sorted(downloads) == ["ConvNetQuake_INGV_dataset.hdf5", "filter_lomax.py"]
     convert_input = re.search(r"rule convert:\n\s+input: (.*)\n", done.stdout).group(1).split(", ")
     assert "resources/raw/lomax/filter_lomax.py" in convert_input
+
+
+def test_schema_names_exactly_the_registered_datasets_and_architectures():
+    """The schema's enums repeat the registries; a new module must be added to both."""
+    import yaml
+
+    from tstransfer.datasets import REGISTRY
+
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    assert set(schema["definitions"]["dataset_name"]["enum"]) == set(REGISTRY)
+    from tstransfer.models import ARCHITECTURES
+
+    assert set(schema["definitions"]["arch_name"]["enum"]) == set(ARCHITECTURES)

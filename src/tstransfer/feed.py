@@ -20,7 +20,7 @@ test set, each a :class:`SplitData`.
   every chunk is a random sample; over a store in the raw files' order (neighbouring
   traces alike) they would not be (bench/stream_order.py), and a warning says so.
 
-Training order is a pure function of ``(seed, epoch)`` (:meth:`Feed.train_data`), so a job
+Training order is a pure function of ``(seed, epoch)`` (:meth:`Feed.epoch_order`, and :meth:`Feed.stream_epoch_order` when streamed), so a job
 resumed at epoch k sees exactly the batches an uninterrupted job would have seen.
 
 Model inputs are ``{"waveform": x - mask, "stream_max": s[:, None]}`` (``stream_max`` only

@@ -318,7 +318,7 @@ def convert(
     labels_all = np.empty(n, dtype=label_dtype)
     stream_max_all = np.empty(n, dtype=np.float32)
     # One background thread compresses and writes chunk k while chunk k+1 is read and
-    # scaled (Zstd and numpy release the GIL); on an error it finishes before the
+    # scaled (Blosc and numpy release the GIL); on an error it finishes before the
     # temporary store is removed.
     with atomic_path(out, directory=True) as tmp, ThreadPoolExecutor(max_workers=1) as writer:
         written = 0

@@ -22,7 +22,7 @@ Validation loss and metric come from one prediction pass over the whole validati
 (streamed when it is large); the loss is computed from those predictions the way Keras
 computes it (MSE, or clipped cross-entropy, plus the model's regularisation losses).
 
-Determinism: the training order is a function of (seed, epoch) (see ``Feed.train_data``),
+Determinism: the training order is a function of (seed, epoch) (see ``Feed.epoch_order``),
 Keras/NumPy/TF global seeds are set from the seed once (re-seeding every epoch would make
 TensorFlow retrace the training function each epoch, seconds each time; nothing draws from
 the global generators after the model is built: Keras 3 dropout draws from per-layer seed

@@ -76,15 +76,6 @@ GROUP_LABELS = {
 TABLE_TARGETS = {"seismology": SEISMOLOGY, "other": OTHER_DOMAINS}
 
 
-def higher_is_better(metric: str) -> bool:
-    """True for weighted F1, False for MAE."""
-    if metric == "f1_weighted":
-        return True
-    if metric == "mae":
-        return False
-    raise ValueError(f"unknown metric {metric!r}")
-
-
 def domain_group(source: str, target: str) -> str:
     """The paper's domain group of a (source, target) pair (keys of DOMAIN_GROUPS)."""
     source_seismic, target_seismic = source in SEISMOLOGY, target in SEISMOLOGY

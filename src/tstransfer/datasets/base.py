@@ -1,9 +1,10 @@
 """What a dataset module provides, and the errors it raises.
 
 A dataset module (one per dataset, registered in ``tstransfer.datasets.REGISTRY``) knows
-three things about its dataset and nothing else:
+these things about its dataset and nothing else:
 
 * ``INFO``: a :class:`DatasetInfo` (task, domain, channels, classes, units, ...);
+* ``raw_files(params)``: the names of the raw files it reads inside its raw folder;
 * ``list_instances(raw, params, log)``: a cheap pass over the raw files that returns an
   :class:`InstanceIndex` -- which instances the paper's extraction keeps, in the order
   ``read_chunks`` will produce them, with labels where they are cheap to know (always
@@ -37,7 +38,6 @@ import pandas as pd
 Task = Literal["regression", "classification"]
 
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
-SPLIT_NAMES = {code: name for name, code in SPLIT_CODES.items()}
 
 
 # extract.file: a single-file dataset's raw file name inside its raw folder (optional;
