@@ -157,7 +157,12 @@ def test_every_output_exists(finished_run, bare_env):
 def test_job_server_and_in_process_runs_agree(finished_run, tmp_path):
     cell = "results/finetune/convnetquake_ingv/emg/sp500/1k5/run1/omega0.5"
     served = json.loads((finished_run / cell / "result.json").read_text())
-    spec = json.dumps(served["config"])  # result.json records the spec the job received
+    # result.json records exactly the spec the workflow built for the job, in one place
+    from tstransfer.protocol import job_spec
+
+    config = yaml.safe_load((finished_run / "config.yaml").read_text())
+    assert served["config"] == job_spec(config, kind="finetune", arch="convnetquake_ingv", dataset="sp500")
+    spec = json.dumps(served["config"])
     env = {k: v for k, v in os.environ.items() if k != "TSTRANSFER_JOBSERVER"}
     subprocess.run(
         [sys.executable, "-m", "tstransfer.cli", "finetune", "--spec", spec,

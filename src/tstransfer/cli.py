@@ -7,7 +7,7 @@
     python -m tstransfer.cli stream-max --spec JSON --arch A --dataset D --stream-max with|without --seed-index K --store Z --out DIR
 
 ``--spec`` is the JSON of the config values that shape the job (rules/common.smk,
-``job_config``). With ``TSTRANSFER_JOBSERVER`` set (the Snakefile does this when
+``tstransfer.protocol.job_spec``). With ``TSTRANSFER_JOBSERVER`` set (the Snakefile does this when
 ``job_server: true``) the job runs in a child of the warm job server; otherwise here.
 This module imports nothing heavy, so the client costs a bare Python start.
 """

@@ -47,7 +47,7 @@ import numpy as np
 
 from .fsutil import atomic_path, write_json
 from .metrics import LOWER_IS_BETTER, is_better
-from .protocol import TARGET_KINDS, job_switches, shaping
+from .protocol import TARGET_KINDS, job_switches, shaping, spec_with
 from .seeding import int_seed
 from .store import store_attrs
 
@@ -77,20 +77,6 @@ PRETRAINING_KINDS = ("pretrain", "stream_max")
 
 
 # --------------------------------------------------------------------------- helpers
-def job_config(config: Mapping[str, Any], dataset: str, switches: Mapping[str, bool]) -> dict[str, Any]:
-    """The config values that shaped a job on ``dataset`` (recorded in result.json).
-
-    ``switches``: the protocol switches that shape this job (``protocol.shaping``), as
-    in the spec ``protocol.job_spec`` gives it.
-    """
-    return {
-        "seed": config["seed"],
-        "switches": dict(switches),
-        "training": dict(config["training"]),
-        "datasets": {dataset: {"stream_max": bool(config["datasets"][dataset]["stream_max"])}},
-    }
-
-
 def versions() -> dict[str, str | None]:
     """Python and the versions of the packages that shape a result (the archive's list)."""
     from .archive import package_versions
@@ -237,7 +223,7 @@ def _run(
         "n_test": len(feed.test),
         "timings": timings,
         "history": result.history,
-        "config": job_config(config, dataset, shaped_by),
+        "config": spec_with(config, dataset, shaped_by),  # the spec job_spec gives this job
         "versions": versions(),
     }
     record["runtime_s"] = time.time() - started  # process start -> result written
@@ -360,4 +346,4 @@ def select_pretrained(
 
 
 __all__ = ["pretrain", "referent", "finetune", "stream_max_job", "select_pretrained",
-           "job_config", "versions", "save_model", "load_model", "process_start"]
+           "versions", "save_model", "load_model", "process_start"]

@@ -100,16 +100,23 @@ def shaping(switches: Mapping[str, bool], *, kind: str, arch: str, task: str, ch
 def job_spec(config: Mapping[str, Any], *, kind: str, arch: str, dataset: str) -> dict[str, Any]:
     """The config values that shape one training job, and nothing else.
 
-    The job receives this as its config (``--spec``) and records it in result.json;
-    Snakemake keeps it as the job's params, so a change reruns exactly these jobs.
+    The job receives this as its config (``--spec``) and records it in result.json
+    (:func:`spec_with`); Snakemake keeps it as the job's params, so a change reruns
+    exactly these jobs.
     """
     from .datasets import get  # the dataset's task and channels; no TensorFlow
 
     info = get(dataset).INFO
+    switches = shaping(project_switches(config), kind=kind, arch=arch, task=info.task,
+                       channels=info.channels)
+    return spec_with(config, dataset, switches)
+
+
+def spec_with(config: Mapping[str, Any], dataset: str, switches: Mapping[str, bool]) -> dict[str, Any]:
+    """A job spec from a config (a project config or a job's own spec) and the job's switches."""
     return {
         "seed": config["seed"],
-        "switches": shaping(project_switches(config), kind=kind, arch=arch, task=info.task,
-                            channels=info.channels),
+        "switches": dict(switches),
         "training": dict(config["training"]),
         "datasets": {dataset: {"stream_max": bool(config["datasets"][dataset]["stream_max"])}},
     }
