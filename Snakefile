@@ -15,6 +15,13 @@ configfile: "config/demo.yaml"
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+# On a cluster, a GPU limit (profiles/slurm: resources gpu=1) holds per submitted job,
+# not for the whole run: a packed group of training jobs then runs its members one after
+# another on one GPU, while any number of groups run at once. Local runs ignore scopes.
+resource_scopes:
+    gpu="local",
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/training.smk"

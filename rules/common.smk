@@ -3,6 +3,7 @@
 # Parsing this file must stay cheap: every cluster job parses the Snakefile again, so
 # nothing here touches data or imports TensorFlow or zarr (tstransfer.protocol and the
 # dataset registry it reads are TensorFlow-free).
+import atexit
 import json
 import os
 import shlex
@@ -279,8 +280,11 @@ def all_targets():
 _JOB_SERVER = {}
 
 
+TRAINING_RULES = ("pretrain", "referent", "finetune", "stream_max_study")
+
+
 def start_job_server():
-    """Start the warm training-job server for this run (config job_server, local runs only).
+    """Start the warm training-job server for this run (config job_server, local runs).
 
     See src/tstransfer/jobserver.py: it removes TensorFlow's import from every job's
     fixed cost. Jobs find it through an environment variable they inherit from here.
@@ -295,3 +299,24 @@ def stop_job_server():
     handle = _JOB_SERVER.pop("handle", None)
     if handle is not None:
         handle.stop()
+
+
+def start_allocation_job_server():
+    """In a packed SLURM allocation, one server for the group's training jobs.
+
+    Runs while the allocation's batch process parses this file (hooks do not run in
+    cluster jobs), so TensorFlow's import overlaps Snakemake's DAG building; the group's
+    srun steps inherit the variable. The server stops when this process exits.
+    """
+    from tstransfer import jobserver
+
+    if config["job_server"]:
+        handle = jobserver.start_for_allocation(
+            sys.argv, TRAINING_RULES, "results/logs/jobserver"
+        )
+        if handle is not None:
+            _JOB_SERVER["handle"] = handle
+            atexit.register(stop_job_server)
+
+
+start_allocation_job_server()

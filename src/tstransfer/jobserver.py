@@ -11,6 +11,13 @@ and stderr file descriptors (so the child writes straight into the rule's log), 
 waits for the child's exit status. Without a server the CLI runs the job itself, so the
 same rule works everywhere.
 
+On a SLURM cluster each job is its own allocation and pays the import once, as before.
+A packed allocation (README: ``--group-components``) runs several training jobs in series;
+there the allocation's batch process starts a server when it parses the Snakefile
+(:func:`packed_training_jobs` finds the group's jobs in its ``--target-jobs``), its jobs'
+``srun`` steps inherit the variable, and the server ends with that process: at its exit,
+or, if it is killed, when the server sees its parent gone.
+
 Children start from a process that has imported TensorFlow but never run an op, so each
 job gets TensorFlow's pristine state (seeds, graphs, thread pools are created in the
 child); results are bit-identical to an in-process run (tests/test_jobserver.py).
@@ -102,6 +109,9 @@ def _run_child(request: dict, fds: list[int], runner: str) -> None:
             os._exit(code)
 
 
+_RUNNING: set[int] = set()  # PIDs of the children now running
+
+
 def _serve_connection(conn: socket.socket, runner: str) -> None:
     with conn:
         message, fds, _flags, _addr = socket.recv_fds(conn, _MAX_MESSAGE, 2)
@@ -115,12 +125,14 @@ def _serve_connection(conn: socket.socket, runner: str) -> None:
         if pid == 0:
             conn.close()
             _run_child(request, fds, runner)
+        _RUNNING.add(pid)
         for fd in fds:
             os.close(fd)
         log.info("job %d started: %s", pid, " ".join(request["argv"][:1] + request["argv"][-2:]))
         while True:
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
+                _RUNNING.discard(pid)
                 code = os.waitstatus_to_exitcode(status)
                 log.info("job %d ended with %d", pid, code)
                 conn.sendall(json.dumps({"exit": code if code >= 0 else 128 - code}).encode() + b"\n")
@@ -134,6 +146,7 @@ def _serve_connection(conn: socket.socket, runner: str) -> None:
                 except ProcessLookupError:
                     pass
                 os.waitpid(pid, 0)
+                _RUNNING.discard(pid)
                 return
 
 
@@ -146,22 +159,40 @@ DEFAULT_PRELOAD = (
 )
 
 
+def _exit_when_parent_dies(parent: int, socket_path: str) -> None:
+    """End this server when ``parent`` is gone (killed without stopping us first)."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    log.warning("parent process %d is gone: stopping the job server and its jobs", parent)
+    for pid in list(_RUNNING):
+        try:
+            os.killpg(pid, signal.SIGKILL)  # each child leads its own process group
+        except ProcessLookupError:
+            pass
+    if os.path.exists(socket_path):
+        os.unlink(socket_path)
+    os._exit(0)
+
+
 def serve(
     socket_path: str,
     *,
     preload: Sequence[str] = DEFAULT_PRELOAD,
     runner: str = DEFAULT_RUNNER,
+    parent: int | None = None,
 ) -> None:
     """Bind ``socket_path``, import ``preload`` modules, then fork a child per request.
 
     Each child calls ``runner`` (``"module:function"``, taking the argv list and returning
-    an exit status).
+    an exit status). With ``parent``, the server ends when that process is gone.
     """
     if os.path.exists(socket_path):
         os.unlink(socket_path)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(socket_path)
     server.listen(128)
+    if parent is not None:
+        threading.Thread(target=_exit_when_parent_dies, args=(parent, socket_path), daemon=True).start()
     started = time.perf_counter()
     import importlib
 
@@ -213,7 +244,8 @@ def start_background(log_file: str, *, timeout: float = 60.0) -> BackgroundServe
     path = os.path.join(tempfile.gettempdir(), f"tstransfer-jobserver-{os.getpid()}.sock")
     os.makedirs(os.path.dirname(log_file) or ".", exist_ok=True)
     process = subprocess.Popen(
-        [sys.executable, "-m", "tstransfer.jobserver", "--socket", path, "--log", log_file],
+        [sys.executable, "-m", "tstransfer.jobserver", "--socket", path, "--log", log_file,
+         "--parent", str(os.getpid())],
         start_new_session=True,
     )
     deadline = time.monotonic() + timeout
@@ -227,17 +259,50 @@ def start_background(log_file: str, *, timeout: float = 60.0) -> BackgroundServe
     return BackgroundServer(process, path)
 
 
+def packed_training_jobs(argv: Sequence[str], environ: dict, training_rules: Sequence[str]) -> int:
+    """How many training jobs this Snakemake process runs as one packed SLURM allocation.
+
+    Snakemake starts a cluster job as ``snakemake --target-jobs RULE:wildcards ...``: in
+    the allocation's batch process (``SLURM_JOB_ID`` set, no ``SLURM_STEP_ID``) a packed
+    group lists all its jobs there, and each then runs in its own ``srun`` step, whose
+    Snakemake lists one. Returns 0 outside a SLURM batch process. (The Snakefile is
+    parsed before Snakemake's DAG settings exist, so the command line is what tells.)
+    """
+    if not environ.get("SLURM_JOB_ID") or environ.get("SLURM_STEP_ID") is not None:
+        return 0
+    argv = list(argv)
+    if "--target-jobs" not in argv:
+        return 0
+    count = 0
+    for item in argv[argv.index("--target-jobs") + 1:]:
+        if item.startswith("-"):
+            break
+        count += item.partition(":")[0] in training_rules
+    return count
+
+
+def start_for_allocation(argv: Sequence[str], training_rules: Sequence[str], log_dir: str) -> BackgroundServer | None:
+    """A server for this packed SLURM allocation if it runs two or more training jobs.
+
+    Its log is ``log_dir/slurm-<job id>.log``. None (no server) anywhere else.
+    """
+    if packed_training_jobs(argv, os.environ, training_rules) < 2:
+        return None
+    return start_background(os.path.join(log_dir, f"slurm-{os.environ['SLURM_JOB_ID']}.log"))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tstransfer.jobserver", description=__doc__.split("\n")[0])
     parser.add_argument("--socket", required=True, help="UNIX socket path to listen on")
     parser.add_argument("--log", help="log file (default: stderr)")
     parser.add_argument("--preload", action="append", help="module to import before serving (repeatable)")
     parser.add_argument("--runner", default=DEFAULT_RUNNER, help="module:function each child runs")
+    parser.add_argument("--parent", type=int, help="end when the process with this PID is gone")
     args = parser.parse_args(argv)
     from . import logs
 
     logs.setup(args.log)
-    serve(args.socket, preload=args.preload or DEFAULT_PRELOAD, runner=args.runner)
+    serve(args.socket, preload=args.preload or DEFAULT_PRELOAD, runner=args.runner, parent=args.parent)
 
 
 if __name__ == "__main__":
