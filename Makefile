@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: install demo test lint report clean-demo
+.PHONY: install demo test lint report clean-demo slurm-deps test-slurm slurm-up slurm-down
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -36,3 +36,21 @@ report: install
 
 clean-demo:
 	rm -rf results resources/synthetic .snakemake
+
+# The SLURM tests (tests/test_slurm.py) start a real single-node cluster from Debian's
+# packages, as root; without them those tests skip (and fail under CI=true).
+SLURM_PACKAGES := munge slurmctld slurmd slurm-client slurmdbd mariadb-server iproute2
+slurm-deps:
+	dpkg -s $(SLURM_PACKAGES) >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SLURM_PACKAGES); }
+
+test-slurm: install
+	$(BIN)/python -m pytest -q -m slurm
+
+# A cluster to try the profile by hand: `make slurm-up`, then
+#   .venv/bin/python tests/slurm_cluster.py run .slurm -- .venv/bin/snakemake --profile profiles/slurm ...
+slurm-up: install
+	$(BIN)/python tests/slurm_cluster.py up .slurm
+
+slurm-down:
+	$(BIN)/python tests/slurm_cluster.py down .slurm

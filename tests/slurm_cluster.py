@@ -4,7 +4,7 @@
     python tests/slurm_cluster.py down DIR     stop the one started in DIR
     python tests/slurm_cluster.py run  DIR -- CMD...   run CMD against it (sbatch, sacct, snakemake)
 
-The daemons are Debian's packages (slurm-wlm 22.05, installed by `make slurm-deps`), started
+The daemons are Debian's packages (slurm-wlm 22.05; `make slurm-deps` installs them), started
 directly as background processes, each stopped by the PID this module started. They run in
 a network namespace of their own that has nothing but a loopback interface, so nothing they
 open can be reached from outside the machine (slurmctld, slurmd and slurmdbd bind every
@@ -37,8 +37,6 @@ CLUSTER = "tstransfer"
 PARTITION = "standard"
 ACCOUNT = "tstransfer-ci"
 GPUS = 4
-# Debian's package names; `make slurm-deps` installs them.
-PACKAGES = ["munge", "slurmctld", "slurmd", "slurm-client", "slurmdbd", "mariadb-server"]
 BINARIES = ["munged", "mungekey", "mariadbd", "mariadb-install-db", "mariadb", "slurmdbd", "slurmctld", "slurmd",
             "sbatch", "sacct", "sacctmgr", "nsenter", "unshare", "ip"]
 PORTS = {"mysql": 3306, "slurmdbd": 6819, "slurmctld": 6817, "slurmd": 6818}
@@ -55,7 +53,7 @@ def missing_requirements() -> list[str]:
         reasons.append("needs root (SLURM daemons and a network namespace)")
     absent = [name for name in BINARIES if shutil.which(name) is None and not Path("/usr/sbin", name).exists()]
     if absent:
-        reasons.append(f"missing {', '.join(absent)} (run `make slurm-deps`: apt-get install {' '.join(PACKAGES)})")
+        reasons.append(f"missing {', '.join(absent)} (`make slurm-deps` installs Debian's packages)")
     return reasons
 
 
@@ -104,6 +102,8 @@ AccountingStoragePort={slurmdbd}
 AccountingStoragePass={munge_socket}
 AccountingStorageTRES=gres/gpu,gres/gpu:v100
 JobCompType=jobcomp/none
+# Keep sbatch --comment (the executor plugin writes the rule and wildcards there).
+AccountingStoreFlags=job_comment
 # Short waits: the tests cancel and time out jobs on purpose.
 KillWait=5
 MinJobAge=300
@@ -193,7 +193,9 @@ class SlurmCluster:
         try:
             # A network namespace that has only loopback; a sleeping process holds it open.
             self._spawn("namespaces", ["unshare", "--net", "--mount", "sleep", "infinity"])
-            self._wait(lambda: Path(self.mountns).exists(), "the namespaces", deadline)
+            # /proc/PID/ns/* name our own namespaces until unshare has made new ones: wait
+            # for both to differ, or the next commands would change this machine's.
+            self._wait(self._namespaces_ready, "the namespaces", deadline, "namespaces")
             subprocess.run(self.command(["ip", "link", "set", "lo", "up"]), check=True)
             # getaddrinfo(AI_ADDRCONFIG), which the daemons use to bind, finds no IPv4 on a
             # namespace that has only 127.0.0.1; an address from TEST-NET-1 on the same
@@ -265,6 +267,13 @@ class SlurmCluster:
             if time.monotonic() > deadline:
                 raise ClusterError(f"timed out waiting for {what}; see {self.root}/log/")
             time.sleep(0.2)
+
+    def _namespaces_ready(self) -> bool:
+        try:
+            return all(os.readlink(path) != os.readlink(f"/proc/self/ns/{kind}")
+                       for kind, path in (("net", self.netns), ("mnt", self.mountns)))
+        except FileNotFoundError:
+            return False
 
     def _listening(self, port: int) -> bool:
         probe = subprocess.run(self.command(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"]),

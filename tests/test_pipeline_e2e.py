@@ -1,124 +1,24 @@
 """The whole DAG end to end on a tiny synthetic config, then partial reruns.
 
-One workflow run (every rule from raw files to the archive, through the job server)
-is shared by the tests of this module; it takes about a minute here.
-
-Snakemake runs here as on a fresh machine where nothing is activated: the virtual
-environment's ``bin/`` is off PATH, and the ``python`` on PATH is a real interpreter that
-cannot import tstransfer (started with ``-I -S``: no site-packages, no PYTHONPATH). A job
-that ran a bare ``python -m tstransfer...`` fails here, on any machine, whatever its
-system Python has installed.
+One workflow run (every rule from raw files to the archive, through the job server;
+``finished_run`` in conftest.py) is shared by these tests and the SLURM tests; it takes
+about a minute here. It runs with a PATH on which ``python`` cannot import the project
+(tests/workflow_runs.py).
 """
 
 import json
 import math
 import os
-import re
-import shlex
+import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
+from shared_data import REAL_SP500, require
+from workflow_runs import ROOT, planned_jobs, snakemake
 
-try:  # tests/ is on sys.path as a rootdir-less folder; as a package if one adds __init__
-    from shared_data import REAL_SP500, require
-except ImportError:  # pragma: no cover
-    from tests.shared_data import REAL_SP500, require
-
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-
-
-def tiny_config() -> dict:
-    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
-    config.update(
-        architectures=["convnetquake_ingv"],
-        sources=["emg", "sp500"],
-        targets=["emg", "sp500"],
-        variants={"1k5": 60},
-        runs=2,
-        omegas=[0.5, 1.0],
-        pretrain={"seeds": 2},
-        stream_max_study={"datasets": ["sp500"], "seeds": 1},
-    )
-    config["training"]["max_epochs"] = 2
-    config["synthetic"].update(
-        lomax={"n_instances": 60, "length": 60},
-        lendb={"n_instances": 60, "length": 60},
-        stead={"n_instances": 60, "length": 60, "layout": "chunks", "n_chunks": 2},
-        speech={"clips_per_word": 3, "n_samples": 200},
-        sp500={"n_days": 400},
-    )
-    config["datasets"]["speech"]["extract"]["n_samples"] = 100
-    return config
-
-
-def environment_without_the_project(shim_dir: Path) -> dict[str, str]:
-    """os.environ with no activated venv, and a ``python`` on PATH that lacks tstransfer."""
-    venv_bins = {Path(sys.executable).parent.resolve(), (Path(sys.prefix) / "bin").resolve()}
-    path = [
-        entry for entry in os.environ.get("PATH", "").split(os.pathsep)
-        if entry and Path(entry).resolve() not in venv_bins
-    ]
-    base_interpreter = os.path.realpath(sys.executable)  # the venv's python links to it
-    shim_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("python", "python3"):
-        shim = shim_dir / name
-        shim.write_text(f'#!/bin/sh\nexec {shlex.quote(base_interpreter)} -I -S "$@"\n')
-        shim.chmod(0o755)
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "TSTRANSFER_PYTHON")}
-    env["PATH"] = os.pathsep.join([str(shim_dir), *path])
-    return env
-
-
-@pytest.fixture(scope="module")
-def bare_env(tmp_path_factory):
-    env = environment_without_the_project(tmp_path_factory.mktemp("bin"))
-    # The guard itself: python on this PATH runs, and cannot import the project.
-    runs = subprocess.run(["python", "-c", "print(6 * 7)"], env=env, capture_output=True, text=True)
-    assert runs.returncode == 0 and runs.stdout.strip() == "42", runs.stderr
-    for python in ("python", "python3"):
-        imports = subprocess.run([python, "-c", "import tstransfer"], env=env, capture_output=True, text=True)
-        assert imports.returncode != 0 and "No module named 'tstransfer'" in imports.stderr
-    return env
-
-
-def snakemake(workdir: Path, env: dict[str, str], *args: str, check: bool = True,
-              configfile: str = "config.yaml") -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
-         "--configfile", configfile, "--replace-workflow-config", *args],
-        cwd=workdir, capture_output=True, text=True, env=env,
-    )
-    if check and done.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{done.stdout[-5000:]}\n{done.stderr[-5000:]}")
-    return done
-
-
-def planned_jobs(output: str) -> list[tuple[str, dict]]:
-    """(rule, wildcards) of every job a dry run plans."""
-    jobs, rule = [], None
-    for line in output.splitlines():
-        match = re.match(r"\s*(?:local)?rule (\w+):", line)
-        if match:
-            rule = match.group(1)
-            jobs.append((rule, {}))
-            continue
-        match = re.match(r"\s*wildcards: (.*)", line)
-        if match and jobs:
-            jobs[-1][1].update(item.split("=", 1) for item in match.group(1).split(", "))
-    return jobs
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory, bare_env):
-    workdir = tmp_path_factory.mktemp("tiny")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
-    snakemake(workdir, bare_env, "--cores", "2")
-    return workdir
 
 
 def test_every_output_exists(finished_run, bare_env):
@@ -205,13 +105,14 @@ def test_forcerun_of_one_cell_reruns_that_cell_alone(finished_run, bare_env):
     }
 
 
-def test_verify_names_changed_and_missing_files_without_rebuilding(finished_run, bare_env):
-    """Last in this module: it damages the finished tree."""
-    assert snakemake(finished_run, bare_env, "--cores", "1", "verify").returncode == 0
-    results = finished_run / "results"
+def test_verify_names_changed_and_missing_files_without_rebuilding(finished_run, bare_env, tmp_path):
+    run = tmp_path / "run"  # a copy: it damages the tree, which other modules share
+    shutil.copytree(finished_run, run, symlinks=True)
+    assert snakemake(run, bare_env, "--cores", "1", "verify").returncode == 0
+    results = run / "results"
     (results / "tables" / "results.csv").write_text("tampered\n")
     (results / "analysis" / "done").unlink()
-    done = snakemake(finished_run, bare_env, "--cores", "1", "verify", check=False)
+    done = snakemake(run, bare_env, "--cores", "1", "verify", check=False)
     assert done.returncode != 0
     log = (results / "logs" / "verify.log").read_text()
     assert "changed: tables/results.csv" in log

@@ -15,6 +15,7 @@ This module imports nothing heavy, so the client costs a bare Python start.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -59,9 +60,41 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _exclusive(out_dir: str):
+    """Hold ``out_dir/.lock`` while the job runs; yield whether another process held it first.
+
+    Two processes can run the same job when the controlling Snakemake dies (SIGKILL, a
+    lost login session) while its cluster jobs go on, and a restarted Snakemake submits
+    the unfinished ones again. The second then waits here for the first instead of
+    training beside it in the same folder.
+    """
+    import fcntl
+
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, ".lock"), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            waited = False
+        except BlockingIOError:
+            print(f"tstransfer: another process is running the job in {out_dir}; waiting for it", file=sys.stderr)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            waited = True
+        yield waited
+
+
 def run_job(argv: Sequence[str]) -> int:
     """Parse ``argv`` and run the job in this process; return the exit status."""
     args = _parser().parse_args(list(argv))
+    with _exclusive(args.out) as waited:
+        if waited and os.path.exists(os.path.join(args.out, "result.json")):
+            # The process we waited for finished this very job: its result stands.
+            print(f"tstransfer: {args.out}/result.json was written meanwhile; nothing left to do", file=sys.stderr)
+            return 0
+        return _dispatch(args)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     from . import jobs, logs
 
     logs.setup(None)

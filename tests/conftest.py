@@ -1,0 +1,56 @@
+"""Fixtures shared across test modules: one finished tiny workflow run, one SLURM cluster."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+import yaml
+
+from workflow_runs import environment_without_the_project, snakemake, tiny_config
+
+
+@pytest.fixture(scope="session")
+def bare_env(tmp_path_factory):
+    env = environment_without_the_project(tmp_path_factory.mktemp("bin"))
+    # The guard itself: python on this PATH runs, and cannot import the project.
+    runs = subprocess.run(["python", "-c", "print(6 * 7)"], env=env, capture_output=True, text=True)
+    assert runs.returncode == 0 and runs.stdout.strip() == "42", runs.stderr
+    for python in ("python", "python3"):
+        imports = subprocess.run([python, "-c", "import tstransfer"], env=env, capture_output=True, text=True)
+        assert imports.returncode != 0 and "No module named 'tstransfer'" in imports.stderr
+    return env
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory, bare_env):
+    """The tiny config run locally to the end (shared: tests that change it work on a copy)."""
+    workdir = tmp_path_factory.mktemp("tiny")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+    snakemake(workdir, bare_env, "--cores", "2")
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory):
+    """A real single-node SLURM cluster (tests/slurm_cluster.py) for the whole test run.
+
+    Skips where it cannot start (not root, packages missing: `make slurm-deps`); under
+    CI=true it fails instead, since CI installs the packages and runs as root.
+    """
+    from shared_data import in_ci
+    from slurm_cluster import ClusterError, SlurmCluster, missing_requirements
+
+    reasons = missing_requirements()
+    if reasons:
+        message = "no SLURM cluster here: " + "; ".join(reasons)
+        if in_ci():
+            pytest.fail(message + " (under CI=true the SLURM tests must run)", pytrace=False)
+        pytest.skip(message)
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
+    try:
+        cluster.start()
+    except ClusterError as error:
+        pytest.fail(str(error), pytrace=False)
+    yield cluster
+    cluster.stop()

@@ -1,0 +1,259 @@
+"""The workflow on a real SLURM scheduler, through `snakemake --profile profiles/slurm`.
+
+Jobs go through sbatch to a real slurmctld and slurmd (tests/slurm_cluster.py), and their
+fate is read back from sacct, as on a cluster. The test overlay on the profile is only how
+often Snakemake polls (SLURM_POLLING); partition, GPUs, CPUs and memory are the profile's.
+
+    make test-slurm        these tests alone (they start and stop their own cluster)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from workflow_runs import ROOT, snakemake, tiny_config
+
+pytestmark = [pytest.mark.slow, pytest.mark.slurm]
+
+PROFILE = ROOT / "profiles" / "slurm"
+# Poll sacct every 2 s instead of every 10-40 s: the tests wait for many short jobs.
+SLURM_POLLING = ["--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2"]
+TRAINING_RULES = ("pretrain", "referent", "finetune", "stream_max_study")
+PACK_FINETUNE = "ft_{arch}_{source}_{target}_{variant}_{run}=10"
+RESULT_KEYS = ("status", "best_epoch", "last_epoch", "val_metric", "test_metric", "seed", "config")
+
+
+def profile_set_resources() -> dict:
+    return yaml.safe_load((PROFILE / "profile.yaml").read_text())["set-resources"]
+
+
+def on_slurm(cluster, workdir: Path, env: dict, *args: str, check: bool = True, timeout: float = 1200):
+    return snakemake(workdir, cluster.env(env), "--profile", str(PROFILE), *SLURM_POLLING, *args,
+                     check=check, prefix=cluster.command([], cwd=workdir), timeout=timeout)
+
+
+def jobs_since(cluster, first_id: int) -> list[dict]:
+    """sacct's allocation records (one per sbatch) with job id >= first_id, oldest first."""
+    records = cluster.sacct("JobIDRaw", "State", "AllocTRES", "Comment", "Elapsed", extra=["-X"])
+    records = [r for r in records if r["JobIDRaw"].isdigit() and int(r["JobIDRaw"]) >= first_id]
+    for record in records:
+        record["rule"] = rule_of(record["Comment"])
+    return sorted(records, key=lambda r: int(r["JobIDRaw"]))
+
+
+def rule_of(comment: str) -> str:
+    """The rule in the executor plugin's sbatch comment: rule_<name>[_wildcards_<...>].
+
+    A fine-tuning cell always runs as a group job (rules/training.smk gives finetune a
+    group, packed or not), whose comment names the group: ft_<arch>_<source>_...
+    """
+    name = comment.removeprefix("rule_").split("_wildcards_")[0]
+    return "finetune" if name.startswith("ft_") else name
+
+
+def next_job_id(cluster) -> int:
+    ids = [int(r["JobIDRaw"]) for r in cluster.sacct("JobIDRaw", extra=["-X"]) if r["JobIDRaw"].isdigit()]
+    return max(ids, default=0) + 1
+
+
+def tres(record: dict) -> dict:
+    return dict(item.split("=", 1) for item in record["AllocTRES"].split(",") if item)
+
+
+def training_results(workdir: Path) -> dict[str, dict]:
+    results = workdir / "results"
+    return {
+        str(path.relative_to(results)): {k: v for k, v in json.loads(path.read_text()).items() if k in RESULT_KEYS}
+        for kind in ("pretrain", "referent", "finetune", "stream_max")
+        for path in sorted((results / kind).glob("**/result.json"))
+    }
+
+
+@pytest.fixture(scope="module")
+def slurm_run(slurm_cluster, bare_env, tmp_path_factory):
+    """The tiny end-to-end config, every job submitted through the SLURM profile."""
+    workdir = tmp_path_factory.mktemp("tiny-slurm")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+    first = next_job_id(slurm_cluster)
+    started = time.monotonic()
+    done = on_slurm(slurm_cluster, workdir, bare_env)
+    wall = time.monotonic() - started
+    print(f"tiny config on SLURM: {wall:.0f} s")
+    return {"workdir": workdir, "jobs": jobs_since(slurm_cluster, first), "log": done.stdout + done.stderr}
+
+
+def test_every_training_job_is_its_own_slurm_job_with_one_v100_and_the_profiles_cpus(slurm_run):
+    jobs = slurm_run["jobs"]
+    assert jobs and all(job["State"] == "COMPLETED" for job in jobs), [(j["rule"], j["State"]) for j in jobs]
+    training = [job for job in jobs if job["rule"] in TRAINING_RULES]
+    counts = {rule: sum(job["rule"] == rule for job in training) for rule in TRAINING_RULES}
+    # tiny_config: 2 sources x 2 seeds; 2 targets x 1 variant x 2 runs; 2 pairs x 2 runs x
+    # 2 omegas; with and without stream_max on one dataset
+    assert counts == {"pretrain": 4, "referent": 4, "finetune": 8, "stream_max_study": 2}
+    wanted = profile_set_resources()
+    for job in training:
+        allocated = tres(job)
+        assert allocated.get("gres/gpu:v100") == "1", job
+        assert allocated.get("gres/gpu") == "1", job
+        # cpus_per_gpu from the profile, not a cpus_per_task default (the defect this guards)
+        assert allocated["cpu"] == str(wanted[job["rule"]]["cpus_per_gpu"]), job
+    others = [job for job in jobs if job["rule"] not in TRAINING_RULES]
+    assert others, "no data or analysis job went through SLURM"
+    for job in others:
+        assert "gres/gpu" not in job["AllocTRES"], job
+    print("one training job's sacct line:", {k: training[0][k] for k in ("JobIDRaw", "State", "AllocTRES")})
+
+
+def test_outputs_equal_those_of_a_local_run(slurm_run, finished_run):
+    on_cluster, local = training_results(slurm_run["workdir"]), training_results(finished_run)
+    assert len(on_cluster) == 18 and on_cluster.keys() == local.keys()
+    for key in local:
+        assert on_cluster[key] == local[key], key
+    table = pd.read_parquet(slurm_run["workdir"] / "results" / "tables" / "results.parquet")
+    reference = pd.read_parquet(finished_run / "results" / "tables" / "results.parquet")
+    columns = [c for c in reference.columns if c != "runtime_s"]  # wall time differs, nothing else
+    pd.testing.assert_frame_equal(table[columns], reference[columns])
+    for name in ("analysis/done", "MANIFEST.sha256"):
+        assert (slurm_run["workdir"] / "results" / name).is_file()
+
+
+def test_packed_grid_shares_one_allocation_and_one_job_server_per_group(slurm_cluster, slurm_run, bare_env):
+    workdir = slurm_run["workdir"]
+    before = training_results(workdir)
+    first = next_job_id(slurm_cluster)
+    on_slurm(slurm_cluster, workdir, bare_env, "--forcerun", "finetune", "--until", "finetune",
+             "--group-components", PACK_FINETUNE)
+    jobs = jobs_since(slurm_cluster, first)
+    # 2 (source, target) pairs x 1 variant x 2 runs: four allocations for the eight cells
+    assert len(jobs) == 4, [(j["JobIDRaw"], j["Comment"]) for j in jobs]
+    for job in jobs:
+        assert job["State"] == "COMPLETED", job
+        allocated = tres(job)
+        # one GPU per allocation (profile resources gpu=1, scope local): the cells run in series
+        assert allocated.get("gres/gpu:v100") == "1" and allocated["cpu"] == "4", job
+    logs = sorted((workdir / "results" / "logs" / "jobserver").glob("slurm-*.log"))
+    assert {log.name for log in logs} == {f"slurm-{job['JobIDRaw']}.log" for job in jobs}
+    for log in logs:
+        text = log.read_text()
+        assert "job server ready" in text and text.count("ended with 0") == 2, text
+    after = training_results(workdir)
+    assert after == before  # forked from a server, the cells' results are the same
+
+
+# ----------------------------------------------------------------------------- faults
+@pytest.fixture(scope="module")
+def slow_job_dir(tmp_path_factory, bare_env):
+    """A workdir with one dataset converted (locally) whose referent jobs train long
+    enough (~1 s per epoch) to be interrupted mid-way."""
+    workdir = tmp_path_factory.mktemp("fault")
+    config = tiny_config()
+    config["training"].update(max_epochs=40, batch_size=2, early_stopping={"patience": 1000})
+    config["training"]["reduce_lr"]["patience"] = 1000
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    snakemake(workdir, bare_env, "--cores", "2", *(f"results/data/subsets/emg/1k5/run{r}.npz" for r in (0, 1)))
+    return workdir
+
+
+def referent_dir(run: int) -> str:
+    return f"results/referent/convnetquake_ingv/emg/1k5/run{run}"
+
+
+def copy_workdir(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target, symlinks=True)
+    return target
+
+
+def epochs_done(workdir: Path, run: int) -> int:
+    history = workdir / referent_dir(run) / "history.csv"
+    return max(0, len(history.read_text().splitlines()) - 1) if history.exists() else 0
+
+
+def start_on_slurm(cluster, workdir: Path, env: dict, *args: str) -> subprocess.Popen:
+    argv = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
+            "--configfile", "config.yaml", "--replace-workflow-config", "--profile", str(PROFILE),
+            *SLURM_POLLING, *args]
+    log = open(workdir / "snakemake-background.log", "w")
+    return subprocess.Popen(cluster.command(argv, cwd=workdir), cwd=workdir, env=cluster.env(env),
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for(condition, what: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def running_jobs(cluster, rule: str) -> list[str]:
+    out = cluster.run(["squeue", "--noheader", "--states=RUNNING", "--format=%i|%k"]).stdout
+    return [line.split("|")[0] for line in out.splitlines() if rule_of(line.split("|", 1)[1]) == rule]
+
+
+def test_a_cancelled_training_job_is_reported_then_resumed_from_its_checkpoint(
+        slurm_cluster, slow_job_dir, bare_env, tmp_path):
+    workdir = copy_workdir(slow_job_dir, tmp_path / "cancelled")
+    reference = copy_workdir(slow_job_dir, tmp_path / "uninterrupted")
+    target = f"{referent_dir(0)}/result.json"
+    first = next_job_id(slurm_cluster)
+    run = start_on_slurm(slurm_cluster, workdir, bare_env, target)
+    wait_for(lambda: epochs_done(workdir, 0) >= 3, "three epochs with a checkpoint")
+    (job_id,) = running_jobs(slurm_cluster, "referent")
+    slurm_cluster.run(["scancel", job_id])
+    assert run.wait(timeout=600) == 0  # the profile's retry (retries: 1) finishes it
+    log = (workdir / "snakemake-background.log").read_text()
+    assert f"SLURM-job '{job_id}' failed, SLURM status is: 'CANCELLED'" in log
+    states = [job["State"] for job in jobs_since(slurm_cluster, first)]
+    assert states[0].startswith("CANCELLED") and states[-1] == "COMPLETED" and len(states) == 2, states
+    resumed = json.loads((workdir / target).read_text())
+    assert resumed["resumed_from_epoch"] >= 3
+    snakemake(reference, bare_env, "--cores", "1", target)
+    alone = json.loads((reference / target).read_text())
+    assert alone["resumed_from_epoch"] == 0
+    for key in RESULT_KEYS:
+        assert resumed[key] == alone[key], key
+
+
+def test_a_job_over_its_memory_limit_is_reported_with_slurms_reason(slurm_cluster, slow_job_dir, bare_env, tmp_path):
+    workdir = copy_workdir(slow_job_dir, tmp_path / "oom")
+    target = f"{referent_dir(0)}/result.json"
+    done = on_slurm(slurm_cluster, workdir, bare_env, target, "--retries", "0",
+                    "--set-resources", "referent:mem_mb=200", check=False)
+    assert done.returncode != 0
+    log = done.stdout + done.stderr
+    assert "SLURM status is: 'OUT_OF_MEMORY'" in log, log[-3000:]
+    assert not (workdir / target).exists()
+
+
+def test_killing_snakemake_mid_run_then_restarting_runs_no_job_twice(slurm_cluster, slow_job_dir, bare_env, tmp_path):
+    """SIGKILL (a lost login session): SLURM's jobs go on without their controller. The
+    restarted Snakemake submits them again; each second copy waits for the first
+    (tstransfer.cli's job lock) and adopts its result instead of training again."""
+    workdir = copy_workdir(slow_job_dir, tmp_path / "killed")
+    targets = [f"{referent_dir(run)}/result.json" for run in (0, 1)]
+    first = next_job_id(slurm_cluster)
+    run = start_on_slurm(slurm_cluster, workdir, bare_env, *targets)
+    wait_for(lambda: all(epochs_done(workdir, r) >= 2 for r in (0, 1)), "both jobs training")
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    assert len(running_jobs(slurm_cluster, "referent")) == 2  # orphaned, still training
+    on_slurm(slurm_cluster, workdir, bare_env, "--unlock")
+    on_slurm(slurm_cluster, workdir, bare_env, *targets)
+    for target in targets:
+        result = json.loads((workdir / target).read_text())
+        assert result["status"] == "ok" and math.isfinite(result["test_metric"])
+    jobs = [job for job in jobs_since(slurm_cluster, first) if job["rule"] == "referent"]
+    assert [job["State"] for job in jobs] == ["COMPLETED"] * 4, jobs
+    for run_index in (0, 1):
+        log = (workdir / f"results/logs/referent/convnetquake_ingv/emg/1k5/run{run_index}.log").read_text()
+        # The second copy's log: it waited, then found the first copy's result.
+        assert "waiting for it" in log and "nothing left to do" in log, log
