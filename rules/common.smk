@@ -11,7 +11,7 @@ import sys
 
 from snakemake.settings.types import DeploymentMethod
 
-from tstransfer import protocol
+from tstransfer import protocol, slurm_compat
 
 
 def omega_label(omega):
@@ -320,3 +320,5 @@ def start_allocation_job_server():
 
 
 start_allocation_job_server()
+# The SLURM plugin takes "CANCELLED by <uid>" for a running job (src/tstransfer/slurm_compat.py).
+slurm_compat.patch_cancelled_state()
