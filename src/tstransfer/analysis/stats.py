@@ -35,6 +35,8 @@ import pandas as pd
 import scipy.stats
 from statsmodels.stats.multitest import multipletests
 
+from tstransfer.metrics import lower_is_better
+
 ARCHITECTURES = ("convnetquake_ingv", "magnet", "mlstm_fcn", "tcn")
 DATASETS = ("lomax", "lendb", "stead", "speech", "emg", "sp500")
 SEISMOLOGY = ("lomax", "lendb", "stead")
@@ -99,12 +101,20 @@ def performance_gain(referent, transfer, metric) -> np.ndarray | float:
     """
     referent = np.asarray(referent, dtype=float)
     transfer = np.asarray(transfer, dtype=float)
-    metric = np.asarray(metric)
-    if not np.isin(metric, ("mae", "f1_weighted")).all():
-        raise ValueError(f"unknown metric in {np.unique(metric)}")
-    sign = np.where(metric == "f1_weighted", 1.0, -1.0)
-    gain = sign * (transfer - referent) / referent * 100.0
+    gain = better_sign(metric) * (transfer - referent) / referent * 100.0
     return gain if gain.ndim else float(gain)
+
+
+def better_sign(metric) -> np.ndarray:
+    """+1 where a higher value of the metric is better, -1 where a lower one is.
+
+    ``metric`` is a metric name or an array of them; the direction is
+    :func:`tstransfer.metrics.lower_is_better`'s (an unknown name is a ValueError).
+    """
+    metric = np.asarray(metric, dtype=object)
+    names = metric.ravel().tolist()
+    signs = {name: -1.0 if lower_is_better(name) else 1.0 for name in set(names)}
+    return np.array([signs[name] for name in names], dtype=float).reshape(metric.shape)
 
 
 def convergence_gain(referent, transfer) -> np.ndarray | float:
@@ -147,8 +157,7 @@ def select_grid(df: pd.DataFrame, protocol: str = "validation") -> pd.DataFrame:
     )
     eligible = finetune[~diverged & finetune[by].notna()].copy()
     # Orient the score so that larger is always better, then take the first maximum.
-    sign = np.where(eligible["metric"].to_numpy() == "f1_weighted", 1.0, -1.0)
-    eligible["_score"] = sign * eligible[by].to_numpy(dtype=float)
+    eligible["_score"] = better_sign(eligible["metric"]) * eligible[by].to_numpy(dtype=float)
     eligible = eligible.sort_values(GRID_KEYS + ["omega"], kind="stable")
     best_index = eligible.groupby(GRID_KEYS, dropna=False, sort=True)["_score"].idxmax()
     winners = eligible.loc[best_index.to_numpy()].drop(columns="_score").set_index(GRID_KEYS)
