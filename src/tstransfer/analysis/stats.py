@@ -35,12 +35,14 @@ import pandas as pd
 import scipy.stats
 from statsmodels.stats.multitest import multipletests
 
+from tstransfer import registry
 from tstransfer.metrics import lower_is_better
 
-ARCHITECTURES = ("convnetquake_ingv", "magnet", "mlstm_fcn", "tcn")
-DATASETS = ("lomax", "lendb", "stead", "speech", "emg", "sp500")
-SEISMOLOGY = ("lomax", "lendb", "stead")
-OTHER_DOMAINS = ("speech", "emg", "sp500")
+# The registries' names, in their order (the tables' order), and the seismology group.
+ARCHITECTURES = registry.ARCHITECTURES
+DATASETS = registry.DATASETS
+SEISMOLOGY = registry.SEISMOLOGY
+OTHER_DOMAINS = registry.OTHER_DOMAINS
 VARIANTS = ("1k5", "9k")
 OMEGAS = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 PROTOCOLS = ("validation", "paper")
@@ -52,11 +54,12 @@ TRIPLET_KEYS = ["arch", "source", "target", "variant"]
 CELL_KEYS = ["source", "target", "variant"]
 
 # Paper Tables 3, 4 and 10: row label -> which domain groups it pools.
+_OTHER_LABELS = ", ".join(registry.DATASET_LABELS[d] for d in OTHER_DOMAINS)  # SPEECH, EMG, S&P 500
 DOMAIN_GROUPS = {
     "intra": "Intra-domain (TL between different seismology datasets)",
     "seismology_to_other": "TL from seismology to other domains",
     "other_to_seismology": "TL from other domains to seismology",
-    "other_to_other": "TL between other domains (SPEECH, EMG, S&P 500)",
+    "other_to_other": f"TL between other domains ({_OTHER_LABELS})",
 }
 GROUP_ROWS = {
     "intra": ("intra",),
