@@ -194,3 +194,10 @@ def test_schema_names_exactly_the_registered_datasets_and_architectures():
     from tstransfer.models import ARCHITECTURES
 
     assert set(schema["definitions"]["arch_name"]["enum"]) == set(ARCHITECTURES)
+    # tstransfer.registry, TensorFlow-free, gives the analysis the same names in the same order.
+    from tstransfer import registry
+
+    assert registry.DATASETS == tuple(REGISTRY)
+    assert registry.ARCHITECTURES == tuple(ARCHITECTURES)
+    assert list(schema["definitions"]["arch_name"]["enum"]) == list(registry.ARCHITECTURES)
+    assert list(schema["definitions"]["dataset_name"]["enum"]) == list(registry.DATASETS)
