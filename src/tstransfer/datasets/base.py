@@ -13,7 +13,10 @@ these things about its dataset and nothing else:
 * ``read_chunks(raw, params, index, chunk_size)``: the expensive streaming pass that yields
   :class:`RawChunk` objects (raw waveforms, time x channel, in index order);
 * ``write_synthetic(raw, params, rng)``: writes small raw files in exactly the real
-  on-disk format, with learnable structure, for the embedded default.
+  on-disk format, with learnable structure, for the embedded default. The generator
+  itself lives in ``synthetic.<name>`` (see :mod:`.synthetic`); the reader's
+  ``write_synthetic`` only imports it and calls it, so the reader holds the real
+  format only.
 
 Everything common -- finiteness checks, stream_max, min-max scaling, splits, the
 training mask, the zarr layout, atomic writes -- lives in :mod:`tstransfer.store`, so that
