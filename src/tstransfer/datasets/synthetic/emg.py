@@ -14,6 +14,8 @@ from ...fsutil import atomic_path
 from ..base import raw_file_name
 from ..emg import ANN_SUFFIX, CLASS_NAMES, DEFAULT_FILE, EMG_SUFFIX, INFO, N_MYO_CHANNELS, REST
 
+DATE_TIME = (2017, 7, 14, 2, 40, 0)  # of every zip member (the SPEECH tar's time)
+
 def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generator) -> None:
     """A ``Pinch.zip`` of ``sessions`` session pairs in the real format.
 
@@ -52,4 +54,13 @@ def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generat
                 for suffix, array in ((EMG_SUFFIX, emg.astype(np.int8)), (ANN_SUFFIX, np.concatenate(names))):
                     buffer = io.BytesIO()
                     np.save(buffer, array, allow_pickle=False)
-                    archive.writestr(prefix + suffix, buffer.getvalue())
+                    archive.writestr(_member(prefix + suffix), buffer.getvalue())
+
+
+def _member(name: str) -> zipfile.ZipInfo:
+    """A member as ``ZipFile.writestr(name, ...)`` makes it, but with a fixed timestamp
+    instead of the wall-clock time: the archive's bytes depend on the rng only."""
+    info = zipfile.ZipInfo(name, date_time=DATE_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o600 << 16
+    return info

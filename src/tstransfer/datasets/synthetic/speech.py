@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import tarfile
 import wave
@@ -14,6 +15,9 @@ import numpy as np
 from ...fsutil import atomic_path
 from ..base import raw_file_name
 from ..speech import DEFAULT_FILE, INFO, NOISE_FOLDER, SOURCE_RATE, WORD_INDEX, WORDS
+
+# Every timestamp in the archive (gzip header, tar members): its bytes depend on the rng only.
+MTIME = 1_500_000_000
 
 def _wav_bytes(samples: np.ndarray) -> bytes:
     pcm = np.clip(np.round(samples * 32767.0), -32768, 32767).astype("<i2")
@@ -104,7 +108,10 @@ def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generat
     }
     Path(raw).mkdir(parents=True, exist_ok=True)
     with atomic_path(Path(raw) / raw_file_name(params, DEFAULT_FILE)) as tmp:
-        with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
+        # gzip's header would otherwise hold the wall-clock time and the temporary name.
+        with open(tmp, "wb") as handle, gzip.GzipFile(
+            filename="", mode="wb", compresslevel=1, fileobj=handle, mtime=MTIME
+        ) as stream, tarfile.open(fileobj=stream, mode="w") as tar:
             _add(tar, "./", None)
             for list_name, lines in lists.items():
                 _add(tar, f"./{list_name}", ("\n".join(lines) + "\n").encode())
@@ -117,7 +124,7 @@ def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generat
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes | None) -> None:
     info = tarfile.TarInfo(name.rstrip("/") if data is None and name != "./" else name)
-    info.mtime = 1_500_000_000  # fixed: the archive's bytes depend on the rng only
+    info.mtime = MTIME
     if data is None:
         info.type = tarfile.DIRTYPE
         info.mode = 0o755
