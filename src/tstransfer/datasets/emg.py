@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .base import DataError, DatasetInfo, InstanceIndex, RawChunk, raw_file_name
+from .base import DataError, DatasetInfo, InstanceIndex, RawChunk, extract_setting, raw_file_name
 
 CLASS_NAMES = ("Pinch1", "Pinch2", "Pinch3", "Pinch4")
 REST = "none"
@@ -59,20 +59,11 @@ def _file_name(params: Mapping[str, Any]) -> str:
 
 
 def _settings(params: Mapping[str, Any]) -> tuple[list[int], int, int]:
-    """``channels`` (list of Myo channel indices), ``window`` and ``step`` (samples); all required."""
-    try:
-        channels = [int(c) for c in params["channels"]]
-        window, step = int(params["window"]), int(params["step"])
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(
-            f"{INFO.name}: extract needs channels (list of ints), window and step (ints)"
-        ) from None
-    if not channels or min(channels) < 0 or max(channels) >= N_MYO_CHANNELS:
-        raise ValueError(f"{INFO.name}: extract.channels must be indices 0..7, got {channels}")
-    if len(channels) != INFO.channels:
-        raise ValueError(f"{INFO.name}: extract.channels must name {INFO.channels} channels, got {channels}")
-    if window < 1 or step < 1:
-        raise ValueError(f"{INFO.name}: extract.window and extract.step must be positive")
+    """``channels`` (the 3 Myo channel indices kept), ``window`` and ``step`` (samples);
+    all required. Their ranges are the config schema's (``datasets.emg.extract``)."""
+    channels = extract_setting(params, INFO.name, "channels", lambda value: [int(c) for c in value])
+    window = extract_setting(params, INFO.name, "window", int)
+    step = extract_setting(params, INFO.name, "step", int)
     return channels, window, step
 
 

@@ -73,7 +73,7 @@ def read_keep_list(path: str | Path) -> tuple[set[str], set[str]]:
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(INFO.name, path, "keep-list file (extract.keep_list) not found")
+        raise DataError(INFO.name, path, "keep-list file (datasets.lomax.extract.keep_list) not found")
     qualified: set[str] = set()
     bare: set[str] = set()
     text = path.read_text()
@@ -103,7 +103,10 @@ def list_instances(raw: Path, params: Mapping[str, Any], log: logging.Logger) ->
     path = Path(raw) / raw_file_name(params, FILE)
     keep_path = params.get("keep_list")
     if keep_path is None:
-        log.warning("%s: no keep-list given (extract.keep_list: null): keeping every test event", INFO.name)
+        log.warning(
+            "%s: no keep-list given (datasets.lomax.extract.keep_list: null): keeping every test event",
+            INFO.name,
+        )
         keep = None
     else:
         keep = read_keep_list(keep_path)

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .base import DataError, DatasetInfo, InstanceIndex, RawChunk, raw_file_name
+from .base import DataError, DatasetInfo, InstanceIndex, RawChunk, extract_setting, raw_file_name
 
 INFO = DatasetInfo(
     name="sp500",
@@ -66,23 +66,25 @@ def _file_name(params: Mapping[str, Any]) -> str:
 
 def _window(params: Mapping[str, Any]) -> int:
     """``params['window']`` (required): closes per input window (paper: 50)."""
-    try:
-        window = int(params["window"])
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"{INFO.name}: extract.window must be a positive integer") from None
-    if window < 1:
-        raise ValueError(f"{INFO.name}: extract.window must be a positive integer, got {window}")
-    return window
+    return extract_setting(params, INFO.name, "window", int)
+
+
+def _date(value: Any) -> pd.Timestamp:
+    date = pd.Timestamp(str(value))
+    if pd.isna(date):  # '', 'nan' and 'NaT' parse as "no date"
+        raise ValueError("not a date")
+    return date
 
 
 def _date_range(params: Mapping[str, Any]) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """``params['start']``, ``params['end']`` (required): inclusive ISO dates."""
-    try:
-        start, end = pd.Timestamp(str(params["start"])), pd.Timestamp(str(params["end"]))
-    except (KeyError, ValueError) as exc:
-        raise ValueError(f"{INFO.name}: extract.start and extract.end must be ISO dates ({exc})") from None
+    """``params['start']``, ``params['end']`` (required): inclusive ISO dates, in order."""
+    start = extract_setting(params, INFO.name, "start", _date)
+    end = extract_setting(params, INFO.name, "end", _date)
     if end < start:
-        raise ValueError(f"{INFO.name}: extract.end {end.date()} is before extract.start {start.date()}")
+        raise ValueError(
+            f"{INFO.name}: datasets.{INFO.name}.extract.end {end.date()} is before "
+            f"datasets.{INFO.name}.extract.start {start.date()}"
+        )
     return start, end
 
 

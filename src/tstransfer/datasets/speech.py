@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from ..seeding import rng_for
-from .base import DataError, DatasetInfo, InstanceIndex, RawChunk, raw_file_name
+from .base import DataError, DatasetInfo, InstanceIndex, RawChunk, extract_setting, raw_file_name
 
 WORDS = (
     "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward",
@@ -83,13 +83,9 @@ def _file_name(params: Mapping[str, Any]) -> str:
 def _settings(params: Mapping[str, Any]) -> tuple[int, int, int]:
     """``sample_rate`` (Hz after resampling) and ``n_samples`` (kept per clip), both
     required; ``noise_seed`` (optional, default 0) seeds the padding draws."""
-    try:
-        rate, n_samples = int(params["sample_rate"]), int(params["n_samples"])
-        noise_seed = int(params.get("noise_seed", DEFAULT_NOISE_SEED))
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"{INFO.name}: extract needs integer sample_rate and n_samples") from None
-    if rate < 1 or n_samples < 1 or noise_seed < 0:
-        raise ValueError(f"{INFO.name}: extract.sample_rate and n_samples must be positive")
+    rate = extract_setting(params, INFO.name, "sample_rate", int)
+    n_samples = extract_setting(params, INFO.name, "n_samples", int)
+    noise_seed = extract_setting(params, INFO.name, "noise_seed", int, DEFAULT_NOISE_SEED)
     return rate, n_samples, noise_seed
 
 

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from . import _hdf5
-from .base import DataError, DatasetInfo, InstanceIndex, RawChunk
+from .base import DataError, DatasetInfo, InstanceIndex, RawChunk, extract_setting
 
 INFO = DatasetInfo(
     name="stead",
@@ -51,6 +51,7 @@ INFO = DatasetInfo(
     units="counts",
 )
 
+LAYOUTS = ("chunks", "single")
 SINGLE_HDF5 = "waveforms_11_13_19.hdf5"
 SINGLE_CSV = "metadata_11_13_19.csv"
 SINGLE_GROUPS = {"earthquake_local": "earthquake/local", "noise": "non_earthquake/noise"}
@@ -77,15 +78,21 @@ METADATA_COLUMNS = (
 
 
 def _layout(params: Mapping[str, Any]) -> str:
-    layout = params.get("layout", "chunks")
-    if layout not in ("chunks", "single"):
-        raise ValueError(f"{INFO.name}: extract.layout must be 'chunks' or 'single', got {layout!r}")
-    return layout
+    return extract_setting(params, INFO.name, "layout", _known_layout, "chunks")
+
+
+def _known_layout(value: Any) -> str:
+    # The schema's enum as well; but a caller from Python bypasses the schema, and an
+    # unknown layout must not be read as one of the two.
+    if value not in LAYOUTS:
+        raise ValueError(f"not one of {', '.join(LAYOUTS)}")
+    return value
 
 
 def _chunk_numbers(params: Mapping[str, Any]) -> list[int]:
-    chunks = params.get("chunks")
-    return list(DEFAULT_CHUNKS) if chunks is None else [int(k) for k in chunks]
+    if params.get("chunks") is None:
+        return list(DEFAULT_CHUNKS)
+    return extract_setting(params, INFO.name, "chunks", lambda value: [int(k) for k in value])
 
 
 def _pairs(params: Mapping[str, Any]) -> list[tuple[str, str, str]]:
