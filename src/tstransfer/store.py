@@ -254,33 +254,16 @@ class _Stager:
                 del staged  # before the next region is read: one region in memory
 
 
-def convert(
-    module: DatasetModule,
-    raw: str | Path,
-    out: str | Path,
-    params: Mapping[str, Any],
-    *,
-    seed: int,
-    fractions: Sequence[float] = DEFAULT_FRACTIONS,
-    chunk_size: int = INSTANCE_CHUNK,
-    shuffle: bool = True,
-    log: logging.Logger | None = None,
-) -> dict[str, Any]:
-    """Convert one dataset's raw files into its zarr store at ``out`` (atomically).
+def _index_and_split(
+    module: DatasetModule, raw: Path, params: Mapping[str, Any], seed: int,
+    fractions: Sequence[float], log: logging.Logger,
+) -> tuple[InstanceIndex, Any, np.ndarray]:
+    """The instance index (checked: non-empty, unique keys), its table and the split codes.
 
-    ``shuffle``: store the instances in a seeded random order (see the module docstring);
-    ``False`` keeps the raw order (benchmarks that measure what the random order buys).
-
-    Returns a summary (counts per split, dropped counts, seconds) that is also stored
-    in the store's attributes.
+    The split is drawn per raw instance (given by the dataset where it has one), so it
+    does not depend on the store order.
     """
-    import xarray as xr
-    import zarr
-
-    log = log or logging.getLogger(__name__)
     info = module.INFO
-    raw = Path(raw)
-    started = time.perf_counter()
     index: InstanceIndex = module.list_instances(raw, params, log)
     table = index.table.reset_index(drop=True)
     n = len(table)
@@ -301,173 +284,262 @@ def convert(
         "%s: %d instances -> train %d / val %d / test %d", info.name, n,
         *(int((split == c).sum()) for c in (0, 1, 2)),
     )
+    return index, table, split
+
+
+def _checked_waveforms(dataset: str, chunk, expected_keys: list, shape: tuple | None) -> np.ndarray:
+    """The chunk's waveforms as an (n, time, channel) array, after checking that the reader
+    kept the index order, the shape (``shape``: the first chunk's instance shape, or
+    ``None`` for the first chunk) and finite samples."""
+    count = len(chunk.keys)
+    if list(map(str, chunk.keys)) != expected_keys:
+        raise DataError(dataset, chunk.file, "reader returned instances out of index order")
+    waveforms = np.asarray(chunk.waveforms)
+    if waveforms.ndim != 3 or waveforms.shape[0] != count:
+        raise DataError(
+            dataset, chunk.file, f"expected (n, time, channel) waveforms, got {waveforms.shape}",
+            trace=str(chunk.keys[0]),
+        )
+    if shape is not None and waveforms.shape[1:] != shape:
+        raise DataError(
+            dataset, chunk.file,
+            f"instance shape {waveforms.shape[1:]} differs from the first instance's {shape}",
+            trace=str(chunk.keys[0]),
+        )
+    _check_finite(dataset, waveforms, chunk.keys, chunk.file)
+    return waveforms
+
+
+PER_INSTANCE = ("label", "stream_max", "split", "key", "raw_index")  # the (instance,) arrays
+
+
+def _encoding(chunk_size: int, shape: tuple) -> dict[str, dict]:
+    import zarr
+
+    return {
+        # Blosc-lz4 with byte shuffle instead of zarr's default Zstd: on seismic
+        # waveforms it writes 1.7x and reads 2.8x faster (training reads these
+        # chunks every epoch) and compresses about as well (bench/convert.py).
+        "waveform": {
+            "chunks": (chunk_size, *shape),
+            "compressors": [zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")],
+        },
+        **{name: {"chunks": (chunk_size * 16,)} for name in PER_INSTANCE},
+    }
+
+
+class _StoreWriter:
+    """Builds the store in ``path`` from scaled chunks that arrive in the raw order.
+
+    :meth:`add` creates the store at the first chunk (every array sized to all ``n``
+    instances at once), sends each chunk's waveforms to their store positions (through
+    the :class:`_Stager` when shuffled) and gathers the per-instance values and the
+    training split's waveform sum; :meth:`finish` completes the waveforms and writes the
+    per-instance arrays (in the store order) and the mask.
+
+    One background thread compresses and writes chunk k while chunk k+1 is read and
+    scaled (Blosc and numpy release the GIL); at most one write is in flight, so memory
+    stays at two chunks (plus the stager's). Used as a context manager, it waits for that
+    write on the way out, also on an error (before the temporary store is removed).
+    """
+
+    def __init__(self, path: Path, split: np.ndarray, label_dtype, chunk_size: int,
+                 stager: _Stager | None):
+        n = len(split)
+        self.path = path
+        self.split = split
+        self.label_dtype = label_dtype
+        self.chunk_size = chunk_size
+        self.stager = stager
+        self.root = None  # the zarr group, once the first chunk created it
+        self.written = 0  # instances received
+        self.shape: tuple | None = None  # one instance's (time, channel)
+        self.train_sum: np.ndarray | None = None
+        # Per-instance values are gathered here and written once at the end (finish).
+        self.labels = np.empty(n, dtype=label_dtype)
+        self.stream_max = np.empty(n, dtype=np.float32)
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._pending = None  # the write in flight
+
+    def __enter__(self) -> _StoreWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._pool.shutdown(wait=True)
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+
+    def _write(self, rows: slice, data: np.ndarray) -> None:
+        self._wait()
+        self._pending = self._pool.submit(self.root["waveform"].__setitem__, rows, data)
+
+    def add(self, scaled: np.ndarray, stream_max: np.ndarray, labels, keys) -> None:
+        """The next chunk (raw order): scaled waveforms, stream_max, labels and keys."""
+        count = len(scaled)
+        rows = slice(self.written, self.written + count)
+        in_train = self.split[rows] == SPLIT_CODES["train"]
+        part = scaled[in_train].sum(axis=0, dtype=np.float64)
+        self.train_sum = part if self.train_sum is None else self.train_sum + part
+        labels = np.asarray(labels, dtype=self.label_dtype)
+        first_chunk = self.root is None
+        if first_chunk:
+            self._create(scaled, stream_max, labels, keys)
+        if self.stager is not None:
+            # (the first chunk's rows written by _create are overwritten by the staging)
+            for start, block in self.stager.add(scaled, self.written):
+                self._write(slice(start, start + len(block)), block)
+        elif not first_chunk:
+            self._write(rows, scaled)
+        self.labels[rows] = labels
+        self.stream_max[rows] = stream_max
+        self.written += count
+
+    def _create(self, scaled: np.ndarray, stream_max: np.ndarray, labels: np.ndarray, keys) -> None:
+        """The store, from the first chunk, with every array resized to all instances."""
+        import xarray as xr
+        import zarr
+
+        count = len(scaled)
+        self.shape = scaled.shape[1:]
+        first = {
+            "waveform": (("instance", "time", "channel"), scaled),
+            "label": (("instance",), labels),
+            "stream_max": (("instance",), stream_max),
+            "split": (("instance",), self.split[:count]),
+            # Variable-length UTF-8: fixed-width strings have no Zarr v3 spec yet.
+            "key": (("instance",), np.asarray(list(map(str, keys)), dtype=object)),
+            "raw_index": (("instance",), np.arange(count, dtype=np.int64)),
+        }
+        xr.Dataset(first).to_zarr(self.path, mode="w", encoding=_encoding(self.chunk_size, self.shape),
+                                  consolidated=False, zarr_format=3)
+        self.root = zarr.open_group(self.path, mode="r+")
+        # Size every array to the whole index once. Appending per chunk rewrote each
+        # array's metadata and the last partial chunk of the four small arrays every
+        # time: 60% of the store's cost in bench/convert.py (LEN-DB). Waveforms are
+        # written in place, chunk-aligned; the per-instance arrays are written whole by
+        # finish. (xarray's append_dim is slower still: it re-reads and re-validates the
+        # store per call.)
+        n = len(self.split)
+        for name in first:
+            self.root[name].resize((n, *self.root[name].shape[1:]))
+
+    def finish(self, raw_of: np.ndarray, keys: np.ndarray, dataset: str, raw: Path) -> None:
+        """After the last chunk: the waveforms' final positions, the per-instance arrays in
+        the store order (``raw_of[p]``: the raw instance at store position p) and the mask."""
+        import xarray as xr
+
+        if self.stager is not None:
+            for start, block in self.stager.leftovers():
+                self._write(slice(start, start + len(block)), block)
+            self._wait()  # pass 2 reads what pass 1 wrote
+            self.stager.finish(self.root["waveform"])
+        self._wait()
+        self.root["label"][:] = self.labels[raw_of]
+        self.root["stream_max"][:] = self.stream_max[raw_of]
+        self.root["split"][:] = self.split[raw_of]
+        self.root["key"][:] = keys[raw_of]
+        self.root["raw_index"][:] = raw_of.astype(np.int64)
+        n_train = int((self.split == SPLIT_CODES["train"]).sum())
+        if n_train == 0:
+            raise DataError(dataset, raw, "the training split is empty")
+        mask = (self.train_sum / n_train).astype(np.float32)
+        xr.Dataset({"mask": (("time", "channel"), mask)}).to_zarr(
+            self.path, mode="a", consolidated=False, zarr_format=3
+        )
+
+
+def _summary(module: DatasetModule, params: Mapping[str, Any], index: InstanceIndex, table,
+             split: np.ndarray, shape: tuple, *, seed: int, fractions: Sequence[float],
+             shuffle: bool, seconds: float, log: logging.Logger) -> dict[str, Any]:
+    """The store's attributes (and ``convert``'s return value)."""
+    info = module.INFO
+    return {
+        "dataset": info.name,
+        "title": info.title,
+        "domain": info.domain,
+        "task": info.task,
+        "class_names": list(info.class_names),
+        "n_outputs": info.n_outputs,
+        "channels": int(shape[1]),
+        "length": int(shape[0]),
+        # A dataset may resample (SPEECH: extract.sample_rate); the store records the rate it holds.
+        "sampling_rate": float(params.get("sample_rate", info.sampling_rate)),
+        "units": info.units,
+        "n_instances": len(table),
+        "split_counts": {name: int((split == code).sum()) for name, code in SPLIT_CODES.items()},
+        "split_codes": SPLIT_CODES,
+        "split_method": "given" if "split" in table else
+        ("stratified random" if info.task == "classification" else "random"),
+        "split_fractions": list(fractions),
+        # how to read the order: see the module docstring (raw_index restores the raw one)
+        "instance_order": "shuffled" if shuffle else "raw",
+        "seed": seed,
+        "dropped": dict(index.dropped),
+        "extraction": json.loads(json.dumps(dict(params), default=str)),
+        "raw_sha256": _file_checksums(index.files, log),
+        "convert_seconds": round(seconds, 3),
+    }
+
+
+def convert(
+    module: DatasetModule,
+    raw: str | Path,
+    out: str | Path,
+    params: Mapping[str, Any],
+    *,
+    seed: int,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    chunk_size: int = INSTANCE_CHUNK,
+    shuffle: bool = True,
+    log: logging.Logger | None = None,
+) -> dict[str, Any]:
+    """Convert one dataset's raw files into its zarr store at ``out`` (atomically).
+
+    ``shuffle``: store the instances in a seeded random order (see the module docstring);
+    ``False`` keeps the raw order (benchmarks that measure what the random order buys).
+
+    Returns a summary (counts per split, dropped counts, seconds) that is also stored
+    in the store's attributes.
+    """
+    import zarr
+
+    log = log or logging.getLogger(__name__)
+    info = module.INFO
+    raw = Path(raw)
+    started = time.perf_counter()
+    index, table, split = _index_and_split(module, raw, params, seed, fractions, log)
+    n = len(table)
+    index_keys = table["key"].tolist()
 
     # position[i]: where raw instance i is stored; raw_of[p]: the raw instance at position p
     if shuffle:
         position = rng_for(seed, "store-order", info.name).permutation(n)
         raw_of = np.argsort(position)
-    else:
-        position = raw_of = np.arange(n)
-    stager = _Stager(position, chunk_size) if shuffle else None
-    if stager is not None:
+        stager = _Stager(position, chunk_size)
         log.info("%s: instances stored in a seeded random order (%d regions of %d instances)",
                  info.name, stager.regions, stager.region_size)
+    else:
+        raw_of, stager = np.arange(n), None
 
     label_dtype = np.int16 if info.task == "classification" else np.float32
-    # Per-instance values are gathered here and written once at the end (see below).
-    labels_all = np.empty(n, dtype=label_dtype)
-    stream_max_all = np.empty(n, dtype=np.float32)
-    # One background thread compresses and writes chunk k while chunk k+1 is read and
-    # scaled (Blosc and numpy release the GIL); on an error it finishes before the
-    # temporary store is removed.
-    with atomic_path(out, directory=True) as tmp, ThreadPoolExecutor(max_workers=1) as writer:
-        written = 0
-        train_sum = None
-        shape = None
-        root = None
-        pending = None  # the write in flight: at most one, so memory stays at two chunks
-
-        def wait() -> None:
-            nonlocal pending
-            if pending is not None:
-                pending.result()
-                pending = None
-
-        def write(rows: slice, data: np.ndarray) -> None:
-            nonlocal pending
-            wait()
-            pending = writer.submit(root["waveform"].__setitem__, rows, data)
+    with atomic_path(out, directory=True) as tmp, \
+            _StoreWriter(tmp, split, label_dtype, chunk_size, stager) as writer:
         for chunk in module.read_chunks(raw, params, index, chunk_size):
-            count = len(chunk.keys)
-            expected = table["key"].iloc[written : written + count].tolist()
-            if list(map(str, chunk.keys)) != expected:
-                raise DataError(info.name, chunk.file, "reader returned instances out of index order")
-            waveforms = np.asarray(chunk.waveforms)
-            if waveforms.ndim != 3 or waveforms.shape[0] != count:
-                raise DataError(
-                    info.name, chunk.file, f"expected (n, time, channel) waveforms, got {waveforms.shape}",
-                    trace=str(chunk.keys[0]),
-                )
-            if shape is None:
-                shape = waveforms.shape[1:]
-            elif waveforms.shape[1:] != shape:
-                raise DataError(
-                    info.name, chunk.file,
-                    f"instance shape {waveforms.shape[1:]} differs from the first instance's {shape}",
-                    trace=str(chunk.keys[0]),
-                )
-            _check_finite(info.name, waveforms, chunk.keys, chunk.file)
-            scaled, stream_max = scale_instances(waveforms)
-            chunk_split = split[written : written + count]
-            in_train = chunk_split == SPLIT_CODES["train"]
-            part = scaled[in_train].sum(axis=0, dtype=np.float64)
-            train_sum = part if train_sum is None else train_sum + part
-            block = {
-                "waveform": scaled,
-                "label": np.asarray(chunk.labels, dtype=label_dtype),
-                "stream_max": stream_max,
-                "split": chunk_split,
-                # Variable-length UTF-8: fixed-width strings have no Zarr v3 spec yet.
-                "key": np.asarray(list(map(str, chunk.keys)), dtype=object),
-                "raw_index": np.arange(written, written + count, dtype=np.int64),
-            }
-            first_chunk = root is None
-            if first_chunk:
-                ds = xr.Dataset(
-                    {
-                        "waveform": (("instance", "time", "channel"), block["waveform"]),
-                        "label": (("instance",), block["label"]),
-                        "stream_max": (("instance",), block["stream_max"]),
-                        "split": (("instance",), block["split"]),
-                        "key": (("instance",), block["key"]),
-                        "raw_index": (("instance",), block["raw_index"]),
-                    }
-                )
-                encoding = {
-                    # Blosc-lz4 with byte shuffle instead of zarr's default Zstd: on seismic
-                    # waveforms it writes 1.7x and reads 2.8x faster (training reads these
-                    # chunks every epoch) and compresses about as well (bench/convert.py).
-                    "waveform": {
-                        "chunks": (chunk_size, *shape),
-                        "compressors": [
-                            zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
-                        ],
-                    },
-                    "label": {"chunks": (chunk_size * 16,)},
-                    "stream_max": {"chunks": (chunk_size * 16,)},
-                    "split": {"chunks": (chunk_size * 16,)},
-                    "key": {"chunks": (chunk_size * 16,)},
-                    "raw_index": {"chunks": (chunk_size * 16,)},
-                }
-                ds.to_zarr(tmp, mode="w", encoding=encoding, consolidated=False, zarr_format=3)
-                root = zarr.open_group(tmp, mode="r+")
-                # Size every array to the whole index once. Appending per chunk rewrote
-                # each array's metadata and the last partial chunk of the four small
-                # arrays every time: 60% of the store's cost in bench/convert.py (LEN-DB).
-                # Waveforms are now written in place, chunk-aligned; the per-instance
-                # arrays are written whole after the loop. (xarray's append_dim is slower
-                # still: it re-reads and re-validates the store per call.)
-                for name in block:
-                    root[name].resize((n, *root[name].shape[1:]))
-            if stager is not None:
-                # (the first chunk's rows written above are overwritten by the staging)
-                for start, rows in stager.add(scaled, written):
-                    write(slice(start, start + len(rows)), rows)
-            elif not first_chunk:
-                write(slice(written, written + count), scaled)
-            labels_all[written : written + count] = block["label"]
-            stream_max_all[written : written + count] = stream_max
-            written += count
-        if written != n:
-            raise DataError(info.name, raw, f"reader produced {written} instances, index lists {n}")
-        if stager is not None:
-            for start, rows in stager.leftovers():
-                write(slice(start, start + len(rows)), rows)
-            wait()  # pass 2 reads what pass 1 wrote
-            stager.finish(root["waveform"])
-        wait()
-        root["label"][:] = labels_all[raw_of]
-        root["stream_max"][:] = stream_max_all[raw_of]
-        root["split"][:] = split[raw_of]
+            expected = index_keys[writer.written : writer.written + len(chunk.keys)]
+            waveforms = _checked_waveforms(info.name, chunk, expected, writer.shape)
+            writer.add(*scale_instances(waveforms), chunk.labels, chunk.keys)
+        if writer.written != n:
+            raise DataError(info.name, raw, f"reader produced {writer.written} instances, index lists {n}")
         # The readers' keys equal the index's (checked chunk by chunk above).
-        root["key"][:] = np.asarray(table["key"].astype(str).tolist(), dtype=object)[raw_of]
-        root["raw_index"][:] = raw_of.astype(np.int64)
-        n_train = int((split == SPLIT_CODES["train"]).sum())
-        if n_train == 0:
-            raise DataError(info.name, raw, "the training split is empty")
-        mask = (train_sum / n_train).astype(np.float32)
-        xr.Dataset({"mask": (("time", "channel"), mask)}).to_zarr(
-            tmp, mode="a", consolidated=False, zarr_format=3
-        )
+        keys = np.asarray(table["key"].astype(str).tolist(), dtype=object)
+        writer.finish(raw_of, keys, info.name, raw)
         seconds = time.perf_counter() - started
-        summary = {
-            "dataset": info.name,
-            "title": info.title,
-            "domain": info.domain,
-            "task": info.task,
-            "class_names": list(info.class_names),
-            "n_outputs": info.n_outputs,
-            "channels": int(shape[1]),
-            "length": int(shape[0]),
-            # A dataset may resample (SPEECH: extract.sample_rate); the store records the rate it holds.
-            "sampling_rate": float(params.get("sample_rate", info.sampling_rate)),
-            "units": info.units,
-            "n_instances": n,
-            "split_counts": {name: int((split == code).sum()) for name, code in SPLIT_CODES.items()},
-            "split_codes": SPLIT_CODES,
-            "split_method": "given" if "split" in table else
-            ("stratified random" if info.task == "classification" else "random"),
-            "split_fractions": list(fractions),
-            # how to read the order: see the module docstring (raw_index restores the raw one)
-            "instance_order": "shuffled" if shuffle else "raw",
-            "seed": seed,
-            "dropped": dict(index.dropped),
-            "extraction": json.loads(json.dumps(dict(params), default=str)),
-            "raw_sha256": _file_checksums(index.files, log),
-            "convert_seconds": round(seconds, 3),
-        }
-        root = zarr.open_group(tmp, mode="r+")
-        root.attrs.update(summary)
+        summary = _summary(module, params, index, table, split, writer.shape, seed=seed,
+                           fractions=fractions, shuffle=shuffle, seconds=seconds, log=log)
+        zarr.open_group(tmp, mode="r+").attrs.update(summary)
     log.info("%s: wrote %s in %.1f s", info.name, out, seconds)
     return summary
 
