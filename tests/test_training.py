@@ -344,6 +344,7 @@ def test_convert_stores_a_seeded_random_order_with_every_instance_aligned(sorted
     again = tmp_path / "again.zarr"
     store.convert(sorted_module(4000), tmp_path, again, {}, seed=3, chunk_size=CHUNK)
     assert np.array_equal(zarr.open_group(str(again), mode="r")["raw_index"][:], raw_index)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again.zarr"]  # no scratch folder left
 
     store.make_subset(sorted_stores["shuffled"], tmp_path / "sub.npz", variant="tiny", size=300,
                       run=0, seed=3)

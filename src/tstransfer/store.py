@@ -26,17 +26,22 @@ dropped. See REFERENCE.md section 3 for the preprocessing this implements.
 Conversion streams: one cheap pass lists the instances (``list_instances``), the split is
 drawn (per raw instance, so it does not depend on the store order), then waveforms flow
 chunk by chunk from the raw files -- read in the raw order, sequentially -- into the store.
-The random store order costs a second pass over the waveforms (:class:`_Stager`; about
-3 s per GB of waveforms in bench/convert.py) and memory of about ``sqrt(n_instances *
-chunk)`` instances (STEAD: ~1.2 GB) instead of one chunk.
+The random store order costs a second pass over the waveforms, through uncompressed
+scratch files beside the store (:class:`_Stager`: about 1 s per GB of waveforms in
+bench/convert.py, and temporary disk space up to the waveforms' uncompressed size), and
+in that pass memory of about ``sqrt(n_instances * chunk)`` instances (STEAD: ~1.2 GB)
+instead of one chunk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import tempfile
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -48,6 +53,7 @@ from .fsutil import atomic_path, sha256_file
 from .seeding import rng_for
 
 INSTANCE_CHUNK = 256  # instances per zarr chunk: whole-chunk reads are ~100x faster than random ones
+REGION_BYTES = 512 * 1024**2  # most waveform bytes in one region of the random store order (_Stager)
 DEFAULT_FRACTIONS = (0.70, 0.15, 0.15)
 
 
@@ -178,81 +184,91 @@ def _file_checksums(files: Sequence[Path], log: logging.Logger) -> dict[str, str
 
 class _Stager:
     """Writes waveforms that arrive in raw order to their random store positions, with
-    sequential raw reads, chunk-aligned writes and bounded memory.
+    sequential raw reads, chunk-aligned store writes and bounded memory.
 
-    A store position's *region* is ``position // region_size`` (``region_size`` a whole
-    number of chunks). Pass 1 (:meth:`add`): each region collects its instances, in
-    arrival order, in a one-chunk buffer that is written, when full, to the region's next
-    chunk (staging). Pass 2 (:meth:`finish`): each region is read back whole, its rows
-    put in their final positions and written again, chunk by chunk. With
-    ``sqrt(n_chunks)`` chunks per region, pass 1 holds at most one buffer per region and
-    pass 2 one region (plus a few chunks in flight): both about ``sqrt(n_chunks)``
-    chunks (STEAD: 64 chunks, 1.2 GB; LEN-DB: 50 chunks, 83 MB). Writing each instance
-    straight to its final chunk would instead rewrite (decompress, recompress) a whole
-    chunk per instance; reading the raw files in the store order would seek per trace.
+    A store position's *region* is ``position // region_size``: ``region_size`` is a
+    whole number of chunks, ``sqrt(n_chunks)`` of them but at most ``region_bytes`` of
+    waveforms (set by the first :meth:`add`, which knows an instance's size). Pass 1
+    (:meth:`add`): each region's instances are appended, in arrival order, to the
+    region's file in the scratch folder ``folder``, uncompressed. Pass 2
+    (:meth:`finish`): each region's file is read back whole into one array, its rows put
+    in their final positions and written to the store chunk by chunk; the file is then
+    deleted. The regions only group the work: the store is the same whatever their size.
+
+    Memory: pass 1 holds one chunk (the rows being appended), pass 2 one region (STEAD:
+    29 chunks, 0.53 GB, where ``sqrt(n_chunks)`` would be ~64 chunks, 1.2 GB; LEN-DB:
+    50 chunks, 83 MB) plus a chunk per writing thread.
+    Disk: until pass 2 has written a region, its waveforms sit in the scratch folder
+    uncompressed, so a conversion needs up to the store's compression ratio times the
+    store's waveforms (Blosc-lz4 with byte shuffle on scaled float32 waveforms: 1.14 on
+    the Gaussian noise of bench/convert.py, 1.35 on integer-count-like synthetic traces).
+    Staging in the store's own chunks instead (before) compressed every instance twice,
+    decompressed it once and paid zarr's per-chunk overhead twice: 6.1 s of CPU time
+    per GB against 4.4 s (bench/convert.py, STEAD format). Writing each instance
+    straight to its final chunk would rewrite (decompress, recompress) a whole chunk per
+    instance; reading the raw files in the store order would seek per trace.
     """
 
-    def __init__(self, position: np.ndarray, chunk: int):
+    def __init__(self, position: np.ndarray, chunk: int, folder: Path, region_bytes: int = REGION_BYTES):
         self.position = position
         self.chunk = chunk
-        n_chunks = -(-len(position) // chunk)
-        self.region_size = int(np.ceil(np.sqrt(n_chunks))) * chunk
-        self.regions = -(-len(position) // self.region_size)
-        self.fill = np.zeros(self.regions, dtype=np.int64)  # rows held in each buffer
-        self.flushed = np.zeros(self.regions, dtype=np.int64)  # rows written per region
-        self.buffers: dict[int, np.ndarray] = {}
+        self.folder = folder
+        self.region_bytes = region_bytes
+        self.region_size = 0  # instances per region, and
+        self.regions = 0  # regions: both set by the first add
+        self.staged = np.zeros(0, dtype=np.int64)  # rows appended per region
+        self._files: dict[int, Any] = {}
 
-    def add(self, rows: np.ndarray, first: int):
-        """Stage ``rows`` (raw instances ``first``, ``first + 1``, ...); yields
-        ``(store start, block)`` writes, each one whole chunk of a region."""
+    def _set_regions(self, instance_bytes: int) -> None:
+        n_chunks = -(-len(self.position) // self.chunk)
+        chunks = min(int(np.ceil(np.sqrt(n_chunks))), self.region_bytes // (self.chunk * instance_bytes))
+        self.region_size = max(1, chunks) * self.chunk
+        self.regions = -(-len(self.position) // self.region_size)
+        self.staged = np.zeros(self.regions, dtype=np.int64)
+
+    def _path(self, r: int) -> Path:
+        return self.folder / f"region-{r:06d}.f32"
+
+    def add(self, rows: np.ndarray, first: int) -> None:
+        """Append ``rows`` (raw instances ``first``, ``first + 1``, ...) to their regions' files."""
+        if not self.regions:
+            self._set_regions(rows[0].nbytes)
         region = self.position[first : first + len(rows)] // self.region_size
         for r in np.unique(region):
-            members = rows[region == r]
-            while len(members):
-                buffer = self.buffers.get(r)
-                if buffer is None:
-                    buffer = self.buffers[r] = np.empty((self.chunk, *rows.shape[1:]), rows.dtype)
-                take = min(len(members), self.chunk - self.fill[r])
-                buffer[self.fill[r] : self.fill[r] + take] = members[:take]
-                self.fill[r] += take
-                members = members[take:]
-                if self.fill[r] == self.chunk:
-                    yield self._flush(r)
+            members = np.flatnonzero(region == r)  # in arrival order
+            if r not in self._files:
+                self._files[r] = open(self._path(r), "wb")  # noqa: SIM115 (closed by close)
+            self._files[r].write(rows[members])
+            self.staged[r] += len(members)
 
-    def _flush(self, r: int) -> tuple[int, np.ndarray]:
-        block = self.buffers.pop(r)[: self.fill[r]]  # the writer keeps it; a new buffer follows
-        start = r * self.region_size + int(self.flushed[r])
-        self.flushed[r] += self.fill[r]
-        self.fill[r] = 0
-        return start, block
-
-    def leftovers(self):
-        """The partly filled buffers (only the last, shorter region's can be non-empty)."""
-        for r in [r for r in self.buffers if self.fill[r]]:
-            yield self._flush(r)
+    def close(self) -> None:
+        for handle in self._files.values():
+            handle.close()
+        self._files.clear()
 
     def finish(self, waveform, threads: int = 4) -> None:
-        """Pass 2: put every staged region's rows in their final positions.
+        """Pass 2: write every staged region's rows to their final positions.
 
-        Chunks are read into one preallocated region array and written back by
-        ``threads`` threads (decompression and compression release the GIL): reading the
-        region in one zarr call held ~3.5 regions of decode buffers (bench/convert.py,
-        STEAD format), chunk by chunk it holds one region and a few chunks.
+        Each region file is read into one array (allocated once, for all regions) and
+        its chunks are gathered and written by ``threads`` threads (compression releases
+        the GIL), each with its own chunk buffer.
         """
+        self.close()
         n = len(self.position)
         raw_of = np.argsort(self.position)  # store position -> raw index
+        shape, dtype = waveform.shape[1:], waveform.dtype
+        staged = np.empty((min(n, self.region_size), *shape), dtype=dtype)
+        local = threading.local()
         with ThreadPoolExecutor(threads) as pool:
             for r in range(self.regions):
                 start, stop = r * self.region_size, min(n, (r + 1) * self.region_size)
-                if self.flushed[r] != stop - start:
-                    raise RuntimeError(f"region {r}: staged {self.flushed[r]} of {stop - start} rows")
-                lows = range(0, stop - start, self.chunk)
-                staged = np.empty((stop - start, *waveform.shape[1:]), dtype=waveform.dtype)
-
-                def read(lo: int) -> None:
-                    staged[lo : lo + self.chunk] = waveform[start + lo : min(stop, start + lo + self.chunk)]
-
-                list(pool.map(read, lows))
+                if self.staged[r] != stop - start:
+                    raise RuntimeError(f"region {r}: staged {self.staged[r]} of {stop - start} rows")
+                with open(self._path(r), "rb") as handle:
+                    view = memoryview(staged[: stop - start]).cast("B")
+                    if handle.readinto(view) != len(view) or handle.read(1):
+                        raise RuntimeError(f"region {r}: scratch file {self._path(r)} has the wrong size")
+                self._path(r).unlink()
                 # staged row s is the region's s-th instance in raw order
                 members = np.sort(raw_of[start:stop])
                 source = np.empty(stop - start, dtype=np.int64)
@@ -260,10 +276,13 @@ class _Stager:
 
                 def write(lo: int) -> None:
                     hi = min(stop - start, lo + self.chunk)
-                    waveform[start + lo : start + hi] = staged[source[lo:hi]]
+                    if getattr(local, "rows", None) is None:
+                        local.rows = np.empty((self.chunk, *shape), dtype=dtype)
+                    rows = local.rows[: hi - lo]
+                    np.take(staged, source[lo:hi], axis=0, out=rows, mode="clip")  # (clip: no copy of out)
+                    waveform[start + lo : start + hi] = rows
 
-                list(pool.map(write, lows))
-                del staged  # before the next region is read: one region in memory
+                list(pool.map(write, range(0, stop - start, self.chunk)))
 
 
 def _index_and_split(
@@ -348,10 +367,11 @@ class _StoreWriter:
     training split's waveform sum; :meth:`finish` completes the waveforms and writes the
     per-instance arrays (in the store order) and the mask.
 
-    One background thread compresses and writes chunk k while chunk k+1 is read and
-    scaled (Blosc and numpy release the GIL); at most one write is in flight, so memory
-    stays at two chunks (plus the stager's). Used as a context manager, it waits for that
-    write on the way out, also on an error (before the temporary store is removed).
+    One background thread writes chunk k (compressed to the store, or appended to the
+    stager's scratch files) while chunk k+1 is read and scaled (Blosc, file writes and
+    numpy release the GIL); at most one write is in flight, so memory stays at two
+    chunks (plus the stager's pass 2). Used as a context manager, it waits for that write
+    on the way out, also on an error (before the temporary store is removed).
     """
 
     def __init__(self, path: Path, split: np.ndarray, label_dtype, chunk_size: int,
@@ -378,15 +398,18 @@ class _StoreWriter:
 
     def __exit__(self, *exc) -> None:
         self._pool.shutdown(wait=True)
+        if self.stager is not None:
+            self.stager.close()
 
     def _wait(self) -> None:
         if self._pending is not None:
             self._pending.result()
             self._pending = None
 
-    def _write(self, rows: slice, data: np.ndarray) -> None:
+    def _background(self, write: Callable, *args) -> None:
+        """``write(*args)`` in the background thread, after the write in flight."""
         self._wait()
-        self._pending = self._pool.submit(self.waveform.__setitem__, rows, data)
+        self._pending = self._pool.submit(write, *args)
 
     def add(self, scaled: np.ndarray, stream_max: np.ndarray, labels, keys) -> None:
         """The next chunk (raw order): scaled waveforms, stream_max, labels and keys."""
@@ -400,11 +423,10 @@ class _StoreWriter:
         if first_chunk:
             self._create(scaled, stream_max, labels, keys)
         if self.stager is not None:
-            # (the first chunk's rows written by _create are overwritten by the staging)
-            for start, block in self.stager.add(scaled, self.written):
-                self._write(slice(start, start + len(block)), block)
+            # (the first chunk's rows written by _create are overwritten in pass 2)
+            self._background(self.stager.add, scaled, self.written)
         elif not first_chunk:
-            self._write(rows, scaled)
+            self._background(self.waveform.__setitem__, rows, scaled)
         self.labels[rows] = labels
         self.stream_max[rows] = stream_max
         self.written += count
@@ -449,12 +471,9 @@ class _StoreWriter:
         the store order (``raw_of[p]``: the raw instance at store position p) and the mask."""
         import xarray as xr
 
-        if self.stager is not None:
-            for start, block in self.stager.leftovers():
-                self._write(slice(start, start + len(block)), block)
-            self._wait()  # pass 2 reads what pass 1 wrote
-            self.stager.finish(self.waveform)
         self._wait()
+        if self.stager is not None:
+            self.stager.finish(self.waveform)  # pass 2 (pass 1 is written: _wait)
         self.root["label"][:] = self.labels[raw_of]
         self.root["stream_max"][:] = self.stream_max[raw_of]
         self.root["split"][:] = self.split[raw_of]
@@ -536,15 +555,18 @@ def convert(
     if shuffle:
         position = rng_for(seed, "store-order", info.name).permutation(n)
         raw_of = np.argsort(position)
-        stager = _Stager(position, chunk_size)
-        log.info("%s: instances stored in a seeded random order (%d regions of %d instances)",
-                 info.name, stager.regions, stager.region_size)
     else:
-        raw_of, stager = np.arange(n), None
+        raw_of = np.arange(n)
 
     label_dtype = np.int16 if info.task == "classification" else np.float32
-    with atomic_path(out, directory=True) as tmp, \
-            _StoreWriter(tmp, split, label_dtype, chunk_size, stager) as writer:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(atomic_path(out, directory=True))
+        stager = None
+        if shuffle:  # its scratch folder beside the store: same file system, removed at the end
+            scratch = stack.enter_context(tempfile.TemporaryDirectory(
+                prefix=f".{Path(out).name}.", suffix=".staging", dir=tmp.parent))
+            stager = _Stager(position, chunk_size, Path(scratch))
+        writer = stack.enter_context(_StoreWriter(tmp, split, label_dtype, chunk_size, stager))
         for chunk in module.read_chunks(raw, params, index, chunk_size):
             expected = index_keys[writer.written : writer.written + len(chunk.keys)]
             waveforms = _checked_waveforms(info.name, chunk, expected, writer.shape)
@@ -553,6 +575,9 @@ def convert(
             writer.add(*_scale(x, lo, hi), chunk.labels, chunk.keys)
         if writer.written != n:
             raise DataError(info.name, raw, f"reader produced {writer.written} instances, index lists {n}")
+        if stager is not None:
+            log.info("%s: instances stored in a seeded random order (%d regions of %d instances)",
+                     info.name, stager.regions, stager.region_size)
         # The readers' keys equal the index's (checked chunk by chunk above).
         keys = np.asarray(table["key"].astype(str).tolist(), dtype=object)
         writer.finish(raw_of, keys, info.name, raw)
