@@ -22,7 +22,9 @@ alone):
   before the random store order): the difference is the cost of the random order.
 
 Throughput is MB (1e6 bytes) of raw EQ samples per second, the median of
-``--repeats`` runs. All runs read the same file, which after the first run sits in the
+``--repeats`` runs; the CPU time (user + system, all threads) of each measurement is
+reported beside it, since on a shared machine it moves less with the load than the
+wall-clock time. All runs read the same file, which after the first run sits in the
 page cache (it fits in RAM here), so the numbers compare CPU cost, not disk speed. The
 raw file's sha256 is recorded beside it first (as the download rule does), so the
 conversion does not re-hash it.
@@ -126,6 +128,8 @@ def child(fmt: str, mode: str, raw: Path, out: Path, chunk_size: int) -> dict:
     from tstransfer.datasets import lendb, stead
 
     module, params = (lendb, {}) if fmt == "lendb" else (stead, STEAD_PARAMS)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = usage.ru_utime + usage.ru_stime
     started = time.perf_counter()
     n = 0
     if mode in ("plain", "plain+attr"):
@@ -157,8 +161,10 @@ def child(fmt: str, mode: str, raw: Path, out: Path, chunk_size: int) -> dict:
     else:
         raise ValueError(mode)
     seconds = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return {"mode": mode, "seconds": seconds, "traces": n, "peak_rss_mb": peak_kb / 1024}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - cpu_before
+    peak_kb = usage.ru_maxrss  # KiB on Linux
+    return {"mode": mode, "seconds": seconds, "cpu_seconds": cpu, "traces": n, "peak_rss_mb": peak_kb / 1024}
 
 
 def main() -> None:
@@ -207,18 +213,22 @@ def main() -> None:
                 result = json.loads(proc.stdout.strip().splitlines()[-1])
                 assert result["traces"] == n, result
                 rows.setdefault(mode, []).append(result)
-        print(f"{'mode':<17} {'MB/s (median)':>14} {'runs MB/s':>28} {'s (median)':>11} {'peak RSS MB':>12}")
-        medians = {}
+        print(f"{'mode':<17} {'MB/s (median)':>14} {'runs MB/s':>28} {'s (median)':>11} "
+              f"{'CPU s (median)':>15} {'peak RSS MB':>12}")
+        medians, cpu = {}, {}
         for mode in modes:
             rates = [raw_mb / r["seconds"] for r in rows[mode]]
             medians[mode] = statistics.median(rates)
+            cpu[mode] = statistics.median(r["cpu_seconds"] for r in rows[mode])
             print(f"{mode:<17} {medians[mode]:>14.1f} {' '.join(f'{r:.1f}' for r in rates):>28} "
-                  f"{statistics.median(r['seconds'] for r in rows[mode]):>11.2f} "
+                  f"{statistics.median(r['seconds'] for r in rows[mode]):>11.2f} {cpu[mode]:>15.2f} "
                   f"{max(r['peak_rss_mb'] for r in rows[mode]):>12.0f}")
         if "plain" in medians and "convert" in medians:
             ratio = medians["convert"] / medians["plain"]
             peak = max(r["peak_rss_mb"] for r in rows["convert"])
             print(f"convert / plain = {ratio:.2f} (target >= 0.5); convert peak RSS {peak:.0f} MB (target < 2048)")
+            # On a shared machine the wall-clock ratio moves with the load; CPU time less so.
+            print(f"CPU time plain / convert = {cpu['plain'] / cpu['convert']:.2f}")
         if "convert" in medians and "convert-raw-order" in medians:
             print(f"convert / convert-raw-order = {medians['convert'] / medians['convert-raw-order']:.2f} "
                   "(the cost of the random store order)")

@@ -609,6 +609,42 @@ def test_path_naming_a_file_of_another_name_is_read_under_that_name(sp500_raw, t
     np.testing.assert_array_equal(_load(tmp_path / "a.zarr")["waveform"], _load(tmp_path / "b.zarr")["waveform"])
 
 
+@pytest.mark.parametrize(
+    "dataset, params, message",
+    [
+        ("sp500", {**SP500_PARAMS, "end": "1980-01-01"},
+         r"datasets.sp500.extract.end 1980-01-01 is before datasets.sp500.extract.start 1990-01-01"),
+        ("sp500", {k: v for k, v in SP500_PARAMS.items() if k != "window"}, r"datasets.sp500.extract.window is required"),
+        ("sp500", {**SP500_PARAMS, "start": "someday"}, r"datasets.sp500.extract.start: cannot read 'someday'"),
+    ],
+    ids=["end-before-start", "missing", "unreadable"],
+)
+def test_extract_settings_from_python_are_refused_naming_them(sp500_raw, tmp_path, dataset, params, message):
+    """pipeline.convert bypasses the config schema: what a reader cannot read is named."""
+    out = tmp_path / "out.zarr"
+    with pytest.raises(ValueError, match=message):
+        pipeline.convert(dataset, sp500_raw, out, params, seed=SEED)
+    _assert_no_output(out)
+
+
+@pytest.mark.parametrize(
+    "module, params, message",
+    [
+        (emg, {"channels": [0, 2, 5], "window": 80}, r"^emg: datasets.emg.extract.step is required$"),
+        (emg, {**EMG_PARAMS, "channels": 3}, r"^emg: datasets.emg.extract.channels: cannot read 3"),
+        (speech, {**SPEECH_PARAMS, "noise_seed": "x"}, r"^speech: datasets.speech.extract.noise_seed: cannot read 'x'"),
+        ("stead", {"layout": "many"}, r"^stead: datasets.stead.extract.layout: cannot read 'many' \(not one of chunks, single\)"),
+    ],
+    ids=["emg-missing", "emg-channels", "speech-noise-seed", "stead-layout"],
+)
+def test_unreadable_extract_settings_name_the_config_entry(tmp_path, module, params, message):
+    from tstransfer.datasets import get
+
+    module = get(module) if isinstance(module, str) else module
+    with pytest.raises(ValueError, match=message):
+        module.list_instances(tmp_path, params, LOG)
+
+
 def test_path_naming_a_file_that_contradicts_extract_file_is_refused(sp500_raw, tmp_path):
     out = tmp_path / "sp500.zarr"
     with pytest.raises(DataError, match=r"datasets.sp500.path names file 'GSPC.csv' but datasets.sp500.extract.file names 'other.csv'"):

@@ -7,6 +7,7 @@ import hashlib
 import io
 import logging
 import random
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +17,6 @@ from tstransfer.download import (
     DownloadError,
     SizeMismatch,
     fetch,
-    fetch_all,
     part_path,
     read_recorded_sha256,
     record_path,
@@ -278,23 +278,36 @@ def test_malformed_record_is_reported(server, tmp_path):
     assert server.requests == []
 
 
-def test_fetch_all(server, tmp_path):
+def test_fetch_each_configured_file(server, tmp_path):
+    """A dataset's ``files`` entries, fetched one by one as the download rule's script does."""
     server.files["chunk1.csv"] = b"trace_name,p_arrival\nA,1\n"
     files = [
         {"name": NAME, "url": server.url(NAME), "size": len(DATA), "sha256": DATA_SHA},
         {"name": "chunk1.csv", "url": server.url("chunk1.csv"), "size": None, "sha256": None},
     ]
-    result = fetch_all(files, tmp_path / "raw", **FAST)
+    result = {
+        entry["name"]: fetch(entry["url"], tmp_path / "raw" / entry["name"],
+                             sha256=entry.get("sha256"), size=entry.get("size"), **FAST)
+        for entry in files
+    }
     assert result == {NAME: DATA_SHA,
                       "chunk1.csv": hashlib.sha256(server.files["chunk1.csv"]).hexdigest()}
     assert (tmp_path / "raw" / "chunk1.csv.sha256").exists()
 
 
-@pytest.mark.parametrize("bad", [{"name": "../x", "url": "u"}, {"url": "u"},
-                                 {"name": "a/b", "url": "u"}])
-def test_fetch_all_rejects_bad_entries(tmp_path, bad):
-    with pytest.raises(ValueError, match="files"):
-        fetch_all([bad], tmp_path)
+@pytest.mark.parametrize("bad", [{"name": "../x", "url": "https://u"}, {"url": "https://u"},
+                                 {"name": "a/b", "url": "https://u"}, {"name": "..", "url": "https://u"}])
+def test_bad_file_entries_are_refused_by_the_config_schema(bad):
+    """The entries reach ``fetch`` only through the config, whose schema refuses these."""
+    import yaml
+    from snakemake.utils import validate
+    from snakemake_interface_common.exceptions import WorkflowError
+
+    root = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((root / "config" / "demo.yaml").read_text())
+    config["datasets"]["stead"]["files"].append(bad)
+    with pytest.raises(WorkflowError, match=r"On instance\['datasets'\]\['stead'\]\['files'\]"):
+        validate(config, str(root / "workflow" / "schemas" / "config.schema.yaml"))
 
 
 def test_progress_lines_in_a_log_file(server, tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from tstransfer.metrics import convergence_rate, is_better, mae, weighted_f1
+from tstransfer.metrics import convergence_rate, is_better, lower_is_better, mae, weighted_f1
 
 
 def test_mae_by_hand():
@@ -102,3 +102,14 @@ def test_is_better():
     assert is_better(0.0, None, "f1_weighted") and not is_better(None, 0.0, "f1_weighted")
     with pytest.raises(ValueError):
         is_better(1, 2, "accuracy")
+
+
+def test_lower_is_better_is_the_one_direction_the_analysis_uses():
+    """Pretraining selection, the grid search and the gains all take the direction from here."""
+    from tstransfer.analysis import stats
+
+    assert lower_is_better("mae") and not lower_is_better("f1_weighted")
+    with pytest.raises(ValueError, match="accuracy"):
+        lower_is_better("accuracy")
+    np.testing.assert_array_equal(stats.better_sign(["mae", "f1_weighted", "mae"]), [-1.0, 1.0, -1.0])
+    assert stats.better_sign("f1_weighted") == 1.0

@@ -192,7 +192,8 @@ def test_full_training_split_uses_store_mask_and_streams_every_instance_once(sto
     assert np.array_equal(feed.train.mask, root["mask"][:])
     epochs = []
     for epoch in (0, 1):
-        batches = list(feed.stream_train_batches(epoch))
+        # one epoch of the tf.data stream that training uses
+        batches = list(feed.training_dataset(epoch, epoch + 1).as_numpy_iterator())
         assert all(len(y) == feed.batch_size for _, y in batches[:-1])
         assert set(batches[0][0]) == {"waveform"}  # no stream_max input when unused
         waves = np.concatenate([x["waveform"] for x, _ in batches])
@@ -205,12 +206,12 @@ def test_full_training_split_uses_store_mask_and_streams_every_instance_once(sto
         want = sorted(zip([key(w[None]) for w in expected], root["label"][:][train]))
         assert got == want
     assert not np.array_equal(epochs[0], epochs[1])  # reshuffled per epoch
-    # the tf.data stream that training uses cuts exactly these batches, epoch after epoch
+    # one stream over both epochs (as one fit call uses it) cuts exactly these batches
     streamed = [x["waveform"] for x, _ in feed.training_dataset(0, 2).as_numpy_iterator()]
     assert len(streamed) == 2 * feed.steps_per_epoch()
     assert np.array_equal(np.concatenate(streamed), np.concatenate(epochs))
     assert all(len(b) == feed.batch_size for b in streamed[: feed.steps_per_epoch() - 1])
-    again = np.concatenate([x["waveform"] for x, _ in feed.stream_train_batches(1)])
+    again = np.concatenate([x["waveform"] for x, _ in feed.training_dataset(1, 2).as_numpy_iterator()])
     assert np.array_equal(again, epochs[1])  # ... and reproducibly
 
 
@@ -343,6 +344,7 @@ def test_convert_stores_a_seeded_random_order_with_every_instance_aligned(sorted
     again = tmp_path / "again.zarr"
     store.convert(sorted_module(4000), tmp_path, again, {}, seed=3, chunk_size=CHUNK)
     assert np.array_equal(zarr.open_group(str(again), mode="r")["raw_index"][:], raw_index)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again.zarr"]  # no scratch folder left
 
     store.make_subset(sorted_stores["shuffled"], tmp_path / "sub.npz", variant="tiny", size=300,
                       run=0, seed=3)

@@ -194,3 +194,116 @@ def test_schema_names_exactly_the_registered_datasets_and_architectures():
     from tstransfer.models import ARCHITECTURES
 
     assert set(schema["definitions"]["arch_name"]["enum"]) == set(ARCHITECTURES)
+    # tstransfer.registry, TensorFlow-free, gives the analysis the same names in the same order.
+    from tstransfer import registry
+
+    assert registry.DATASETS == tuple(REGISTRY)
+    assert registry.ARCHITECTURES == tuple(ARCHITECTURES)
+    assert list(schema["definitions"]["arch_name"]["enum"]) == list(registry.ARCHITECTURES)
+    assert list(schema["definitions"]["dataset_name"]["enum"]) == list(registry.DATASETS)
+
+
+def _validate(config):
+    """The Snakefile's check: snakemake.utils.validate against the config schema."""
+    from snakemake.utils import validate
+
+    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+
+
+def _demo_config():
+    import yaml
+
+    return yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+
+
+@pytest.mark.parametrize("name", ["demo", "config"])
+def test_shipped_configs_pass_the_schema_unchanged(name):
+    """Valid, and validation writes nothing into them (no schema defaults): the convert
+    jobs' params, and so the stores' recorded extraction settings, stay as configured."""
+    import copy
+
+    import yaml
+
+    config = yaml.safe_load((ROOT / "config" / f"{name}.yaml").read_text())
+    before = copy.deepcopy(config)
+    _validate(config)
+    assert config == before
+
+
+@pytest.mark.parametrize(
+    "dataset, key, value",
+    [
+        ("lomax", "keep_list", 3),
+        ("lendb", "file", "sub/LEN-DB.hdf5"),
+        ("stead", "layout", "many"),
+        ("stead", "chunks", [0, 1]),
+        ("speech", "sample_rate", 0),
+        ("speech", "noise_seed", -1),
+        ("emg", "channels", [0, 2, 8]),
+        ("emg", "channels", [0, 2]),
+        ("emg", "window", "80"),
+        ("emg", "step", 0),
+        ("sp500", "window", 0),
+        ("sp500", "start", "30.12.1927"),
+        ("sp500", "end", 2018),
+    ],
+)
+def test_bad_extract_setting_is_refused_naming_it(dataset, key, value):
+    from snakemake_interface_common.exceptions import WorkflowError
+
+    config = _demo_config()
+    config["datasets"][dataset]["extract"][key] = value
+    with pytest.raises(WorkflowError) as caught:
+        _validate(config)
+    assert f"datasets.{dataset}.extract.{key}" in str(caught.value)
+
+
+@pytest.mark.parametrize("dataset, key", [("emg", "window"), ("speech", "n_samples"), ("sp500", "end")])
+def test_missing_extract_setting_is_refused_naming_it(dataset, key):
+    from snakemake_interface_common.exceptions import WorkflowError
+
+    config = _demo_config()
+    del config["datasets"][dataset]["extract"][key]
+    with pytest.raises(WorkflowError) as caught:
+        _validate(config)
+    message = str(caught.value)
+    assert f"datasets.{dataset}.extract" in message and f"'{key}' is a required property" in message
+
+
+@pytest.mark.parametrize("dataset", ["lomax", "lendb", "stead", "speech", "emg", "sp500"])
+def test_unknown_extract_setting_is_refused_naming_it(dataset):
+    from snakemake_interface_common.exceptions import WorkflowError
+
+    config = _demo_config()
+    config["datasets"][dataset]["extract"]["windwo"] = 50
+    with pytest.raises(WorkflowError) as caught:
+        _validate(config)
+    message = str(caught.value)
+    assert f"datasets.{dataset}.extract" in message and "'windwo' was unexpected" in message
+
+
+def test_extract_downloads_and_yaml_dates_are_accepted():
+    """A setting given as a file to download (the LOMAX keep-list) and an unquoted YAML
+    date, which the S&P 500 reader takes as well as a string."""
+    import datetime
+
+    config = _demo_config()
+    config["datasets"]["lomax"]["extract"]["keep_list"] = {
+        "name": "filter_lomax.py", "url": "https://example.org/filter_lomax.py", "size": None, "sha256": None,
+    }
+    config["datasets"]["sp500"]["extract"]["start"] = datetime.date(1927, 12, 30)
+    _validate(config)
+
+
+def test_bad_extract_setting_stops_snakemake_naming_it(tmp_path):
+    demo = (ROOT / "config" / "demo.yaml").read_text()
+    bad = demo.replace("extract: {channels: [0, 2, 5], window: 80, step: 10}",
+                       "extract: {channels: [0, 2, 5], window: 0, step: 10}")
+    assert bad != demo
+    (tmp_path / "bad.yaml").write_text(bad)
+    done = snakemake(
+        "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "-n",
+        "--configfile", str(tmp_path / "bad.yaml"), "--replace-workflow-config", check=False,
+    )
+    assert done.returncode != 0
+    assert "datasets.emg.extract.window" in done.stdout + done.stderr

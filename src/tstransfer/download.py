@@ -1,7 +1,8 @@
 """Resumable, checksum-verified downloads of the raw data sets.
 
-``fetch`` downloads one URL to one file; ``fetch_all`` does it for a dataset's ``files``
-list from ``config/config.yaml``. The guarantees the Snakemake download rule relies on:
+``fetch`` downloads one URL to one file: the Snakemake download rule calls it for each
+``{name, url, size, sha256}`` entry of a dataset's ``files`` (and extract downloads) in
+the config, whose schema checks the entries. The guarantees the rule relies on:
 
 * Data is written to ``<dest>.part`` and renamed to ``dest`` only after the size (when
   known) and the sha256 (when known) have been checked, so ``dest`` never holds a
@@ -27,7 +28,6 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -225,31 +225,6 @@ def fetch(
     verdict = f"matches the {source} checksum" if expected else "first download: recorded"
     log.info("sha256 %s  %s (%s in %s)", actual, dest.name, verdict, record_path(dest).name)
     return actual
-
-
-def fetch_all(
-    files: Iterable[Mapping[str, Any]],
-    raw_dir: str | os.PathLike,
-    **fetch_kwargs: Any,
-) -> dict[str, str]:
-    """``fetch`` every ``{name, url, size, sha256}`` entry of a config ``files`` list into
-    ``raw_dir``; return ``{name: sha256}``. Keyword arguments are passed on to ``fetch``.
-    """
-    raw_dir = Path(raw_dir)
-    entries = list(files)
-    for index, entry in enumerate(entries):
-        _check_entry(index, entry)
-    names = [entry["name"] for entry in entries]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise ValueError(f"files list names {duplicates} more than once")
-    checksums: dict[str, str] = {}
-    for entry in entries:
-        checksums[entry["name"]] = fetch(
-            entry["url"], raw_dir / entry["name"],
-            sha256=entry.get("sha256"), size=entry.get("size"), **fetch_kwargs,
-        )
-    return checksums
 
 
 # --------------------------------------------------------------------------- internals
@@ -461,15 +436,6 @@ def _normalise_sha256(value: str | None, name: str) -> str | None:
     if not _SHA256_RE.match(text):
         raise ValueError(f"{name}: sha256 must be 64 hex digits or null, got {value!r}")
     return text
-
-
-def _check_entry(index: int, entry: Mapping[str, Any]) -> None:
-    if not isinstance(entry, Mapping) or "name" not in entry or "url" not in entry:
-        raise ValueError(f"files[{index}] needs at least 'name' and 'url', got {entry!r}")
-    name = entry["name"]
-    if not isinstance(name, str) or name in ("", ".", "..") or Path(name).name != name \
-            or "\\" in name:
-        raise ValueError(f"files[{index}]: name must be a plain file name, got {name!r}")
 
 
 def _new_session() -> requests.Session:

@@ -362,15 +362,28 @@ class Feed:
         steps_per_epoch=self.steps_per_epoch())`` call: a ``fit`` call per epoch costs ~0.1 s
         of set-up, over 10 % of a short epoch. Batches never straddle two epochs.
 
-        In memory: the arrays live in TensorFlow once and batches are gathered by index
-        from precomputed per-epoch permutations. Streamed: the background chunk reader
+        In memory (:meth:`_in_memory_batches`): the arrays live in TensorFlow once and
+        batches are gathered by index from precomputed per-epoch permutations. Streamed
+        (:meth:`_streamed_batches`): the background chunk reader
         (``stream_train_blocks``) runs epoch after epoch.
         """
         import tensorflow as tf
 
+        epochs = range(first_epoch, stop_epoch)
+        if self.train.in_memory:
+            dataset = self._in_memory_batches(epochs)
+        else:
+            dataset = self._streamed_batches(epochs)
+        n_batches = self.steps_per_epoch() * (stop_epoch - first_epoch)
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(n_batches))
+        return dataset.prefetch(tf.data.AUTOTUNE)
+
+    def _batch_inputs(self) -> Callable:
+        """``(x, stream_max, targets) -> (model inputs, targets)`` on batch tensors."""
+        import tensorflow as tf
+
         repeat = self.model_channels // self.channels
         use_stream_max = self.use_stream_max
-        batch_size = self.batch_size
 
         def model_inputs(x, stream_max, targets):
             if repeat != 1:  # a 1-channel target fed to a 3-channel model
@@ -380,30 +393,14 @@ class Feed:
                 inputs["stream_max"] = stream_max
             return inputs, targets
 
-        n_batches = self.steps_per_epoch() * (stop_epoch - first_epoch)
-        if not self.train.in_memory:
-            # Python hands over whole shuffle windows (one call per ~64 batches, not per
-            # batch); tf.data cuts them into the batches.
-            def blocks():
-                for epoch in range(first_epoch, stop_epoch):
-                    for waveform, stream_max, labels in self.stream_train_blocks(epoch):
-                        yield waveform, stream_max.reshape(-1, 1), self.targets(labels)
+        return model_inputs
 
-            signature = (
-                tf.TensorSpec((None, self.length, self.channels), tf.float32),
-                tf.TensorSpec((None, 1), tf.float32),
-                tf.TensorSpec((None, self.n_outputs), tf.float32),
-            )
-            dataset = tf.data.Dataset.from_generator(
-                lambda: _background(blocks, 2), output_signature=signature
-            ).flat_map(
-                lambda *block: tf.data.Dataset.from_tensor_slices(block).batch(batch_size)
-            )
-            dataset = dataset.map(model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            dataset = dataset.apply(tf.data.experimental.assert_cardinality(n_batches))
-            return dataset.prefetch(tf.data.AUTOTUNE)
+    def _in_memory_batches(self, epochs: range):
+        """The batches of ``epochs`` gathered from the in-memory training set."""
+        import tensorflow as tf
 
-        orders = np.stack([self.epoch_order(e) for e in range(first_epoch, stop_epoch)])
+        model_inputs, batch_size = self._batch_inputs(), self.batch_size
+        orders = np.stack([self.epoch_order(e) for e in epochs])
         waveform = tf.constant(self.train.waveform)
         stream_max = tf.constant(self.train.stream_max.reshape(-1, 1))
         targets = tf.constant(self.targets(self.train.labels))
@@ -416,18 +413,34 @@ class Feed:
         dataset = tf.data.Dataset.from_tensor_slices(orders.astype(np.int64)).flat_map(
             lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
         )
-        dataset = dataset.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        dataset = dataset.apply(tf.data.experimental.assert_cardinality(n_batches))
-        return dataset.prefetch(tf.data.AUTOTUNE)
+        return dataset.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
-    def stream_train_batches(self, epoch: int) -> Iterator[tuple[dict, np.ndarray]]:
-        """The streamed training batches of ``epoch`` as (inputs, targets), for inspection;
-        ``training_dataset`` cuts the same batches inside tf.data."""
-        size = self.batch_size
-        for waveform, stream_max, labels in self.stream_train_blocks(epoch):
-            for b in range(0, len(waveform), size):
-                yield (self.inputs(waveform[b : b + size], stream_max[b : b + size]),
-                       self.targets(labels[b : b + size]))
+    def _streamed_batches(self, epochs: range):
+        """The batches of ``epochs`` cut from :meth:`stream_train_blocks`.
+
+        Python hands over whole shuffle windows (one call per ~64 batches, not per
+        batch); tf.data cuts them into the batches.
+        """
+        import tensorflow as tf
+
+        model_inputs, batch_size = self._batch_inputs(), self.batch_size
+
+        def blocks():
+            for epoch in epochs:
+                for waveform, stream_max, labels in self.stream_train_blocks(epoch):
+                    yield waveform, stream_max.reshape(-1, 1), self.targets(labels)
+
+        signature = (
+            tf.TensorSpec((None, self.length, self.channels), tf.float32),
+            tf.TensorSpec((None, 1), tf.float32),
+            tf.TensorSpec((None, self.n_outputs), tf.float32),
+        )
+        dataset = tf.data.Dataset.from_generator(
+            lambda: _background(blocks, 2), output_signature=signature
+        ).flat_map(
+            lambda *block: tf.data.Dataset.from_tensor_slices(block).batch(batch_size)
+        )
+        return dataset.map(model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     def _stream_windows(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
         """The plan of one streamed epoch, without reading anything: per shuffle window

@@ -118,42 +118,25 @@ def load_model(path: str | Path):
 
 
 # --------------------------------------------------------------------------- one job
-def _run(
-    *,
-    kind: str,
-    config: Mapping[str, Any],
-    arch: str,
-    dataset: str,
-    store: str | Path,
-    out_dir: str | Path,
-    seed: int,
-    use_stream_max: bool,
-    identity: Mapping[str, Any],
-    subset: str | Path | None = None,
-    pretrained: str | Path | None = None,
-    omega: float | None = None,
-    save: bool,
-) -> dict[str, Any]:
+def _model_and_optimizer(
+    kind: str, arch: str, dataset: str, attrs: Mapping[str, Any], config: Mapping[str, Any],
+    switches: Mapping[str, bool], *, seed: int, use_stream_max: bool,
+    pretrained: str | Path | None, omega: float | None,
+):
+    """The job's model and optimizer: built from scratch, or a fresh model holding the
+    pretrained model's transferable layers with the per-group Adam of ``omega``.
+
+    Returns ``(model, optimizer, as_regression)``; ``as_regression``: the authors' bug,
+    SPEECH and EMG referents with a linear head and MSE (one-hot targets).
+    """
     import keras
 
     from . import models
-    from .feed import Feed
     from .models.common import input_channels
-    from .training import remove_checkpoint, train
 
-    started = process_start()
-    timings = {"import": time.time() - started}  # process start -> this job's code running
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    training = config["training"]
-
-    clock = time.perf_counter()
-    attrs = store_attrs(store)
     task, n_outputs = attrs["task"], int(attrs["n_outputs"])
     length, channels = int(attrs["length"]), int(attrs["channels"])
-    switches = job_switches(config)
-    shaped_by = shaping(switches, kind=kind, arch=arch, task=task, channels=channels)
-    # The authors' bug: SPEECH and EMG referents with a linear head and MSE (one-hot targets).
+    learning_rate = float(config["training"]["learning_rate"])
     as_regression = kind == "referent" and task == "classification" and switches["referents_as_regression"]
     if switches["duplicate_single_channel"] and channels == 1 and kind in TARGET_KINDS:
         channels = 3  # the Feed repeats the single channel per batch
@@ -164,39 +147,26 @@ def _run(
         build_args["dropout_at_inference"] = True
     if pretrained is None:
         model = models.build_model(arch, channels=channels, **build_args)
-        optimizer = keras.optimizers.Adam(learning_rate=float(training["learning_rate"]))
-    else:
-        from .transfer import adapt_channels, transfer_weights
+        return model, keras.optimizers.Adam(learning_rate=learning_rate), as_regression
 
-        source_model = load_model(pretrained)
-        model_channels = adapt_channels(input_channels(source_model), channels)
-        model = models.build_model(arch, channels=model_channels, **build_args)
-        transferred = transfer_weights(source_model, model, arch)
-        del source_model
-        from .optim import make_optimizer
+    from .optim import make_optimizer
+    from .transfer import adapt_channels, transfer_weights
 
-        optimizer = make_optimizer(float(training["learning_rate"]), transferred, float(omega),
-                                   step_per_group=switches["adam_step_per_multiplier_group"])
-    timings["model_build"] = time.perf_counter() - clock
+    source_model = load_model(pretrained)
+    model_channels = adapt_channels(input_channels(source_model), channels)
+    model = models.build_model(arch, channels=model_channels, **build_args)
+    transferred = transfer_weights(source_model, model, arch)
+    del source_model
+    optimizer = make_optimizer(learning_rate, transferred, float(omega),
+                               step_per_group=switches["adam_step_per_multiplier_group"])
+    return model, optimizer, as_regression
 
-    clock = time.perf_counter()
-    feed_args = dict(
-        use_stream_max=use_stream_max, seed=seed, model_channels=input_channels(model),
-        batch_size=int(training["batch_size"]),
-    )
-    feed = Feed.from_subset(store, subset, **feed_args) if subset else Feed(store, **feed_args)
-    timings["data_load"] = time.perf_counter() - clock
 
-    result = train(model, optimizer, feed, task=task, config=config, out_dir=out_dir, seed=seed,
-                   switches=switches, loss="mse" if as_regression else None, log=log)
-    timings["training"] = result.seconds["training"]
-    timings["evaluation"] = result.seconds["evaluation"]
-    if save:
-        clock = time.perf_counter()
-        save_model(model, out_dir / "model.keras")
-        timings["save"] = time.perf_counter() - clock
-
-    record = {
+def _record(kind: str, arch: str, identity: Mapping[str, Any], *, seed: int, use_stream_max: bool,
+            omega: float | None, task: str, result, feed, timings: Mapping[str, float],
+            spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The job's ``result.json`` content (``runtime_s`` is added when it is written)."""
+    return {
         "kind": kind,
         "arch": arch,
         "source": identity.get("source"),
@@ -223,9 +193,68 @@ def _run(
         "n_test": len(feed.test),
         "timings": timings,
         "history": result.history,
-        "config": spec_with(config, dataset, shaped_by),  # the spec job_spec gives this job
+        "config": spec,
         "versions": versions(),
     }
+
+
+def _run(
+    *,
+    kind: str,
+    config: Mapping[str, Any],
+    arch: str,
+    dataset: str,
+    store: str | Path,
+    out_dir: str | Path,
+    seed: int,
+    use_stream_max: bool,
+    identity: Mapping[str, Any],
+    subset: str | Path | None = None,
+    pretrained: str | Path | None = None,
+    omega: float | None = None,
+    save: bool,
+) -> dict[str, Any]:
+    from .feed import Feed
+    from .models.common import input_channels
+    from .training import remove_checkpoint, train
+
+    started = process_start()
+    timings = {"import": time.time() - started}  # process start -> this job's code running
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    training = config["training"]
+
+    clock = time.perf_counter()
+    attrs = store_attrs(store)
+    task = attrs["task"]
+    switches = job_switches(config)
+    shaped_by = shaping(switches, kind=kind, arch=arch, task=task, channels=int(attrs["channels"]))
+    model, optimizer, as_regression = _model_and_optimizer(
+        kind, arch, dataset, attrs, config, switches, seed=seed, use_stream_max=use_stream_max,
+        pretrained=pretrained, omega=omega,
+    )
+    timings["model_build"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    feed_args = dict(
+        use_stream_max=use_stream_max, seed=seed, model_channels=input_channels(model),
+        batch_size=int(training["batch_size"]),
+    )
+    feed = Feed.from_subset(store, subset, **feed_args) if subset else Feed(store, **feed_args)
+    timings["data_load"] = time.perf_counter() - clock
+
+    result = train(model, optimizer, feed, task=task, config=config, out_dir=out_dir, seed=seed,
+                   switches=switches, loss="mse" if as_regression else None, log=log)
+    timings["training"] = result.seconds["training"]
+    timings["evaluation"] = result.seconds["evaluation"]
+    if save:
+        clock = time.perf_counter()
+        save_model(model, out_dir / "model.keras")
+        timings["save"] = time.perf_counter() - clock
+
+    record = _record(kind, arch, identity, seed=seed, use_stream_max=use_stream_max, omega=omega,
+                     task=task, result=result, feed=feed, timings=timings,
+                     spec=spec_with(config, dataset, shaped_by))  # the spec job_spec gives this job
     record["runtime_s"] = time.time() - started  # process start -> result written
     write_json(out_dir / "result.json", _clean(record))
     if not training.get("keep_checkpoint", False):

@@ -11,7 +11,9 @@ Plain numpy, so the analysis can use them without importing TensorFlow.
   rule on x = 0..E-1) as a share of the rectangle spanned by the curve's range and the
   E-1 epoch intervals; for regression the curve is inverted (``1 - share``) so that
   higher always means faster convergence.
-* ``is_better``: which of two metric values is better for a metric name.
+* ``lower_is_better`` / ``is_better``: which direction is better for a metric name, and
+  which of two values is; the one place that says so (pretraining-seed selection, the
+  grid search and the gains of :mod:`tstransfer.analysis.stats` all ask here).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import math
 import numpy as np
 
 METRIC_FOR_TASK = {"regression": "mae", "classification": "f1_weighted"}
+# Metric name -> whether a lower value is better. Read it through lower_is_better().
 LOWER_IS_BETTER = {"mae": True, "f1_weighted": False}
 
 
@@ -90,22 +93,33 @@ def convergence_rate(curve, task: str) -> float:
     return float(share if task == "classification" else 1.0 - share)
 
 
+def lower_is_better(metric: str) -> bool:
+    """True for a metric where lower is better (MAE), False where higher is (weighted F1).
+
+    An unknown metric name is a ValueError.
+    """
+    try:
+        return LOWER_IS_BETTER[metric]
+    except KeyError:
+        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(LOWER_IS_BETTER)}") from None
+
+
 def is_better(a: float, b: float, metric: str) -> bool:
     """True when value ``a`` is strictly better than ``b`` for ``metric`` ("mae"|"f1_weighted").
 
     NaN (or None) is never better than anything, and any finite value beats NaN/None.
     """
-    if metric not in LOWER_IS_BETTER:
-        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(LOWER_IS_BETTER)}")
+    lower = lower_is_better(metric)
     a_missing = a is None or math.isnan(a)
     b_missing = b is None or math.isnan(b)
     if a_missing:
         return False
     if b_missing:
         return True
-    return a < b if LOWER_IS_BETTER[metric] else a > b
+    return a < b if lower else a > b
 
 
 __all__ = [
-    "METRIC_FOR_TASK", "LOWER_IS_BETTER", "mae", "weighted_f1", "convergence_rate", "is_better",
+    "METRIC_FOR_TASK", "LOWER_IS_BETTER", "mae", "weighted_f1", "convergence_rate",
+    "lower_is_better", "is_better",
 ]

@@ -26,17 +26,22 @@ dropped. See REFERENCE.md section 3 for the preprocessing this implements.
 Conversion streams: one cheap pass lists the instances (``list_instances``), the split is
 drawn (per raw instance, so it does not depend on the store order), then waveforms flow
 chunk by chunk from the raw files -- read in the raw order, sequentially -- into the store.
-The random store order costs a second pass over the waveforms (:class:`_Stager`; about
-3 s per GB of waveforms in bench/convert.py) and memory of about ``sqrt(n_instances *
-chunk)`` instances (STEAD: ~1.2 GB) instead of one chunk.
+The random store order costs a second pass over the waveforms, through uncompressed
+scratch files beside the store (:class:`_Stager`: about 1 s per GB of waveforms in
+bench/convert.py, and temporary disk space up to the waveforms' uncompressed size), and
+in that pass memory of about ``sqrt(n_instances * chunk)`` instances (STEAD: ~1.2 GB)
+instead of one chunk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import tempfile
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -48,6 +53,7 @@ from .fsutil import atomic_path, sha256_file
 from .seeding import rng_for
 
 INSTANCE_CHUNK = 256  # instances per zarr chunk: whole-chunk reads are ~100x faster than random ones
+REGION_BYTES = 512 * 1024**2  # most waveform bytes in one region of the random store order (_Stager)
 DEFAULT_FRACTIONS = (0.70, 0.15, 0.15)
 
 
@@ -116,12 +122,22 @@ def scale_instances(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Returns ``(scaled float32, stream_max float32)``. A constant instance scales to zeros.
     """
+    return _scale(*_instance_range(raw))
+
+
+def _instance_range(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(x, lo, hi)``: the block as a float array and each instance's min and max
+    (float64, shape (n, 1, 1)); NaN or inf in an instance makes its min or max non-finite."""
     x = np.asarray(raw)
     if x.dtype.kind != "f":
         x = x.astype(np.float64)
     # min and max are exact in the input's own float type; the arithmetic is float64.
     lo = x.min(axis=(1, 2), keepdims=True).astype(np.float64)
     hi = x.max(axis=(1, 2), keepdims=True).astype(np.float64)
+    return x, lo, hi
+
+
+def _scale(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     stream_max = np.maximum(np.abs(lo), np.abs(hi)).reshape(-1)
     span = hi - lo
     inverse = np.divide(1.0, span, out=np.zeros_like(span), where=span > 0)  # 0: constant -> zeros
@@ -138,8 +154,10 @@ def scale_instances(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- convert
-def _check_finite(dataset: str, waveforms: np.ndarray, keys: Sequence[str], file: str) -> None:
-    finite = np.isfinite(waveforms).all(axis=(1, 2))
+def _check_finite(dataset: str, lo: np.ndarray, hi: np.ndarray, keys: Sequence[str], file: str) -> None:
+    """Raise if an instance holds NaN or inf (its min ``lo`` or max ``hi`` then is not
+    finite: min and max propagate NaN), without another pass over the samples."""
+    finite = (np.isfinite(lo) & np.isfinite(hi)).reshape(-1)
     if not finite.all():
         bad = [keys[i] for i in np.flatnonzero(~finite)[:5]]
         raise DataError(
@@ -166,81 +184,91 @@ def _file_checksums(files: Sequence[Path], log: logging.Logger) -> dict[str, str
 
 class _Stager:
     """Writes waveforms that arrive in raw order to their random store positions, with
-    sequential raw reads, chunk-aligned writes and bounded memory.
+    sequential raw reads, chunk-aligned store writes and bounded memory.
 
-    A store position's *region* is ``position // region_size`` (``region_size`` a whole
-    number of chunks). Pass 1 (:meth:`add`): each region collects its instances, in
-    arrival order, in a one-chunk buffer that is written, when full, to the region's next
-    chunk (staging). Pass 2 (:meth:`finish`): each region is read back whole, its rows
-    put in their final positions and written again, chunk by chunk. With
-    ``sqrt(n_chunks)`` chunks per region, pass 1 holds at most one buffer per region and
-    pass 2 one region (plus a few chunks in flight): both about ``sqrt(n_chunks)``
-    chunks (STEAD: 64 chunks, 1.2 GB; LEN-DB: 50 chunks, 83 MB). Writing each instance
-    straight to its final chunk would instead rewrite (decompress, recompress) a whole
-    chunk per instance; reading the raw files in the store order would seek per trace.
+    A store position's *region* is ``position // region_size``: ``region_size`` is a
+    whole number of chunks, ``sqrt(n_chunks)`` of them but at most ``region_bytes`` of
+    waveforms (set by the first :meth:`add`, which knows an instance's size). Pass 1
+    (:meth:`add`): each region's instances are appended, in arrival order, to the
+    region's file in the scratch folder ``folder``, uncompressed. Pass 2
+    (:meth:`finish`): each region's file is read back whole into one array, its rows put
+    in their final positions and written to the store chunk by chunk; the file is then
+    deleted. The regions only group the work: the store is the same whatever their size.
+
+    Memory: pass 1 holds one chunk (the rows being appended), pass 2 one region (STEAD:
+    29 chunks, 0.53 GB, where ``sqrt(n_chunks)`` would be ~64 chunks, 1.2 GB; LEN-DB:
+    50 chunks, 83 MB) plus a chunk per writing thread.
+    Disk: until pass 2 has written a region, its waveforms sit in the scratch folder
+    uncompressed, so a conversion needs up to the store's compression ratio times the
+    store's waveforms (Blosc-lz4 with byte shuffle on scaled float32 waveforms: 1.14 on
+    the Gaussian noise of bench/convert.py, 1.35 on integer-count-like synthetic traces).
+    Staging in the store's own chunks instead (before) compressed every instance twice,
+    decompressed it once and paid zarr's per-chunk overhead twice: 6.1 s of CPU time
+    per GB against 4.4 s (bench/convert.py, STEAD format). Writing each instance
+    straight to its final chunk would rewrite (decompress, recompress) a whole chunk per
+    instance; reading the raw files in the store order would seek per trace.
     """
 
-    def __init__(self, position: np.ndarray, chunk: int):
+    def __init__(self, position: np.ndarray, chunk: int, folder: Path, region_bytes: int = REGION_BYTES):
         self.position = position
         self.chunk = chunk
-        n_chunks = -(-len(position) // chunk)
-        self.region_size = int(np.ceil(np.sqrt(n_chunks))) * chunk
-        self.regions = -(-len(position) // self.region_size)
-        self.fill = np.zeros(self.regions, dtype=np.int64)  # rows held in each buffer
-        self.flushed = np.zeros(self.regions, dtype=np.int64)  # rows written per region
-        self.buffers: dict[int, np.ndarray] = {}
+        self.folder = folder
+        self.region_bytes = region_bytes
+        self.region_size = 0  # instances per region, and
+        self.regions = 0  # regions: both set by the first add
+        self.staged = np.zeros(0, dtype=np.int64)  # rows appended per region
+        self._files: dict[int, Any] = {}
 
-    def add(self, rows: np.ndarray, first: int):
-        """Stage ``rows`` (raw instances ``first``, ``first + 1``, ...); yields
-        ``(store start, block)`` writes, each one whole chunk of a region."""
+    def _set_regions(self, instance_bytes: int) -> None:
+        n_chunks = -(-len(self.position) // self.chunk)
+        chunks = min(int(np.ceil(np.sqrt(n_chunks))), self.region_bytes // (self.chunk * instance_bytes))
+        self.region_size = max(1, chunks) * self.chunk
+        self.regions = -(-len(self.position) // self.region_size)
+        self.staged = np.zeros(self.regions, dtype=np.int64)
+
+    def _path(self, r: int) -> Path:
+        return self.folder / f"region-{r:06d}.f32"
+
+    def add(self, rows: np.ndarray, first: int) -> None:
+        """Append ``rows`` (raw instances ``first``, ``first + 1``, ...) to their regions' files."""
+        if not self.regions:
+            self._set_regions(rows[0].nbytes)
         region = self.position[first : first + len(rows)] // self.region_size
         for r in np.unique(region):
-            members = rows[region == r]
-            while len(members):
-                buffer = self.buffers.get(r)
-                if buffer is None:
-                    buffer = self.buffers[r] = np.empty((self.chunk, *rows.shape[1:]), rows.dtype)
-                take = min(len(members), self.chunk - self.fill[r])
-                buffer[self.fill[r] : self.fill[r] + take] = members[:take]
-                self.fill[r] += take
-                members = members[take:]
-                if self.fill[r] == self.chunk:
-                    yield self._flush(r)
+            members = np.flatnonzero(region == r)  # in arrival order
+            if r not in self._files:
+                self._files[r] = open(self._path(r), "wb")  # noqa: SIM115 (closed by close)
+            self._files[r].write(rows[members])
+            self.staged[r] += len(members)
 
-    def _flush(self, r: int) -> tuple[int, np.ndarray]:
-        block = self.buffers.pop(r)[: self.fill[r]]  # the writer keeps it; a new buffer follows
-        start = r * self.region_size + int(self.flushed[r])
-        self.flushed[r] += self.fill[r]
-        self.fill[r] = 0
-        return start, block
-
-    def leftovers(self):
-        """The partly filled buffers (only the last, shorter region's can be non-empty)."""
-        for r in [r for r in self.buffers if self.fill[r]]:
-            yield self._flush(r)
+    def close(self) -> None:
+        for handle in self._files.values():
+            handle.close()
+        self._files.clear()
 
     def finish(self, waveform, threads: int = 4) -> None:
-        """Pass 2: put every staged region's rows in their final positions.
+        """Pass 2: write every staged region's rows to their final positions.
 
-        Chunks are read into one preallocated region array and written back by
-        ``threads`` threads (decompression and compression release the GIL): reading the
-        region in one zarr call held ~3.5 regions of decode buffers (bench/convert.py,
-        STEAD format), chunk by chunk it holds one region and a few chunks.
+        Each region file is read into one array (allocated once, for all regions) and
+        its chunks are gathered and written by ``threads`` threads (compression releases
+        the GIL), each with its own chunk buffer.
         """
+        self.close()
         n = len(self.position)
         raw_of = np.argsort(self.position)  # store position -> raw index
+        shape, dtype = waveform.shape[1:], waveform.dtype
+        staged = np.empty((min(n, self.region_size), *shape), dtype=dtype)
+        local = threading.local()
         with ThreadPoolExecutor(threads) as pool:
             for r in range(self.regions):
                 start, stop = r * self.region_size, min(n, (r + 1) * self.region_size)
-                if self.flushed[r] != stop - start:
-                    raise RuntimeError(f"region {r}: staged {self.flushed[r]} of {stop - start} rows")
-                lows = range(0, stop - start, self.chunk)
-                staged = np.empty((stop - start, *waveform.shape[1:]), dtype=waveform.dtype)
-
-                def read(lo: int) -> None:
-                    staged[lo : lo + self.chunk] = waveform[start + lo : min(stop, start + lo + self.chunk)]
-
-                list(pool.map(read, lows))
+                if self.staged[r] != stop - start:
+                    raise RuntimeError(f"region {r}: staged {self.staged[r]} of {stop - start} rows")
+                with open(self._path(r), "rb") as handle:
+                    view = memoryview(staged[: stop - start]).cast("B")
+                    if handle.readinto(view) != len(view) or handle.read(1):
+                        raise RuntimeError(f"region {r}: scratch file {self._path(r)} has the wrong size")
+                self._path(r).unlink()
                 # staged row s is the region's s-th instance in raw order
                 members = np.sort(raw_of[start:stop])
                 source = np.empty(stop - start, dtype=np.int64)
@@ -248,10 +276,254 @@ class _Stager:
 
                 def write(lo: int) -> None:
                     hi = min(stop - start, lo + self.chunk)
-                    waveform[start + lo : start + hi] = staged[source[lo:hi]]
+                    if getattr(local, "rows", None) is None:
+                        local.rows = np.empty((self.chunk, *shape), dtype=dtype)
+                    rows = local.rows[: hi - lo]
+                    np.take(staged, source[lo:hi], axis=0, out=rows, mode="clip")  # (clip: no copy of out)
+                    waveform[start + lo : start + hi] = rows
 
-                list(pool.map(write, lows))
-                del staged  # before the next region is read: one region in memory
+                list(pool.map(write, range(0, stop - start, self.chunk)))
+
+
+def _index_and_split(
+    module: DatasetModule, raw: Path, params: Mapping[str, Any], seed: int,
+    fractions: Sequence[float], log: logging.Logger,
+) -> tuple[InstanceIndex, Any, np.ndarray]:
+    """The instance index (checked: non-empty, unique keys), its table and the split codes.
+
+    The split is drawn per raw instance (given by the dataset where it has one), so it
+    does not depend on the store order.
+    """
+    info = module.INFO
+    index: InstanceIndex = module.list_instances(raw, params, log)
+    table = index.table.reset_index(drop=True)
+    n = len(table)
+    if n == 0:
+        raise DataError(info.name, raw, "the extraction kept no instances")
+    if table["key"].duplicated().any():
+        dup = table.loc[table["key"].duplicated(), "key"].iloc[0]
+        raise DataError(info.name, raw, "duplicate instance key in the index", trace=str(dup))
+    for reason, count in index.dropped.items():
+        log.info("%s: dropped %d instance(s): %s", info.name, count, reason)
+
+    if "split" in table:
+        split = table["split"].map(SPLIT_CODES).to_numpy(dtype=np.int8)
+    else:
+        labels = table["label"].to_numpy() if info.task == "classification" else None
+        split = assign_splits(n, rng_for(seed, "split", info.name), labels, fractions)
+    log.info(
+        "%s: %d instances -> train %d / val %d / test %d", info.name, n,
+        *(int((split == c).sum()) for c in (0, 1, 2)),
+    )
+    return index, table, split
+
+
+def _checked_waveforms(dataset: str, chunk, expected_keys: list, shape: tuple | None) -> np.ndarray:
+    """The chunk's waveforms as an (n, time, channel) array, after checking that the reader
+    kept the index order and the shape (``shape``: the first chunk's instance shape, or
+    ``None`` for the first chunk). Finiteness: :func:`_check_finite`."""
+    count = len(chunk.keys)
+    if list(map(str, chunk.keys)) != expected_keys:
+        raise DataError(dataset, chunk.file, "reader returned instances out of index order")
+    waveforms = np.asarray(chunk.waveforms)
+    if waveforms.ndim != 3 or waveforms.shape[0] != count:
+        raise DataError(
+            dataset, chunk.file, f"expected (n, time, channel) waveforms, got {waveforms.shape}",
+            trace=str(chunk.keys[0]),
+        )
+    if shape is not None and waveforms.shape[1:] != shape:
+        raise DataError(
+            dataset, chunk.file,
+            f"instance shape {waveforms.shape[1:]} differs from the first instance's {shape}",
+            trace=str(chunk.keys[0]),
+        )
+    return waveforms
+
+
+PER_INSTANCE = ("label", "stream_max", "split", "key", "raw_index")  # the (instance,) arrays
+
+
+def _encoding(chunk_size: int, shape: tuple) -> dict[str, dict]:
+    import zarr
+
+    return {
+        # Blosc-lz4 with byte shuffle instead of zarr's default Zstd: on seismic
+        # waveforms it writes 1.7x and reads 2.8x faster (training reads these
+        # chunks every epoch) and compresses about as well (bench/convert.py).
+        # Other settings on scaled float32 STEAD-sized chunks, one core (this one:
+        # ratio 1.14 on Gaussian noise to 1.33 on integer-count-like traces, encodes
+        # ~2 GB/s, decodes 3.5-4.4 GB/s): clevel 1 is no faster and compresses less;
+        # bitshuffle compresses more (1.27-1.50) but decodes slower (3.2-3.4 GB/s);
+        # no compression would save ~0.5 s of CPU per GB converted for 1.1-1.35x bytes.
+        "waveform": {
+            "chunks": (chunk_size, *shape),
+            "compressors": [zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")],
+        },
+        **{name: {"chunks": (chunk_size * 16,)} for name in PER_INSTANCE},
+    }
+
+
+class _StoreWriter:
+    """Builds the store in ``path`` from scaled chunks that arrive in the raw order.
+
+    :meth:`add` creates the store at the first chunk (every array sized to all ``n``
+    instances at once), sends each chunk's waveforms to their store positions (through
+    the :class:`_Stager` when shuffled) and gathers the per-instance values and the
+    training split's waveform sum; :meth:`finish` completes the waveforms and writes the
+    per-instance arrays (in the store order) and the mask.
+
+    One background thread writes chunk k (compressed to the store, or appended to the
+    stager's scratch files) while chunk k+1 is read and scaled (Blosc, file writes and
+    numpy release the GIL); at most one write is in flight, so memory stays at two
+    chunks (plus the stager's pass 2). Used as a context manager, it waits for that write
+    on the way out, also on an error (before the temporary store is removed).
+    """
+
+    def __init__(self, path: Path, split: np.ndarray, label_dtype, chunk_size: int,
+                 stager: _Stager | None):
+        n = len(split)
+        self.path = path
+        self.split = split
+        self.label_dtype = label_dtype
+        self.chunk_size = chunk_size
+        self.stager = stager
+        self.root = None  # the zarr group, once the first chunk created it
+        self.waveform = None  # its waveform array, for writing
+        self.written = 0  # instances received
+        self.shape: tuple | None = None  # one instance's (time, channel)
+        self.train_sum: np.ndarray | None = None
+        # Per-instance values are gathered here and written once at the end (finish).
+        self.labels = np.empty(n, dtype=label_dtype)
+        self.stream_max = np.empty(n, dtype=np.float32)
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._pending = None  # the write in flight
+
+    def __enter__(self) -> _StoreWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._pool.shutdown(wait=True)
+        if self.stager is not None:
+            self.stager.close()
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+
+    def _background(self, write: Callable, *args) -> None:
+        """``write(*args)`` in the background thread, after the write in flight."""
+        self._wait()
+        self._pending = self._pool.submit(write, *args)
+
+    def add(self, scaled: np.ndarray, stream_max: np.ndarray, labels, keys) -> None:
+        """The next chunk (raw order): scaled waveforms, stream_max, labels and keys."""
+        count = len(scaled)
+        rows = slice(self.written, self.written + count)
+        in_train = self.split[rows] == SPLIT_CODES["train"]
+        part = scaled[in_train].sum(axis=0, dtype=np.float64)
+        self.train_sum = part if self.train_sum is None else self.train_sum + part
+        labels = np.asarray(labels, dtype=self.label_dtype)
+        first_chunk = self.root is None
+        if first_chunk:
+            self._create(scaled, stream_max, labels, keys)
+        if self.stager is not None:
+            # (the first chunk's rows written by _create are overwritten in pass 2)
+            self._background(self.stager.add, scaled, self.written)
+        elif not first_chunk:
+            self._background(self.waveform.__setitem__, rows, scaled)
+        self.labels[rows] = labels
+        self.stream_max[rows] = stream_max
+        self.written += count
+
+    def _create(self, scaled: np.ndarray, stream_max: np.ndarray, labels: np.ndarray, keys) -> None:
+        """The store, from the first chunk, with every array resized to all instances."""
+        import xarray as xr
+        import zarr
+
+        count = len(scaled)
+        self.shape = scaled.shape[1:]
+        first = {
+            "waveform": (("instance", "time", "channel"), scaled),
+            "label": (("instance",), labels),
+            "stream_max": (("instance",), stream_max),
+            "split": (("instance",), self.split[:count]),
+            # Variable-length UTF-8: fixed-width strings have no Zarr v3 spec yet.
+            "key": (("instance",), np.asarray(list(map(str, keys)), dtype=object)),
+            "raw_index": (("instance",), np.arange(count, dtype=np.int64)),
+        }
+        xr.Dataset(first).to_zarr(self.path, mode="w", encoding=_encoding(self.chunk_size, self.shape),
+                                  consolidated=False, zarr_format=3)
+        self.root = zarr.open_group(self.path, mode="r+")
+        # Size every array to the whole index once. Appending per chunk rewrote each
+        # array's metadata and the last partial chunk of the four small arrays every
+        # time: 60% of the store's cost in bench/convert.py (LEN-DB). Waveforms are
+        # written in place, chunk-aligned; the per-instance arrays are written whole by
+        # finish. (xarray's append_dim is slower still: it re-reads and re-validates the
+        # store per call.)
+        n = len(self.split)
+        for name in first:
+            self.root[name].resize((n, *self.root[name].shape[1:]))
+        # Without zarr's test of every chunk written for "all fill value (0), then store
+        # nothing" (write_empty_chunks false): a comparison of every byte in zarr's one
+        # event-loop thread, about a quarter of the CPU time of writing a STEAD-sized
+        # chunk. An all-zero chunk (256 constant instances) is then stored instead of
+        # left implicit: the same values either way.
+        self.waveform = self.root["waveform"].with_config({"write_empty_chunks": True})
+
+    def finish(self, raw_of: np.ndarray, keys: np.ndarray, dataset: str, raw: Path) -> None:
+        """After the last chunk: the waveforms' final positions, the per-instance arrays in
+        the store order (``raw_of[p]``: the raw instance at store position p) and the mask."""
+        import xarray as xr
+
+        self._wait()
+        if self.stager is not None:
+            self.stager.finish(self.waveform)  # pass 2 (pass 1 is written: _wait)
+        self.root["label"][:] = self.labels[raw_of]
+        self.root["stream_max"][:] = self.stream_max[raw_of]
+        self.root["split"][:] = self.split[raw_of]
+        self.root["key"][:] = keys[raw_of]
+        self.root["raw_index"][:] = raw_of.astype(np.int64)
+        n_train = int((self.split == SPLIT_CODES["train"]).sum())
+        if n_train == 0:
+            raise DataError(dataset, raw, "the training split is empty")
+        mask = (self.train_sum / n_train).astype(np.float32)
+        xr.Dataset({"mask": (("time", "channel"), mask)}).to_zarr(
+            self.path, mode="a", consolidated=False, zarr_format=3
+        )
+
+
+def _summary(module: DatasetModule, params: Mapping[str, Any], index: InstanceIndex, table,
+             split: np.ndarray, shape: tuple, *, seed: int, fractions: Sequence[float],
+             shuffle: bool, seconds: float, log: logging.Logger) -> dict[str, Any]:
+    """The store's attributes (and ``convert``'s return value)."""
+    info = module.INFO
+    return {
+        "dataset": info.name,
+        "title": info.title,
+        "domain": info.domain,
+        "task": info.task,
+        "class_names": list(info.class_names),
+        "n_outputs": info.n_outputs,
+        "channels": int(shape[1]),
+        "length": int(shape[0]),
+        # A dataset may resample (SPEECH: extract.sample_rate); the store records the rate it holds.
+        "sampling_rate": float(params.get("sample_rate", info.sampling_rate)),
+        "units": info.units,
+        "n_instances": len(table),
+        "split_counts": {name: int((split == code).sum()) for name, code in SPLIT_CODES.items()},
+        "split_codes": SPLIT_CODES,
+        "split_method": "given" if "split" in table else
+        ("stratified random" if info.task == "classification" else "random"),
+        "split_fractions": list(fractions),
+        # how to read the order: see the module docstring (raw_index restores the raw one)
+        "instance_order": "shuffled" if shuffle else "raw",
+        "seed": seed,
+        "dropped": dict(index.dropped),
+        "extraction": json.loads(json.dumps(dict(params), default=str)),
+        "raw_sha256": _file_checksums(index.files, log),
+        "convert_seconds": round(seconds, 3),
+    }
 
 
 def convert(
@@ -274,200 +546,50 @@ def convert(
     Returns a summary (counts per split, dropped counts, seconds) that is also stored
     in the store's attributes.
     """
-    import xarray as xr
     import zarr
 
     log = log or logging.getLogger(__name__)
     info = module.INFO
     raw = Path(raw)
     started = time.perf_counter()
-    index: InstanceIndex = module.list_instances(raw, params, log)
-    table = index.table.reset_index(drop=True)
+    index, table, split = _index_and_split(module, raw, params, seed, fractions, log)
     n = len(table)
-    if n == 0:
-        raise DataError(info.name, raw, "the extraction kept no instances")
-    if table["key"].duplicated().any():
-        dup = table.loc[table["key"].duplicated(), "key"].iloc[0]
-        raise DataError(info.name, raw, "duplicate instance key in the index", trace=str(dup))
-    for reason, count in index.dropped.items():
-        log.info("%s: dropped %d instance(s): %s", info.name, count, reason)
-
-    if "split" in table:
-        split = table["split"].map(SPLIT_CODES).to_numpy(dtype=np.int8)
-    else:
-        labels = table["label"].to_numpy() if info.task == "classification" else None
-        split = assign_splits(n, rng_for(seed, "split", info.name), labels, fractions)
-    log.info(
-        "%s: %d instances -> train %d / val %d / test %d", info.name, n,
-        *(int((split == c).sum()) for c in (0, 1, 2)),
-    )
+    index_keys = table["key"].tolist()
 
     # position[i]: where raw instance i is stored; raw_of[p]: the raw instance at position p
     if shuffle:
         position = rng_for(seed, "store-order", info.name).permutation(n)
         raw_of = np.argsort(position)
     else:
-        position = raw_of = np.arange(n)
-    stager = _Stager(position, chunk_size) if shuffle else None
-    if stager is not None:
-        log.info("%s: instances stored in a seeded random order (%d regions of %d instances)",
-                 info.name, stager.regions, stager.region_size)
+        raw_of = np.arange(n)
 
     label_dtype = np.int16 if info.task == "classification" else np.float32
-    # Per-instance values are gathered here and written once at the end (see below).
-    labels_all = np.empty(n, dtype=label_dtype)
-    stream_max_all = np.empty(n, dtype=np.float32)
-    # One background thread compresses and writes chunk k while chunk k+1 is read and
-    # scaled (Blosc and numpy release the GIL); on an error it finishes before the
-    # temporary store is removed.
-    with atomic_path(out, directory=True) as tmp, ThreadPoolExecutor(max_workers=1) as writer:
-        written = 0
-        train_sum = None
-        shape = None
-        root = None
-        pending = None  # the write in flight: at most one, so memory stays at two chunks
-
-        def wait() -> None:
-            nonlocal pending
-            if pending is not None:
-                pending.result()
-                pending = None
-
-        def write(rows: slice, data: np.ndarray) -> None:
-            nonlocal pending
-            wait()
-            pending = writer.submit(root["waveform"].__setitem__, rows, data)
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(atomic_path(out, directory=True))
+        stager = None
+        if shuffle:  # its scratch folder beside the store: same file system, removed at the end
+            scratch = stack.enter_context(tempfile.TemporaryDirectory(
+                prefix=f".{Path(out).name}.", suffix=".staging", dir=tmp.parent))
+            stager = _Stager(position, chunk_size, Path(scratch))
+        writer = stack.enter_context(_StoreWriter(tmp, split, label_dtype, chunk_size, stager))
         for chunk in module.read_chunks(raw, params, index, chunk_size):
-            count = len(chunk.keys)
-            expected = table["key"].iloc[written : written + count].tolist()
-            if list(map(str, chunk.keys)) != expected:
-                raise DataError(info.name, chunk.file, "reader returned instances out of index order")
-            waveforms = np.asarray(chunk.waveforms)
-            if waveforms.ndim != 3 or waveforms.shape[0] != count:
-                raise DataError(
-                    info.name, chunk.file, f"expected (n, time, channel) waveforms, got {waveforms.shape}",
-                    trace=str(chunk.keys[0]),
-                )
-            if shape is None:
-                shape = waveforms.shape[1:]
-            elif waveforms.shape[1:] != shape:
-                raise DataError(
-                    info.name, chunk.file,
-                    f"instance shape {waveforms.shape[1:]} differs from the first instance's {shape}",
-                    trace=str(chunk.keys[0]),
-                )
-            _check_finite(info.name, waveforms, chunk.keys, chunk.file)
-            scaled, stream_max = scale_instances(waveforms)
-            chunk_split = split[written : written + count]
-            in_train = chunk_split == SPLIT_CODES["train"]
-            part = scaled[in_train].sum(axis=0, dtype=np.float64)
-            train_sum = part if train_sum is None else train_sum + part
-            block = {
-                "waveform": scaled,
-                "label": np.asarray(chunk.labels, dtype=label_dtype),
-                "stream_max": stream_max,
-                "split": chunk_split,
-                # Variable-length UTF-8: fixed-width strings have no Zarr v3 spec yet.
-                "key": np.asarray(list(map(str, chunk.keys)), dtype=object),
-                "raw_index": np.arange(written, written + count, dtype=np.int64),
-            }
-            first_chunk = root is None
-            if first_chunk:
-                ds = xr.Dataset(
-                    {
-                        "waveform": (("instance", "time", "channel"), block["waveform"]),
-                        "label": (("instance",), block["label"]),
-                        "stream_max": (("instance",), block["stream_max"]),
-                        "split": (("instance",), block["split"]),
-                        "key": (("instance",), block["key"]),
-                        "raw_index": (("instance",), block["raw_index"]),
-                    }
-                )
-                encoding = {
-                    # Blosc-lz4 with byte shuffle instead of zarr's default Zstd: on seismic
-                    # waveforms it writes 1.7x and reads 2.8x faster (training reads these
-                    # chunks every epoch) and compresses about as well (bench/convert.py).
-                    "waveform": {
-                        "chunks": (chunk_size, *shape),
-                        "compressors": [
-                            zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
-                        ],
-                    },
-                    "label": {"chunks": (chunk_size * 16,)},
-                    "stream_max": {"chunks": (chunk_size * 16,)},
-                    "split": {"chunks": (chunk_size * 16,)},
-                    "key": {"chunks": (chunk_size * 16,)},
-                    "raw_index": {"chunks": (chunk_size * 16,)},
-                }
-                ds.to_zarr(tmp, mode="w", encoding=encoding, consolidated=False, zarr_format=3)
-                root = zarr.open_group(tmp, mode="r+")
-                # Size every array to the whole index once. Appending per chunk rewrote
-                # each array's metadata and the last partial chunk of the four small
-                # arrays every time: 60% of the store's cost in bench/convert.py (LEN-DB).
-                # Waveforms are now written in place, chunk-aligned; the per-instance
-                # arrays are written whole after the loop. (xarray's append_dim is slower
-                # still: it re-reads and re-validates the store per call.)
-                for name in block:
-                    root[name].resize((n, *root[name].shape[1:]))
-            if stager is not None:
-                # (the first chunk's rows written above are overwritten by the staging)
-                for start, rows in stager.add(scaled, written):
-                    write(slice(start, start + len(rows)), rows)
-            elif not first_chunk:
-                write(slice(written, written + count), scaled)
-            labels_all[written : written + count] = block["label"]
-            stream_max_all[written : written + count] = stream_max
-            written += count
-        if written != n:
-            raise DataError(info.name, raw, f"reader produced {written} instances, index lists {n}")
+            expected = index_keys[writer.written : writer.written + len(chunk.keys)]
+            waveforms = _checked_waveforms(info.name, chunk, expected, writer.shape)
+            x, lo, hi = _instance_range(waveforms)
+            _check_finite(info.name, lo, hi, chunk.keys, chunk.file)
+            writer.add(*_scale(x, lo, hi), chunk.labels, chunk.keys)
+        if writer.written != n:
+            raise DataError(info.name, raw, f"reader produced {writer.written} instances, index lists {n}")
         if stager is not None:
-            for start, rows in stager.leftovers():
-                write(slice(start, start + len(rows)), rows)
-            wait()  # pass 2 reads what pass 1 wrote
-            stager.finish(root["waveform"])
-        wait()
-        root["label"][:] = labels_all[raw_of]
-        root["stream_max"][:] = stream_max_all[raw_of]
-        root["split"][:] = split[raw_of]
+            log.info("%s: instances stored in a seeded random order (%d regions of %d instances)",
+                     info.name, stager.regions, stager.region_size)
         # The readers' keys equal the index's (checked chunk by chunk above).
-        root["key"][:] = np.asarray(table["key"].astype(str).tolist(), dtype=object)[raw_of]
-        root["raw_index"][:] = raw_of.astype(np.int64)
-        n_train = int((split == SPLIT_CODES["train"]).sum())
-        if n_train == 0:
-            raise DataError(info.name, raw, "the training split is empty")
-        mask = (train_sum / n_train).astype(np.float32)
-        xr.Dataset({"mask": (("time", "channel"), mask)}).to_zarr(
-            tmp, mode="a", consolidated=False, zarr_format=3
-        )
+        keys = np.asarray(table["key"].astype(str).tolist(), dtype=object)
+        writer.finish(raw_of, keys, info.name, raw)
         seconds = time.perf_counter() - started
-        summary = {
-            "dataset": info.name,
-            "title": info.title,
-            "domain": info.domain,
-            "task": info.task,
-            "class_names": list(info.class_names),
-            "n_outputs": info.n_outputs,
-            "channels": int(shape[1]),
-            "length": int(shape[0]),
-            # A dataset may resample (SPEECH: extract.sample_rate); the store records the rate it holds.
-            "sampling_rate": float(params.get("sample_rate", info.sampling_rate)),
-            "units": info.units,
-            "n_instances": n,
-            "split_counts": {name: int((split == code).sum()) for name, code in SPLIT_CODES.items()},
-            "split_codes": SPLIT_CODES,
-            "split_method": "given" if "split" in table else
-            ("stratified random" if info.task == "classification" else "random"),
-            "split_fractions": list(fractions),
-            # how to read the order: see the module docstring (raw_index restores the raw one)
-            "instance_order": "shuffled" if shuffle else "raw",
-            "seed": seed,
-            "dropped": dict(index.dropped),
-            "extraction": json.loads(json.dumps(dict(params), default=str)),
-            "raw_sha256": _file_checksums(index.files, log),
-            "convert_seconds": round(seconds, 3),
-        }
-        root = zarr.open_group(tmp, mode="r+")
-        root.attrs.update(summary)
+        summary = _summary(module, params, index, table, split, writer.shape, seed=seed,
+                           fractions=fractions, shuffle=shuffle, seconds=seconds, log=log)
+        zarr.open_group(tmp, mode="r+").attrs.update(summary)
     log.info("%s: wrote %s in %.1f s", info.name, out, seconds)
     return summary
 

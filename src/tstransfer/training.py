@@ -284,6 +284,166 @@ def _finite_or_none(value: float | None) -> float | None:
 
 
 # --------------------------------------------------------------------------- train
+class EpochLoop:
+    """The epochs of one training job, each step named: :meth:`run_epochs` (one
+    ``model.fit`` over the remaining epochs) and, at the end of every epoch,
+    :meth:`validate`, :meth:`schedule`, :meth:`checkpoint` and :meth:`should_stop`;
+    :meth:`result` evaluates the best weights at the end.
+
+    Built after the model is compiled and the optimizer built: it restores the job's
+    checkpoint if there is one (the state, the variables and the best weights so far), so
+    that the loop continues where a killed job stopped.
+    """
+
+    def __init__(self, model, optimizer, feed, *, task: str, config: Mapping[str, Any], out_dir: Path,
+                 seed: int, switches: Mapping[str, bool], loss: str,
+                 epoch_end_hook: Callable[[int, Mapping[str, list]], None] | None, log: logging.Logger):
+        training = config["training"]
+        self.model, self.optimizer, self.feed = model, optimizer, feed
+        self.task, self.loss, self.metric = task, loss, METRIC_FOR_TASK[task]
+        self.test_curves = bool(switches["test_curves"])
+        self.monitor_accuracy = task == "classification" and bool(switches["monitor_val_acc"])
+        self.reduce_lr = training["reduce_lr"]
+        self.early_stopping = training["early_stopping"]
+        self.max_epochs = int(training["max_epochs"])
+        self.checkpoint_path = out_dir / CHECKPOINT_DIR / CHECKPOINT_FILE
+        self.history_path = out_dir / "history.csv"
+        self.epoch_end_hook = epoch_end_hook
+        self.log = log
+
+        self.fingerprint = _fingerprint(model, optimizer, feed, config, seed, switches)
+        restored = _load_checkpoint(self.checkpoint_path, model, optimizer, self.fingerprint, log)
+        if restored:
+            self.state, self.best_weights = restored
+            log.info("resuming from %s after epoch %d", self.checkpoint_path, self.state.epoch)
+        else:
+            self.state = _State(learning_rate=float(training["learning_rate"]))
+            optional = {"test_metric": self.test_curves, "val_accuracy": self.monitor_accuracy}
+            self.state.history = {c: [] for c in HISTORY_COLUMNS if optional.get(c, True)}
+            self.best_weights = None
+        optimizer.learning_rate = self.state.learning_rate
+        self.resumed_from = self.state.epoch
+        self._epoch_started = 0.0  # perf_counter at the current epoch's start
+        self._epoch_lr = 0.0  # the learning rate the current epoch trains with
+
+    def run_epochs(self) -> None:
+        """Train the remaining epochs (none when the checkpoint says the job is done).
+
+        One fit call for all of them (a call per epoch costs ~0.1 s of set-up); the
+        dataset carries each epoch's own (seed, epoch) order, and a Keras callback runs
+        :meth:`begin_epoch` and :meth:`end_epoch` around every epoch.
+        """
+        import keras
+
+        if self.should_stop():
+            return
+        self.model.fit(
+            self.feed.training_dataset(self.state.epoch, self.max_epochs),
+            initial_epoch=self.state.epoch,
+            epochs=self.max_epochs,
+            steps_per_epoch=self.feed.steps_per_epoch(),
+            callbacks=[keras.callbacks.LambdaCallback(on_epoch_begin=self.begin_epoch,
+                                                      on_epoch_end=self.end_epoch)],
+            shuffle=False,  # the order is the dataset's own, seeded by (seed, epoch)
+            verbose=0,
+        )
+
+    def should_stop(self) -> bool:
+        """Whether training is over: stopped early, diverged or at ``max_epochs``."""
+        return self.state.finished or self.state.epoch >= self.max_epochs
+
+    def begin_epoch(self, epoch: int, logs=None) -> None:
+        self._epoch_started = time.perf_counter()
+        self._epoch_lr = _read_lr(self.optimizer)
+
+    def end_epoch(self, epoch: int, logs) -> None:
+        """Validation, schedule, history and checkpoint after training epoch ``epoch`` (0-based)."""
+        state = self.state
+        if epoch != state.epoch:
+            raise RuntimeError(f"epoch {epoch} ran but epoch {state.epoch} was expected")
+        train_loss = float(logs["loss"])
+        row = self.validate(epoch, train_loss)
+        for column in state.history:
+            state.history[column].append(row[column])
+        state.epoch = epoch + 1
+        self.schedule(epoch, row)
+        state.learning_rate = _read_lr(self.optimizer)
+        state.training_seconds += time.perf_counter() - self._epoch_started
+        self.checkpoint()
+        self.log.info(
+            "epoch %d: loss %.5g val_loss %.5g val_%s %.5g lr %.3g (%.1f s)", epoch + 1, train_loss,
+            row["val_loss"], self.metric, row["val_metric"], self._epoch_lr, row["epoch_seconds"],
+        )
+        if self.epoch_end_hook is not None:
+            self.epoch_end_hook(state.epoch, state.history)
+        if self.should_stop():
+            self.model.stop_training = True
+
+    def validate(self, epoch: int, train_loss: float) -> dict[str, float]:
+        """The epoch's history row: losses, validation metric (and accuracy), the test
+        metric with ``test_curves``, the learning rate it trained with and its seconds."""
+        val = evaluate_all(self.model, self.feed, "val", self.loss)
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"],
+               "val_metric": val["metric"], "val_accuracy": val["accuracy"], "learning_rate": self._epoch_lr}
+        if self.test_curves:
+            row["test_metric"] = evaluate(self.model, self.feed, "test", self.loss)[1]
+        row["epoch_seconds"] = time.perf_counter() - self._epoch_started
+        return row
+
+    def schedule(self, epoch: int, row: Mapping[str, float]) -> None:
+        """Divergence, ReduceLROnPlateau and EarlyStopping after the epoch; snapshots the
+        weights when they are the best so far (or the first)."""
+        state = self.state
+        train_loss, val_loss, val_metric = row["train_loss"], row["val_loss"], row["val_metric"]
+        if not all(math.isfinite(v) for v in (train_loss, val_loss, val_metric)):
+            self.log.warning("epoch %d: non-finite loss (train %s, val %s): diverged",
+                             epoch + 1, train_loss, val_loss)
+            state.status, state.finished = "diverged", True
+        else:
+            # Accuracy is monitored in mode max: the min-mode rules on its negative are
+            # Keras's mode-max rules (greater(a, best + min_delta)).
+            monitored = -row["val_accuracy"] if self.monitor_accuracy else val_loss
+            improved, stop = schedule_step(state, epoch, monitored, self.optimizer,
+                                           self.reduce_lr, self.early_stopping)
+            if self.best_weights is None or improved:
+                self.best_weights = self.model.get_weights()
+            state.finished = stop
+        if state.epoch >= self.max_epochs:
+            state.finished = True
+
+    def checkpoint(self) -> None:
+        """history.csv and the checkpoint, each rewritten atomically."""
+        _write_history(self.history_path, self.state.history)
+        _save_checkpoint(self.checkpoint_path, self.model, self.optimizer, self.best_weights,
+                         self.state, self.fingerprint)
+
+    def result(self) -> TrainResult:
+        """The best weights put in the model, evaluated on the test set."""
+        state, task = self.state, self.task
+        started = time.perf_counter()
+        val_metric = test_metric = None
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+            val_metric = state.history["val_metric"][state.best_epoch]
+            test_metric = evaluate(self.model, self.feed, "test", self.loss)[1]
+        rate_val = convergence_rate(state.history["val_metric"], task)
+        rate_test = convergence_rate(state.history["test_metric"], task) if self.test_curves else None
+        return TrainResult(
+            status=state.status,
+            metric=self.metric,
+            best_epoch=None if state.best_epoch is None else state.best_epoch + 1,
+            last_epoch=state.epoch,
+            val_metric=_finite_or_none(val_metric),
+            test_metric=_finite_or_none(test_metric),
+            convergence_rate_val=_finite_or_none(rate_val),
+            convergence_rate_test=_finite_or_none(rate_test),
+            convergence_rate=_finite_or_none(rate_test if self.test_curves else rate_val),
+            history={k: list(v) for k, v in state.history.items()},
+            seconds={"training": state.training_seconds, "evaluation": time.perf_counter() - started},
+            resumed_from_epoch=self.resumed_from,
+        )
+
+
 def train(
     model,
     optimizer,
@@ -320,18 +480,13 @@ def train(
     log = log or logging.getLogger(__name__)
     training = config["training"]
     switches = dict(job_switches(config) if switches is None else switches)
-    test_curves = bool(switches["test_curves"])
-    monitor_accuracy = task == "classification" and bool(switches["monitor_val_acc"])
     loss = loss or LOSS_FOR_TASK[task]
     if loss not in KERAS_LOSSES:
         raise ValueError(f"unknown loss {loss!r}; known: {', '.join(KERAS_LOSSES)}")
     if task != feed.task:
         raise ValueError(f"task {task!r} but the data are {feed.task!r}")
-    metric = METRIC_FOR_TASK[task]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = out_dir / CHECKPOINT_DIR / CHECKPOINT_FILE
-    history_path = out_dir / "history.csv"
 
     if training.get("deterministic", True):  # off only to trade repeatability for GPU speed
         tf.config.experimental.enable_op_determinism()
@@ -343,117 +498,11 @@ def train(
     )
     optimizer.build(model.trainable_variables)  # creates the slots a checkpoint restores
 
-    reduce_lr = training["reduce_lr"]
-    early_stopping = training["early_stopping"]
-    max_epochs = int(training["max_epochs"])
-
-    fingerprint = _fingerprint(model, optimizer, feed, config, seed, switches)
-    restored = _load_checkpoint(checkpoint, model, optimizer, fingerprint, log)
-    if restored:
-        state, best_weights = restored
-        log.info("resuming from %s after epoch %d", checkpoint, state.epoch)
-    else:
-        state = _State(learning_rate=float(training["learning_rate"]))
-        optional = {"test_metric": test_curves, "val_accuracy": monitor_accuracy}
-        state.history = {c: [] for c in HISTORY_COLUMNS if optional.get(c, True)}
-        best_weights = None
-    optimizer.learning_rate = state.learning_rate
-    resumed_from = state.epoch
-
-    def read_lr() -> float:
-        return _read_lr(optimizer)
-
-    snapshot = {"best": best_weights}
-
-    class EpochEnd(keras.callbacks.Callback):
-        """Validation, schedule, history and checkpoint at the end of every epoch."""
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-            self.lr_used = read_lr()
-
-        def on_epoch_end(self, epoch, logs=None):
-            finish_epoch(epoch, float(logs["loss"]), self.started, self.lr_used)
-            if state.finished:
-                self.model.stop_training = True
-
-    def finish_epoch(epoch: int, train_loss: float, started: float, lr_used: float) -> None:
-        if epoch != state.epoch:
-            raise RuntimeError(f"epoch {epoch} ran but epoch {state.epoch} was expected")
-        val = evaluate_all(model, feed, "val", loss)
-        val_loss, val_metric = val["loss"], val["metric"]
-        row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
-               "val_metric": val_metric, "val_accuracy": val["accuracy"], "learning_rate": lr_used}
-        if test_curves:
-            row["test_metric"] = evaluate(model, feed, "test", loss)[1]
-        row["epoch_seconds"] = time.perf_counter() - started
-        for column in state.history:
-            state.history[column].append(row[column])
-        state.epoch = epoch + 1
-
-        if not all(math.isfinite(v) for v in (train_loss, val_loss, val_metric)):
-            log.warning("epoch %d: non-finite loss (train %s, val %s): diverged",
-                        epoch + 1, train_loss, val_loss)
-            state.status, state.finished = "diverged", True
-        else:
-            # Accuracy is monitored in mode max: the min-mode rules on its negative are
-            # Keras's mode-max rules (greater(a, best + min_delta)).
-            monitored = -val["accuracy"] if monitor_accuracy else val_loss
-            improved, stop = schedule_step(state, epoch, monitored, optimizer, reduce_lr, early_stopping)
-            if snapshot["best"] is None or improved:
-                snapshot["best"] = model.get_weights()
-            state.finished = stop
-        if state.epoch >= max_epochs:
-            state.finished = True
-        state.learning_rate = read_lr()
-        state.training_seconds += time.perf_counter() - started
-        _write_history(history_path, state.history)
-        _save_checkpoint(checkpoint, model, optimizer, snapshot["best"], state, fingerprint)
-        log.info(
-            "epoch %d: loss %.5g val_loss %.5g val_%s %.5g lr %.3g (%.1f s)", epoch + 1,
-            train_loss, val_loss, metric, val_metric, lr_used, row["epoch_seconds"],
-        )
-        if epoch_end_hook is not None:
-            epoch_end_hook(state.epoch, state.history)
-
-    if not state.finished and state.epoch < max_epochs:
-        # One fit call for all remaining epochs (a call per epoch costs ~0.1 s of set-up);
-        # the dataset carries each epoch's own (seed, epoch) order.
-        model.fit(
-            feed.training_dataset(state.epoch, max_epochs),
-            initial_epoch=state.epoch,
-            epochs=max_epochs,
-            steps_per_epoch=feed.steps_per_epoch(),
-            callbacks=[EpochEnd()],
-            shuffle=False,  # the order is the dataset's own, seeded by (seed, epoch)
-            verbose=0,
-        )
-    best_weights = snapshot["best"]
-
-    # ---------------------------------------------------------------- evaluation
-    started = time.perf_counter()
-    val_metric = test_metric = None
-    if best_weights is not None:
-        model.set_weights(best_weights)
-        val_metric = state.history["val_metric"][state.best_epoch]
-        test_metric = evaluate(model, feed, "test", loss)[1]
-    rate_val = convergence_rate(state.history["val_metric"], task)
-    rate_test = convergence_rate(state.history["test_metric"], task) if test_curves else None
-    return TrainResult(
-        status=state.status,
-        metric=metric,
-        best_epoch=None if state.best_epoch is None else state.best_epoch + 1,
-        last_epoch=state.epoch,
-        val_metric=_finite_or_none(val_metric),
-        test_metric=_finite_or_none(test_metric),
-        convergence_rate_val=_finite_or_none(rate_val),
-        convergence_rate_test=_finite_or_none(rate_test),
-        convergence_rate=_finite_or_none(rate_test if test_curves else rate_val),
-        history={k: list(v) for k, v in state.history.items()},
-        seconds={"training": state.training_seconds, "evaluation": time.perf_counter() - started},
-        resumed_from_epoch=resumed_from,
-    )
+    loop = EpochLoop(model, optimizer, feed, task=task, config=config, out_dir=out_dir, seed=seed,
+                     switches=switches, loss=loss, epoch_end_hook=epoch_end_hook, log=log)
+    loop.run_epochs()
+    return loop.result()
 
 
-__all__ = ["TrainResult", "train", "schedule_step", "evaluate", "loss_value", "metric_value", "remove_checkpoint",
-           "HISTORY_COLUMNS"]
+__all__ = ["TrainResult", "train", "EpochLoop", "schedule_step", "evaluate", "loss_value", "metric_value",
+           "remove_checkpoint", "HISTORY_COLUMNS"]

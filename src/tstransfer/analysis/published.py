@@ -26,6 +26,7 @@ import pandas as pd
 
 from tstransfer import datasets, protocol
 from tstransfer.analysis.results import ResultsError, check_unique, switch_values, table_from_records
+from tstransfer.metrics import METRIC_FOR_TASK
 
 ARCH_NAMES = {
     "convnetquakeingv": "convnetquake_ingv",
@@ -41,7 +42,6 @@ DATASET_NAMES = {
     "emg": "emg",
     "sp500": "sp500",
 }
-CLASSIFICATION_TARGETS = {"speech", "emg"}
 # The authors fed stream_max to every dataset except STEAD (paper Table 2, section 2.4.2).
 NO_STREAM_MAX = {"stead"}
 
@@ -80,27 +80,26 @@ def parse_model_name(name: str) -> dict[str, object]:
 def record_from_metrics(name: str, metrics: dict) -> dict[str, object]:
     """One results-table row from an authors' model name and its parsed metrics.json."""
     row = parse_model_name(name)
-    classification = row["target"] in CLASSIFICATION_TARGETS
-    curve = metrics["f1"] if classification else metrics["mae"]
+    info = datasets.get(row["target"]).INFO
+    curve = metrics["f1"] if info.task == "classification" else metrics["mae"]
     best_epoch = int(metrics["bestEpoch"])
     if not 1 <= best_epoch <= len(curve):
         raise ResultsError(f"{name}: bestEpoch {best_epoch} outside a {len(curve)}-epoch curve")
     row.update(
         seed=None,
         stream_max=row["target"] not in NO_STREAM_MAX,
-        task="classification" if classification else "regression",
+        task=info.task,
         status="ok",
         best_epoch=best_epoch,
         last_epoch=int(metrics["lastEpoch"]),
         val_metric=np.nan,
         test_metric=float(curve[best_epoch - 1]),
-        metric="f1_weighted" if classification else "mae",
+        metric=METRIC_FOR_TASK[info.task],
         convergence_rate=float(metrics["convergence_rate"]),
         convergence_rate_val=np.nan,
         convergence_rate_test=float(metrics["convergence_rate"]),
         runtime_s=np.nan,
     )
-    info = datasets.get(row["target"]).INFO
     row.update(switch_values(protocol.shaping(
         protocol.PRESETS["paper"], kind=row["kind"], arch=row["arch"], task=info.task,
         channels=info.channels,

@@ -14,7 +14,9 @@ from pathlib import Path
 import pandas as pd
 
 from tstransfer.analysis import figures, stats
-from tstransfer.analysis.tables import MARK_NEGATIVE, MARK_POSITIVE, Table, build_tables
+from tstransfer.analysis.tables import (
+    DOMAIN_TABLES, MARK_NEGATIVE, MARK_POSITIVE, WINS_TABLES, Table, build_tables,
+)
 from tstransfer.fsutil import atomic_path, write_json
 
 _MARKDOWN_ESCAPES = str.maketrans({"|": r"\|"})
@@ -146,7 +148,7 @@ def write_all_outputs(results_df: pd.DataFrame, out_dir: str | os.PathLike, prot
         written.append(path)
     figure_dir = out_dir / "figures"
     written += figures.plot_figure8(analysis["figure8"], figure_dir / "figure8")
-    for number, (which, group) in zip((6, 7, 8, 9), [("performance", "seismology"), ("performance", "other"), ("convergence", "seismology"), ("convergence", "other")]):
+    for (which, group), number in DOMAIN_TABLES.items():
         written += figures.plot_domain_heatmap(
             analysis[f"domains_{which}"], which, group, figure_dir / f"table{number}_heatmap"
         )
@@ -157,6 +159,7 @@ def write_all_outputs(results_df: pd.DataFrame, out_dir: str | os.PathLike, prot
 def _write_summary(results_df: pd.DataFrame, analysis: dict[str, pd.DataFrame], protocol: str, path: Path) -> Path:
     pairs = analysis["pairs"]
     counts = results_df.groupby(["kind", "status"]).size()
+    wins = {which: analysis[f"table{number}"] for which, number in WINS_TABLES.items()}
     summary = {
         "protocol": protocol,
         "models": {f"{kind}/{status}": int(n) for (kind, status), n in counts.items()},
@@ -167,10 +170,10 @@ def _write_summary(results_df: pd.DataFrame, analysis: dict[str, pd.DataFrame], 
         "sign_tests": {
             which: {
                 key: (value.item() if hasattr(value, "item") else value)
-                for key, value in analysis[name][analysis[name]["group"] == "total"].iloc[0].items()
+                for key, value in table[table["group"] == "total"].iloc[0].items()
                 if key not in ("group", "label")
             }
-            for which, name in (("performance", "table3"), ("convergence", "table4"))
+            for which, table in wins.items()
         },
     }
     write_json(path, summary)

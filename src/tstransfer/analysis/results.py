@@ -19,11 +19,12 @@ import numpy as np
 import pandas as pd
 
 from tstransfer.fsutil import atomic_path
+from tstransfer.metrics import LOWER_IS_BETTER
 from tstransfer.protocol import SWITCHES
 
 KINDS = ("pretrain", "referent", "finetune", "stream_max")
 STATUSES = ("ok", "diverged")
-METRICS = ("mae", "f1_weighted")
+METRICS = tuple(LOWER_IS_BETTER)  # the metrics tstransfer.metrics knows: mae, f1_weighted
 
 # Column order of the table; the dtype says how a missing value is stored.
 COLUMNS: dict[str, str] = {

@@ -35,10 +35,14 @@ import pandas as pd
 import scipy.stats
 from statsmodels.stats.multitest import multipletests
 
-ARCHITECTURES = ("convnetquake_ingv", "magnet", "mlstm_fcn", "tcn")
-DATASETS = ("lomax", "lendb", "stead", "speech", "emg", "sp500")
-SEISMOLOGY = ("lomax", "lendb", "stead")
-OTHER_DOMAINS = ("speech", "emg", "sp500")
+from tstransfer import registry
+from tstransfer.metrics import lower_is_better
+
+# The registries' names, in their order (the tables' order), and the seismology group.
+ARCHITECTURES = registry.ARCHITECTURES
+DATASETS = registry.DATASETS
+SEISMOLOGY = registry.SEISMOLOGY
+OTHER_DOMAINS = registry.OTHER_DOMAINS
 VARIANTS = ("1k5", "9k")
 OMEGAS = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 PROTOCOLS = ("validation", "paper")
@@ -50,11 +54,12 @@ TRIPLET_KEYS = ["arch", "source", "target", "variant"]
 CELL_KEYS = ["source", "target", "variant"]
 
 # Paper Tables 3, 4 and 10: row label -> which domain groups it pools.
+_OTHER_LABELS = ", ".join(registry.DATASET_LABELS[d] for d in OTHER_DOMAINS)  # SPEECH, EMG, S&P 500
 DOMAIN_GROUPS = {
     "intra": "Intra-domain (TL between different seismology datasets)",
     "seismology_to_other": "TL from seismology to other domains",
     "other_to_seismology": "TL from other domains to seismology",
-    "other_to_other": "TL between other domains (SPEECH, EMG, S&P 500)",
+    "other_to_other": f"TL between other domains ({_OTHER_LABELS})",
 }
 GROUP_ROWS = {
     "intra": ("intra",),
@@ -99,12 +104,20 @@ def performance_gain(referent, transfer, metric) -> np.ndarray | float:
     """
     referent = np.asarray(referent, dtype=float)
     transfer = np.asarray(transfer, dtype=float)
-    metric = np.asarray(metric)
-    if not np.isin(metric, ("mae", "f1_weighted")).all():
-        raise ValueError(f"unknown metric in {np.unique(metric)}")
-    sign = np.where(metric == "f1_weighted", 1.0, -1.0)
-    gain = sign * (transfer - referent) / referent * 100.0
+    gain = better_sign(metric) * (transfer - referent) / referent * 100.0
     return gain if gain.ndim else float(gain)
+
+
+def better_sign(metric) -> np.ndarray:
+    """+1 where a higher value of the metric is better, -1 where a lower one is.
+
+    ``metric`` is a metric name or an array of them; the direction is
+    :func:`tstransfer.metrics.lower_is_better`'s (an unknown name is a ValueError).
+    """
+    metric = np.asarray(metric, dtype=object)
+    names = metric.ravel().tolist()
+    signs = {name: -1.0 if lower_is_better(name) else 1.0 for name in set(names)}
+    return np.array([signs[name] for name in names], dtype=float).reshape(metric.shape)
 
 
 def convergence_gain(referent, transfer) -> np.ndarray | float:
@@ -147,8 +160,7 @@ def select_grid(df: pd.DataFrame, protocol: str = "validation") -> pd.DataFrame:
     )
     eligible = finetune[~diverged & finetune[by].notna()].copy()
     # Orient the score so that larger is always better, then take the first maximum.
-    sign = np.where(eligible["metric"].to_numpy() == "f1_weighted", 1.0, -1.0)
-    eligible["_score"] = sign * eligible[by].to_numpy(dtype=float)
+    eligible["_score"] = better_sign(eligible["metric"]) * eligible[by].to_numpy(dtype=float)
     eligible = eligible.sort_values(GRID_KEYS + ["omega"], kind="stable")
     best_index = eligible.groupby(GRID_KEYS, dropna=False, sort=True)["_score"].idxmax()
     winners = eligible.loc[best_index.to_numpy()].drop(columns="_score").set_index(GRID_KEYS)

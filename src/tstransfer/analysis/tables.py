@@ -16,45 +16,40 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from tstransfer import registry
 from tstransfer.analysis import stats
 
-DATASET_LABELS = {
-    "lomax": "LOMAX",
-    "lendb": "LEN-DB",
-    "stead": "STEAD",
-    "speech": "SPEECH",
-    "emg": "EMG",
-    "sp500": "S&P 500",
-}
-ARCH_LABELS = {
-    "convnetquake_ingv": "ConvNetQuake INGV",
-    "magnet": "MagNet",
-    "mlstm_fcn": "MLSTM FCN",
-    "tcn": "TCN",
-    "average": "Average",
-}
+DATASET_LABELS = registry.DATASET_LABELS
+ARCH_LABELS = {**registry.ARCHITECTURE_LABELS, "average": "Average"}  # Table 2's average row
 MARK_POSITIVE = "positive"
 MARK_NEGATIVE = "negative"
 
-# File stem and title of the four domain tables: (which, target group) -> ...
+# The paper's numbers of the wins tables (by which measure) and of the four domain
+# tables (by measure and target group); file stems, titles, heatmap names and the
+# comparison with the published tables all take them from here.
+WINS_TABLES = {"performance": 3, "convergence": 4}
 DOMAIN_TABLES = {
-    ("performance", "seismology"): (
-        "table6_performance_seismology",
-        "Table 6: performance gain of TL over referent models, seismology targets",
-    ),
-    ("performance", "other"): (
-        "table7_performance_other",
-        "Table 7: performance gain of TL over referent models, SPEECH, EMG and S&P 500 targets",
-    ),
-    ("convergence", "seismology"): (
-        "table8_convergence_seismology",
-        "Table 8: convergence-rate gain of TL over referent models, seismology targets",
-    ),
-    ("convergence", "other"): (
-        "table9_convergence_other",
-        "Table 9: convergence-rate gain of TL over referent models, SPEECH, EMG and S&P 500 targets",
-    ),
+    ("performance", "seismology"): 6,
+    ("performance", "other"): 7,
+    ("convergence", "seismology"): 8,
+    ("convergence", "other"): 9,
 }
+
+
+def domain_table_name(which: str, group: str) -> str:
+    """File stem of a domain table: ``table6_performance_seismology`` ..."""
+    return f"table{DOMAIN_TABLES[(which, group)]}_{which}_{group}"
+
+
+def domain_table_title(which: str, group: str) -> str:
+    """Title of a domain table, naming its measure and its target columns."""
+    measure = "performance" if which == "performance" else "convergence-rate"
+    if group == "seismology":
+        targets = "seismology"
+    else:
+        *others, last = [DATASET_LABELS[d] for d in stats.TABLE_TARGETS[group]]
+        targets = f"{', '.join(others)} and {last}" if others else last  # SPEECH, EMG and S&P 500
+    return f"Table {DOMAIN_TABLES[(which, group)]}: {measure} gain of TL over referent models, {targets} targets"
 
 
 @dataclass
@@ -97,7 +92,7 @@ def _variant_column(target: str, variant: str) -> str:
 
 def domain_table(cells: pd.DataFrame, which: str, group: str) -> Table:
     """Table 6, 7, 8 or 9 from :func:`stats.domain_tables` output."""
-    name, title = DOMAIN_TABLES[(which, group)]
+    name, title = domain_table_name(which, group), domain_table_title(which, group)
     targets = stats.TABLE_TARGETS[group]
     data = cells[cells["target"].isin(targets)].reset_index(drop=True)
     columns = [_variant_column(t, v) for t in targets for v in stats.VARIANTS]
@@ -128,7 +123,7 @@ def domain_table(cells: pd.DataFrame, which: str, group: str) -> Table:
 
 def wins_table(wins: pd.DataFrame, which: str) -> Table:
     """Table 3 (performance) or Table 4 (convergence)."""
-    number = 3 if which == "performance" else 4
+    number = WINS_TABLES[which]
     measure = "performance" if which == "performance" else "convergence rate"
     display = pd.DataFrame(
         {
@@ -248,13 +243,9 @@ def build_tables(analysis: dict[str, pd.DataFrame]) -> dict[str, Table]:
     """Every output table from :func:`stats.analyse` output, keyed by file stem."""
     tables = [
         stream_max_table(analysis["table2"]),
-        wins_table(analysis["table3"], "performance"),
-        wins_table(analysis["table4"], "convergence"),
+        *(wins_table(analysis[f"table{number}"], which) for which, number in WINS_TABLES.items()),
         convergence_performance_table(analysis["table5"]),
-        domain_table(analysis["domains_performance"], "performance", "seismology"),
-        domain_table(analysis["domains_performance"], "performance", "other"),
-        domain_table(analysis["domains_convergence"], "convergence", "seismology"),
-        domain_table(analysis["domains_convergence"], "convergence", "other"),
+        *(domain_table(analysis[f"domains_{which}"], which, group) for which, group in DOMAIN_TABLES),
         architecture_wins_table(analysis["table10"]),
         per_architecture_table(analysis["per_architecture_performance"], "performance"),
         per_architecture_table(analysis["per_architecture_convergence"], "convergence"),
@@ -285,8 +276,6 @@ def compare_with_published(
     ours = stats.analyse(ours_df, protocol)
     theirs = stats.analyse(published_df, "paper")
     rows = []
-    table_numbers = {("performance", "seismology"): 6, ("performance", "other"): 7,
-                     ("convergence", "seismology"): 8, ("convergence", "other"): 9}
     keys = ["source", "target", "variant"]
     for which in ("performance", "convergence"):
         mine = ours[f"domains_{which}"].set_index(keys)
@@ -298,7 +287,7 @@ def compare_with_published(
             ours_value, pub_value = mine.loc[key, "value"], pub.loc[key, "value"]
             rows.append(
                 {
-                    "table": str(table_numbers[(which, group)]),
+                    "table": str(DOMAIN_TABLES[(which, group)]),
                     "row": key[0],
                     "column": f"{key[1]} {key[2]}",
                     "ours": ours_value,
@@ -313,8 +302,8 @@ def compare_with_published(
                 }
             )
     for which in ("performance", "convergence"):
-        mine = ours[f"table{3 if which == 'performance' else 4}"].set_index("group")
-        pub = theirs[f"table{3 if which == 'performance' else 4}"].set_index("group")
+        mine = ours[f"table{WINS_TABLES[which]}"].set_index("group")
+        pub = theirs[f"table{WINS_TABLES[which]}"].set_index("group")
         for group in stats.GROUP_ROWS:
             for count in ("wins", "losses"):
                 rows.append(_count_row(f"wins_{which}", group, count, mine.loc[group, count], pub.loc[group, count]))

@@ -1,7 +1,8 @@
 """The datasets, registered in one place.
 
 Adding a dataset is one module in this package (see :mod:`.base` for what it provides)
-plus one line here and its entry in the config.
+plus one line here and its entry in the config; its synthetic stand-in, if any, is one
+more module in :mod:`.synthetic` under the same name.
 """
 
 from __future__ import annotations

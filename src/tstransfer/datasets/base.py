@@ -13,7 +13,10 @@ these things about its dataset and nothing else:
 * ``read_chunks(raw, params, index, chunk_size)``: the expensive streaming pass that yields
   :class:`RawChunk` objects (raw waveforms, time x channel, in index order);
 * ``write_synthetic(raw, params, rng)``: writes small raw files in exactly the real
-  on-disk format, with learnable structure, for the embedded default.
+  on-disk format, with learnable structure, for the embedded default. The generator
+  itself lives in ``synthetic.<name>`` (see :mod:`.synthetic`); the reader's
+  ``write_synthetic`` only imports it and calls it, so the reader holds the real
+  format only.
 
 Everything common -- finiteness checks, stream_max, min-max scaling, splits, the
 training mask, the zarr layout, atomic writes -- lives in :mod:`tstransfer.store`, so that
@@ -22,12 +25,22 @@ every dataset is converted by the same code.
 ``raw`` is the dataset's raw location: a folder holding the files named by
 ``raw_files(params)`` (the download/synthetic rules fill it, or the config points at an
 existing one). ``params`` is the dataset's ``extract`` mapping from the config.
+
+Extract settings: the config schema (``workflow/schemas/config.schema.yaml``, under
+``datasets.<name>.extract``) states each dataset's settings -- types, ranges, choices,
+and in words the defaults -- and Snakemake checks them before any job runs. A module
+reads its settings and does not check them again: where it cannot read one at all
+(missing, not convertible, a choice it has no code for) it raises a ``ValueError``
+naming ``datasets.<name>.extract.<key>`` (:func:`extract_setting`), which is what a
+caller from Python (``pipeline.convert``, ``store.convert``), who bypasses the schema,
+gets. Checks across settings, which the schema cannot state (S&P 500's start before
+end), stay in the module.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -48,6 +61,33 @@ FILE_PARAM = "file"
 def raw_file_name(params: Mapping[str, Any], default: str) -> str:
     """The raw file a single-file dataset reads: ``params['file']``, else ``default``."""
     return str(params.get(FILE_PARAM, default))
+
+
+_REQUIRED = object()
+
+
+def extract_setting(
+    params: Mapping[str, Any],
+    dataset: str,
+    key: str,
+    convert: Callable[[Any], Any] = lambda value: value,
+    default: Any = _REQUIRED,
+) -> Any:
+    """``convert(params[key])``; ``default`` where the key is absent (without one, required).
+
+    A missing required setting, or one ``convert`` refuses (``TypeError``/``ValueError``),
+    is a ``ValueError`` naming ``datasets.<dataset>.extract.<key>``.
+    """
+    name = f"datasets.{dataset}.extract.{key}"
+    if key not in params:
+        if default is _REQUIRED:
+            raise ValueError(f"{dataset}: {name} is required")
+        return default
+    value = params[key]
+    try:
+        return convert(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{dataset}: {name}: cannot read {value!r} ({exc})") from None
 
 
 class DataError(ValueError):

@@ -27,8 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..fsutil import atomic_path
-from .base import DataError, DatasetInfo, InstanceIndex, RawChunk, raw_file_name
+from .base import DataError, DatasetInfo, InstanceIndex, RawChunk, extract_setting, raw_file_name
 
 CLASS_NAMES = ("Pinch1", "Pinch2", "Pinch3", "Pinch4")
 REST = "none"
@@ -60,20 +59,11 @@ def _file_name(params: Mapping[str, Any]) -> str:
 
 
 def _settings(params: Mapping[str, Any]) -> tuple[list[int], int, int]:
-    """``channels`` (list of Myo channel indices), ``window`` and ``step`` (samples); all required."""
-    try:
-        channels = [int(c) for c in params["channels"]]
-        window, step = int(params["window"]), int(params["step"])
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(
-            f"{INFO.name}: extract needs channels (list of ints), window and step (ints)"
-        ) from None
-    if not channels or min(channels) < 0 or max(channels) >= N_MYO_CHANNELS:
-        raise ValueError(f"{INFO.name}: extract.channels must be indices 0..7, got {channels}")
-    if len(channels) != INFO.channels:
-        raise ValueError(f"{INFO.name}: extract.channels must name {INFO.channels} channels, got {channels}")
-    if window < 1 or step < 1:
-        raise ValueError(f"{INFO.name}: extract.window and extract.step must be positive")
+    """``channels`` (the 3 Myo channel indices kept), ``window`` and ``step`` (samples);
+    all required. Their ranges are the config schema's (``datasets.emg.extract``)."""
+    channels = extract_setting(params, INFO.name, "channels", lambda value: [int(c) for c in value])
+    window = extract_setting(params, INFO.name, "window", int)
+    step = extract_setting(params, INFO.name, "step", int)
     return channels, window, step
 
 
@@ -282,41 +272,11 @@ def read_chunks(
 
 # --------------------------------------------------------------------------- synthetic
 def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generator) -> None:
-    """A ``Pinch.zip`` of ``sessions`` session pairs in the real format.
+    """Synthetic raw files in this format: :func:`.synthetic.emg.write_synthetic`.
 
-    ``params`` is the ``synthetic.emg`` mapping: ``sessions`` (required, session pairs
-    written), ``repetitions`` (required, times each of the 4 gestures is performed per
-    session), ``file`` (optional). As in the real protocol each gesture lasts 2 s and
-    is followed by 1 s of rest (200 Hz). EMG is amplitude-modulated noise: each gesture
-    activates the 8 channels with its own fixed pattern (plus a per-session gain and a
-    smooth per-repetition envelope), on top of low-level rest noise; values are int8
-    like the Myo's raw output.
+    Imported only when called, so that readers (imported by every training job) do not
+    load the generators.
     """
-    sessions, repetitions = int(params["sessions"]), int(params["repetitions"])
-    if sessions < 1 or repetitions < 1:
-        raise ValueError(f"{INFO.name}: synthetic.sessions and synthetic.repetitions must be >= 1")
-    rate = int(INFO.sampling_rate)
-    gesture_len, rest_len = 2 * rate, rate
-    # Per gesture, per Myo channel activation amplitude: the learnable structure.
-    patterns = rng.uniform(2.0, 45.0, size=(len(CLASS_NAMES), N_MYO_CHANNELS))
-    Path(raw).mkdir(parents=True, exist_ok=True)
-    with atomic_path(Path(raw) / _file_name(params)) as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for session in range(sessions):
-                gain = rng.uniform(0.7, 1.3, N_MYO_CHANNELS)
-                order = np.concatenate([rng.permutation(len(CLASS_NAMES)) for _ in range(repetitions)])
-                amplitude = [np.full((rest_len, N_MYO_CHANNELS), 3.0)]
-                names = [np.full(rest_len, REST, dtype="<U6")]
-                for gesture in order:
-                    envelope = np.sin(np.linspace(0.05, np.pi - 0.05, gesture_len))[:, None] ** 0.5
-                    amplitude.append(envelope * patterns[gesture] * gain + 3.0)
-                    names.append(np.full(gesture_len, CLASS_NAMES[gesture], dtype="<U6"))
-                    amplitude.append(np.full((rest_len, N_MYO_CHANNELS), 3.0))
-                    names.append(np.full(rest_len, REST, dtype="<U6"))
-                amplitude = np.concatenate(amplitude)
-                emg = np.clip(np.round(amplitude * rng.standard_normal(amplitude.shape)), -128, 127)
-                prefix = f"Pinch/subject{session // 3 + 1:02d}_session{session % 3 + 1}"
-                for suffix, array in ((EMG_SUFFIX, emg.astype(np.int8)), (ANN_SUFFIX, np.concatenate(names))):
-                    buffer = io.BytesIO()
-                    np.save(buffer, array, allow_pickle=False)
-                    archive.writestr(prefix + suffix, buffer.getvalue())
+    from .synthetic.emg import write_synthetic as write
+
+    write(raw, params, rng)

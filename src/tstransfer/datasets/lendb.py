@@ -11,9 +11,8 @@ sequentially (``_hdf5.storage_order``).
 Trace length: every trace must have the shape of the first one read (3 channels first),
 so shortened synthetic files convert as well.
 
-``params`` (the ``extract:`` mapping) keys read: none. ``write_synthetic`` reads
-``n_instances`` (earthquake traces; as many noise traces are written to ``AN``) and
-``length`` (samples per trace, 540 in the real data).
+``params`` (the ``extract:`` mapping) keys read: ``file`` (optional, see
+:func:`.base.raw_file_name`).
 """
 
 from __future__ import annotations
@@ -23,11 +22,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import pandas as pd
 
-from ..fsutil import atomic_path
 from . import _hdf5
 from .base import DatasetInfo, InstanceIndex, RawChunk, raw_file_name
 
@@ -98,48 +95,12 @@ def read_chunks(
 
 
 # --------------------------------------------------------------------------- synthetic
-NETWORKS = {"IU": ["ANMO", "COLA", "HRV", "KONO"], "GE": ["APE", "KBS", "SANT"], "II": ["BFO", "KDAK"]}
-
-
-def _key(rng: np.random.Generator) -> str:
-    net = str(rng.choice(list(NETWORKS)))
-    sta = str(rng.choice(NETWORKS[net]))
-    epoch = rng.uniform(1.1e9, 1.55e9)  # 2004..2019, like LEN-DB's catalogue
-    return f"{net}_{sta}_{epoch:.2f}"
-
-
 def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generator) -> None:
-    """``LEN-DB.hdf5`` with ``EQ``, ``AN`` and ``Stations`` groups, real dtypes and shapes.
+    """Synthetic raw files in this format: :func:`.synthetic.lendb.write_synthetic`.
 
-    ``EQ`` traces are learnable earthquakes (see ``_hdf5.synthetic_events``) with ``mag``;
-    ``AN`` holds as many noise traces. ``Stations`` holds one small dataset per station
-    (latitude, longitude, elevation): the real group's inner layout is not used by the
-    extraction and is not reproduced exactly.
+    Imported only when called, so that readers (imported by every training job) do not
+    load the generators.
     """
-    n = int(params["n_instances"])
-    length = int(params.get("length", LENGTH))
-    raw = Path(raw)
-    raw.mkdir(parents=True, exist_ok=True)
-    eq_keys = _hdf5.unique_names(rng, n, _key)
-    an_keys = _hdf5.unique_names(rng, n, _key, taken=eq_keys)
-    magnitudes = _hdf5.synthetic_magnitudes(rng, n)
-    unit = 1e-9  # m/s: a magnitude-4 event peaks near 1e-7 m/s
-    with atomic_path(raw / FILE) as tmp, h5py.File(tmp, "w") as handle:
-        eq = handle.create_group(EVENTS)
-        an = handle.create_group(NOISE)
-        stations = handle.create_group(STATIONS)
-        batch = 256
-        for start in range(0, n, batch):
-            stop = min(n, start + batch)
-            waves = _hdf5.synthetic_events(rng, magnitudes[start:stop], length, INFO.sampling_rate, unit)
-            noise = _hdf5.synthetic_events(
-                rng, np.zeros(stop - start), length, INFO.sampling_rate, unit, noise_only=True
-            )
-            for i in range(stop - start):
-                dset = eq.create_dataset(eq_keys[start + i], data=waves[i].T.astype(np.float64))
-                dset.attrs["mag"] = magnitudes[start + i]
-                an.create_dataset(an_keys[start + i], data=noise[i].T.astype(np.float64))
-        for net, names in NETWORKS.items():
-            for sta in names:
-                coords = np.array([rng.uniform(-60, 70), rng.uniform(-180, 180), rng.uniform(0, 3000)])
-                stations.create_dataset(f"{net}_{sta}", data=coords)
+    from .synthetic.lendb import write_synthetic as write
+
+    write(raw, params, rng)

@@ -27,9 +27,6 @@ read (3 channels last); the length is not fixed, so shortened synthetic files co
   ``scripts/filter_lomax.py`` (repository ecokeco/tstl), whose ``kept_keys`` set holds
   the list as quoted group-qualified names; only those names are taken from it.
   ``null`` keeps every test event and says so in the log.
-
-``write_synthetic`` reads ``n_instances`` (event traces written, one of them a duplicate
-key) and ``length`` (samples per trace, 1001 in the real data).
 """
 
 from __future__ import annotations
@@ -40,11 +37,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import pandas as pd
 
-from ..fsutil import atomic_path
 from . import _hdf5
 from .base import DataError, DatasetInfo, InstanceIndex, RawChunk, raw_file_name
 
@@ -78,7 +73,7 @@ def read_keep_list(path: str | Path) -> tuple[set[str], set[str]]:
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(INFO.name, path, "keep-list file (extract.keep_list) not found")
+        raise DataError(INFO.name, path, "keep-list file (datasets.lomax.extract.keep_list) not found")
     qualified: set[str] = set()
     bare: set[str] = set()
     text = path.read_text()
@@ -108,7 +103,10 @@ def list_instances(raw: Path, params: Mapping[str, Any], log: logging.Logger) ->
     path = Path(raw) / raw_file_name(params, FILE)
     keep_path = params.get("keep_list")
     if keep_path is None:
-        log.warning("%s: no keep-list given (extract.keep_list: null): keeping every test event", INFO.name)
+        log.warning(
+            "%s: no keep-list given (datasets.lomax.extract.keep_list: null): keeping every test event",
+            INFO.name,
+        )
         keep = None
     else:
         keep = read_keep_list(keep_path)
@@ -172,61 +170,12 @@ def read_chunks(
 
 
 # --------------------------------------------------------------------------- synthetic
-STATIONS = ["AQU", "BLY", "BNI", "CEL", "CUC", "DIVS", "IDI", "PDG", "RTC", "TIP", "TIR", "TRI", "VSL", "VTS"]
-# Shares of the event traces per group, roughly as in the real file.
-GROUP_SHARES = {"train/events": 0.6, "validate/events": 0.15, "test/events": 0.15, "test2/events": 0.10}
-
-
-def _key(rng: np.random.Generator) -> str:
-    station = str(rng.choice(STATIONS))
-    year = int(rng.integers(2007, 2019))
-    month, day = int(rng.integers(1, 13)), int(rng.integers(1, 29))
-    hour, minute, second = int(rng.integers(0, 24)), int(rng.integers(0, 60)), int(rng.integers(0, 60))
-    millis = int(rng.integers(0, 1000))
-    return f"MN_{station}__BH.{year}.{month:02d}.{day:02d}.{hour:02d}.{minute:02d}.{second:02d}.{millis:03d}"
-
-
 def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generator) -> None:
-    """``ConvNetQuake_INGV_dataset.hdf5`` with the real groups, dtype, shape and attribute.
+    """Synthetic raw files in this format: :func:`.synthetic.lomax.write_synthetic`.
 
-    ``n_instances`` event traces (learnable earthquakes, see ``_hdf5.synthetic_events``)
-    are spread over the four ``*/events`` groups; the last one of ``validate/events``
-    repeats the name, samples and magnitude of the first ``train/events`` trace, as
-    the real file's duplicates do. Each ``*/noise`` group gets a third as many noise
-    traces (magnitude attribute absent, as noise has no event).
+    Imported only when called, so that readers (imported by every training job) do not
+    load the generators.
     """
-    n = int(params["n_instances"])
-    length = int(params.get("length", LENGTH))
-    if n < 8:
-        raise ValueError(f"{INFO.name}: synthetic n_instances must be at least 8, got {n}")
-    raw = Path(raw)
-    raw.mkdir(parents=True, exist_ok=True)
-    counts = {group: int(share * n) for group, share in GROUP_SHARES.items()}
-    counts["train/events"] += n - sum(counts.values())
-    unique = n - 1  # one validate/events trace duplicates a train/events one
-    names = _hdf5.unique_names(rng, unique, _key)
-    magnitudes = _hdf5.synthetic_magnitudes(rng, unique)
-    waves = _hdf5.synthetic_events(rng, magnitudes, length, INFO.sampling_rate, unit=1e-9, dtype=np.float32)
-    with atomic_path(raw / FILE) as tmp, h5py.File(tmp, "w") as handle:
-        position = 0
-        for group, count in counts.items():
-            events = handle.create_group(group)
-            if group == "validate/events":
-                count -= 1
-            for name, wave, magnitude in zip(
-                names[position : position + count], waves[position : position + count],
-                magnitudes[position : position + count],
-            ):
-                dset = events.create_dataset(name, data=wave)
-                dset.attrs["magnitude"] = magnitude
-            position += count
-            if group == "validate/events":
-                dset = events.create_dataset(names[0], data=waves[0])
-                dset.attrs["magnitude"] = magnitudes[0]
-            n_noise = max(1, count // 3)
-            noise = _hdf5.synthetic_events(
-                rng, np.zeros(n_noise), length, INFO.sampling_rate, unit=1e-9, noise_only=True, dtype=np.float32
-            )
-            noise_group = handle.create_group(group.split("/")[0] + "/noise")
-            for name, wave in zip(_hdf5.unique_names(rng, n_noise, _key, taken=names), noise):
-                noise_group.create_dataset(name, data=wave)
+    from .synthetic.lomax import write_synthetic as write
+
+    write(raw, params, rng)

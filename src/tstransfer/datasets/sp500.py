@@ -28,7 +28,6 @@ to be consecutive *trading* days, so it is dropped before splitting and counted 
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -37,8 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..fsutil import atomic_path
-from .base import DataError, DatasetInfo, InstanceIndex, RawChunk, raw_file_name
+from .base import DataError, DatasetInfo, InstanceIndex, RawChunk, extract_setting, raw_file_name
 
 INFO = DatasetInfo(
     name="sp500",
@@ -68,23 +66,25 @@ def _file_name(params: Mapping[str, Any]) -> str:
 
 def _window(params: Mapping[str, Any]) -> int:
     """``params['window']`` (required): closes per input window (paper: 50)."""
-    try:
-        window = int(params["window"])
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"{INFO.name}: extract.window must be a positive integer") from None
-    if window < 1:
-        raise ValueError(f"{INFO.name}: extract.window must be a positive integer, got {window}")
-    return window
+    return extract_setting(params, INFO.name, "window", int)
+
+
+def _date(value: Any) -> pd.Timestamp:
+    date = pd.Timestamp(str(value))
+    if pd.isna(date):  # '', 'nan' and 'NaT' parse as "no date"
+        raise ValueError("not a date")
+    return date
 
 
 def _date_range(params: Mapping[str, Any]) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """``params['start']``, ``params['end']`` (required): inclusive ISO dates."""
-    try:
-        start, end = pd.Timestamp(str(params["start"])), pd.Timestamp(str(params["end"]))
-    except (KeyError, ValueError) as exc:
-        raise ValueError(f"{INFO.name}: extract.start and extract.end must be ISO dates ({exc})") from None
+    """``params['start']``, ``params['end']`` (required): inclusive ISO dates, in order."""
+    start = extract_setting(params, INFO.name, "start", _date)
+    end = extract_setting(params, INFO.name, "end", _date)
     if end < start:
-        raise ValueError(f"{INFO.name}: extract.end {end.date()} is before extract.start {start.date()}")
+        raise ValueError(
+            f"{INFO.name}: datasets.{INFO.name}.extract.end {end.date()} is before "
+            f"datasets.{INFO.name}.extract.start {start.date()}"
+        )
     return start, end
 
 
@@ -230,38 +230,11 @@ def read_chunks(
 
 # --------------------------------------------------------------------------- synthetic
 def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generator) -> None:
-    """A Yahoo-format CSV of ``params['n_days']`` business days of a geometric random walk.
+    """Synthetic raw files in this format: :func:`.synthetic.sp500.write_synthetic`.
 
-    ``params`` is the ``synthetic.sp500`` mapping: ``n_days`` (required, trading days
-    written, starting 1990-01-02), ``file`` (optional, default ``GSPC.csv``). The walk
-    has a small positive drift and volatility that changes slowly (a regime variable),
-    so recent closes do carry information about the next one, as in real prices.
+    Imported only when called, so that readers (imported by every training job) do not
+    load the generators.
     """
-    n_days = int(params["n_days"])
-    if n_days < 2:
-        raise ValueError(f"{INFO.name}: synthetic.n_days must be at least 2, got {n_days}")
-    dates = pd.bdate_range("1990-01-02", periods=n_days)
-    # Volatility follows a slow AR(1) in log space; daily log-returns ~ N(drift, vol).
-    log_vol = np.empty(n_days)
-    log_vol[0] = np.log(0.01)
-    shocks = rng.normal(0.0, 0.05, n_days)
-    for day in range(1, n_days):
-        log_vol[day] = 0.98 * log_vol[day - 1] + 0.02 * np.log(0.01) + shocks[day]
-    returns = rng.normal(0.0003, 1.0, n_days) * np.exp(log_vol)
-    close = 300.0 * np.exp(np.cumsum(returns))
-    open_ = np.concatenate([[close[0]], close[:-1]]) * np.exp(rng.normal(0, 0.002, n_days))
-    high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0, 0.004, n_days)))
-    low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, 0.004, n_days)))
-    volume = rng.integers(10_000_000, 5_000_000_000, n_days)
-    frame = pd.DataFrame(
-        {
-            "Date": dates.strftime("%Y-%m-%d"),
-            "Open": open_, "High": high, "Low": low, "Close": close, "Adj Close": close,
-            "Volume": volume,
-        }
-    )
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, float_format="%.6f")
-    Path(raw).mkdir(parents=True, exist_ok=True)
-    with atomic_path(Path(raw) / _file_name(params)) as tmp:
-        tmp.write_text(buffer.getvalue())
+    from .synthetic.sp500 import write_synthetic as write
+
+    write(raw, params, rng)

@@ -1,7 +1,9 @@
 """The four architectures of the paper, one module each, registered in ARCHITECTURES.
 
 A new architecture is one module (the interface is described in
-:mod:`tstransfer.models.common`) plus one line in ``ARCHITECTURES``.
+:mod:`tstransfer.models.common`) plus one line in ``ARCHITECTURES`` and its label in
+:mod:`tstransfer.registry`, which holds the architectures' names and labels for the parts
+of the pipeline without TensorFlow.
 """
 
 from __future__ import annotations

@@ -1,0 +1,14 @@
+"""Synthetic raw data: one generator module per dataset, named like its reader.
+
+``synthetic.<name>.write_synthetic(raw, params, rng)`` writes small raw files of dataset
+``<name>`` in exactly the real on-disk format, with learnable structure, for the
+embedded default (``raw_data: synthetic``); ``params`` is the config's
+``synthetic.<name>`` mapping. The reader module (``datasets.<name>``, the one
+registered) keeps a ``write_synthetic`` of the same signature that imports its
+generator when called, so the dataset module stays the one entry point
+(``pipeline.synthesize`` calls it) and the readers, which every training job imports,
+do not load the generators. The generators import the format's constants (file names,
+groups, columns) from their readers, so the two cannot disagree.
+
+:mod:`._seismic` is the earthquake generator the three seismic datasets share.
+"""

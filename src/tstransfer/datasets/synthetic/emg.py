@@ -1,0 +1,66 @@
+"""Synthetic EMG: a ``Pinch.zip`` in the real format (see :mod:`..emg`)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...fsutil import atomic_path
+from ..base import raw_file_name
+from ..emg import ANN_SUFFIX, CLASS_NAMES, DEFAULT_FILE, EMG_SUFFIX, INFO, N_MYO_CHANNELS, REST
+
+DATE_TIME = (2017, 7, 14, 2, 40, 0)  # of every zip member (the SPEECH tar's time)
+
+def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generator) -> None:
+    """A ``Pinch.zip`` of ``sessions`` session pairs in the real format.
+
+    ``params`` is the ``synthetic.emg`` mapping: ``sessions`` (required, session pairs
+    written), ``repetitions`` (required, times each of the 4 gestures is performed per
+    session), ``file`` (optional). As in the real protocol each gesture lasts 2 s and
+    is followed by 1 s of rest (200 Hz). EMG is amplitude-modulated noise: each gesture
+    activates the 8 channels with its own fixed pattern (plus a per-session gain and a
+    smooth per-repetition envelope), on top of low-level rest noise; values are int8
+    like the Myo's raw output.
+    """
+    sessions, repetitions = int(params["sessions"]), int(params["repetitions"])
+    if sessions < 1 or repetitions < 1:
+        raise ValueError(f"{INFO.name}: synthetic.sessions and synthetic.repetitions must be >= 1")
+    rate = int(INFO.sampling_rate)
+    gesture_len, rest_len = 2 * rate, rate
+    # Per gesture, per Myo channel activation amplitude: the learnable structure.
+    patterns = rng.uniform(2.0, 45.0, size=(len(CLASS_NAMES), N_MYO_CHANNELS))
+    Path(raw).mkdir(parents=True, exist_ok=True)
+    with atomic_path(Path(raw) / raw_file_name(params, DEFAULT_FILE)) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for session in range(sessions):
+                gain = rng.uniform(0.7, 1.3, N_MYO_CHANNELS)
+                order = np.concatenate([rng.permutation(len(CLASS_NAMES)) for _ in range(repetitions)])
+                amplitude = [np.full((rest_len, N_MYO_CHANNELS), 3.0)]
+                names = [np.full(rest_len, REST, dtype="<U6")]
+                for gesture in order:
+                    envelope = np.sin(np.linspace(0.05, np.pi - 0.05, gesture_len))[:, None] ** 0.5
+                    amplitude.append(envelope * patterns[gesture] * gain + 3.0)
+                    names.append(np.full(gesture_len, CLASS_NAMES[gesture], dtype="<U6"))
+                    amplitude.append(np.full((rest_len, N_MYO_CHANNELS), 3.0))
+                    names.append(np.full(rest_len, REST, dtype="<U6"))
+                amplitude = np.concatenate(amplitude)
+                emg = np.clip(np.round(amplitude * rng.standard_normal(amplitude.shape)), -128, 127)
+                prefix = f"Pinch/subject{session // 3 + 1:02d}_session{session % 3 + 1}"
+                for suffix, array in ((EMG_SUFFIX, emg.astype(np.int8)), (ANN_SUFFIX, np.concatenate(names))):
+                    buffer = io.BytesIO()
+                    np.save(buffer, array, allow_pickle=False)
+                    archive.writestr(_member(prefix + suffix), buffer.getvalue())
+
+
+def _member(name: str) -> zipfile.ZipInfo:
+    """A member as ``ZipFile.writestr(name, ...)`` makes it, but with a fixed timestamp
+    instead of the wall-clock time: the archive's bytes depend on the rng only."""
+    info = zipfile.ZipInfo(name, date_time=DATE_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o600 << 16
+    return info
