@@ -97,3 +97,43 @@ def test_killing_the_client_kills_the_job(server, tmp_path):
 def test_no_server_raises_connection_error(tmp_path):
     with pytest.raises(ConnectionError, match="no job server"):
         jobserver.submit(str(tmp_path / "absent.sock"), ["echo"])
+
+
+def test_a_packed_allocation_is_told_by_its_batch_process_target_jobs():
+    from tstransfer.jobserver import packed_training_jobs
+
+    rules = ("pretrain", "referent", "finetune", "stream_max_study")
+    argv = ["snakemake", "--snakefile", "S", "--target-jobs",
+            "finetune:arch=a,omega=0.5", "finetune:arch=a,omega=1.0", "select_pretrained:arch=a",
+            "--allowed-rules", "finetune", "--cores", "all"]
+    batch = {"SLURM_JOB_ID": "7"}
+    assert packed_training_jobs(argv, batch, rules) == 2  # the select job is no training job
+    # an srun step of the same allocation runs one job: no second server there
+    assert packed_training_jobs(argv, {**batch, "SLURM_STEP_ID": "0"}, rules) == 0
+    assert packed_training_jobs(argv, {}, rules) == 0  # not in SLURM
+    assert packed_training_jobs(["snakemake", "--cores", "2"], batch, rules) == 0
+    one = ["snakemake", "--target-jobs", "referent:arch=a,run=0", "--cores", "all"]
+    assert packed_training_jobs(one, batch, rules) == 1
+
+
+def test_the_server_ends_with_its_parent(tmp_path):
+    """A server whose parent dies without stopping it (a killed allocation's Snakemake)
+    removes its socket and exits by itself."""
+    import subprocess
+    import sys
+    import time
+
+    socket_path = tmp_path / "s.sock"
+    # the parent: a shell that starts the server in the background, then exits at once
+    script = (f"{sys.executable} -m tstransfer.jobserver --socket {socket_path} --preload json "
+              f"--parent $$ & sleep 3")
+    parent = subprocess.Popen(["bash", "-c", script])
+    deadline = time.monotonic() + 30
+    while not socket_path.exists():
+        assert time.monotonic() < deadline, "server never bound its socket"
+        time.sleep(0.05)
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while socket_path.exists():
+        assert time.monotonic() < deadline, "server outlived its parent"
+        time.sleep(0.1)
