@@ -65,26 +65,36 @@ wildcard_constraints:
 
 
 # ----------------------------------------------------------------------------- data
-def raw_folder(dataset):
-    """The folder the converter reads: synthetic, a user-given path, or the download folder."""
+def raw_source(dataset):
+    """Where the converter's raw data comes from, as (folder, paths): the folder it reads
+    and the paths that must exist before it runs.
+
+    The one place that chooses between the three sources: synthetic data (config
+    raw_data), the user's own file or folder (datasets.<name>.path, taken as it is), or
+    the downloads of datasets.<name>.files in the download folder.
+    """
     if config["raw_data"] == "synthetic":
-        return f"{SYNTHETIC_DIR}/{dataset}"
-    return config["datasets"][dataset]["path"] or f"{RAW_DIR}/{dataset}"
+        folder = f"{SYNTHETIC_DIR}/{dataset}"
+        return folder, [folder]
+    spec = config["datasets"][dataset]
+    if spec["path"]:
+        return spec["path"], [spec["path"]]
+    files = [downloaded_path(dataset, item) for item in spec["files"]]
+    return f"{RAW_DIR}/{dataset}", files
+
+
+def raw_folder(wildcards):
+    """Convert's raw param: the folder the converter reads."""
+    return raw_source(wildcards.dataset)[0]
 
 
 def raw_input(wildcards):
-    """Convert's input: the raw data (synthetic, the user's files, or the downloads) and
-    the files its extract settings download (the LOMAX keep-list)."""
+    """Convert's input: the raw data and the files its extract settings download (the
+    LOMAX keep-list)."""
     dataset = wildcards.dataset
-    spec = config["datasets"][dataset]
+    paths = raw_source(dataset)[1]
     downloads = extract_downloads(dataset).values()
-    extra = [downloaded_path(dataset, item) for item in downloads]
-    if config["raw_data"] == "synthetic":
-        return [f"{SYNTHETIC_DIR}/{dataset}", *extra]
-    if spec["path"]:
-        # the user's existing file or folder, taken as it is
-        return [spec["path"], *extra]
-    return [downloaded_path(dataset, item) for item in spec["files"]] + extra
+    return paths + [downloaded_path(dataset, item) for item in downloads]
 
 
 def downloaded_path(dataset, item):
