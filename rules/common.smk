@@ -193,14 +193,15 @@ PROTOCOL_LABEL = protocol.label(config["protocol"], SWITCHES)
 
 
 def cli_args(kind, dataset, out_pattern, wildcards, /, **named):
-    """The CLI's arguments of a training job, as one shell-quoted string.
+    """The CLI's arguments of a training job but its input paths, as one shell-quoted string.
 
     A function of the wildcards alone, so that Snakemake records it as the job's params
-    and reruns exactly the jobs whose arguments (config values included) change. Paths
-    come from the same patterns as the rule's input and output. One params function per
-    job, and a shell command with two placeholders, keep the DAG's cost per job close to
-    Snakemake's floor (bench/dag.py): each extra input function or placeholder is
-    evaluated for every one of the 17,000 jobs.
+    and reruns exactly the jobs whose arguments (config values included) change; a
+    function that took `input` would not be recorded. The input paths (--store, --subset,
+    --pretrained) are the rule's own `input:`, which the shell command names, so they are
+    built once; --out is the folder of the rule's output pattern. One params function
+    per job keeps the DAG's cost per job close to Snakemake's floor (bench/dag.py): each
+    extra input function or param is evaluated for every one of the 17,000 jobs.
     """
     parts = [f"--spec {_SPECS[kind, wildcards.arch, dataset]}"]
     parts += [
