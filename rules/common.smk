@@ -66,26 +66,36 @@ wildcard_constraints:
 
 
 # ----------------------------------------------------------------------------- data
-def raw_folder(dataset):
-    """The folder the converter reads: synthetic, a user-given path, or the download folder."""
+def raw_source(dataset):
+    """Where the converter's raw data comes from, as (folder, paths): the folder it reads
+    and the paths that must exist before it runs.
+
+    The one place that chooses between the three sources: synthetic data (config
+    raw_data), the user's own file or folder (datasets.<name>.path, taken as it is), or
+    the downloads of datasets.<name>.files in the download folder.
+    """
     if config["raw_data"] == "synthetic":
-        return f"{SYNTHETIC_DIR}/{dataset}"
-    return config["datasets"][dataset]["path"] or f"{RAW_DIR}/{dataset}"
+        folder = f"{SYNTHETIC_DIR}/{dataset}"
+        return folder, [folder]
+    spec = config["datasets"][dataset]
+    if spec["path"]:
+        return spec["path"], [spec["path"]]
+    files = [downloaded_path(dataset, item) for item in spec["files"]]
+    return f"{RAW_DIR}/{dataset}", files
+
+
+def raw_folder(wildcards):
+    """Convert's raw param: the folder the converter reads."""
+    return raw_source(wildcards.dataset)[0]
 
 
 def raw_input(wildcards):
-    """Convert's input: the raw data (synthetic, the user's files, or the downloads) and
-    the files its extract settings download (the LOMAX keep-list)."""
+    """Convert's input: the raw data and the files its extract settings download (the
+    LOMAX keep-list)."""
     dataset = wildcards.dataset
-    spec = config["datasets"][dataset]
+    paths = raw_source(dataset)[1]
     downloads = extract_downloads(dataset).values()
-    extra = [downloaded_path(dataset, item) for item in downloads]
-    if config["raw_data"] == "synthetic":
-        return [f"{SYNTHETIC_DIR}/{dataset}", *extra]
-    if spec["path"]:
-        # the user's existing file or folder, taken as it is
-        return [spec["path"], *extra]
-    return [downloaded_path(dataset, item) for item in spec["files"]] + extra
+    return paths + [downloaded_path(dataset, item) for item in downloads]
 
 
 def downloaded_path(dataset, item):
@@ -184,14 +194,15 @@ PROTOCOL_LABEL = protocol.label(config["protocol"], SWITCHES)
 
 
 def cli_args(kind, dataset, out_pattern, wildcards, /, **named):
-    """The CLI's arguments of a training job, as one shell-quoted string.
+    """The CLI's arguments of a training job but its input paths, as one shell-quoted string.
 
     A function of the wildcards alone, so that Snakemake records it as the job's params
-    and reruns exactly the jobs whose arguments (config values included) change. Paths
-    come from the same patterns as the rule's input and output. One params function per
-    job, and a shell command with two placeholders, keep the DAG's cost per job close to
-    Snakemake's floor (bench/dag.py): each extra input function or placeholder is
-    evaluated for every one of the 17,000 jobs.
+    and reruns exactly the jobs whose arguments (config values included) change; a
+    function that took `input` would not be recorded. The input paths (--store, --subset,
+    --pretrained) are the rule's own `input:`, which the shell command names, so they are
+    built once; --out is the folder of the rule's output pattern. One params function
+    per job keeps the DAG's cost per job close to Snakemake's floor (bench/dag.py): each
+    extra input function or param is evaluated for every one of the 17,000 jobs.
     """
     parts = [f"--spec {_SPECS[kind, wildcards.arch, dataset]}"]
     parts += [

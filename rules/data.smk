@@ -52,7 +52,7 @@ rule convert:
         runtime=12 * 60,
         mem_mb=4000,
     params:
-        raw=lambda wc: raw_folder(wc.dataset),
+        raw=raw_folder,
         extract=lambda wc: extract_settings(wc.dataset),
         seed=config["seed"],
     script:

@@ -33,10 +33,10 @@ rule pretrain:
             arch=wc.arch,
             dataset=wc.source,
             seed_index=wc.seed,
-            store=STORE.format(dataset=wc.source),
         ),
     shell:
-        '"$TSTRANSFER_PYTHON" -m tstransfer.cli pretrain {params.args} > {log} 2>&1'
+        '"$TSTRANSFER_PYTHON" -m tstransfer.cli pretrain {params.args}'
+        " --store {input.store:q} > {log} 2>&1"
 
 
 rule select_pretrained:
@@ -85,11 +85,10 @@ rule referent:
             target=wc.target,
             variant=wc.variant,
             run=wc.run,
-            store=STORE.format(dataset=wc.target),
-            subset=SUBSET.format(dataset=wc.target, variant=wc.variant, run=wc.run),
         ),
     shell:
-        '"$TSTRANSFER_PYTHON" -m tstransfer.cli referent {params.args} > {log} 2>&1'
+        '"$TSTRANSFER_PYTHON" -m tstransfer.cli referent {params.args}'
+        " --store {input.store:q} --subset {input.subset:q} > {log} 2>&1"
 
 
 rule finetune:
@@ -126,12 +125,11 @@ rule finetune:
             variant=wc.variant,
             run=wc.run,
             omega=wc.omega,
-            pretrained=SELECTED_MODEL.format(arch=wc.arch, source=wc.source),
-            store=STORE.format(dataset=wc.target),
-            subset=SUBSET.format(dataset=wc.target, variant=wc.variant, run=wc.run),
         ),
     shell:
-        '"$TSTRANSFER_PYTHON" -m tstransfer.cli finetune {params.args} > {log} 2>&1'
+        '"$TSTRANSFER_PYTHON" -m tstransfer.cli finetune {params.args}'
+        " --pretrained {input.pretrained:q} --store {input.store:q}"
+        " --subset {input.subset:q} > {log} 2>&1"
 
 
 rule stream_max_study:
@@ -160,7 +158,7 @@ rule stream_max_study:
             dataset=wc.dataset,
             stream_max=wc.smax,
             seed_index=wc.seed,
-            store=STORE.format(dataset=wc.dataset),
         ),
     shell:
-        '"$TSTRANSFER_PYTHON" -m tstransfer.cli stream-max {params.args} > {log} 2>&1'
+        '"$TSTRANSFER_PYTHON" -m tstransfer.cli stream-max {params.args}'
+        " --store {input.store:q} > {log} 2>&1"
