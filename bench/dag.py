@@ -1,19 +1,27 @@
 """Dry-run time of the paper's DAG against a bare DAG of the same shape.
 
-    python bench/dag.py [--repeats 3] [--scale 1 2]
+    python bench/dag.py [--repeats 3] [--scale 1 2] [--directives group log ...]
 
 For each grid scale (1 = the paper: 240 pretraining, 24 selection, 336 referent, 16,800
 fine-tuning jobs; 2 = twice the runs), it times ``snakemake -n`` of this workflow with
 config/config.yaml on an empty results tree, beside the same dry run of a bare Snakefile
 whose rules have the same wildcards and job counts but only touch their outputs (the
-floor that Snakemake itself sets). Prints the median of ``--repeats`` runs of each and
-their ratio, both measured in the same run, alternating, so load on the machine affects
-both alike.
+floor that Snakemake itself sets), and of that bare Snakefile with the directives our
+rules carry (group, log, benchmark, conda, resources, wildcard_constraints, a params
+function): Snakemake evaluates each of them for every job, so together they set the
+floor of a workflow that has them. At the first scale each directive is also timed
+alone on the bare Snakefile, to show its own share.
+
+Prints the medians of ``--repeats`` runs of each and their ratios, all measured in the
+same run, in turns, so load on the machine affects all alike; wall seconds, and CPU
+seconds (user + system of the snakemake process), which load from other processes
+disturbs less.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -25,7 +33,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
-BARE_SNAKEFILE = '''
+# The bare DAG: the paper's jobs (same wildcards, same job counts, same dependencies),
+# each rule only touching its outputs. Rows: name, inputs, outputs, trains (a training
+# rule of ours: pretrain, referent, finetune, stream_max_study).
+_BARE_HEAD = """
 configfile: "config.yaml"
 A, D, V = config["architectures"], config["sources"], list(config["variants"])
 R, S = range(config["runs"]), range(config["pretrain"]["seeds"])
@@ -39,46 +50,80 @@ rule all:
         expand("ref/{a}/{t}/{v}/run{r}/result.json", a=A, t=config["targets"], v=V, r=R),
         expand("smax/{a}/{d}/{w}/seed{k}/result.json", a=A, d=SM, w=["with", "without"], k=SMS),
         expand("pre/{a}/{s}/seed{k}/result.json", a=A, s=D, k=S),
+"""
+_BARE_RULES = [
+    ("raw", [], ['"raw/{dataset}"'], False),
+    ("convert", ['"raw/{dataset}"'], ['"data/{dataset}.zarr"'], False),
+    ("subset", ['"data/{dataset}.zarr"'], ['"subsets/{dataset}/{variant}/run{run}.npz"'], False),
+    ("pretrain", ['"data/{source}.zarr"'],
+     ['"pre/{arch}/{source}/seed{seed}/result.json"', '"pre/{arch}/{source}/seed{seed}/model.keras"'], True),
+    ("select", ['expand("pre/{{arch}}/{{source}}/seed{seed}/model.keras", seed=S)'],
+     ['"pre/{arch}/{source}/selected/model.keras"'], False),
+    ("referent", ['"data/{target}.zarr"', '"subsets/{target}/{variant}/run{run}.npz"'],
+     ['"ref/{arch}/{target}/{variant}/run{run}/result.json"'], True),
+    ("finetune",
+     ['"pre/{arch}/{source}/selected/model.keras"', '"data/{target}.zarr"', '"subsets/{target}/{variant}/run{run}.npz"'],
+     ['"ft/{arch}/{source}/{target}/{variant}/run{run}/omega{omega}/result.json"'], True),
+    ("smax", ['"data/{dataset}.zarr"'], ['"smax/{arch}/{dataset}/{smax}/seed{seed}/result.json"'], True),
+]
+# The directives our rules carry, as rules/*.smk use them, each of which Snakemake
+# evaluates for every job: bare_snakefile(directives) adds them to the bare rules.
+DIRECTIVES = {
+    "group": "on finetune (the optional SLURM packing of a run's ten multipliers)",
+    "log": "on every rule",
+    "benchmark": "on the training rules and convert",
+    "conda": "on every rule",
+    "resources": "runtime, mem_mb (and gpu on the training rules)",
+    "constraints": "wildcard_constraints: the config's names as alternatives, digits",
+    "params": "one function of the wildcards on the training rules, in the shell command",
+}
+_CONSTRAINTS = """
+wildcard_constraints:
+    dataset="|".join(config["datasets"]),
+    source="|".join(config["datasets"]),
+    target="|".join(config["datasets"]),
+    arch="|".join(A),
+    variant="|".join(V),
+    run=r"\\d+",
+    seed=r"\\d+",
+    omega=r"\\d+\\.\\d+",
+    smax="with|without",
+"""
 
-rule raw:
-    output: "raw/{dataset}"
-    shell: "touch {output}"
 
-rule convert:
-    input: "raw/{dataset}"
-    output: "data/{dataset}.zarr"
-    shell: "touch {output}"
+def bare_snakefile(directives=frozenset()) -> str:
+    """The bare Snakefile, with the given DIRECTIVES added to its rules as ours have them."""
+    unknown = set(directives) - set(DIRECTIVES)
+    if unknown:
+        raise ValueError(f"unknown directives {sorted(unknown)}")
+    text = _BARE_HEAD
+    if "constraints" in directives:
+        text += _CONSTRAINTS
+    for name, inputs, outputs, trains in _BARE_RULES:
+        stem = outputs[0].strip('"')
+        lines = [f"rule {name}:"]
+        if inputs:
+            lines.append(f"    input: {', '.join(inputs)}")
+        lines.append(f"    output: {', '.join(outputs)}")
+        shell = "touch {output}"
+        if "log" in directives:
+            lines.append(f'    log: "logs/{stem}.log"')
+            shell += " > {log} 2>&1"
+        if "benchmark" in directives and (trains or name == "convert"):
+            lines.append(f'    benchmark: "benchmarks/{stem}.tsv"')
+        if "group" in directives and name == "finetune":
+            lines.append('    group: "ft_{arch}_{source}_{target}_{variant}_{run}"')
+        if "conda" in directives:
+            lines.append('    conda: "env.yaml"')
+        if "resources" in directives:
+            lines.append("    resources: runtime=60, mem_mb=1000" + (", gpu=1" if trains else ""))
+        if "params" in directives and trains:
+            lines.append('    params: args=lambda wc: " ".join(f"--{k} {v}" for k, v in wc.items())')
+            shell = ": {params.args}; " + shell
+        lines.append(f'    shell: "{shell}"')
+        text += "\n" + "\n".join(lines) + "\n"
+    return text
 
-rule subset:
-    input: "data/{dataset}.zarr"
-    output: "subsets/{dataset}/{variant}/run{run}.npz"
-    shell: "touch {output}"
-
-rule pretrain:
-    input: "data/{source}.zarr"
-    output: "pre/{arch}/{source}/seed{seed}/result.json", "pre/{arch}/{source}/seed{seed}/model.keras"
-    shell: "touch {output}"
-
-rule select:
-    input: expand("pre/{{arch}}/{{source}}/seed{seed}/model.keras", seed=S)
-    output: "pre/{arch}/{source}/selected/model.keras"
-    shell: "touch {output}"
-
-rule referent:
-    input: "data/{target}.zarr", "subsets/{target}/{variant}/run{run}.npz"
-    output: "ref/{arch}/{target}/{variant}/run{run}/result.json"
-    shell: "touch {output}"
-
-rule finetune:
-    input: "pre/{arch}/{source}/selected/model.keras", "data/{target}.zarr", "subsets/{target}/{variant}/run{run}.npz"
-    output: "ft/{arch}/{source}/{target}/{variant}/run{run}/omega{omega}/result.json"
-    shell: "touch {output}"
-
-rule smax:
-    input: "data/{dataset}.zarr"
-    output: "smax/{arch}/{dataset}/{smax}/seed{seed}/result.json"
-    shell: "touch {output}"
-'''
 
 
 def paper_config(scale: int) -> dict:
@@ -87,16 +132,20 @@ def paper_config(scale: int) -> dict:
     return config
 
 
-def time_dry_run(args: list[str], cwd: Path, mode: tuple[str, ...] = ("-n", "--quiet", "all")) -> float:
+def time_dry_run(args: list[str], cwd: Path, mode: tuple[str, ...] = ("-n", "--quiet", "all")) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, of the snakemake process) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "snakemake", *mode, *args],
         cwd=cwd, capture_output=True, text=True,
     )
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"dry run failed in {cwd}:\n{done.stdout}\n{done.stderr}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def job_count(args: list[str], cwd: Path) -> int:
@@ -110,43 +159,92 @@ def job_count(args: list[str], cwd: Path) -> int:
     raise SystemExit("no job count in the dry run output")
 
 
+class Variant:
+    """One Snakefile's dry run in its own folder: ours, or the bare one with directives."""
+
+    def __init__(self, tmp: Path, name: str, config: dict, directives=None):
+        self.name = name
+        self.cwd = tmp / name
+        self.cwd.mkdir()
+        (self.cwd / "config.yaml").write_text(yaml.safe_dump(config))
+        if directives is None:
+            self.args = ["-s", str(ROOT / "Snakefile"), "--configfile", "config.yaml",
+                         "--replace-workflow-config"]
+        else:
+            (self.cwd / "Snakefile").write_text(bare_snakefile(directives))
+            (self.cwd / "env.yaml").write_text("channels: [conda-forge]\ndependencies: [python]\n")
+            self.args = []
+        self.times: list[tuple[float, float]] = []
+
+    def time(self, mode: tuple[str, ...] = ("-n", "--quiet", "all")) -> tuple[float, float]:
+        return time_dry_run(self.args, self.cwd, mode)
+
+    def jobs(self) -> int:
+        return job_count(self.args, self.cwd)
+
+    @property
+    def wall(self) -> float:
+        return statistics.median(wall for wall, _ in self.times)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(cpu for _, cpu in self.times)
+
+
+def measure(variants: list[Variant], repeats: int) -> None:
+    """Median of `repeats` dry runs of each, taken in turns so that load affects all alike."""
+    for _ in range(repeats):
+        for variant in variants:
+            variant.times.append(variant.time())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scale", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--directives", nargs="*", default=list(DIRECTIVES), choices=list(DIRECTIVES),
+                        help="each timed alone on the bare Snakefile at the first scale (none: skip)")
     args = parser.parse_args()
-    print(f"{'grid':>6} {'jobs':>7} {'bare jobs':>9} {'bare s':>8} {'ours s':>8} {'ratio':>6} {'ms/job':>7}")
     for scale in args.scale:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
-            ours_dir, bare_dir = tmp / "ours", tmp / "bare"
-            ours_dir.mkdir()
-            bare_dir.mkdir()
             config = paper_config(scale)
-            (ours_dir / "config.yaml").write_text(yaml.safe_dump(config))
-            (bare_dir / "config.yaml").write_text(yaml.safe_dump(config))
-            (bare_dir / "Snakefile").write_text(BARE_SNAKEFILE)
-            ours_args = ["-s", str(ROOT / "Snakefile"), "--configfile", "config.yaml",
-                         "--replace-workflow-config"]
-            bare_args: list[str] = []
-            ours_jobs, bare_jobs = job_count(ours_args, ours_dir), job_count(bare_args, bare_dir)
-            ours_times, bare_times = [], []
-            for _ in range(args.repeats):
-                bare_times.append(time_dry_run(bare_args, bare_dir))
-                ours_times.append(time_dry_run(ours_args, ours_dir))
+            bare = Variant(tmp, "bare", config, directives=frozenset())
+            floor = Variant(tmp, "floor", config, directives=frozenset(DIRECTIVES))
+            ours = Variant(tmp, "ours", config)
+            singles = []
+            if scale == args.scale[0]:
+                singles = [Variant(tmp, name, config, directives={name}) for name in args.directives]
+            jobs = {variant.name: variant.jobs() for variant in (bare, floor, ours)}
+            if jobs["floor"] != jobs["bare"]:
+                raise SystemExit(f"the bare Snakefile with directives has {jobs['floor']} jobs, "
+                                 f"without {jobs['bare']}")
+            measure([bare, *singles, floor, ours], args.repeats)
 
             if scale == args.scale[0]:
                 # Parsing alone (every cluster job parses the Snakefile again): --list-rules
                 # parses and validates the config but builds no DAG.
                 parse_ours = statistics.median(
-                    time_dry_run(ours_args, ours_dir, ("--list-rules",)) for _ in range(args.repeats))
+                    ours.time(("--list-rules",))[0] for _ in range(args.repeats))
                 parse_bare = statistics.median(
-                    time_dry_run(bare_args, bare_dir, ("--list-rules",)) for _ in range(args.repeats))
+                    bare.time(("--list-rules",))[0] for _ in range(args.repeats))
                 print(f"parse: ours {parse_ours:.2f} s, bare {parse_bare:.2f} s, "
-                      f"difference {parse_ours - parse_bare:+.2f} s", flush=True)
-            ours, bare = statistics.median(ours_times), statistics.median(bare_times)
-            print(f"{scale:>5}x {ours_jobs:>7} {bare_jobs:>9} {bare:>8.1f} {ours:>8.1f} "
-                  f"{ours / bare:>6.2f} {1000 * ours / ours_jobs:>7.2f}", flush=True)
+                      f"difference {parse_ours - parse_bare:+.2f} s")
+                print(f"\nDirectives our rules carry, each alone on the bare Snakefile "
+                      f"(grid {scale}x, median of {args.repeats}; CPU = user + system):")
+                print(f"  {'':14} {'wall s':>7} {'cpu s':>7} {'vs bare: wall':>13} {'cpu':>5}")
+                for variant in [bare, *singles, floor]:
+                    label = {"bare": "bare", "floor": "all (floor)"}.get(variant.name, "+ " + variant.name)
+                    print(f"  {label:14} {variant.wall:>7.1f} {variant.cpu:>7.1f} "
+                          f"{variant.wall / bare.wall - 1:>+13.0%} {variant.cpu / bare.cpu - 1:>+5.0%}  "
+                          f"{DIRECTIVES.get(variant.name, '')}")
+                print("\nfloor = bare + all of them; ratios of medians, wall (cpu)")
+                print(f"{'grid':>6} {'jobs':>7} {'bare jobs':>9} {'bare s':>7} {'floor s':>7} {'ours s':>7} "
+                      f"{'ours/bare':>13} {'ours/floor':>13} {'ms/job':>7}")
+            print(f"{scale:>5}x {jobs['ours']:>7} {jobs['bare']:>9} {bare.wall:>7.1f} {floor.wall:>7.1f} "
+                  f"{ours.wall:>7.1f} {ours.wall / bare.wall:>6.2f} ({ours.cpu / bare.cpu:.2f}) "
+                  f"{ours.wall / floor.wall:>6.2f} ({ours.cpu / floor.cpu:.2f}) "
+                  f"{1000 * ours.wall / jobs['ours']:>7.2f}", flush=True)
 
 
 if __name__ == "__main__":
