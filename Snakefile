@@ -46,3 +46,4 @@ onsuccess:
 
 onerror:
     stop_job_server()
+    report_slurm_failures(log)

@@ -9,6 +9,7 @@ import os
 import shlex
 import sys
 
+from snakemake.logging import logger
 from snakemake.settings.types import DeploymentMethod
 
 from tstransfer import protocol, slurm_compat
@@ -331,5 +332,13 @@ def start_allocation_job_server():
 
 
 start_allocation_job_server()
+
+
+def report_slurm_failures(snakemake_log):
+    """On error: why SLURM ended each failed job (src/tstransfer/slurm_compat.py)."""
+    for line in slurm_compat.failure_report(snakemake_log):
+        logger.error(line)
+
+
 # The SLURM plugin takes "CANCELLED by <uid>" for a running job (src/tstransfer/slurm_compat.py).
 slurm_compat.patch_cancelled_state()

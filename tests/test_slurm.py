@@ -233,10 +233,12 @@ def test_a_job_over_its_memory_limit_is_reported_with_slurms_reason(slurm_cluste
     assert done.returncode != 0
     log = done.stdout + done.stderr
     # With cgroups SLURM marks the job OUT_OF_MEMORY; without (here), the step is killed by
-    # the accounting poller and the job FAILED. Either way the profile's show-failed-logs
-    # puts slurmstepd's own reason from the job's SLURM log into Snakemake's output.
+    # the accounting poller and the job FAILED. Either way the workflow's onerror handler
+    # (slurm_compat.failure_report) puts sacct's states and slurmstepd's own reason from the
+    # job's SLURM log into Snakemake's output, whichever step SLURM killed.
     assert re.search(r"SLURM status is: '(OUT_OF_MEMORY|FAILED)'", log), log[-3000:]
     assert re.search(r"exceeded memory limit \(\d+ > 209715200\), being killed", log), log[-3000:]
+    assert re.search(r"SLURM's account of failed job \d+:\n(.*\n)*.*sacct: \d+\|(FAILED|OUT_OF_MEMORY)", log)
     assert not (workdir / target).exists()
 
 
@@ -283,3 +285,21 @@ def test_the_plugin_sees_a_job_cancelled_by_a_user_as_cancelled():  # needs no c
     assert status == {"45": "CANCELLED", "46": "RUNNING", "47": "OUT_OF_MEMORY"}
     patched = plugin.query_job_status
     assert slurm_compat.patch_cancelled_state() and plugin.query_job_status is patched  # wrapped once
+
+
+def test_the_failure_report_quotes_slurms_reason_from_the_jobs_slurm_log(tmp_path):  # needs no cluster
+    from tstransfer.slurm_compat import failure_report
+
+    slurm_log = tmp_path / ".snakemake" / "slurm_logs" / "rule_referent" / "x" / "47.log"
+    slurm_log.parent.mkdir(parents=True)
+    slurm_log.write_text("some output\nslurmstepd-node1: error: StepId=47.batch exceeded memory limit "
+                         "(216338432 > 209715200), being killed\nslurmstepd-node1: error: Exceeded job memory limit\n")
+    snakemake_log = tmp_path / "run.log"
+    snakemake_log.write_text(f"Error in rule referent:\n    message: SLURM-job '47' failed, SLURM status is: "
+                             f"'FAILED'. Reason: Unknown.\n    log: results/logs/x.log, {slurm_log} (check log file(s))\n")
+    lines = failure_report(str(snakemake_log), sacct=False)
+    assert lines[0] == "SLURM's account of failed job 47:"
+    assert any("exceeded memory limit (216338432 > 209715200), being killed" in line for line in lines)
+    assert not any("some output" in line for line in lines)
+    assert failure_report([str(snakemake_log)], sacct=False) == lines  # onerror passes a list
+    assert failure_report(str(tmp_path / "absent.log")) == []

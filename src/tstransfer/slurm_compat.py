@@ -11,6 +11,7 @@ cut the suffix off before the plugin reads the state.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 PLUGIN = "snakemake_executor_plugin_slurm"
 
@@ -42,3 +43,48 @@ def patch_cancelled_state() -> bool:
     query_job_status.cancelled_state_patched = True
     plugin.query_job_status = query_job_status
     return True
+
+
+def failure_report(snakemake_logs, *, sacct: bool = True) -> list[str]:
+    """SLURM's own account of every SLURM job that Snakemake's log says failed.
+
+    ``snakemake_logs``: the log file, or the list of them that an ``onerror`` handler gets.
+
+    For each ``SLURM-job 'N' failed`` line: the job's and its steps' states from sacct
+    (memory, time, exit code) and slurmstepd's lines from the job's SLURM log, which say
+    why SLURM killed it ("exceeded memory limit (...), being killed", "CANCELLED ... DUE
+    TO TIME LIMIT"). Snakemake's own --show-failed-logs stops at the first log file that
+    does not exist (snakemake 9.27 ``logging.show_logs``), which is the rule's log when
+    SLURM killed the job before its command started, so it cannot be relied on for this.
+    """
+    import re
+    import subprocess
+
+    paths = [snakemake_logs] if isinstance(snakemake_logs, (str, Path)) else list(snakemake_logs or [])
+    text = ""
+    for path in paths:
+        try:
+            text += Path(path).read_text(errors="replace")
+        except OSError:
+            continue
+    lines: list[str] = []
+    for job_id in dict.fromkeys(re.findall(r"SLURM-job '(\d+)' failed", text)):
+        lines.append(f"SLURM's account of failed job {job_id}:")
+        if sacct:
+            try:
+                done = subprocess.run(
+                    ["sacct", "-j", job_id, "--parsable2", "--noheader",
+                     "--format=JobID,State,ExitCode,MaxRSS,ReqMem,Elapsed,Timelimit"],
+                    capture_output=True, text=True, timeout=30,
+                )
+                lines += [f"  sacct: {line}" for line in done.stdout.splitlines() if line.strip()]
+            except (OSError, subprocess.SubprocessError) as error:
+                lines.append(f"  sacct failed: {error}")
+        for path in dict.fromkeys(re.findall(rf"(\S*slurm_logs\S*/{job_id}\.log)", text)):
+            try:
+                job_log = Path(path).read_text(errors="replace").splitlines()
+            except OSError:
+                continue
+            reasons = [line for line in job_log if "slurmstepd" in line or "DUE TO" in line]
+            lines += [f"  {path}: {line}" for line in dict.fromkeys(reasons)]
+    return lines
