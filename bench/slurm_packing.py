@@ -33,10 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from slurm_cluster import SlurmCluster, missing_requirements  # noqa: E402
-from workflow_runs import environment_without_the_project, snakemake, tiny_config  # noqa: E402
+from workflow_runs import (  # noqa: E402
+    SLURM_PROFILE_ARGS, environment_without_the_project, snakemake, tiny_config,
+)
 
-PROFILE = ROOT / "profiles" / "slurm"
-POLLING = ["--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2"]
 PACK = "ft_{arch}_{source}_{target}_{variant}_{run}=10"
 
 
@@ -55,16 +55,14 @@ def elapsed_seconds(text: str) -> int:
 
 def measure(cluster: SlurmCluster, workdir: Path, env: dict, packed: bool) -> tuple[float, int, int]:
     """(wall seconds, allocation seconds, allocations) of one rerun of every cell."""
-    ids = [int(r["JobIDRaw"]) for r in cluster.sacct("JobIDRaw", extra=["-X"]) if r["JobIDRaw"].isdigit()]
-    first = max(ids, default=0) + 1
-    args = ["--profile", str(PROFILE), *POLLING, "--forcerun", "finetune", "--until", "finetune"]
+    first = cluster.next_job_id()
+    args = [*SLURM_PROFILE_ARGS, "--forcerun", "finetune", "--until", "finetune"]
     if packed:
         args += ["--group-components", PACK]
     started = time.monotonic()
     snakemake(workdir, cluster.env(env), *args, prefix=cluster.command([], cwd=workdir))
     wall = time.monotonic() - started
-    records = [r for r in cluster.sacct("JobIDRaw", "Elapsed", "State", extra=["-X"])
-               if r["JobIDRaw"].isdigit() and int(r["JobIDRaw"]) >= first]
+    records = cluster.allocations("Elapsed", "State", since=first)
     assert all(r["State"] == "COMPLETED" for r in records), records
     return wall, sum(elapsed_seconds(r["Elapsed"]) for r in records), len(records)
 

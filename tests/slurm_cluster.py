@@ -178,6 +178,18 @@ class SlurmCluster:
         out = self.run(argv).stdout
         return [dict(zip(fields, line.split("|"))) for line in out.splitlines() if line]
 
+    def allocations(self, *fields: str, since: int = 0) -> list[dict]:
+        """One record per sbatch (``sacct -X``) with job id >= ``since``, oldest first;
+        ``JobIDRaw`` is always among the fields."""
+        fields = ("JobIDRaw", *(f for f in fields if f != "JobIDRaw"))
+        records = [r for r in self.sacct(*fields, extra=["-X"])
+                   if r["JobIDRaw"].isdigit() and int(r["JobIDRaw"]) >= since]
+        return sorted(records, key=lambda r: int(r["JobIDRaw"]))
+
+    def next_job_id(self) -> int:
+        """The id the next sbatch will get at the least: :meth:`allocations` ``since`` it."""
+        return max((int(r["JobIDRaw"]) for r in self.allocations()), default=0) + 1
+
     # ------------------------------------------------------------------ lifecycle
     def start(self, timeout: float = 120) -> "SlurmCluster":
         reasons = missing_requirements()

@@ -16,7 +16,7 @@ import sys
 import pytest
 import yaml
 from shared_data import REAL_SP500, require
-from workflow_runs import ROOT, planned_jobs, snakemake
+from workflow_runs import ROOT, TRAINING_RULES, planned_jobs, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -85,7 +85,7 @@ def test_config_change_reruns_only_the_jobs_it_shapes(finished_run, bare_env):
     changed.write_text(yaml.safe_dump(config))
     done = snakemake(finished_run, bare_env, "-n", configfile=str(changed))
     training = [(rule, wc) for rule, wc in planned_jobs(done.stdout)
-                if rule in ("pretrain", "referent", "finetune", "stream_max_study")]
+                if rule in TRAINING_RULES]
     assert training, "flipping datasets.emg.stream_max reran nothing"
     for rule, wc in training:
         assert "emg" in (wc.get("source"), wc.get("target"), wc.get("dataset")), (rule, wc)

@@ -2,7 +2,7 @@
 
 Jobs go through sbatch to a real slurmctld and slurmd (tests/slurm_cluster.py), and their
 fate is read back from sacct, as on a cluster. The test overlay on the profile is only how
-often Snakemake polls (SLURM_POLLING); partition, GPUs, CPUs and memory are the profile's.
+often Snakemake polls (workflow_runs.SLURM_PROFILE_ARGS); partition, GPUs, CPUs and memory are the profile's.
 
     make test-slurm        these tests alone (they start and stop their own cluster)
 """
@@ -15,21 +15,17 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from workflow_runs import ROOT, snakemake, tiny_config
+from workflow_runs import ROOT, SLURM_PROFILE_ARGS, TRAINING_RULES, snakemake, snakemake_argv, tiny_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
 PROFILE = ROOT / "profiles" / "slurm"
-# Poll sacct every 2 s instead of every 10-40 s: the tests wait for many short jobs.
-SLURM_POLLING = ["--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2"]
-TRAINING_RULES = ("pretrain", "referent", "finetune", "stream_max_study")
 PACK_FINETUNE = "ft_{arch}_{source}_{target}_{variant}_{run}=10"
 RESULT_KEYS = ("status", "best_epoch", "last_epoch", "val_metric", "test_metric", "seed", "config")
 
@@ -39,17 +35,16 @@ def profile_set_resources() -> dict:
 
 
 def on_slurm(cluster, workdir: Path, env: dict, *args: str, check: bool = True, timeout: float = 1200):
-    return snakemake(workdir, cluster.env(env), "--profile", str(PROFILE), *SLURM_POLLING, *args,
+    return snakemake(workdir, cluster.env(env), *SLURM_PROFILE_ARGS, *args,
                      check=check, prefix=cluster.command([], cwd=workdir), timeout=timeout)
 
 
 def jobs_since(cluster, first_id: int) -> list[dict]:
     """sacct's allocation records (one per sbatch) with job id >= first_id, oldest first."""
-    records = cluster.sacct("JobIDRaw", "State", "AllocTRES", "Comment", "Elapsed", extra=["-X"])
-    records = [r for r in records if r["JobIDRaw"].isdigit() and int(r["JobIDRaw"]) >= first_id]
+    records = cluster.allocations("State", "AllocTRES", "Comment", "Elapsed", since=first_id)
     for record in records:
         record["rule"] = rule_of(record["Comment"])
-    return sorted(records, key=lambda r: int(r["JobIDRaw"]))
+    return records
 
 
 def rule_of(comment: str) -> str:
@@ -60,11 +55,6 @@ def rule_of(comment: str) -> str:
     """
     name = comment.removeprefix("rule_").split("_wildcards_")[0]
     return "finetune" if name.startswith("ft_") else name
-
-
-def next_job_id(cluster) -> int:
-    ids = [int(r["JobIDRaw"]) for r in cluster.sacct("JobIDRaw", extra=["-X"]) if r["JobIDRaw"].isdigit()]
-    return max(ids, default=0) + 1
 
 
 def tres(record: dict) -> dict:
@@ -85,7 +75,7 @@ def slurm_run(slurm_cluster, bare_env, tmp_path_factory):
     """The tiny end-to-end config, every job submitted through the SLURM profile."""
     workdir = tmp_path_factory.mktemp("tiny-slurm")
     (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
-    first = next_job_id(slurm_cluster)
+    first = slurm_cluster.next_job_id()
     started = time.monotonic()
     done = on_slurm(slurm_cluster, workdir, bare_env)
     wall = time.monotonic() - started
@@ -131,7 +121,7 @@ def test_outputs_equal_those_of_a_local_run(slurm_run, finished_run):
 def test_packed_grid_shares_one_allocation_and_one_job_server_per_group(slurm_cluster, slurm_run, bare_env):
     workdir = slurm_run["workdir"]
     before = training_results(workdir)
-    first = next_job_id(slurm_cluster)
+    first = slurm_cluster.next_job_id()
     on_slurm(slurm_cluster, workdir, bare_env, "--forcerun", "finetune", "--until", "finetune",
              "--group-components", PACK_FINETUNE)
     jobs = jobs_since(slurm_cluster, first)
@@ -181,9 +171,7 @@ def epochs_done(workdir: Path, run: int) -> int:
 
 
 def start_on_slurm(cluster, workdir: Path, env: dict, *args: str) -> subprocess.Popen:
-    argv = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
-            "--configfile", "config.yaml", "--replace-workflow-config", "--profile", str(PROFILE),
-            *SLURM_POLLING, *args]
+    argv = snakemake_argv(workdir, *SLURM_PROFILE_ARGS, *args)
     log = open(workdir / "snakemake-background.log", "w")
     return subprocess.Popen(cluster.command(argv, cwd=workdir), cwd=workdir, env=cluster.env(env),
                             stdout=log, stderr=subprocess.STDOUT, text=True)
@@ -206,7 +194,7 @@ def test_a_cancelled_training_job_is_reported_then_resumed_from_its_checkpoint(
     workdir = copy_workdir(slow_job_dir, tmp_path / "cancelled")
     reference = copy_workdir(slow_job_dir, tmp_path / "uninterrupted")
     target = f"{referent_dir(0)}/result.json"
-    first = next_job_id(slurm_cluster)
+    first = slurm_cluster.next_job_id()
     run = start_on_slurm(slurm_cluster, workdir, bare_env, target)
     wait_for(lambda: epochs_done(workdir, 0) >= 3, "three epochs with a checkpoint")
     (job_id,) = running_jobs(slurm_cluster, "referent")
@@ -251,7 +239,7 @@ def test_killing_snakemake_mid_run_then_restarting_runs_no_job_twice(slurm_clust
     metadata, and the restart runs it once more: README, "After a node failure".)"""
     workdir = copy_workdir(slow_job_dir, tmp_path / "killed")
     targets = [f"{referent_dir(run)}/result.json" for run in (0, 1)]
-    first = next_job_id(slurm_cluster)
+    first = slurm_cluster.next_job_id()
     run = start_on_slurm(slurm_cluster, workdir, bare_env, *targets)
     wait_for(lambda: all(epochs_done(workdir, r) >= 2 for r in (0, 1)), "both jobs training")
     run.send_signal(signal.SIGKILL)

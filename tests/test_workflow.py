@@ -10,8 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-TRAINING_RULES = {"pretrain", "referent", "finetune", "stream_max_study"}
+from workflow_runs import ROOT, TRAINING_RULES
 
 
 def snakemake(*args, cwd=ROOT, check=True):
@@ -77,7 +76,7 @@ def test_slurm_profile_gives_a_gpu_to_every_training_job_and_no_other(tmp_path):
     )
     jobs = list(_job_blocks(done.stdout))
     rules = {rule for rule, _ in jobs}
-    assert TRAINING_RULES <= rules and {"convert", "subset", "synthesize"} <= rules
+    assert set(TRAINING_RULES) <= rules and {"convert", "subset", "synthesize"} <= rules
     for rule, resources in jobs:
         gres = set_gres_string(SimpleNamespace(resources=_Resources(resources)))
         if rule in TRAINING_RULES:

@@ -19,6 +19,12 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+# The workflow's training rules (rules/training.smk; rules/common.smk TRAINING_RULES).
+TRAINING_RULES = ("pretrain", "referent", "finetune", "stream_max_study")
+# `snakemake --profile profiles/slurm` as the SLURM tests and bench run it: the only
+# overlay on the profile is how often Snakemake polls sacct (every 2 s, not 10-40 s).
+SLURM_PROFILE_ARGS = ["--profile", str(ROOT / "profiles" / "slurm"),
+                      "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2"]
 
 
 def tiny_config() -> dict:
@@ -64,13 +70,18 @@ def environment_without_the_project(shim_dir: Path) -> dict[str, str]:
     return env
 
 
+def snakemake_argv(workdir: Path, *args: str, configfile: str = "config.yaml") -> list[str]:
+    """The command line of ``snakemake`` on the project's Snakefile, run in ``workdir``."""
+    return [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
+            "--configfile", configfile, "--replace-workflow-config", *args]
+
+
 def snakemake(workdir: Path, env: dict[str, str], *args: str, check: bool = True,
               configfile: str = "config.yaml", prefix: list[str] | None = None,
               timeout: float | None = None) -> subprocess.CompletedProcess:
     """``snakemake`` on the project's Snakefile in ``workdir``; ``prefix`` wraps it (nsenter)."""
     done = subprocess.run(
-        [*(prefix or []), sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
-         "--configfile", configfile, "--replace-workflow-config", *args],
+        [*(prefix or []), *snakemake_argv(workdir, *args, configfile=configfile)],
         cwd=workdir, capture_output=True, text=True, env=env, timeout=timeout,
     )
     if check and done.returncode != 0:
