@@ -320,9 +320,9 @@ def start_allocation_job_server():
     cluster jobs), so TensorFlow's import overlaps Snakemake's DAG building; the group's
     srun steps inherit the variable. The server stops when this process exits.
     """
-    from tstransfer import jobserver
-
     if config["job_server"]:
+        from tstransfer import jobserver
+
         handle = jobserver.start_for_allocation(
             sys.argv, TRAINING_RULES, "results/logs/jobserver"
         )

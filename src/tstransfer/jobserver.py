@@ -112,6 +112,14 @@ def _run_child(request: dict, fds: list[int], runner: str) -> None:
 _RUNNING: set[int] = set()  # PIDs of the children now running
 
 
+def _kill_job(pid: int) -> None:
+    """Kill a child and everything it started (each child leads its own process group)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def _serve_connection(conn: socket.socket, runner: str) -> None:
     with conn:
         message, fds, _flags, _addr = socket.recv_fds(conn, _MAX_MESSAGE, 2)
@@ -141,10 +149,7 @@ def _serve_connection(conn: socket.socket, runner: str) -> None:
             if readable and not conn.recv(1, socket.MSG_PEEK):
                 # The client went away (Snakemake cancelled the job): stop the child too.
                 log.warning("client of job %d disconnected: killing it", pid)
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                _kill_job(pid)
                 os.waitpid(pid, 0)
                 _RUNNING.discard(pid)
                 return
@@ -165,10 +170,7 @@ def _exit_when_parent_dies(parent: int, socket_path: str) -> None:
         time.sleep(1.0)
     log.warning("parent process %d is gone: stopping the job server and its jobs", parent)
     for pid in list(_RUNNING):
-        try:
-            os.killpg(pid, signal.SIGKILL)  # each child leads its own process group
-        except ProcessLookupError:
-            pass
+        _kill_job(pid)
     if os.path.exists(socket_path):
         os.unlink(socket_path)
     os._exit(0)

@@ -29,8 +29,8 @@ chunk by chunk from the raw files -- read in the raw order, sequentially -- into
 The random store order costs a second pass over the waveforms, through uncompressed
 scratch files beside the store (:class:`_Stager`: about 1 s per GB of waveforms in
 bench/convert.py, and temporary disk space up to the waveforms' uncompressed size), and
-in that pass memory of about ``sqrt(n_instances * chunk)`` instances (STEAD: ~1.2 GB)
-instead of one chunk.
+in that pass memory of one region, ``sqrt(n_chunks)`` chunks but at most ``REGION_BYTES``
+(STEAD: 0.53 GB), instead of one chunk.
 """
 
 from __future__ import annotations
