@@ -95,8 +95,8 @@ def raw_input(wildcards):
     LOMAX keep-list)."""
     dataset = wildcards.dataset
     paths = raw_source(dataset)[1]
-    downloads = extract_downloads(dataset).values()
-    return paths + [downloaded_path(dataset, item) for item in downloads]
+    extra = extract_downloads(dataset).values()
+    return paths + [downloaded_path(dataset, item) for item in extra]
 
 
 def downloaded_path(dataset, item):
@@ -124,10 +124,31 @@ def extract_settings(dataset):
     return extract
 
 
+def downloads(dataset):
+    """Every file the dataset downloads: its files and its extract downloads."""
+    return [*config["datasets"][dataset]["files"], *extract_downloads(dataset).values()]
+
+
+def check_download_names():
+    """Each dataset's downloads need distinct names: they share one folder, and a second
+    entry under a name would silently never be fetched (download_spec takes the first).
+    """
+    for dataset in DATASETS:
+        names = [item["name"] for item in downloads(dataset)]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(
+                f"config datasets.{dataset}: file name(s) {twice} appear more than once "
+                "under files and extract downloads"
+            )
+
+
+check_download_names()
+
+
 def download_spec(wildcards):
     dataset = wildcards.dataset
-    files = config["datasets"][dataset]["files"]
-    for item in [*files, *extract_downloads(dataset).values()]:
+    for item in downloads(dataset):
         if item["name"] == wildcards.filename:
             return item
     raise ValueError(

@@ -306,3 +306,18 @@ def test_bad_extract_setting_stops_snakemake_naming_it(tmp_path):
     )
     assert done.returncode != 0
     assert "datasets.emg.extract.window" in done.stdout + done.stderr
+
+
+def test_a_file_name_twice_in_a_datasets_downloads_is_refused(tmp_path):
+    """Two downloads under one name would share one path; the second would never be fetched."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    stead = config["datasets"]["stead"]["files"]
+    stead.append({**stead[0], "url": "https://example.org/other"})
+    (tmp_path / "twice.yaml").write_text(yaml.safe_dump(config))
+    done = snakemake("-n", "--configfile", str(tmp_path / "twice.yaml"), "--replace-workflow-config",
+                     check=False)
+    assert done.returncode != 0
+    assert f"config datasets.stead: file name(s) ['{stead[0]['name']}'] appear more than once" in (
+        done.stdout + done.stderr)
