@@ -11,7 +11,7 @@ A job's state, from its files (the rules write their output last, atomically):
 
 * done: its output exists (a training job's ``result.json``, whose ``status`` tells
   ``ok`` from ``diverged``);
-* failed: no output, and its log ends in a Python traceback or an error record;
+* failed: no output, and its log ends in a Python traceback;
 * running: no output, and a log or a training checkpoint exists. This includes jobs that
   were interrupted (a killed Snakemake, a SLURM time limit); a training job resumes from
   its checkpoint when the run is started again;
@@ -31,6 +31,7 @@ import csv
 import json
 import math
 import sys
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +56,8 @@ TRAINING_RULES = ("pretrain", "referent", "finetune", "stream_max_study")
 STATES = ("done", "diverged", "failed", "running", "pending")
 # Only the end of a log is read for the failure marks: a job's error is its last words.
 LOG_TAIL_BYTES = 64 * 1024
-FAILURE_MARKS = ("Traceback (most recent call last)", " ERROR ")
+# Both a job's uncaught exception and tstransfer.logs.logged_errors (the scripts') print one.
+FAILURE_MARKS = ("Traceback (most recent call last)",)
 
 
 @dataclass(frozen=True)
@@ -288,7 +290,7 @@ def format_duration(seconds: float | None) -> str:
 def format_table(report: Mapping[str, Any]) -> str:
     """The survey as a table a person reads, with what its columns mean."""
     header = ["rule", "planned", "done", "diverged", "failed", "running", "pending",
-              "s/job", "left (1 at a time)"]
+              "s/job", "left, 1 at a time"]
     rows = []
     for rule, r in report["rules"].items():
         rows.append([
@@ -323,12 +325,12 @@ def format_table(report: Mapping[str, Any]) -> str:
         text += f"; not counted: {', '.join(waiting)} (no finished job with a benchmark yet)"
     if unmeasured:
         text += f"; not counted: {', '.join(unmeasured)} (rules without benchmark:)"
-    out.append(text + ".")
+    out += textwrap.wrap(text + ".", width=92, subsequent_indent="  ")
     out += [
         "  (each rule's mean benchmark seconds per finished job x its jobs not finished, divided",
         "  by --parallel; jobs of one rule differ in size, so this is a rough guide.)",
         "running: started, no result yet: still running, or interrupted (training resumes from",
-        "  its checkpoint when the run restarts). failed: no result, and the log ends in an error.",
+        "  its checkpoint when the run restarts). failed: no result, and a traceback in the log.",
     ]
     if report["failed_logs"]:
         more = report["failed"] - len(report["failed_logs"])
