@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -54,7 +56,9 @@ def run(tmp_path):
     benchmark(workdir, finetune[0], 100.0, 300.0)  # a repeated benchmark: mean of its rows
     write(workdir / finetune[1].output, json.dumps({"status": "ok"}))
     benchmark(workdir, finetune[1], 100.0)
-    write(workdir / finetune[2].checkpoint)  # interrupted: a checkpoint, the log deleted
+    # interrupted two hours ago: a checkpoint, the log deleted
+    hours_ago = time.time() - 2 * 3600
+    os.utime(write(workdir / finetune[2].checkpoint), (hours_ago, hours_ago))
     write(workdir / finetune[3].log, "INFO epoch 1/3\nTraceback (most recent call last):\n  ...\n"
                                      "ValueError: boom\n")
     # the result of an earlier attempt wins over a stale traceback
@@ -83,6 +87,9 @@ def test_states_counts_and_time_left(run):
     assert [rules["pretrain"][k] for k in pick] == [3, 0, 0, 1, 0]
     assert [rules["finetune"][k] for k in pick] == [2, 1, 1, 1, 3]
     assert [rules["referent"][k] for k in pick] == [0, 0, 1, 1, 2]
+    # the pretraining job wrote its log just now; the fine-tuning one is quiet for 2 h
+    assert (rules["pretrain"]["quiet"], rules["finetune"]["quiet"], report["quiet"]) == (0, 1, 1)
+    assert progress.survey(workdir, config, quiet_minutes=180)["quiet"] == 0
     assert rules["pretrain"]["mean_seconds"] == 20.0 and rules["pretrain"]["seconds_left"] == 20.0
     assert rules["finetune"]["mean_seconds"] == 150.0  # (200 + 100) / 2
     assert rules["finetune"]["seconds_left"] == 150.0 * 5
@@ -102,6 +109,7 @@ def test_table_and_json_from_the_command_line(run):
     assert finetune == ["finetune", "8", "2", "1", "1", "1", "3", "150.0", "12", "min", "30", "s"]
     assert "Time left, estimated: 6 min 25 s with 2 jobs at a time;" in table
     assert jobs["finetune"][3].log in table
+    assert "1 of the running jobs have not written their log or checkpoint for 60 min" in table
     data = json.loads(subprocess.run([*command, "--json"], capture_output=True, text=True, check=True).stdout)
     assert data["seconds_left"] == 770.0 and data["rules"]["finetune"]["failed"] == 1
 

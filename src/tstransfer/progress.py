@@ -32,6 +32,7 @@ import json
 import math
 import sys
 import textwrap
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,10 @@ RULES = ("download", "synthesize", "convert", "subset", "pretrain", "select_pret
          "referent", "finetune", "stream_max_study")
 TRAINING_RULES = ("pretrain", "referent", "finetune", "stream_max_study")
 STATES = ("done", "diverged", "failed", "running", "pending")
+# A running job that has not written its log or checkpoint for this long is reported as
+# quiet. A training job writes both after every epoch, so a longer pause suggests that it
+# stopped; where one epoch takes longer (the largest sets on a slow GPU), raise it.
+DEFAULT_QUIET_MINUTES = 60.0
 # Only the end of a log is read for the failure marks: a job's error is its last words.
 LOG_TAIL_BYTES = 64 * 1024
 # Both a job's uncaught exception and tstransfer.logs.logged_errors (the scripts') print one.
@@ -202,6 +207,19 @@ def job_state(workdir: Path, job: Job) -> str:
     return "pending"
 
 
+def last_activity(workdir: Path, job: Job) -> float | None:
+    """The newest modification time (epoch seconds) of a started job's log, checkpoint or
+    partial download; None when none exists."""
+    paths = [job.log, job.checkpoint, f"{job.output}.part" if job.rule == "download" else None]
+    times = []
+    for path in filter(None, paths):
+        try:
+            times.append((workdir / path).stat().st_mtime)
+        except OSError:
+            continue
+    return max(times) if times else None
+
+
 def benchmark_seconds(path: Path) -> float | None:
     """Mean ``s`` over the rows of a Snakemake benchmark TSV (None: absent or unreadable)."""
     try:
@@ -220,7 +238,8 @@ def benchmark_seconds(path: Path) -> float | None:
 
 
 def survey(workdir: str | Path, config: Mapping[str, Any], *, parallel: int = 1,
-           source: str = "config", failed_listed: int = 10) -> dict[str, Any]:
+           quiet_minutes: float = DEFAULT_QUIET_MINUTES, source: str = "config",
+           failed_listed: int = 10, now: float | None = None) -> dict[str, Any]:
     """The progress of the run in ``workdir`` (the folder holding ``results/``), as a dict.
 
     ``rules``: per rule with planned jobs, the planned count, the count in each state,
@@ -228,22 +247,29 @@ def survey(workdir: str | Path, config: Mapping[str, Any], *, parallel: int = 1,
     (None when it has jobs left and no benchmark yet). ``seconds_left``: their sum over
     ``parallel`` jobs at once (None when no rule has jobs left with an estimate and
     some have jobs left); ``unestimated_rules`` lists the rules left out of it.
+    ``quiet``: of the running jobs, those whose log, checkpoint (or partial download) has
+    not changed for ``quiet_minutes``: probably interrupted, or in a very long step.
     """
     if parallel < 1:
         raise ValueError(f"--parallel must be at least 1, got {parallel}")
     workdir = Path(workdir)
+    now = time.time() if now is None else now
     rules: dict[str, dict[str, Any]] = {}
     failed_logs: list[str] = []
     for rule, jobs in planned_jobs(config, source).items():
         if not jobs:
             continue
         counts = dict.fromkeys(STATES, 0)
+        quiet = 0
         seconds = []
         for job in jobs:
             state = job_state(workdir, job)
             counts[state] += 1
             if state == "failed" and len(failed_logs) < failed_listed:
                 failed_logs.append(job.log)
+            if state == "running":
+                active = last_activity(workdir, job)
+                quiet += active is None or now - active > quiet_minutes * 60
             if state in ("done", "diverged") and job.benchmark:
                 value = benchmark_seconds(workdir / job.benchmark)
                 if value is not None:
@@ -251,7 +277,7 @@ def survey(workdir: str | Path, config: Mapping[str, Any], *, parallel: int = 1,
         left = len(jobs) - counts["done"] - counts["diverged"]
         mean = sum(seconds) / len(seconds) if seconds else None
         rules[rule] = {
-            "planned": len(jobs), **counts, "left": left,
+            "planned": len(jobs), **counts, "quiet": quiet, "left": left,
             "has_benchmark": jobs[0].benchmark is not None,
             "benchmarked": len(seconds), "mean_seconds": mean,
             "seconds_left": 0.0 if left == 0 else None if mean is None else mean * left,
@@ -263,7 +289,8 @@ def survey(workdir: str | Path, config: Mapping[str, Any], *, parallel: int = 1,
         "parallel": parallel,
         "rules": rules,
         "planned": sum(r["planned"] for r in rules.values()),
-        **{state: sum(r[state] for r in rules.values()) for state in STATES},
+        **{state: sum(r[state] for r in rules.values()) for state in (*STATES, "quiet")},
+        "quiet_minutes": quiet_minutes,
         "seconds_left": sum(estimated) / parallel if estimated or not unestimated else None,
         "unestimated_rules": unestimated,
         "failed_logs": failed_logs,
@@ -332,6 +359,11 @@ def format_table(report: Mapping[str, Any]) -> str:
         "running: started, no result yet: still running, or interrupted (training resumes from",
         "  its checkpoint when the run restarts). failed: no result, and a traceback in the log.",
     ]
+    if report["quiet"]:
+        out += textwrap.wrap(
+            f"{report['quiet']} of the running jobs have not written their log or checkpoint for "
+            f"{report['quiet_minutes']:g} min: probably interrupted (is snakemake still running?), "
+            "or in a very long step.", width=92, subsequent_indent="  ")
     if report["failed_logs"]:
         more = report["failed"] - len(report["failed_logs"])
         out.append("Logs of failed jobs" + (f" (first {len(report['failed_logs'])} of {report['failed']})"
@@ -379,6 +411,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                              f"(default: {DEFAULT_CONFIGFILE} beside results/, the Snakefile's)")
     parser.add_argument("--parallel", type=int, default=1, metavar="N",
                         help="jobs that run at once, for the time left (default 1)")
+    parser.add_argument("--quiet-minutes", type=float, default=DEFAULT_QUIET_MINUTES, metavar="M",
+                        help="running jobs whose log/checkpoint is older than this are reported "
+                             f"as quiet (default {DEFAULT_QUIET_MINUTES:g})")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = parser.parse_args(argv)
 
@@ -389,7 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configfiles = args.configfile or [workdir / DEFAULT_CONFIGFILE]
     try:
         config = load_config(configfiles)
-        report = survey(workdir, config, parallel=args.parallel,
+        report = survey(workdir, config, parallel=args.parallel, quiet_minutes=args.quiet_minutes,
                         source=", ".join(map(str, configfiles)))
     except ValueError as error:
         print(f"tstransfer.progress: {error}", file=sys.stderr)
