@@ -318,6 +318,7 @@ def test_progress_lines_in_a_log_file(server, tmp_path, monkeypatch):
     lines = log_file.getvalue().splitlines()
     assert lines and all("\r" not in line for line in lines)
     assert NAME in lines[-1] and "100%" in lines[-1]
+    assert log_file.getvalue().isascii()  # a plain line, not the terminal's Unicode bar
 
 
 def test_no_progress_bar_for_quick_downloads(server, tmp_path, monkeypatch):

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml  # the workflow extra's (the command runs beside snakemake)
+
 # Relative to the workflow's working directory, as in rules/common.smk.
 SYNTHETIC_DIR = "resources/synthetic"
 STORE = "results/data/{dataset}.zarr"
@@ -375,8 +377,6 @@ def format_table(report: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- command line
 def load_config(paths: Sequence[str | Path]) -> dict[str, Any]:
     """The config files merged in order (later files' top-level entries win)."""
-    import yaml
-
     config: dict[str, Any] = {}
     for path in paths:
         try:
