@@ -99,6 +99,17 @@ def test_states_counts_and_time_left(run):
     assert report["planned"] == 36 and report["done"] == 6 + 6 + 4 + 3 + 2
 
 
+def test_no_estimate_before_a_rule_with_jobs_left_has_a_benchmark(tmp_path):
+    config = small_config()
+    for job in progress.planned_jobs(config)["convert"]:
+        (tmp_path / job.output).mkdir(parents=True)
+        benchmark(tmp_path, job, 5.0)
+    report = progress.survey(tmp_path, config)
+    assert report["rules"]["convert"]["seconds_left"] == 0.0
+    assert report["seconds_left"] is None  # not "0 s": the training jobs have no estimate yet
+    assert "Time left: no estimate yet;" in progress.format_table(report)
+
+
 def test_table_and_json_from_the_command_line(run):
     workdir, _, jobs = run
     command = [sys.executable, "-m", "tstransfer.progress", str(workdir / "results")]

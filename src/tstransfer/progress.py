@@ -247,8 +247,8 @@ def survey(workdir: str | Path, config: Mapping[str, Any], *, parallel: int = 1,
     ``rules``: per rule with planned jobs, the planned count, the count in each state,
     the mean benchmark seconds of its finished jobs, and its estimated seconds left
     (None when it has jobs left and no benchmark yet). ``seconds_left``: their sum over
-    ``parallel`` jobs at once (None when no rule has jobs left with an estimate and
-    some have jobs left); ``unestimated_rules`` lists the rules left out of it.
+    ``parallel`` jobs at once; 0 when nothing is left, None when jobs are left but none
+    of them has an estimate. ``unestimated_rules`` lists the rules left out of it.
     ``quiet``: of the running jobs, those whose log, checkpoint (or partial download) has
     not changed for ``quiet_minutes``: probably interrupted, or in a very long step.
     """
@@ -284,7 +284,7 @@ def survey(workdir: str | Path, config: Mapping[str, Any], *, parallel: int = 1,
             "benchmarked": len(seconds), "mean_seconds": mean,
             "seconds_left": 0.0 if left == 0 else None if mean is None else mean * left,
         }
-    estimated = [r["seconds_left"] for r in rules.values() if r["seconds_left"] is not None]
+    estimated = [r["seconds_left"] for r in rules.values() if r["left"] and r["seconds_left"] is not None]
     unestimated = [rule for rule, r in rules.items() if r["seconds_left"] is None]
     return {
         "workdir": str(workdir.resolve()),
