@@ -318,10 +318,66 @@ def test_progress_lines_in_a_log_file(server, tmp_path, monkeypatch):
     lines = log_file.getvalue().splitlines()
     assert lines and all("\r" not in line for line in lines)
     assert NAME in lines[-1] and "100%" in lines[-1]
+    assert log_file.getvalue().isascii()  # a plain line, not the terminal's Unicode bar
 
 
 def test_no_progress_bar_for_quick_downloads(server, tmp_path, monkeypatch):
     log_file = io.StringIO()
     monkeypatch.setattr(download.sys, "stderr", log_file)
     fetch(server.url(NAME), tmp_path / NAME, progress=True, chunk_bytes=4096, backoff=0.0)
+    assert log_file.getvalue() == ""
+
+
+def test_progress_bar_on_a_terminal_reaches_the_file_size(server, tmp_path, monkeypatch):
+    """On a TTY (a pty here) the bar redraws in place and ends at the whole file."""
+    import fcntl
+    import os
+    import pty
+    import re
+    import struct
+    import termios
+    import threading
+
+    from tqdm import tqdm
+
+    master, slave = pty.openpty()
+    # a terminal of 24 x 100 (a new pty is 0 x 0, where tqdm has no room for a bar)
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    terminal = os.fdopen(slave, "w", encoding="utf-8", buffering=1)
+    received = []
+
+    def drain():  # a pty's buffer is small: read while the bar writes, up to the end mark
+        while not b"".join(received).endswith(b"END-OF-TEST\r\n"):
+            try:
+                block = os.read(master, 4096)
+            except OSError:  # the terminal closed (the test failed before the mark)
+                return
+            received.append(block)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    monkeypatch.setattr(download.sys, "stderr", terminal)
+    monkeypatch.setattr(download, "PROGRESS_DELAY", 0.0)
+    try:
+        assert terminal.isatty()
+        fetch(server.url(NAME), tmp_path / NAME, progress=True, chunk_bytes=4096, backoff=0.0)
+        terminal.write("END-OF-TEST\n")  # the pty turns \n into \r\n
+        reader.join(timeout=10)  # before closing: Linux drops what a closed pty still holds
+    finally:
+        terminal.close()
+        reader.join(timeout=5)
+        os.close(master)
+    output = b"".join(received).decode("utf-8").removesuffix("END-OF-TEST\r\n")
+    assert "\r" in output  # redrawn in place, not one line per refresh
+    size = tqdm.format_sizeof(len(DATA), divisor=1024)
+    final = [part for part in re.split(r"[\r\n]", output) if part.strip()][-1]
+    assert NAME in final and "100%" in final and f" {size}/{size} " in final
+    assert "█" in final  # the terminal gets the full-width bar, logs get plain ASCII
+
+
+def test_progress_off_writes_nothing(server, tmp_path, monkeypatch):
+    log_file = io.StringIO()
+    monkeypatch.setattr(download.sys, "stderr", log_file)
+    monkeypatch.setattr(download, "PROGRESS_DELAY", 0.0)
+    fetch(server.url(NAME), tmp_path / NAME, **FAST)
     assert log_file.getvalue() == ""

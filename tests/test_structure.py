@@ -37,8 +37,9 @@ LIGHT_MODULES = (
     "tstransfer.analysis.referents", "tstransfer.analysis.render",
     "tstransfer.analysis.results", "tstransfer.analysis.stats", "tstransfer.analysis.tables",
 )
-# What the Snakemake process imports (rules/common.smk), and what a training job runs.
-WORKFLOW_MODULES = ("tstransfer.protocol", "tstransfer.jobserver")
+# What the Snakemake process imports (rules/common.smk), and the command run beside it
+# (tstransfer.progress); and what a training job runs.
+WORKFLOW_MODULES = ("tstransfer.protocol", "tstransfer.jobserver", "tstransfer.progress")
 TRAINING_MODULES = (
     "tstransfer.cli", "tstransfer.jobs", "tstransfer.training", "tstransfer.feed",
     "tstransfer.models", "tstransfer.transfer", "tstransfer.optim",

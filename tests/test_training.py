@@ -447,12 +447,30 @@ def test_same_seed_same_weights_and_metrics(stores, tmp_path):
     assert first.history["train_loss"] != third.history["train_loss"]
 
 
-def test_paper_protocol_records_test_curve(stores, tmp_path):
+def test_paper_protocol_records_test_curve(stores, tmp_path, caplog):
+    import logging
+    import re
+
     config = base_config(max_epochs=3)
     config["protocol"] = "paper"
+    caplog.set_level(logging.INFO, logger="tstransfer.training")
     result, _, _ = run_training(stores, "regression", tmp_path, config=config)
     history = pd.read_csv(tmp_path / "history.csv")
     assert "test_metric" in history and len(history) == 3
+    # the training log: one line per epoch, a person's summary of history.csv
+    number = r"(\S+)"
+    pattern = re.compile(rf"epoch (\d)/3: loss {number} val_loss {number} val_mae {number} "
+                         rf"test_mae {number} lr {number} time (\d+\.\d) s( best)?")
+    lines = [m for m in (pattern.fullmatch(r.getMessage()) for r in caplog.records) if m]
+    assert len(lines) == 3 and len([r for r in caplog.records if "epoch" in r.getMessage()]) == 3
+    columns = ["train_loss", "val_loss", "val_metric", "test_metric", "learning_rate"]
+    for i, match in enumerate(lines):
+        assert int(match.group(1)) == i + 1
+        assert [float(v) for v in match.groups()[1:6]] == pytest.approx(
+            [history[c][i] for c in columns], rel=1e-4)
+        assert float(match.group(7)) == pytest.approx(history["epoch_seconds"][i], abs=0.051)
+    best_lines = [i + 1 for i, match in enumerate(lines) if match.group(8)]
+    assert best_lines and best_lines[-1] == result.best_epoch
     from tstransfer.metrics import convergence_rate
 
     assert result.convergence_rate_test == pytest.approx(
@@ -460,6 +478,19 @@ def test_paper_protocol_records_test_curve(stores, tmp_path):
     assert result.convergence_rate == result.convergence_rate_test
     assert result.convergence_rate_val == pytest.approx(
         convergence_rate(history["val_metric"], "regression"))
+
+
+def test_epoch_line_of_a_classification_run():
+    from tstransfer.training import epoch_line
+
+    row = {"epoch": 4, "train_loss": 0.912345678, "val_loss": 1.0, "val_metric": 0.6123456,
+           "val_accuracy": 0.625, "learning_rate": 2e-4, "epoch_seconds": 12.34}
+    assert epoch_line(row, max_epochs=100, metric="f1_weighted", best=True) == (
+        "epoch 4/100: loss 0.91235 val_loss 1 val_f1_weighted 0.61235 val_accuracy 0.625 "
+        "lr 0.0002 time 12.3 s best")
+    row.update(train_loss=float("nan"), val_accuracy=float("nan"))
+    assert epoch_line(row, max_epochs=100, metric="f1_weighted", best=False) == (
+        "epoch 4/100: loss nan val_loss 1 val_f1_weighted 0.61235 lr 0.0002 time 12.3 s")
 
 
 def test_diverging_run_stops_with_status_diverged(stores, tmp_path):

@@ -48,6 +48,14 @@ def test_paper_config_dry_run_counts(tmp_path):
     assert counts["convert"] == 6
     assert counts["subset"] == 6 * 2 * 7
     assert counts["stream_max_study"] == 4 * 4 * 2  # Table 2: 4 archs x 4 datasets x with/without
+    # tstransfer.progress plans the same jobs from the config alone (it cannot afford this dry run)
+    import yaml
+
+    from tstransfer import progress
+
+    planned = progress.planned_jobs(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
+    assert {rule: len(jobs) for rule, jobs in planned.items()} == {
+        rule: counts.get(rule, 0) for rule in progress.RULES}
 
 
 def _job_blocks(output: str):

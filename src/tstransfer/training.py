@@ -279,6 +279,28 @@ def _write_history(path: Path, history: Mapping[str, list]) -> None:
         tmp.write_text(buffer.getvalue())
 
 
+def epoch_line(row: Mapping[str, float], *, max_epochs: int, metric: str, best: bool) -> str:
+    """The training log's line for one epoch, for a person following a job::
+
+        epoch 3/100: loss 0.01234 val_loss 0.01456 val_mae 0.09321 lr 0.001 time 1.2 s best
+
+    ``row`` is the epoch's history row: training loss, validation loss and metric (and
+    accuracy for classification, the test metric with ``test_curves``), the learning rate
+    the epoch trained with and its seconds. ``best``: the epoch whose weights are kept so far.
+    Keras's own progress output is off (``verbose=0``): its per-batch bar would fill the log.
+    """
+    parts = [f"epoch {int(row['epoch'])}/{max_epochs}:", f"loss {row['train_loss']:.5g}",
+             f"val_loss {row['val_loss']:.5g}", f"val_{metric} {row['val_metric']:.5g}"]
+    if "val_accuracy" in row and math.isfinite(row["val_accuracy"]):
+        parts.append(f"val_accuracy {row['val_accuracy']:.4g}")
+    if "test_metric" in row:
+        parts.append(f"test_{metric} {row['test_metric']:.5g}")
+    parts += [f"lr {row['learning_rate']:.3g}", f"time {row['epoch_seconds']:.1f} s"]
+    if best:
+        parts.append("best")
+    return " ".join(parts)
+
+
 def _finite_or_none(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
@@ -370,10 +392,8 @@ class EpochLoop:
         state.learning_rate = _read_lr(self.optimizer)
         state.training_seconds += time.perf_counter() - self._epoch_started
         self.checkpoint()
-        self.log.info(
-            "epoch %d: loss %.5g val_loss %.5g val_%s %.5g lr %.3g (%.1f s)", epoch + 1, train_loss,
-            row["val_loss"], self.metric, row["val_metric"], self._epoch_lr, row["epoch_seconds"],
-        )
+        self.log.info("%s", epoch_line(row, max_epochs=self.max_epochs, metric=self.metric,
+                                       best=state.status == "ok" and state.best_epoch == epoch))
         if self.epoch_end_hook is not None:
             self.epoch_end_hook(state.epoch, state.history)
         if self.should_stop():
@@ -504,5 +524,5 @@ def train(
     return loop.result()
 
 
-__all__ = ["TrainResult", "train", "EpochLoop", "schedule_step", "evaluate", "loss_value", "metric_value",
+__all__ = ["TrainResult", "train", "EpochLoop", "epoch_line", "schedule_step", "evaluate", "loss_value", "metric_value",
            "remove_checkpoint", "HISTORY_COLUMNS"]
