@@ -20,7 +20,9 @@ def omega_label(omega):
     return repr(float(omega))
 
 
-# Datasets given by format: (one's own data) join the built-in six in the registry.
+# Datasets given by format: (one's own data) join the built-in six in the registry. Their
+# task and channel count (for the job specs below) are read from the data at parse time
+# unless their entry states both (README, "Your own dataset").
 CUSTOM_DATASETS = datasets.register_config(config)
 DATASETS = list(config["datasets"])
 ARCHS = list(config["architectures"])
@@ -160,7 +162,9 @@ def check_synthetic_settings():
     """With raw_data: synthetic, each built-in dataset in use needs its generator's settings."""
     if config["raw_data"] != "synthetic":
         return
-    missing = [d for d in DATASETS if d not in CUSTOM_DATASETS and d not in config["synthetic"]]
+    missing = [
+        d for d in DATASETS if d not in CUSTOM_DATASETS and d not in config["synthetic"]
+    ]
     if missing:
         raise ValueError(
             f"config synthetic: no entry for {', '.join(missing)} (raw_data is synthetic)"
