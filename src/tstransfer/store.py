@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from .datasets.base import SPLIT_CODES, DataError, DatasetModule, InstanceIndex
+from .datasets.base import SPLIT_CODES, TRAIN_OR_VAL, DataError, DatasetModule, InstanceIndex
 from .fsutil import atomic_path, sha256_file
 from .seeding import rng_for
 
@@ -316,11 +316,6 @@ def _index_and_split(
         *(int((split == c).sum()) for c in (0, 1, 2)),
     )
     return index, table, split
-
-
-# A split value meaning "train or validation, as the store draws": data that gives a
-# training and a test set but no validation set (UCR/UEA archives, datasets.custom).
-TRAIN_OR_VAL = "train_or_val"
 
 
 def _given_split(table, info, seed: int, fractions: Sequence[float]) -> np.ndarray:

@@ -45,15 +45,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .base import DataError, DatasetInfo, InstanceIndex, RawChunk
+from .base import TRAIN_OR_VAL, DataError, DatasetInfo, InstanceIndex, RawChunk
 from .readers import FORMATS, READERS, Series
 
-# Split value for instances whose data says "train" where it gives no validation set: the
-# store splits them into train and val (store.TRAIN_OR_VAL).
-TRAIN_OR_VAL = "train_or_val"
 TASKS = ("classification", "regression")
-# Settings that describe the dataset, not how to read it.
-DESCRIPTIVE = ("title", "domain", "stream_max")
 
 
 class CustomDataset:
