@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: install demo test lint report clean-demo slurm-deps test-slurm slurm-up slurm-down
+.PHONY: install demo test lint report clean-demo slurm-deps test-slurm slurm-up slurm-down ucr-data
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,29 @@ demo: install
 	$(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --report results/report.html
 
-test: install
+test: install ucr-data
 	$(BIN)/python -m pytest -q
+
+# Real UCR/UEA datasets for the tests (tests/ucr_data.py): the aeon 1.6.0 wheel ships
+# them in aeon/datasets/data/. pip downloads the wheel as a file, checked against its
+# sha256, and it is unpacked, never installed: aeon pins pandas < 3.1 and, through
+# numba, numpy < 2.4, which this project's pins exclude (own .ts reader instead).
+AEON_WHEEL := aeon-1.6.0-py3-none-any.whl
+AEON_SHA256 := d05227086706f80111ac5fee8de4d5d3115bb3bcfd1c786c8629393055816409
+UCR_PROBLEMS := BasicMotions GunPoint JapaneseVowels Covid3Month
+UCR_DIR := resources/ucr
+ucr-data: $(UCR_DIR)/.extracted
+$(UCR_DIR)/.extracted: | $(BIN)/activate
+	mkdir -p resources/wheels $(UCR_DIR)
+	test -f resources/wheels/$(AEON_WHEEL) || \
+	  $(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: aeon==1.6.0 -d resources/wheels
+	echo "$(AEON_SHA256)  resources/wheels/$(AEON_WHEEL)" | sha256sum -c --quiet
+	$(BIN)/python -c "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); \
+	  [z.extract(n, sys.argv[2]) for n in z.namelist() if n.split('/')[3:4] and n.split('/')[3] in sys.argv[3:]]" \
+	  resources/wheels/$(AEON_WHEEL) $(UCR_DIR)/.wheel $(UCR_PROBLEMS)
+	cp -r $(addprefix $(UCR_DIR)/.wheel/aeon/datasets/data/,$(UCR_PROBLEMS)) $(UCR_DIR)/
+	rm -rf $(UCR_DIR)/.wheel
+	touch $@
 
 lint: install
 	$(BIN)/snakemake --lint

@@ -12,7 +12,7 @@ import sys
 from snakemake.logging import logger
 from snakemake.settings.types import DeploymentMethod
 
-from tstransfer import protocol, slurm_compat
+from tstransfer import datasets, protocol, slurm_compat
 
 
 def omega_label(omega):
@@ -20,6 +20,10 @@ def omega_label(omega):
     return repr(float(omega))
 
 
+# Datasets given by format: (one's own data) join the built-in six in the registry. Their
+# task and channel count (for the job specs below) are read from the data at parse time
+# unless their entry states both (README, "Your own dataset").
+CUSTOM_DATASETS = datasets.register_config(config)
 DATASETS = list(config["datasets"])
 ARCHS = list(config["architectures"])
 VARIANTS = list(config["variants"])
@@ -75,10 +79,12 @@ def raw_source(dataset):
     raw_data), the user's own file or folder (datasets.<name>.path, taken as it is), or
     the downloads of datasets.<name>.files in the download folder.
     """
+    spec = config["datasets"][dataset]
+    if dataset in CUSTOM_DATASETS:  # one's own data, always read from its path
+        return spec["path"], [spec["path"]]
     if config["raw_data"] == "synthetic":
         folder = f"{SYNTHETIC_DIR}/{dataset}"
         return folder, [folder]
-    spec = config["datasets"][dataset]
     if spec["path"]:
         return spec["path"], [spec["path"]]
     files = [downloaded_path(dataset, item) for item in spec["files"]]
@@ -111,13 +117,18 @@ def extract_downloads(dataset):
     """
     return {
         key: value
-        for key, value in config["datasets"][dataset]["extract"].items()
+        for key, value in config["datasets"][dataset].get("extract", {}).items()
         if isinstance(value, dict)
     }
 
 
 def extract_settings(dataset):
-    """The dataset's extract settings as the converter takes them: downloads as paths."""
+    """The dataset's extract settings as the converter takes them: downloads as paths.
+
+    A dataset given by format: takes its whole entry, so that any change reconverts it.
+    """
+    if dataset in CUSTOM_DATASETS:
+        return dict(config["datasets"][dataset])
     extract = dict(config["datasets"][dataset]["extract"])
     for key, item in extract_downloads(dataset).items():
         extract[key] = downloaded_path(dataset, item)
@@ -126,7 +137,8 @@ def extract_settings(dataset):
 
 def downloads(dataset):
     """Every file the dataset downloads: its files and its extract downloads."""
-    return [*config["datasets"][dataset]["files"], *extract_downloads(dataset).values()]
+    files = config["datasets"][dataset].get("files", [])
+    return [*files, *extract_downloads(dataset).values()]
 
 
 def check_download_names():
@@ -144,6 +156,22 @@ def check_download_names():
 
 
 check_download_names()
+
+
+def check_synthetic_settings():
+    """With raw_data: synthetic, each built-in dataset in use needs its generator's settings."""
+    if config["raw_data"] != "synthetic":
+        return
+    missing = [
+        d for d in DATASETS if d not in CUSTOM_DATASETS and d not in config["synthetic"]
+    ]
+    if missing:
+        raise ValueError(
+            f"config synthetic: no entry for {', '.join(missing)} (raw_data is synthetic)"
+        )
+
+
+check_synthetic_settings()
 
 
 def download_spec(wildcards):

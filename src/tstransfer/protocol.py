@@ -104,11 +104,11 @@ def job_spec(config: Mapping[str, Any], *, kind: str, arch: str, dataset: str) -
     (:func:`spec_with`); Snakemake keeps it as the job's params, so a change reruns
     exactly these jobs.
     """
-    from .datasets import get  # the dataset's task and channels; no TensorFlow
+    from .datasets import task_and_channels  # no TensorFlow
 
-    info = get(dataset).INFO
-    switches = shaping(project_switches(config), kind=kind, arch=arch, task=info.task,
-                       channels=info.channels)
+    task, channels = task_and_channels(dataset)
+    switches = shaping(project_switches(config), kind=kind, arch=arch, task=task,
+                       channels=channels)
     return spec_with(config, dataset, switches)
 
 
@@ -118,7 +118,7 @@ def spec_with(config: Mapping[str, Any], dataset: str, switches: Mapping[str, bo
         "seed": config["seed"],
         "switches": dict(switches),
         "training": dict(config["training"]),
-        "datasets": {dataset: {"stream_max": bool(config["datasets"][dataset]["stream_max"])}},
+        "datasets": {dataset: {"stream_max": bool(config["datasets"][dataset].get("stream_max", False))}},
     }
 
 

@@ -6,7 +6,8 @@ registered, importable in the data and analysis environments:
 * datasets: each dataset module declares its own in ``INFO``
   (:class:`tstransfer.datasets.base.DatasetInfo`: ``title`` as printed in tables,
   ``domain``); they are gathered here in :data:`tstransfer.datasets.REGISTRY`'s order,
-  which is the order of the paper's tables;
+  which is the order of the paper's tables, followed by the datasets a config gives by
+  ``format:`` (registered with :func:`tstransfer.datasets.register_config`);
 * architectures: their modules import Keras, so their names and labels are declared
   here, in the paper's order; :mod:`tstransfer.models` registers exactly these modules
   (tests/test_workflow.py checks both registries against each other and the config
@@ -29,12 +30,26 @@ ARCHITECTURE_LABELS = {
 }
 ARCHITECTURES = tuple(ARCHITECTURE_LABELS)
 
-DATASETS = tuple(datasets.REGISTRY)
-DATASET_LABELS = {name: module.INFO.title for name, module in datasets.REGISTRY.items()}
-# The paper's intra-domain group; Tables 6 and 8 have these as target columns, Tables 7
-# and 9 the others.
-SEISMOLOGY = tuple(name for name in DATASETS if datasets.get(name).INFO.domain == "seismology")
-OTHER_DOMAINS = tuple(name for name in DATASETS if name not in SEISMOLOGY)
+
+def __getattr__(name: str):
+    """DATASETS, DATASET_LABELS, SEISMOLOGY, OTHER_DOMAINS: read from the registry when
+    asked, so that datasets a config registered (:func:`tstransfer.datasets.register_config`)
+    are among them. A module that copies one at import time sees what was registered then.
+    """
+    names = tuple(datasets.REGISTRY)
+    if name == "DATASETS":
+        return names
+    if name == "DATASET_LABELS":
+        return {key: datasets.title(key) for key in names}
+    # The paper's intra-domain group; Tables 6 and 8 have these as target columns, Tables 7
+    # and 9 the others. A dataset of one's own joins by its config entry's domain.
+    if name == "SEISMOLOGY":
+        return tuple(key for key in names if datasets.domain(key) == "seismology")
+    if name == "OTHER_DOMAINS":
+        seismology = __getattr__("SEISMOLOGY")
+        return tuple(key for key in names if key not in seismology)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ARCHITECTURE_LABELS", "ARCHITECTURES", "DATASETS", "DATASET_LABELS", "SEISMOLOGY",

@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from .datasets.base import SPLIT_CODES, DataError, DatasetModule, InstanceIndex
+from .datasets.base import SPLIT_CODES, TRAIN_OR_VAL, DataError, DatasetModule, InstanceIndex
 from .fsutil import atomic_path, sha256_file
 from .seeding import rng_for
 
@@ -307,7 +307,7 @@ def _index_and_split(
         log.info("%s: dropped %d instance(s): %s", info.name, count, reason)
 
     if "split" in table:
-        split = table["split"].map(SPLIT_CODES).to_numpy(dtype=np.int8)
+        split = _given_split(table, info, seed, fractions)
     else:
         labels = table["label"].to_numpy() if info.task == "classification" else None
         split = assign_splits(n, rng_for(seed, "split", info.name), labels, fractions)
@@ -316,6 +316,26 @@ def _index_and_split(
         *(int((split == c).sum()) for c in (0, 1, 2)),
     )
     return index, table, split
+
+
+def _given_split(table, info, seed: int, fractions: Sequence[float]) -> np.ndarray:
+    """Split codes from the index's ``split`` column; TRAIN_OR_VAL instances are drawn
+    into train and val in the ratio of the first two ``fractions``, seeded and (for
+    classification) stratified, the test set kept as given."""
+    values = table["split"].astype(str)
+    unknown = sorted(set(values) - set(SPLIT_CODES) - {TRAIN_OR_VAL})
+    if unknown:
+        raise DataError(info.name, "index", f"unknown split value(s) {unknown}")
+    split = values.map(lambda v: SPLIT_CODES.get(v, -1)).to_numpy(dtype=np.int8)
+    open_ = np.flatnonzero(values.to_numpy() == TRAIN_OR_VAL)
+    if len(open_):
+        labels = table["label"].to_numpy()[open_] if info.task == "classification" else None
+        train_share = fractions[0] / (fractions[0] + fractions[1])
+        codes = assign_splits(len(open_), rng_for(seed, "split", info.name), labels,
+                              (train_share, 1.0 - train_share, 0.0))
+        codes[codes == SPLIT_CODES["test"]] = SPLIT_CODES["val"]  # a rounding remainder
+        split[open_] = codes
+    return split
 
 
 def _checked_waveforms(dataset: str, chunk, expected_keys: list, shape: tuple | None) -> np.ndarray:
@@ -513,7 +533,8 @@ def _summary(module: DatasetModule, params: Mapping[str, Any], index: InstanceIn
         "n_instances": len(table),
         "split_counts": {name: int((split == code).sum()) for name, code in SPLIT_CODES.items()},
         "split_codes": SPLIT_CODES,
-        "split_method": "given" if "split" in table else
+        "split_method": ("given" if TRAIN_OR_VAL not in set(table["split"].astype(str))
+                         else "test given, train/val seeded") if "split" in table else
         ("stratified random" if info.task == "classification" else "random"),
         "split_fractions": list(fractions),
         # how to read the order: see the module docstring (raw_index restores the raw one)
@@ -637,17 +658,21 @@ def make_subset(
     split = root["split"][:]
     train = np.flatnonzero(split == SPLIT_CODES["train"])
     labels = root["label"][:][train] if attrs["task"] == "classification" else None
+    requested = int(size)
     if size > len(train):
-        raise ValueError(
-            f"config variants.{variant} = {size} exceeds the {len(train)} training instances "
-            f"of {attrs['dataset']} ({store})"
+        # A small dataset of one's own (datasets.<name> with format:) has fewer training
+        # instances than a variant asks for: the variant takes them all, and says so.
+        size = len(train)
+        log.warning(
+            "%s: config variants.%s = %d exceeds its %d training instances; this variant uses "
+            "all %d (%s)", attrs["dataset"], variant, requested, size, size, store,
         )
     rng = rng_for(seed, "subset", attrs["dataset"], variant, run)
     indices = stratified_sample(train, size, rng, labels)
     mask = mean_waveform(root["waveform"], indices)
     meta = {
         "dataset": attrs["dataset"], "variant": variant, "size": int(size), "run": int(run),
-        "seed": seed, "stratified": labels is not None,
+        "seed": seed, "stratified": labels is not None, "requested_size": requested,
     }
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as handle:

@@ -1,8 +1,13 @@
 """Snakemake script: our results beside the published ones, cell by cell, and referent by referent."""
 
-from tstransfer import logs
-from tstransfer.analysis import results, tables
-from tstransfer.fsutil import atomic_path
+from tstransfer import datasets, logs
+
+# First: the analysis reads the dataset registry when imported, and datasets given by
+# format: (one's own data) must be in it.
+datasets.register_config(snakemake.config)
+
+from tstransfer.analysis import results, tables  # noqa: E402
+from tstransfer.fsutil import atomic_path  # noqa: E402
 
 log = logs.setup(snakemake.log[0])
 with logs.logged_errors(log):

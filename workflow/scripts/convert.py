@@ -1,9 +1,10 @@
 """Snakemake script: one dataset's raw files -> its preprocessed zarr store."""
 
-from tstransfer import logs, pipeline
+from tstransfer import datasets, logs, pipeline
 
 log = logs.setup(snakemake.log[0])
 with logs.logged_errors(log):
+    datasets.register_config(snakemake.config)  # datasets given by format:
     pipeline.convert(
         snakemake.wildcards.dataset,
         snakemake.params.raw,

@@ -1,7 +1,12 @@
 """Snakemake script: the tidy results table (a row per trained model) from the manifest."""
 
-from tstransfer import logs
-from tstransfer.analysis import results
+from tstransfer import datasets, logs
+
+# First: the analysis reads the dataset registry when imported, and datasets given by
+# format: (one's own data) must be in it.
+datasets.register_config(snakemake.config)
+
+from tstransfer.analysis import results  # noqa: E402
 
 log = logs.setup(snakemake.log[0])
 with logs.logged_errors(log):

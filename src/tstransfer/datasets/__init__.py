@@ -3,28 +3,103 @@
 Adding a dataset is one module in this package (see :mod:`.base` for what it provides)
 plus one line here and its entry in the config; its synthetic stand-in, if any, is one
 more module in :mod:`.synthetic` under the same name.
+
+Or, for one's own data, only the config entry: ``datasets.<name>`` with ``format:``
+(:mod:`.custom`). :func:`register_config` registers such entries beside the built-in
+six; every process that meets a config (the Snakefile when it parses, the scripts that
+convert and analyse) calls it before it looks a dataset up.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import ModuleType
+from typing import Any
 
 from . import emg, lendb, lomax, sp500, speech, stead
 from .base import DataError, DatasetInfo, InstanceIndex, RawChunk
+from .custom import CustomDataset
 
-REGISTRY: dict[str, ModuleType] = {
+REGISTRY: dict[str, ModuleType | CustomDataset] = {
     module.INFO.name: module for module in (lomax, lendb, stead, speech, emg, sp500)
 }
+BUILTIN: tuple[str, ...] = tuple(REGISTRY)
 
 
-def get(name: str) -> ModuleType:
+def get(name: str) -> ModuleType | CustomDataset:
     """The dataset module registered as ``name``; a clear error for an unknown one."""
     try:
         return REGISTRY[name]
     except KeyError:
         raise KeyError(
-            f"unknown dataset {name!r}; registered: {', '.join(sorted(REGISTRY))}"
+            f"unknown dataset {name!r}; registered: {', '.join(sorted(REGISTRY))} "
+            "(a dataset of your own needs datasets.<name>.format in the config)"
         ) from None
 
 
-__all__ = ["REGISTRY", "get", "DataError", "DatasetInfo", "InstanceIndex", "RawChunk"]
+def title(name: str) -> str:
+    """As printed in tables; a config entry's without reading its data."""
+    module = get(name)
+    return module.title if isinstance(module, CustomDataset) else module.INFO.title
+
+
+def domain(name: str) -> str:
+    """The intra-/cross-domain group; a config entry's without reading its data."""
+    module = get(name)
+    return module.domain if isinstance(module, CustomDataset) else module.INFO.domain
+
+
+def task_and_channels(name: str) -> tuple[str, int]:
+    """Task and channel count; a config entry that states both is not read for them."""
+    module = get(name)
+    if isinstance(module, CustomDataset) and module.spec.get("task") and module.spec.get("channels"):
+        return str(module.spec["task"]), int(module.spec["channels"])
+    return module.INFO.task, int(module.INFO.channels)
+
+
+def is_custom(name: str) -> bool:
+    return isinstance(REGISTRY.get(name), CustomDataset)
+
+
+def register(name: str, spec: Mapping[str, Any]) -> CustomDataset:
+    """Register the config entry ``datasets.<name>`` (with ``format:``) as a dataset."""
+    if name in BUILTIN:
+        raise ValueError(f"config datasets.{name}: {name} is a built-in dataset; a dataset "
+                         "given by format: needs a name of its own")
+    current = REGISTRY.get(name)
+    if isinstance(current, CustomDataset) and current.spec == dict(spec):
+        return current  # already read: keep what it loaded
+    dataset = CustomDataset(name, spec)
+    REGISTRY[name] = dataset
+    return dataset
+
+
+def register_config(config: Mapping[str, Any]) -> list[str]:
+    """Register every ``datasets`` entry of ``config`` that has ``format:``; drop custom
+    entries the config no longer has. Returns the config's custom dataset names.
+
+    Also checks that every dataset the config uses (sources, targets, the stream_max
+    study) is an entry of ``datasets`` and that every entry is either built in or
+    given by format.
+    """
+    entries = config.get("datasets") or {}
+    custom = [name for name, spec in entries.items() if isinstance(spec, Mapping) and "format" in spec]
+    for name in [n for n in REGISTRY if n not in BUILTIN and n not in custom]:
+        del REGISTRY[name]
+    for name in custom:
+        register(name, entries[name])
+    unknown = [name for name in entries if name not in REGISTRY]
+    if unknown:
+        raise ValueError(f"config datasets: {', '.join(unknown)} is neither built in "
+                         f"({', '.join(BUILTIN)}) nor given by format: (numpy, hdf5, csv, xarray, ts)")
+    uses = {"sources": config.get("sources") or [], "targets": config.get("targets") or [],
+            "stream_max_study.datasets": (config.get("stream_max_study") or {}).get("datasets") or []}
+    for key, names in uses.items():
+        missing = [name for name in names if name not in entries]
+        if missing:
+            raise ValueError(f"config {key}: {', '.join(missing)} has no entry under datasets")
+    return custom
+
+
+__all__ = ["REGISTRY", "BUILTIN", "get", "title", "domain", "task_and_channels", "is_custom", "register", "register_config", "DataError",
+           "DatasetInfo", "InstanceIndex", "RawChunk", "CustomDataset"]

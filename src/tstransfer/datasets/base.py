@@ -51,6 +51,9 @@ import pandas as pd
 Task = Literal["regression", "classification"]
 
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+# An index's split value meaning "train or val, as the store draws them": data that gives
+# a training and a test set but no validation set (UCR/UEA archives; datasets.custom).
+TRAIN_OR_VAL = "train_or_val"
 
 
 # extract.file: a single-file dataset's raw file name inside its raw folder (optional;

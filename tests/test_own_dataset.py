@@ -1,0 +1,187 @@
+"""A dataset by one config entry (datasets.<name> with format:): the readers, on real
+UCR/UEA files and on small files of each format, and a tiny grid through the workflow
+with BasicMotions (6 channels, 4 classes) as a target and as a source."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tstransfer import datasets, registry, store
+from tstransfer.datasets.custom import CustomDataset, pad_or_cut
+from tstransfer.datasets.readers import read_ts
+from ucr_data import ucr
+from workflow_runs import ROOT, snakemake, tiny_config
+
+LOG = logging.getLogger("test")
+
+
+@pytest.fixture(autouse=True)
+def _clean_registry():
+    yield
+    datasets.register_config({"datasets": {}})  # drop what a test registered
+
+
+# --------------------------------------------------------------------------- .ts, real files
+def test_ts_reader_on_the_real_archives():
+    basic = read_ts("basicmotions", ucr("BasicMotions") / "BasicMotions_TRAIN.ts")
+    assert len(basic.x) == 40 and {x.shape for x in basic.x} == {(100, 6)}
+    assert basic.task == "classification"
+    assert basic.class_names == ("Standing", "Running", "Walking", "Badminton")
+    vowels = read_ts("jv", ucr("JapaneseVowels") / "JapaneseVowels_TRAIN.ts")
+    lengths = sorted({len(x) for x in vowels.x})
+    assert lengths[0] == 7 and lengths[-1] == 26 and {x.shape[1] for x in vowels.x} == {12}
+    covid = read_ts("covid", ucr("Covid3Month") / "Covid3Month_TRAIN.ts")
+    assert covid.task == "regression" and covid.y.dtype == np.float64
+
+
+def test_ucr_split_keeps_test_and_draws_validation_from_train(tmp_path):
+    dataset = datasets.register("basicmotions", {"format": "ts", "path": str(ucr("BasicMotions")),
+                                                 "domain": "motion", "title": "BasicMotions"})
+    summary = store.convert(dataset, ucr("BasicMotions"), tmp_path / "b.zarr", {}, seed=3, log=LOG)
+    assert summary["split_counts"]["test"] == 40  # BasicMotions_TEST.ts as it is
+    assert summary["split_counts"]["train"] + summary["split_counts"]["val"] == 40
+    assert 5 <= summary["split_counts"]["val"] <= 8  # 15 : 70 of the training file
+    assert (summary["channels"], summary["length"], summary["n_outputs"]) == (6, 100, 4)
+    again = store.convert(dataset, ucr("BasicMotions"), tmp_path / "c.zarr", {}, seed=3, log=LOG)
+    split = store.open_store(tmp_path / "b.zarr")["split"].values
+    np.testing.assert_array_equal(split, store.open_store(tmp_path / "c.zarr")["split"].values)
+    assert again["split_counts"] == summary["split_counts"]
+
+
+def test_variable_length_is_padded_with_the_last_value_or_cut():
+    x = np.arange(6, dtype=float).reshape(3, 2)
+    np.testing.assert_array_equal(pad_or_cut(x, 5)[3:], [[4, 5], [4, 5]])
+    np.testing.assert_array_equal(pad_or_cut(x, 2), x[:2])
+    dataset = CustomDataset("jv", {"format": "ts", "path": str(ucr("JapaneseVowels")), "domain": "speech",
+                                   "train": "JapaneseVowels_TRAIN.ts", "test": "JapaneseVowels_TEST.ts",
+                                   "length": 20})
+    info, series, labels, split, _ = dataset._load()
+    assert {x.shape for x in series} == {(20, 12)} and info.n_outputs == 9
+
+
+# --------------------------------------------------------------------------- each format
+def _arrays(n=30, length=12, channels=2, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, length, channels)), rng.integers(0, 3, size=n)
+
+
+def _check(dataset, x, y):
+    info, series, labels, split, _ = dataset._load()
+    np.testing.assert_allclose(np.stack(series), x)
+    assert info.task == "classification" and info.channels == x.shape[2]
+    np.testing.assert_array_equal(labels, y)  # classes 0, 1, 2 sort as themselves
+
+
+def test_numpy_hdf5_xarray_and_csv_read_the_same_data(tmp_path):
+    import h5py
+    import xarray as xr
+
+    x, y = _arrays()
+    np.savez(tmp_path / "d.npz", X=x, y=y)
+    _check(CustomDataset("a", {"format": "numpy", "path": str(tmp_path / "d.npz"), "domain": "d"}), x, y)
+    with h5py.File(tmp_path / "d.h5", "w") as handle:
+        handle["data/x"], handle["data/y"] = x, y
+    _check(CustomDataset("b", {"format": "hdf5", "path": str(tmp_path / "d.h5"), "domain": "d",
+                               "x": "data/x", "y": "data/y"}), x, y)
+    xr.Dataset({"signal": (("trial", "step", "sensor"), x), "target": (("trial",), y)}).to_netcdf(
+        tmp_path / "d.nc")
+    dims = {"instance": "trial", "time": "step", "channel": "sensor"}
+    _check(CustomDataset("c", {"format": "xarray", "path": str(tmp_path / "d.nc"), "domain": "d",
+                               "x": "signal", "y": "target", "dims": dims}), x, y)
+    long = pd.DataFrame([{"id": i, "time": t, "channel": c, "value": x[i, t, c], "label": y[i]}
+                         for i in range(len(x)) for t in range(x.shape[1]) for c in range(x.shape[2])])
+    long.to_csv(tmp_path / "long.csv", index=False)
+    _check(CustomDataset("d", {"format": "csv", "layout": "long", "path": str(tmp_path / "long.csv"),
+                               "domain": "d", "columns": {"channel": "channel"}}), x, y)
+    wide = pd.DataFrame(x[:, :, 0]).assign(label=y)
+    wide.to_csv(tmp_path / "wide.csv", index=False)
+    _check(CustomDataset("e", {"format": "csv", "path": str(tmp_path / "wide.csv"), "domain": "d"}),
+           x[:, :, :1], y)
+
+
+def test_split_from_the_data_and_regression_from_float_labels(tmp_path):
+    x, _ = _arrays(n=20)
+    split = np.array(["train"] * 14 + ["val"] * 3 + ["test"] * 3)
+    np.savez(tmp_path / "d.npz", X=x, y=np.linspace(0, 1, 20), part=split)
+    dataset = CustomDataset("r", {"format": "numpy", "path": str(tmp_path / "d.npz"), "domain": "d",
+                                  "split": "part"})
+    summary = store.convert(dataset, tmp_path, tmp_path / "r.zarr", {}, seed=0, log=LOG)
+    assert summary["task"] == "regression" and summary["split_method"] == "given"
+    assert summary["split_counts"] == {"train": 14, "val": 3, "test": 3}
+
+
+def test_bad_entries_name_the_config_key(tmp_path):
+    with pytest.raises(ValueError, match="datasets.mine.format"):
+        CustomDataset("mine", {"format": "parquet", "path": "x", "domain": "d"})
+    with pytest.raises(FileNotFoundError, match="datasets.mine.path"):
+        CustomDataset("mine", {"format": "ts", "path": str(tmp_path / "none"), "domain": "d"}).INFO
+    with pytest.raises(ValueError, match="lomax is a built-in dataset"):
+        datasets.register("lomax", {"format": "ts", "path": "x", "domain": "d"})
+    with pytest.raises(ValueError, match="targets: mine has no entry"):
+        datasets.register_config({"datasets": {}, "targets": ["mine"]})
+    np.savez(tmp_path / "d.npz", X=np.zeros((4, 5, 2)), y=np.arange(4))
+    with pytest.raises(ValueError, match="channels is 3 but the data has 2"):
+        CustomDataset("mine", {"format": "numpy", "path": str(tmp_path / "d.npz"), "domain": "d",
+                               "channels": 3}).INFO
+
+
+def test_registry_lists_config_entries_in_their_domain_group():
+    datasets.register_config({"datasets": {
+        "basicmotions": {"format": "ts", "path": "unused", "domain": "motion", "title": "BasicMotions"},
+        "quakes": {"format": "ts", "path": "unused", "domain": "seismology"}}})
+    assert registry.DATASETS[-2:] == ("basicmotions", "quakes")
+    assert registry.DATASET_LABELS["basicmotions"] == "BasicMotions"  # without reading the data
+    assert "quakes" in registry.SEISMOLOGY and "basicmotions" in registry.OTHER_DOMAINS
+
+
+# --------------------------------------------------------------------------- the workflow
+def test_basicmotions_as_target_and_source_through_the_workflow(tmp_path, bare_env):
+    """The maintainers' check, small: one config entry, and the tables gain its row and column."""
+    config = tiny_config()
+    config["datasets"] = {
+        "sp500": config["datasets"]["sp500"],
+        "basicmotions": {"format": "ts", "path": str(ucr("BasicMotions")), "domain": "motion",
+                         "title": "BasicMotions"},
+    }
+    config.update(sources=["sp500", "basicmotions"], targets=["sp500", "basicmotions"],
+                  variants={"1k5": 60}, runs=2, omegas=[1.0], pretrain={"seeds": 1},
+                  stream_max_study={"datasets": [], "seeds": 0})
+    config["training"]["max_epochs"] = 1
+    config["synthetic"] = {"sp500": config["synthetic"]["sp500"]}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    done = snakemake(tmp_path, bare_env, "--cores", "2")
+    subset = np.load(tmp_path / "results/data/subsets/basicmotions/1k5/run0.npz")
+    meta = json.loads(str(subset["meta"]))
+    assert meta["requested_size"] == 60 and meta["size"] == len(subset["indices"]) < 60
+    assert "exceeds its" in (tmp_path / "results/logs/subset/basicmotions/1k5/run0.log").read_text()
+    table = pd.read_parquet(tmp_path / "results/tables/results.parquet")
+    finetuned = table[table["kind"] == "finetune"]
+    assert {("sp500", "basicmotions"), ("basicmotions", "sp500")} <= set(
+        zip(finetuned["source"], finetuned["target"]))
+    written = "\n".join(p.read_text() for p in (tmp_path / "results/analysis").rglob("*.csv"))
+    assert "BasicMotions" in written, done.stdout[-2000:]
+
+
+def test_schema_takes_an_entry_by_format_and_names_a_bad_one():
+    from snakemake.utils import validate
+    from snakemake_interface_common.exceptions import WorkflowError
+
+    schema = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
+    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    config["datasets"]["basicmotions"] = {"format": "ts", "path": "x", "domain": "motion"}
+    config["targets"] = [*config["targets"], "basicmotions"]
+    validate(config, schema)
+    config["datasets"]["basicmotions"]["format"] = "parquet"
+    with pytest.raises(WorkflowError) as caught:
+        validate(config, schema)
+    assert "'parquet' is not one of" in str(caught.value)
+    assert "instance['datasets']['basicmotions']['format']" in str(caught.value)
+    del config["datasets"]["basicmotions"]["format"]  # a typo of a built-in name, say
+    with pytest.raises(WorkflowError, match="'format' is a required property"):
+        validate(config, schema)
