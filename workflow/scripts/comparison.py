@@ -1,8 +1,7 @@
 """Snakemake script: our results beside the published ones, cell by cell, and referent by referent."""
 
 from tstransfer import logs
-from tstransfer.analysis import results, tables
-from tstransfer.fsutil import atomic_path
+from tstransfer.analysis import render, results, tables
 
 log = logs.setup(snakemake.log[0])
 with logs.logged_errors(log):
@@ -10,8 +9,6 @@ with logs.logged_errors(log):
     theirs = results.read_table(snakemake.input.published)
     label = snakemake.params.label
     comparison = tables.compare_with_published(ours, theirs, protocol=snakemake.params.protocol, label=label)
-    with atomic_path(snakemake.output.tables) as tmp:
-        comparison.to_csv(tmp, index=False)
+    render.write_frame(comparison, snakemake.output.tables, "This run beside the published results, cell by cell")
     referents = tables.compare_referents(ours, theirs, label=label)
-    with atomic_path(snakemake.output.referents) as tmp:
-        referents.to_csv(tmp, index=False)
+    render.write_frame(referents, snakemake.output.referents, "This run's referent models beside the published ones")

@@ -1,10 +1,14 @@
 """Snakemake script: the tidy results table (a row per trained model) from the manifest."""
 
 from tstransfer import logs
-from tstransfer.analysis import results
+from tstransfer.analysis import html, results
+from tstransfer.fsutil import atomic_path
 
 log = logs.setup(snakemake.log[0])
 with logs.logged_errors(log):
     table = results.build_results_table(snakemake.input[0])
     results.write_table(table, snakemake.output.parquet, snakemake.output.csv)
+    page = html.frame_page("Results table: one row per trained model", table)
+    with atomic_path(snakemake.output.html) as tmp:
+        tmp.write_text(page, encoding="utf-8")
     log.info("%d rows, %d diverged", len(table), int((table["status"] == "diverged").sum()))

@@ -1,0 +1,26 @@
+"""Snakemake script: the report's summary page (HTML) and its numbers (JSON)."""
+
+import pandas as pd
+
+from tstransfer import logs
+from tstransfer.analysis import results, summary
+from tstransfer.fsutil import atomic_path, write_json
+
+log = logs.setup(snakemake.log[0])
+with logs.logged_errors(log):
+    table = results.read_table(snakemake.input.results)
+    comparison = None
+    if snakemake.input.comparison:
+        comparison = pd.read_csv(snakemake.input.comparison[0])
+    numbers = summary.build_summary(
+        table,
+        snakemake.params.protocol,
+        label=snakemake.params.label,
+        switches=dict(snakemake.params.switches),
+        expected_jobs=dict(snakemake.params.expected_jobs),
+        comparison=comparison,
+    )
+    write_json(snakemake.output.json, numbers)
+    with atomic_path(snakemake.output.html) as tmp:
+        tmp.write_text(summary.summary_page(numbers), encoding="utf-8")
+    log.info("summary page written to %s", snakemake.output.html)
