@@ -1,0 +1,42 @@
+"""The report's summary page in a real browser (headless Chromium): it renders, and it is not empty.
+
+The whole report (``snakemake --report``) is checked the same way on the tiny workflow run
+in tests/test_pipeline_e2e.py; this one needs no workflow run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from browser import dump_dom, ink_fraction, require_chromium, screenshot
+from test_analysis import experiment
+
+from tstransfer.analysis import summary
+
+
+def test_summary_page_shows_its_numbers_in_chromium(tmp_path):
+    chromium = require_chromium()
+    df = experiment(np.random.default_rng(11), archs=("magnet",), runs=3)
+    numbers = summary.build_summary(
+        df, "validation", label="validation", switches={"test_curves": False},
+        expected_jobs={"pretrain": 2, "referent": 12, "finetune": 24, "stream_max": 0},
+    )
+    page = tmp_path / "summary.html"
+    page.write_text(summary.summary_page(numbers), encoding="utf-8")
+    png = screenshot(chromium, page.as_uri(), tmp_path / "summary.png", tmp_path / "profile")
+    assert ink_fraction(png) > 0.02, "the summary page rendered (nearly) blank"
+    dom = dump_dom(chromium, page.as_uri(), tmp_path / "profile")
+    total = next(row for row in numbers["sign_tests"]["performance"] if row["group"] == "total")
+    assert total["wins"] > 0
+    assert "Wins and losses with the sign test" in dom
+    assert f"{total['wins']} / {total['losses']}" in dom
+    assert "Significant cells per table" in dom and "Size of this run" in dom
+    assert "test_curves" in dom
+
+
+def test_an_empty_page_counts_as_blank(tmp_path):
+    """The blank check itself: an empty page is caught."""
+    chromium = require_chromium()
+    page = tmp_path / "empty.html"
+    page.write_text("<!DOCTYPE html><html><body></body></html>", encoding="utf-8")
+    png = screenshot(chromium, page.as_uri(), tmp_path / "empty.png", tmp_path / "profile", size="400,300")
+    assert ink_fraction(png) == 0.0
