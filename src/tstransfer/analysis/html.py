@@ -22,7 +22,7 @@ STYLE = """
 .tstl { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; font-size: 14px; color: #1f2933; }
 .tstl h1 { font-size: 1.5em; margin: 0.4em 0; }
 .tstl h2 { font-size: 1.2em; margin: 1.2em 0 0.4em; border-bottom: 1px solid #d0d7de; }
-.tstl table { border-collapse: collapse; margin: 0.4em 0 0.8em; }
+.tstl table { border-collapse: collapse; margin: 0.4em 0 0.8em; width: auto; }
 .tstl th, .tstl td { border: 1px solid #d0d7de; padding: 3px 7px; text-align: right; vertical-align: top; }
 .tstl th { background: #f3f5f7; }
 .tstl tbody th { text-align: left; font-weight: 600; }

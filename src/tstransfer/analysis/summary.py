@@ -60,13 +60,10 @@ def build_summary(
             for row in wins.to_dict("records")
         ]
     table10 = analysis["table10"]
-    per_arch = {
-        arch: {
-            "wins": int(rows["wins"].sum()),
-            "n": int(rows["n"].sum()),
-        }
-        for arch, rows in table10[table10["group"] == "total"].groupby("arch", sort=False)
-    }
+    per_arch = {}
+    for arch, rows in table10[table10["group"] == "total"].groupby("arch", sort=False):
+        test = stats.sign_test(int(rows["wins"].sum()), int(rows["losses"].sum()))
+        per_arch[arch] = {**test, "cases": int(rows["n"].sum())}
     significant_cells = {}
     for (which, group), number in DOMAIN_TABLES.items():
         cells = analysis[f"domains_{which}"]
@@ -198,11 +195,13 @@ def summary_fragment(summary: Mapping[str, object]) -> str:
         "(architecture, source, target variant). Significant where the wins reach the critical value "
         "(N + 1.96 √N) / 2 of the paper's two-tailed sign test; p is the exact binomial test.</p>"
     )
-    arch_rows = [[ARCH_LABELS.get(arch, arch), f"{v['wins']} of {v['n']}",
-                  f"{100 * v['wins'] / v['n']:.0f}%" if v["n"] else "n/a"]
+    arch_rows = [[ARCH_LABELS.get(arch, arch), f"{v['wins']} / {v['losses']}",
+                  f"{100 * v['wins'] / v['cases']:.0f}%" if v["cases"] else "n/a",
+                  v["critical_value"], _p(v["p_binomial"]), _verdict(v["significant"])]
                  for arch, v in summary["wins_per_architecture"].items()]
-    parts.append("<h2>Wins per architecture (Table 10, all domain groups)</h2>")
-    parts.append(_table(["Architecture", "TL wins (performance)", "share"], arch_rows))
+    parts.append("<h2>Wins per architecture (Table 10, all domain groups, performance)</h2>")
+    parts.append(_table(["Architecture", "TL wins / losses", "share of cases", "critical wins", "sign-test p",
+                         "significant"], arch_rows))
     # Significant cells.
     parts.append("<h2>Significant cells per table</h2>")
     rows = []
@@ -263,10 +262,20 @@ def summary_fragment(summary: Mapping[str, object]) -> str:
     return '<div class="tstl" id="tstl-summary">\n' + "\n".join(parts) + "\n</div>\n"
 
 
+# Inlined into the Snakemake report's landing page, the summary sits in a narrow text
+# column of a container that centres its content vertically (and so cuts off the top of
+# anything taller than the window): these rules, which match only a page holding the
+# summary, widen the column and start the page at the top.
+REPORT_LAYOUT = """
+.prose:has(#tstl-summary) { max-width: min(70rem, 92vw); }
+div.h-screen:has(#tstl-summary) { align-items: flex-start; justify-content: flex-start; }
+"""
+
+
 def summary_page(summary: Mapping[str, object]) -> str:
     """The summary as a complete HTML document (style scoped under ``.tstl``)."""
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{html_lib.escape(TITLE)}</title><style>{html.STYLE}</style></head>\n"
+        f"<title>{html_lib.escape(TITLE)}</title><style>{html.STYLE}{REPORT_LAYOUT}</style></head>\n"
         f"<body>\n{summary_fragment(summary)}</body></html>\n"
     )
