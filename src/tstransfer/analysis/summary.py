@@ -231,6 +231,8 @@ def summary_fragment(summary: Mapping[str, object]) -> str:
     job_rows = [[kind, v["expected"] if v["expected"] is not None else "", v["done"], v["diverged"]]
                 for kind, v in size["jobs"].items()]
     total = [sum(v[key] or 0 for v in size["jobs"].values()) for key in ("expected", "done", "diverged")]
+    if all(v["expected"] is None for v in size["jobs"].values()):
+        total[0] = ""  # not known: no config given
     job_rows.append(["all training jobs", *total])
     parts.append(_table(["Training jobs", "in the config", "with a result", "diverged"], job_rows))
     parts.append(
