@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: install demo test lint report clean-demo slurm-deps test-slurm slurm-up slurm-down ucr-data
+.PHONY: install demo test lint report clean-demo system-deps slurm-deps browser-deps test-slurm slurm-up slurm-down ucr-data
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -58,12 +58,26 @@ report: install
 clean-demo:
 	rm -rf results resources/synthetic .snakemake
 
-# The SLURM tests (tests/test_slurm.py) start a real single-node cluster from Debian's
-# packages, as root; without them those tests skip (and fail under CI=true).
+# Debian packages some tests need, installed as root (.ci/run does `make system-deps`):
+# - the SLURM tests (tests/test_slurm.py) start a real single-node cluster;
+# - the report test (tests/test_report_browser.py) screenshots the summary page in
+#   headless Chromium.
+# Without them those tests skip (and fail under CI=true).
 SLURM_PACKAGES := munge slurmctld slurmd slurm-client slurmdbd mariadb-server iproute2
+BROWSER_PACKAGES := chromium
+define apt_install
+	dpkg -s $(1) >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(1); }
+endef
+
+system-deps:
+	$(call apt_install,$(SLURM_PACKAGES) $(BROWSER_PACKAGES))
+
 slurm-deps:
-	dpkg -s $(SLURM_PACKAGES) >/dev/null 2>&1 || { apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SLURM_PACKAGES); }
+	$(call apt_install,$(SLURM_PACKAGES))
+
+browser-deps:
+	$(call apt_install,$(BROWSER_PACKAGES))
 
 test-slurm: install
 	$(BIN)/python -m pytest -q -m slurm

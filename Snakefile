@@ -15,6 +15,11 @@ configfile: "config/demo.yaml"
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+# `snakemake --report results/report.html` opens on this page, which inlines the run's
+# summary (results/analysis/summary.html, rule summary).
+report: "report/workflow.rst"
+
+
 # On a cluster, a GPU limit (profiles/slurm: resources gpu=1) holds per submitted job,
 # not for the whole run: a packed group of training jobs then runs its members one after
 # another on one GPU, while any number of groups run at once. Local runs ignore scopes.

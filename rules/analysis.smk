@@ -30,6 +30,11 @@ rule results_table:
             caption="../report/results_table.rst",
             category="Results table",
         ),
+        html=report(
+            f"{TABLES_DIR}/results.html",
+            caption="../report/results_table.rst",
+            category="Results table",
+        ),
     log:
         "results/logs/results_table.log",
     conda:
@@ -48,7 +53,7 @@ rule analysis:
     output:
         tables=report(
             directory(f"{ANALYSIS_DIR}/tables"),
-            patterns=["{name}.csv"],
+            patterns=["{name}.html", "{name}.csv"],
             caption="../report/tables.rst",
             category="Tables",
         ),
@@ -150,6 +155,16 @@ rule comparison:
             caption="../report/comparison_referents.rst",
             category="Comparison with the paper",
         ),
+        tables_html=report(
+            f"{ANALYSIS_DIR}/comparison_with_published.html",
+            caption="../report/comparison.rst",
+            category="Comparison with the paper",
+        ),
+        referents_html=report(
+            f"{ANALYSIS_DIR}/comparison_referents_with_published.html",
+            caption="../report/comparison_referents.rst",
+            category="Comparison with the paper",
+        ),
     log:
         "results/logs/comparison.log",
     conda:
@@ -162,3 +177,46 @@ rule comparison:
         label=PROTOCOL_LABEL,
     script:
         "../workflow/scripts/comparison.py"
+
+
+# The training jobs the config asks for, per kind: the summary page sets them beside
+# the results that exist.
+EXPECTED_JOBS = {
+    "pretrain": len(pretrain_results()),
+    "referent": len(referent_results()),
+    "finetune": len(finetune_results()),
+    "stream_max": len(stream_max_results()),
+}
+
+
+rule summary:
+    """The report's first page: sign tests, significant cells, protocol, run size and the
+    comparison with the published results (when imported)."""
+    input:
+        results=f"{TABLES_DIR}/results.parquet",
+        comparison=(
+            [f"{ANALYSIS_DIR}/comparison_with_published.csv"]
+            if config["published_results"]
+            else []
+        ),
+    output:
+        html=report(
+            f"{ANALYSIS_DIR}/summary.html",
+            caption="../report/summary.rst",
+            category="Summary",
+        ),
+        json=f"{ANALYSIS_DIR}/summary_page.json",
+    log:
+        "results/logs/summary.log",
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        runtime=30,
+        mem_mb=4000,
+    params:
+        protocol=SELECTION,
+        label=PROTOCOL_LABEL,
+        switches=SWITCHES,
+        expected_jobs=EXPECTED_JOBS,
+    script:
+        "../workflow/scripts/summary.py"

@@ -327,6 +327,7 @@ def all_targets():
         *expand(SUBSET, dataset=TARGETS, variant=VARIANTS, run=RUNS),
         f"{TABLES_DIR}/results.parquet",
         f"{ANALYSIS_DIR}/done",
+        f"{ANALYSIS_DIR}/summary.html",
     ]
     if config["published_results"]:
         targets += [

@@ -506,3 +506,123 @@ def test_referents_command_prints_the_comparison(tmp_path, capsys):
     assert "ours: paper; published: paper (the authors' code and published runs)" in printed
     assert pd.read_csv(tmp_path / "out.csv")["ours_n"].tolist() == [3]
     assert referents.main([str(tmp_path / "empty"), str(archive)]) == 2
+
+
+# ------------------------------------------------------ robust summaries and HTML
+
+
+@pytest.mark.parametrize(
+    "gains, driven",
+    [
+        ([10.0, 11.0, 9.0, 10.0, 12.0], False),  # runs agree
+        ([1.0, 1.0, 1.0, 1.0, 100.0], True),  # one run makes the mean 20.8; without it 1
+        ([5.0, 5.0, 5.0, -40.0], True),  # one run flips the sign: mean -6.25, without it 5
+        ([8.0, 10.0, 12.0], False),  # leaving out 8 moves the mean by 1 of 10
+        ([0.0, 0.0, 3.0], True),  # mean 1, without the 3: 0 (moved by 100 %)
+        ([4.0], True),  # a mean of one run is that run
+        ([], False),
+    ],
+)
+def test_single_run_rule(gains, driven):
+    summary = stats.robust_summary(gains)
+    assert summary["single_run_driven"] is driven
+    if gains:
+        assert summary["median"] == pytest.approx(np.median(gains))
+
+
+def test_single_run_rule_threshold_and_nan():
+    # Leaving out the 16 moves the mean from 7 to 4: by 3, i.e. 43 % of 7 (not flagged at 50 %).
+    gains = [4.0, 4.0, 4.0, 16.0]
+    assert stats.robust_summary(gains)["mean_without_extreme"] == pytest.approx(4.0)
+    assert not stats.robust_summary(gains)["single_run_driven"]
+    assert stats.robust_summary(gains, shift=0.4)["single_run_driven"]
+    assert stats.robust_summary([np.nan, *gains]) == stats.robust_summary(gains)
+
+
+def failed_finetune(df, arch="tcn", source="lomax", target="lendb", run=0, factor=30.0):
+    """The fine-tuned models of one run barely trained: their MAE is ``factor`` times too large."""
+    index = df[(df["kind"] == "finetune") & (df["arch"] == arch) & (df["source"] == source)
+               & (df["target"] == target) & (df["run"] == run)].index
+    df = df.copy()
+    df.loc[index, ["test_metric", "val_metric"]] *= factor
+    return df
+
+
+def test_one_failed_run_is_flagged_and_the_median_resists_it():
+    df = failed_finetune(experiment(np.random.default_rng(7), runs=5))
+    analysis = stats.analyse(df, "validation")
+    cells = analysis["domains_performance"].set_index(stats.CELL_KEYS)
+    hit, clean = cells.loc[("lomax", "lendb", "1k5")], cells.loc[("lomax", "emg", "1k5")]
+    pairs = analysis["pairs"].set_index(stats.CELL_KEYS).loc[("lomax", "lendb", "1k5")]
+    assert hit["value"] == pytest.approx(pairs["gain_performance"].mean())  # the paper's headline stays
+    assert hit["value"] < -200  # one run's -2900 % gain outweighs nine runs of +10 %
+    assert hit["single_run_driven"] and not clean["single_run_driven"]
+    assert hit["median"] == pytest.approx(10.0, abs=2.0)  # the planted 10 % effect
+    figure8 = analysis["figure8"].set_index(["arch", "omega"])
+    assert {"median_performance", "single_run_driven_performance"} <= set(figure8.columns)
+    tables = build_tables(analysis)
+    markdown = render_markdown(tables["table6_performance_seismology"])
+    assert f"(median {format_percent(hit['median'])}% †)" in markdown
+    assert "†" not in render_markdown(tables["table6_performance_seismology"]).split("LEN-DB 9k |")[0]
+    assert r"\dag{}" in render_latex(tables["table6_performance_seismology"])
+    for name in ("table2_stream_max", "figure8_data", "per_architecture_performance"):
+        assert tables[name].extras is not None, name
+
+
+def test_html_tables_carry_values_marks_and_flags(tmp_path):
+    from tstransfer.analysis import html
+
+    df = failed_finetune(experiment(np.random.default_rng(8), runs=5))
+    tables = build_tables(stats.analyse(df, "validation"))
+    table6 = tables["table6_performance_seismology"]
+    page = html.table_page(table6)
+    assert page.count("<table>") == 1 and page.count("<tr>") == 1 + len(table6.display)
+    cell = table6.data.set_index(stats.CELL_KEYS).loc[("lomax", "lendb", "1k5")]
+    assert cell["single_run_driven"] and cell["significant"] and cell["value"] < 0
+    assert f'<td class="negative flagged">{format_percent(cell["value"])}% ↓<span class="extra">median' in page
+    assert '<td class="positive">' in page  # the other, significant cells
+    assert "S&amp;P 500" in page and "S&P 500" not in page
+    frame = pd.DataFrame({"a": range(5), "b": [0.123456, np.nan, 1.0, 2.0, 3.0]})
+    text = html.frame_page("t", frame)
+    assert "<td>0.1235</td><td></td>" not in text and "<td>1</td><td></td>" in text
+    assert "The first 2 of 5 rows" in html.frame_fragment(frame, max_rows=2)
+
+
+def test_heatmap_colour_limit_is_a_percentile():
+    from tstransfer.analysis.figures import colour_limit
+
+    values = np.array([[1.0, -2.0, 3.0, np.nan], [4.0, -5.0, 6.0, 7.0], [8.0, 9.0, -10.0, 5500.0]])
+    limit = colour_limit(values)
+    finite = np.abs(values[np.isfinite(values)])
+    assert limit == pytest.approx(np.percentile(finite, 90)) and limit < 5500
+    assert colour_limit(np.full((2, 2), np.nan)) == 1.0
+
+
+def test_summary_counts_sign_tests_cells_jobs_and_the_published_comparison():
+    from tstransfer.analysis import summary
+
+    rng = np.random.default_rng(9)
+    ours = experiment(rng, runs=4)
+    index = ours[(ours["kind"] == "finetune") & (ours["arch"] == "magnet") & (ours["run"] == 1)].index
+    ours.loc[index[:3], "status"] = "diverged"
+    expected = {"pretrain": 4, "referent": 16, "finetune": 64, "stream_max": 0}
+    theirs = experiment(np.random.default_rng(10), runs=4, effect=-0.1)
+    comparison = compare_with_published(ours, theirs)
+    numbers = summary.build_summary(ours, "validation", label="validation (x=on)", switches={"test_curves": False},
+                                    expected_jobs=expected, comparison=comparison)
+    analysis = stats.analyse(ours, "validation")
+    total = analysis["table3"].set_index("group").loc["total"]
+    page_total = next(r for r in numbers["sign_tests"]["performance"] if r["group"] == "total")
+    assert (page_total["wins"], page_total["losses"]) == (total["wins"], total["losses"])
+    table6 = analysis["domains_performance"]
+    table6 = table6[table6["target"].isin(stats.SEISMOLOGY)]
+    assert numbers["significant_cells"]["Table 6"]["significant_positive"] == int((table6["significant"] & (table6["value"] > 0)).sum())
+    jobs = numbers["size"]["jobs"]
+    assert jobs["finetune"] == {"expected": 64, "done": int((ours["kind"] == "finetune").sum()), "diverged": 3}
+    published = {row["table"]: row for row in numbers["published"]}
+    assert published["6"]["same_sign"] == 0  # ours gain 10 %, theirs lose 10 %: every sign differs
+    page = summary.summary_page(numbers)
+    assert "validation (x=on)" in page and "test_curves" in page
+    assert f"{page_total['wins']} / {page_total['losses']}" in page
+    no_published = summary.summary_page(summary.build_summary(ours, "validation"))
+    assert "No published results were imported" in no_published

@@ -133,3 +133,25 @@ def test_sp500_path_naming_the_real_file_converts_through_the_workflow(tmp_path,
     assert attrs["n_instances"] == 22_684
     assert attrs["extraction"]["file"] == REAL_SP500.name
     assert not (tmp_path / config["raw_dir"]).exists()  # nothing was downloaded
+
+
+def test_the_report_opens_on_the_summary_in_a_browser(finished_run, bare_env, tmp_path):
+    """`snakemake --report`: the landing page inlines the summary; every table has its HTML page."""
+    from browser import dump_dom, ink_fraction, require_chromium, screenshot
+
+    chromium = require_chromium()
+    summary = json.loads((finished_run / "results" / "analysis" / "summary_page.json").read_text())
+    total = next(row for row in summary["sign_tests"]["performance"] if row["group"] == "total")
+    assert summary["size"]["jobs"]["finetune"] == {"expected": 8, "done": 8, "diverged": 0}
+    report = tmp_path / "report.html"
+    snakemake(finished_run, bare_env, "--report", str(report))
+    text = report.read_text()
+    for stem in ("table3_wins_performance", "table6_performance_seismology", "figure8_data"):
+        assert f"{stem}.html" in text and f"{stem}.csv" in text, stem
+    assert "results.html" in text
+    dom = dump_dom(chromium, report.as_uri(), tmp_path / "profile")
+    assert "Wins and losses with the sign test" in dom  # on the landing page, built by the report's JS
+    assert f"{total['wins']} / {total['losses']}" in dom
+    assert "Size of this run" in dom and "Protocol and switches in force" in dom
+    png = screenshot(chromium, report.as_uri(), tmp_path / "report.png", tmp_path / "profile")
+    assert ink_fraction(png) > 0.02, "the report's landing page rendered (nearly) blank"

@@ -6,8 +6,7 @@ from tstransfer import datasets, logs
 # format: (one's own data) must be in it.
 datasets.register_config(snakemake.config)
 
-from tstransfer.analysis import results, tables  # noqa: E402
-from tstransfer.fsutil import atomic_path  # noqa: E402
+from tstransfer.analysis import render, results, tables  # noqa: E402
 
 log = logs.setup(snakemake.log[0])
 with logs.logged_errors(log):
@@ -15,8 +14,6 @@ with logs.logged_errors(log):
     theirs = results.read_table(snakemake.input.published)
     label = snakemake.params.label
     comparison = tables.compare_with_published(ours, theirs, protocol=snakemake.params.protocol, label=label)
-    with atomic_path(snakemake.output.tables) as tmp:
-        comparison.to_csv(tmp, index=False)
+    render.write_frame(comparison, snakemake.output.tables, "This run beside the published results, cell by cell")
     referents = tables.compare_referents(ours, theirs, label=label)
-    with atomic_path(snakemake.output.referents) as tmp:
-        referents.to_csv(tmp, index=False)
+    render.write_frame(referents, snakemake.output.referents, "This run's referent models beside the published ones")

@@ -6,10 +6,14 @@ from tstransfer import datasets, logs
 # format: (one's own data) must be in it.
 datasets.register_config(snakemake.config)
 
-from tstransfer.analysis import results  # noqa: E402
+from tstransfer.analysis import html, results  # noqa: E402
+from tstransfer.fsutil import atomic_path  # noqa: E402
 
 log = logs.setup(snakemake.log[0])
 with logs.logged_errors(log):
     table = results.build_results_table(snakemake.input[0])
     results.write_table(table, snakemake.output.parquet, snakemake.output.csv)
+    page = html.frame_page("Results table: one row per trained model", table)
+    with atomic_path(snakemake.output.html) as tmp:
+        tmp.write_text(page, encoding="utf-8")
     log.info("%d rows, %d diverged", len(table), int((table["status"] == "diverged").sum()))

@@ -15,15 +15,25 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.colors import Normalize, SymLogNorm  # noqa: E402
+from matplotlib.colors import Normalize  # noqa: E402
 
 from tstransfer.analysis import stats  # noqa: E402
 from tstransfer.analysis.tables import ARCH_LABELS, DATASET_LABELS, format_percent  # noqa: E402
 from tstransfer.fsutil import atomic_path  # noqa: E402
-# Tables whose largest |gain| exceeds 50 % (SPEECH targets reach 1800 %) are coloured on
-# a symmetric log scale, linear within +-5 %; others on a plain linear scale.
+# Figure 8's gain axis turns symmetric-log, linear within +-5 %, where some bar passes 50 %.
 SYMLOG_ABOVE_PERCENT = 50.0
 SYMLOG_LINEAR_PERCENT = 5.0
+# Heatmap colours run linearly over +-(this percentile of the table's |mean gains|) and
+# saturate beyond, so one outlier (SPEECH targets reach 1800 %) does not wash out the rest.
+CLIP_PERCENTILE = 90.0
+
+
+def colour_limit(values, percentile: float = CLIP_PERCENTILE) -> float:
+    """The heatmap's symmetric colour limit: ``percentile`` of the finite |values| (1 if none or 0)."""
+    finite = np.abs(np.asarray(values, dtype=float))
+    finite = finite[np.isfinite(finite)]
+    limit = float(np.percentile(finite, percentile)) if finite.size else 0.0
+    return limit if limit > 0 else 1.0
 
 
 def _save(figure: plt.Figure, stem: Path) -> list[Path]:
@@ -39,35 +49,57 @@ def _save(figure: plt.Figure, stem: Path) -> list[Path]:
 
 
 def plot_figure8(figure8: pd.DataFrame, stem: str | os.PathLike) -> list[Path]:
-    """Gain against learning-rate multiplier, one line per architecture.
+    """Gain against learning-rate multiplier as the paper draws it: bars per architecture and multiplier.
 
-    Two panels: performance gain (the paper's Figure 8) and convergence-rate gain.
-    The multiplier axis is categorical, as in the paper, so the ten values are evenly
-    spaced. Writes ``<stem>.png`` and ``<stem>.svg``.
+    Two panels: performance gain (the paper's Figure 8) and convergence-rate gain. In
+    each, one group of bars per architecture, one bar per multiplier (the paper's
+    headline: the mean per-run gain), with the median of the same gains as a black
+    diamond on the bar and a dagger above bars whose mean is driven by a single run
+    (stats.robust_summary). Where some bar exceeds 50 % the gain axis is symmetric-log,
+    linear within +-5 %, so one runaway mean does not flatten the others.
+    Writes ``<stem>.png`` and ``<stem>.svg``.
     """
     stem = Path(stem)
-    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    figure, axes = plt.subplots(2, 1, figsize=(12, 8.5))
     omegas = sorted(set(figure8["omega"])) if len(figure8) else list(stats.OMEGAS)
-    positions = {omega: i for i, omega in enumerate(omegas)}
-    for axis, column, label in (
-        (axes[0], "gain_performance", "Performance gain (%)"),
-        (axes[1], "gain_convergence", "Convergence-rate gain (%)"),
+    archs = [a for a in stats.ARCHITECTURES if a in set(figure8["arch"])] or list(stats.ARCHITECTURES)
+    width = 0.8 / max(len(omegas), 1)
+    colours = plt.get_cmap("viridis")(np.linspace(0.05, 0.95, max(len(omegas), 1)))
+    for axis, which, label in (
+        (axes[0], "performance", "Performance gain (%)"),
+        (axes[1], "convergence", "Convergence-rate gain (%)"),
     ):
-        for arch in stats.ARCHITECTURES:
-            rows = figure8[figure8["arch"] == arch].sort_values("omega")
-            if rows.empty:
-                continue
-            axis.plot([positions[o] for o in rows["omega"]], rows[column], marker="o", label=ARCH_LABELS[arch])
+        extreme = 0.0
+        for k, omega in enumerate(omegas):
+            rows = figure8[figure8["omega"] == omega].set_index("arch")
+            x = np.arange(len(archs)) + (k - (len(omegas) - 1) / 2) * width
+            means = np.array([rows[f"gain_{which}"].get(a, np.nan) for a in archs], dtype=float)
+            medians = np.array([rows[f"median_{which}"].get(a, np.nan) for a in archs], dtype=float)
+            flagged = np.array([bool(rows[f"single_run_driven_{which}"].get(a, False)) for a in archs])
+            axis.bar(x, np.nan_to_num(means), width, color=colours[k], label=f"ω = {omega:g}")
+            axis.scatter(x, medians, marker="D", s=14, color="black", zorder=3,
+                         label="median" if k == 0 else None)
+            for xi, mean in zip(x[flagged], means[flagged]):
+                axis.annotate("†", (xi, mean), ha="center", va="bottom" if mean >= 0 else "top",
+                              fontsize=9, color="#b7791f")
+            finite = np.abs(np.concatenate([means, medians]))
+            finite = finite[np.isfinite(finite)]
+            extreme = max(extreme, float(finite.max()) if finite.size else 0.0)
+        if extreme > SYMLOG_ABOVE_PERCENT:
+            axis.set_yscale("symlog", linthresh=SYMLOG_LINEAR_PERCENT)
+            label += ", symmetric log scale"
         axis.axhline(0.0, color="black", linewidth=0.8)
-        axis.set_xticks(range(len(omegas)), [f"{o:g}" for o in omegas])
-        axis.set_xlabel("Learning-rate multiplier")
+        axis.set_xticks(range(len(archs)), [ARCH_LABELS[a] for a in archs])
         axis.set_ylabel(label)
+        axis.set_title(label.split(" (")[0] + " of TL over referent models, per architecture and multiplier")
         axis.grid(axis="y", alpha=0.4)
-    axes[0].set_title("Performance")
-    axes[1].set_title("Convergence rate")
-    if axes[0].get_legend_handles_labels()[0]:
-        axes[0].legend()
-    figure.suptitle("Mean gain over all (source, target variant, run) at a fixed multiplier")
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        axes[0].legend(handles, labels, ncol=min(len(labels), 6), fontsize=8, loc="best")
+    figure.suptitle(
+        "Mean gain over all (source, target variant, run) at a fixed multiplier; "
+        "diamond: median; †: mean driven by a single run"
+    )
     figure.tight_layout()
     return _save(figure, stem)
 
@@ -75,9 +107,10 @@ def plot_figure8(figure8: pd.DataFrame, stem: str | os.PathLike) -> list[Path]:
 def plot_domain_heatmap(cells: pd.DataFrame, which: str, group: str, stem: str | os.PathLike) -> list[Path]:
     """Heatmap of one of Tables 6-9: sources x target variants.
 
-    Diverging colormap centred at 0 (green: TL better, red: worse); where gains reach
-    beyond 50 % (SPEECH columns, above 1000 %) a symmetric log scale keeps the
-    few-percent cells visible. The printed numbers are the table's.
+    Diverging colormap centred at 0 (green: TL better, red: worse), linear over
+    +-the 90th percentile of the table's |mean gains| (:func:`colour_limit`) and saturated
+    beyond, as the colour bar says. The printed numbers are the table's mean, with the
+    median below it and a dagger where the mean is driven by a single run.
     Significant cells (corrected p <= 0.05) are outlined and starred.
     """
     stem = Path(stem)
@@ -85,19 +118,19 @@ def plot_domain_heatmap(cells: pd.DataFrame, which: str, group: str, stem: str |
     columns = [(t, v) for t in targets for v in stats.VARIANTS]
     sources = list(stats.DATASETS)
     values = np.full((len(sources), len(columns)), np.nan)
+    medians = np.full_like(values, np.nan)
     significant = np.zeros_like(values, dtype=bool)
+    flagged = np.zeros_like(values, dtype=bool)
     for cell in cells[cells["target"].isin(targets)].itertuples(index=False):
         i, j = sources.index(cell.source), columns.index((cell.target, cell.variant))
         values[i, j] = cell.value
+        medians[i, j] = cell.median
         significant[i, j] = bool(cell.significant)
-    finite = np.abs(values[np.isfinite(values)])
-    limit = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-    figure, axis = plt.subplots(figsize=(1.3 * len(columns) + 2, 0.7 * len(sources) + 1.5))
-    # Symmetric limits keep 0 at the colormap's centre in both scales.
-    if limit > SYMLOG_ABOVE_PERCENT:
-        norm, scale = SymLogNorm(linthresh=SYMLOG_LINEAR_PERCENT, vmin=-limit, vmax=limit), "symmetric log scale"
-    else:
-        norm, scale = Normalize(vmin=-limit, vmax=limit), "linear scale"
+        flagged[i, j] = bool(cell.single_run_driven)
+    limit = colour_limit(values)
+    figure, axis = plt.subplots(figsize=(1.5 * len(columns) + 2, 0.8 * len(sources) + 1.5))
+    # Symmetric limits keep 0 at the colormap's centre; beyond +-limit the colour saturates.
+    norm = Normalize(vmin=-limit, vmax=limit, clip=True)
     image = axis.imshow(values, cmap="RdYlGn", norm=norm, aspect="auto")
     for i in range(len(sources)):
         for j in range(len(columns)):
@@ -105,7 +138,10 @@ def plot_domain_heatmap(cells: pd.DataFrame, which: str, group: str, stem: str |
                 axis.text(j, i, "-", ha="center", va="center", color="grey")
                 continue
             text = f"{format_percent(values[i, j])}%" + ("*" if significant[i, j] else "")
-            axis.text(j, i, text, ha="center", va="center", fontsize=8,
+            if np.isfinite(medians[i, j]):
+                text += f"\nmed {format_percent(medians[i, j])}%"
+            text += " †" if flagged[i, j] else ""
+            axis.text(j, i, text, ha="center", va="center", fontsize=7.5,
                       fontweight="bold" if significant[i, j] else "normal")
             if significant[i, j]:
                 axis.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.5))
@@ -113,7 +149,14 @@ def plot_domain_heatmap(cells: pd.DataFrame, which: str, group: str, stem: str |
     axis.set_yticks(range(len(sources)), [DATASET_LABELS[s] for s in sources])
     axis.set_xlabel("Target (variant)")
     axis.set_ylabel("Source")
-    axis.set_title(f"{which.capitalize()} gain (%), * = significant (BKY-corrected p <= 0.05)")
-    figure.colorbar(image, ax=axis, label=f"{which} gain (%), {scale}")
+    axis.set_title(
+        f"{which.capitalize()} gain (%): mean, median below; * significant (BKY-corrected p <= 0.05); "
+        "† mean driven by a single run", fontsize=9,
+    )
+    figure.colorbar(
+        image, ax=axis, extend="both",
+        label=f"{which} gain (%), colour clipped at ±{format_percent(limit)}% "
+        f"(the {CLIP_PERCENTILE:g}th percentile of |mean gain|)",
+    )
     figure.tight_layout()
     return _save(figure, stem)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from tstransfer.analysis import figures, stats
+from tstransfer.analysis import figures, html, stats
 from tstransfer.analysis.tables import (
-    DOMAIN_TABLES, MARK_NEGATIVE, MARK_POSITIVE, WINS_TABLES, Table, build_tables,
+    DOMAIN_TABLES, MARK_NEGATIVE, MARK_POSITIVE, SINGLE_RUN_MARK, WINS_TABLES, Table, build_tables,
 )
 from tstransfer.fsutil import atomic_path, write_json
 
@@ -40,6 +40,12 @@ def _mark(table: Table, row: object, column: object) -> str:
     return table.marks.loc[row, column]
 
 
+def _extra(table: Table, row: object, column: object) -> str:
+    if table.extras is None:
+        return ""
+    return str(table.extras.loc[row, column])
+
+
 def render_markdown(table: Table) -> str:
     """GitHub-flavoured Markdown: title, one pipe table, notes."""
     header = [str(table.display.index.name or "")] + [str(c) for c in table.display.columns]
@@ -55,7 +61,8 @@ def render_markdown(table: Table) -> str:
                 text = f"**{text}** ↑"
             elif mark == MARK_NEGATIVE:
                 text = f"**{text}** ↓"
-            cells.append(text)
+            extra = _extra(table, row, column).translate(_MARKDOWN_ESCAPES)
+            cells.append(f"{text} ({extra})" if extra else text)
         lines.append("| " + " | ".join(cells) + " |")
     notes = list(table.notes)
     if table.marks is not None:
@@ -95,6 +102,9 @@ def render_latex(table: Table) -> str:
                 text = r"\cellcolor{green!25}\textbf{" + text + "}"
             elif mark == MARK_NEGATIVE:
                 text = r"\cellcolor{red!25}\textbf{" + text + "}"
+            extra = latex_escape(_extra(table, row, column)).replace(SINGLE_RUN_MARK, r"\dag{}")
+            if extra:
+                text += r" {\scriptsize (" + extra + ")}"
             cells.append(text)
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\hline", r"\end{tabular}"]
@@ -111,7 +121,7 @@ def _write_text(path: Path, text: str) -> Path:
 
 
 def write_table_files(table: Table, folder: str | os.PathLike) -> list[Path]:
-    """``<name>.csv`` (long-form data), ``<name>.md`` and ``<name>.tex`` in ``folder``."""
+    """``<name>.csv`` (long-form data), ``<name>.md``, ``<name>.tex`` and ``<name>.html`` in ``folder``."""
     folder = Path(folder)
     csv_path = folder / f"{table.name}.csv"
     with atomic_path(csv_path) as tmp:
@@ -120,18 +130,27 @@ def write_table_files(table: Table, folder: str | os.PathLike) -> list[Path]:
         csv_path,
         _write_text(folder / f"{table.name}.md", render_markdown(table)),
         _write_text(folder / f"{table.name}.tex", render_latex(table)),
+        _write_text(folder / f"{table.name}.html", html.table_page(table)),
     ]
+
+
+def write_frame(frame: pd.DataFrame, csv_path: str | os.PathLike, title: str, intro: str = "") -> list[Path]:
+    """A plain frame as ``<stem>.csv`` and a readable ``<stem>.html`` from the same data."""
+    csv_path = Path(csv_path)
+    with atomic_path(csv_path) as tmp:
+        frame.to_csv(tmp, index=False)
+    return [csv_path, _write_text(csv_path.with_suffix(".html"), html.frame_page(title, frame, intro))]
 
 
 def write_all_outputs(results_df: pd.DataFrame, out_dir: str | os.PathLike, protocol: str) -> list[Path]:
     """Compute every statistic and write all tables, figures and a summary under ``out_dir``.
 
-    Stable names: ``tables/<table>.{csv,md,tex}`` (table2_stream_max, table3_wins_performance,
+    Stable names: ``tables/<table>.{csv,md,tex,html}`` (table2_stream_max, table3_wins_performance,
     table4_wins_convergence, table5_convergence_vs_performance,
     table6_performance_seismology, table7_performance_other,
     table8_convergence_seismology, table9_convergence_other,
     table10_wins_per_architecture, per_architecture_{performance,convergence},
-    figure8_data, sign_tests), ``tables/grid_selection.csv``, ``tables/pairs.csv``,
+    figure8_data, sign_tests), ``tables/grid_selection.{csv,html}``, ``tables/pairs.{csv,html}``,
     ``figures/figure8.{png,svg}``, ``figures/table{6,7,8,9}_heatmap.{png,svg}`` and
     ``summary.json``. Returns the paths written.
     """
@@ -141,11 +160,11 @@ def write_all_outputs(results_df: pd.DataFrame, out_dir: str | os.PathLike, prot
     written: list[Path] = []
     for table in tables.values():
         written += write_table_files(table, out_dir / "tables")
-    for name, frame in (("grid_selection", stats.select_grid(results_df, protocol)), ("pairs", analysis["pairs"])):
-        path = out_dir / "tables" / f"{name}.csv"
-        with atomic_path(path) as tmp:
-            frame.to_csv(tmp, index=False)
-        written.append(path)
+    for name, frame, title in (
+        ("grid_selection", stats.select_grid(results_df, protocol), "Grid search: the selected multiplier per run"),
+        ("pairs", analysis["pairs"], "Selected fine-tuned models beside their referents, per run"),
+    ):
+        written += write_frame(frame, out_dir / "tables" / f"{name}.csv", title)
     figure_dir = out_dir / "figures"
     written += figures.plot_figure8(analysis["figure8"], figure_dir / "figure8")
     for (which, group), number in DOMAIN_TABLES.items():

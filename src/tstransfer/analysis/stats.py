@@ -48,6 +48,10 @@ OMEGAS = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 PROTOCOLS = ("validation", "paper")
 ALPHA = 0.05
 SIGN_TEST_Z = 1.96
+# A cell's mean is "driven by a single run" (see robust_summary) when leaving out its
+# most influential run flips the mean's sign or moves it by more than this share of it.
+SINGLE_RUN_SHIFT = 0.5
+ROBUST_COLUMNS = ["median", "mean_without_extreme", "single_run_driven"]
 
 GRID_KEYS = ["arch", "source", "target", "variant", "run"]
 TRIPLET_KEYS = ["arch", "source", "target", "variant"]
@@ -389,6 +393,44 @@ def wins_per_architecture(triplets: pd.DataFrame, which: str = "performance") ->
     return pd.DataFrame(rows)
 
 
+# ------------------------------------------------------------ robust summaries
+
+
+def robust_summary(gains, shift: float = SINGLE_RUN_SHIFT) -> dict[str, object]:
+    """Median of per-run gains and whether their mean is driven by a single run.
+
+    The paper's cell value is the mean of per-run relative gains, which one run (a
+    referent that barely trained, say) can dominate. The rule: leave out the most
+    influential run, the one furthest from the mean (removing run i moves the mean by
+    ``(mean - x_i) / (n - 1)``, so that run moves it most), and call the mean
+    ``single_run_driven`` when the mean of the rest
+
+    - has the opposite sign (one of the two is positive, the other negative), or
+    - differs from the mean by more than ``shift`` (50 %) of ``|mean|``.
+
+    A mean of one run is single-run driven by definition; with no run, nothing is
+    flagged. NaN gains are ignored. Returns ``median``, ``mean_without_extreme``
+    and ``single_run_driven``.
+    """
+    values = np.asarray(gains, dtype=float)
+    values = values[np.isfinite(values)]
+    n = len(values)
+    if n == 0:
+        return {"median": np.nan, "mean_without_extreme": np.nan, "single_run_driven": False}
+    mean = float(values.mean())
+    if n == 1:
+        return {"median": float(values[0]), "mean_without_extreme": np.nan, "single_run_driven": True}
+    extreme = int(np.argmax(np.abs(values - mean)))
+    rest = float(np.delete(values, extreme).mean())
+    flipped = (mean > 0 > rest) or (mean < 0 < rest)
+    moved = abs(mean - rest) > shift * abs(mean)
+    return {
+        "median": float(np.median(values)),
+        "mean_without_extreme": rest,
+        "single_run_driven": bool(flipped or moved),
+    }
+
+
 # ------------------------------------------------------------------ Wilcoxon tables
 
 
@@ -422,20 +464,24 @@ def _cell_statistics(pairs: pd.DataFrame, keys: list[str], which: str) -> pd.Dat
             dict(
                 zip(keys, key),
                 value=float(usable[gain_col].mean()) if len(usable) else np.nan,
+                **robust_summary(usable[gain_col]),
                 p=wilcoxon_p(usable[ref_col], usable[tl_col]),
                 n_pairs=int(len(usable)),
                 n_missing=int((~group["usable"]).sum()),
                 n_diverged=int(group["n_diverged"].sum()),
             )
         )
-    return pd.DataFrame(rows, columns=keys + ["value", "p", "n_pairs", "n_missing", "n_diverged"])
+    columns = keys + ["value", *ROBUST_COLUMNS, "p", "n_pairs", "n_missing", "n_diverged"]
+    return pd.DataFrame(rows, columns=columns).astype({"single_run_driven": bool})
 
 
 def domain_tables(pairs: pd.DataFrame, which: str = "performance", alpha: float = ALPHA) -> pd.DataFrame:
     """Tables 6+7 (``which="performance"``) or 8+9 (``"convergence"``), long form.
 
     One row per (source, target, variant) cell, pooling 4 architectures x 7 runs:
-    ``value`` = mean of per-run gains, ``p`` = Wilcoxon on the paired raw values
+    ``value`` = mean of per-run gains (the paper's headline), beside it ``median``,
+    ``mean_without_extreme`` and ``single_run_driven`` (:func:`robust_summary`),
+    ``p`` = Wilcoxon on the paired raw values
     (metric or convergence rate), ``p_corrected`` = Benjamini-Krieger-Yekutieli over
     all cells of the table pair (60 in the paper), ``significant`` where
     ``p_corrected <= alpha``; ``table`` says which of the pair (``seismology`` target
@@ -489,7 +535,8 @@ def gain_by_multiplier(df: pd.DataFrame) -> pd.DataFrame:
 
     No grid search: every fine-tuned model is paired with its referent and the gains
     are averaged over all (source, target variant, run). Pairs with a diverged model
-    are left out and counted (``n_diverged``).
+    are left out and counted (``n_diverged``). ``median_<which>`` and
+    ``single_run_driven_<which>`` (:func:`robust_summary`) stand beside each mean.
     """
     finetune = df[df["kind"] == "finetune"]
     referents = df[df["kind"] == "referent"][
@@ -507,12 +554,17 @@ def gain_by_multiplier(df: pd.DataFrame) -> pd.DataFrame:
         merged.loc[ok, "gain_convergence"] = convergence_gain(merged.loc[ok, "ref_cr"], merged.loc[ok, "convergence_rate"])
     merged["_ok"] = ok
     merged["_diverged"] = (merged["status"] == "diverged").to_numpy() | merged["ref_status"].eq("diverged").fillna(False).to_numpy()
-    table = merged.groupby(["arch", "omega"], sort=True).agg(
+    grouped = merged.groupby(["arch", "omega"], sort=True)
+    table = grouped.agg(
         gain_performance=("gain_performance", "mean"),
         gain_convergence=("gain_convergence", "mean"),
         n_pairs=("_ok", "sum"),
         n_diverged=("_diverged", "sum"),
     ).reset_index()
+    for which in ("performance", "convergence"):
+        robust = [robust_summary(group[f"gain_{which}"]) for _, group in grouped]
+        table[f"median_{which}"] = [r["median"] for r in robust]
+        table[f"single_run_driven_{which}"] = [bool(r["single_run_driven"]) for r in robust]
     table["n_pairs"] = table["n_pairs"].astype(int)
     table["n_diverged"] = table["n_diverged"].astype(int)
     return _order_cells(table)
@@ -527,10 +579,11 @@ def stream_max_gains(df: pd.DataFrame) -> pd.DataFrame:
     From ``kind == "stream_max"`` rows: models with (``stream_max`` True) and without
     the input are paired by seed; the cell is the mean of per-seed gains (positive =
     lower MAE / higher F1 with stream_max), plus an ``Average`` row per dataset over
-    architectures. A pair with a diverged model is left out and counted.
+    architectures. A pair with a diverged model is left out and counted. ``median``
+    and ``single_run_driven`` (:func:`robust_summary`, over seeds) stand beside it.
     """
     study = df[df["kind"] == "stream_max"]
-    columns = ["arch", "target", "gain", "n_pairs", "n_diverged"]
+    columns = ["arch", "target", "gain", "median", "single_run_driven", "n_pairs", "n_diverged"]
     if study.empty:
         return pd.DataFrame(columns=columns)
     keys = ["arch", "target", "seed"]
@@ -547,11 +600,18 @@ def stream_max_gains(df: pd.DataFrame) -> pd.DataFrame:
         )
     joined["_ok"] = ok
     joined["_diverged"] = joined["status_with"].eq("diverged").fillna(False) | joined["status_without"].eq("diverged").fillna(False)
-    table = joined.reset_index().groupby(["arch", "target"], sort=True).agg(
+    grouped = joined.reset_index().groupby(["arch", "target"], sort=True)
+    table = grouped.agg(
         gain=("gain", "mean"), n_pairs=("_ok", "sum"), n_diverged=("_diverged", "sum")
     ).reset_index()
+    robust = [robust_summary(group["gain"]) for _, group in grouped]
+    table["median"] = [r["median"] for r in robust]
+    table["single_run_driven"] = [bool(r["single_run_driven"]) for r in robust]
+    # The average row is the paper's mean over architectures; its median is the median
+    # of the architectures' medians, and it is flagged when any of them is.
     average = table.groupby("target", sort=True).agg(
-        gain=("gain", "mean"), n_pairs=("n_pairs", "sum"), n_diverged=("n_diverged", "sum")
+        gain=("gain", "mean"), n_pairs=("n_pairs", "sum"), n_diverged=("n_diverged", "sum"),
+        median=("median", "median"), single_run_driven=("single_run_driven", "any"),
     ).reset_index()
     average["arch"] = "average"
     table = pd.concat([table, average[columns]], ignore_index=True)

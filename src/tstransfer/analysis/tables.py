@@ -23,6 +23,14 @@ DATASET_LABELS = registry.DATASET_LABELS
 ARCH_LABELS = {**registry.ARCHITECTURE_LABELS, "average": "Average"}  # Table 2's average row
 MARK_POSITIVE = "positive"
 MARK_NEGATIVE = "negative"
+# Beside a cell's mean (the paper's headline): its median, and this mark where the mean
+# is driven by a single run (stats.robust_summary).
+SINGLE_RUN_MARK = "†"
+ROBUST_NOTE = (
+    f"Beside each mean: the median of the same per-run gains; {SINGLE_RUN_MARK} marks a mean "
+    "driven by a single run: leaving out the run furthest from the mean flips its sign or "
+    f"moves it by more than {stats.SINGLE_RUN_SHIFT:.0%} of its size (or the mean is of one run)."
+)
 
 # The paper's numbers of the wins tables (by which measure) and of the four domain
 # tables (by measure and target group); file stems, titles, heatmap names and the
@@ -62,6 +70,14 @@ class Table:
     display: pd.DataFrame
     marks: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    # Secondary text per display cell (the median and the single-run mark), or None.
+    extras: pd.DataFrame | None = None
+
+
+def robust_text(median: float, single_run_driven: bool) -> str:
+    """The text beside a mean: ``median 8.21%``, with the single-run mark where flagged."""
+    text = f"median {_percent(median)}" if np.isfinite(median) else ""
+    return f"{text} {SINGLE_RUN_MARK}".strip() if single_run_driven else text
 
 
 def format_percent(value: float, significant: int = 3, max_decimals: int = 2) -> str:
@@ -99,9 +115,11 @@ def domain_table(cells: pd.DataFrame, which: str, group: str) -> Table:
     rows = [DATASET_LABELS[s] for s in stats.DATASETS]
     display = pd.DataFrame("-", index=rows, columns=columns)
     marks = pd.DataFrame("", index=rows, columns=columns)
+    extras = pd.DataFrame("", index=rows, columns=columns)
     for cell in data.itertuples(index=False):
         row, column = DATASET_LABELS[cell.source], _variant_column(cell.target, cell.variant)
         display.loc[row, column] = _percent(cell.value)
+        extras.loc[row, column] = robust_text(cell.median, cell.single_run_driven)
         if cell.significant:
             marks.loc[row, column] = MARK_POSITIVE if cell.value > 0 else MARK_NEGATIVE
     display.index.name = "Source"
@@ -118,7 +136,8 @@ def domain_table(cells: pd.DataFrame, which: str, group: str) -> Table:
     missing = int(data["n_missing"].sum()) if len(data) else 0
     diverged = int(data["n_diverged"].sum()) if len(data) else 0
     notes.append(f"Pairs missing: {missing}; diverged models: {diverged}.")
-    return Table(name, title, data, display, marks, notes)
+    notes.append(ROBUST_NOTE)
+    return Table(name, title, data, display, marks, notes, extras)
 
 
 def wins_table(wins: pd.DataFrame, which: str) -> Table:
@@ -183,15 +202,17 @@ def per_architecture_table(cells: pd.DataFrame, which: str) -> Table:
     rows = [f"{ARCH_LABELS[a]} [{DATASET_LABELS[s]}]" for s in stats.DATASETS for a in stats.ARCHITECTURES]
     display = pd.DataFrame("-", index=rows, columns=columns)
     marks = pd.DataFrame("", index=rows, columns=columns)
+    extras = pd.DataFrame("", index=rows, columns=columns)
     for cell in cells.itertuples(index=False):
         row = f"{ARCH_LABELS[cell.arch]} [{DATASET_LABELS[cell.source]}]"
         column = _variant_column(cell.target, cell.variant)
         p = f" (p={cell.p:.4g})" if np.isfinite(cell.p) else ""
         display.loc[row, column] = _percent(cell.value) + p
+        extras.loc[row, column] = robust_text(cell.median, cell.single_run_driven)
         if cell.significant:
             marks.loc[row, column] = MARK_POSITIVE if cell.value > 0 else MARK_NEGATIVE
-    notes = ["Cell: mean of 7 per-run gains; marked where the uncorrected Wilcoxon p < 0.05."]
-    return Table(f"per_architecture_{which}", f"Per-architecture {which} gain of TL over referent models", cells, display, marks, notes)
+    notes = ["Cell: mean of 7 per-run gains; marked where the uncorrected Wilcoxon p < 0.05.", ROBUST_NOTE]
+    return Table(f"per_architecture_{which}", f"Per-architecture {which} gain of TL over referent models", cells, display, marks, notes, extras)
 
 
 def stream_max_table(table2: pd.DataFrame) -> Table:
@@ -199,23 +220,37 @@ def stream_max_table(table2: pd.DataFrame) -> Table:
     datasets = [d for d in stats.DATASETS if d in set(table2["target"])]
     archs = [a for a in (*stats.ARCHITECTURES, "average") if a in set(table2["arch"])]
     display = pd.DataFrame("", index=[ARCH_LABELS[a] for a in archs], columns=[DATASET_LABELS[d] for d in datasets])
+    extras = pd.DataFrame("", index=display.index, columns=display.columns)
     for cell in table2.itertuples(index=False):
-        display.loc[ARCH_LABELS[cell.arch], DATASET_LABELS[cell.target]] = (
-            f"{cell.gain:.2f}%" if np.isfinite(cell.gain) else "n/a"
-        )
-    notes = ["Positive: lower MAE (regression) or higher weighted F1 (classification) with stream_max."]
-    return Table("table2_stream_max", "Table 2: performance gain when using stream_max", table2, display, None, notes)
+        row, column = ARCH_LABELS[cell.arch], DATASET_LABELS[cell.target]
+        display.loc[row, column] = f"{cell.gain:.2f}%" if np.isfinite(cell.gain) else "n/a"
+        extras.loc[row, column] = robust_text(cell.median, cell.single_run_driven)
+    notes = [
+        "Positive: lower MAE (regression) or higher weighted F1 (classification) with stream_max.",
+        "Cell: mean over seeds of the per-seed gain; the Average row averages the architectures "
+        "(its median: of their medians; marked when any of them is).",
+        ROBUST_NOTE,
+    ]
+    return Table("table2_stream_max", "Table 2: performance gain when using stream_max", table2, display, None, notes, extras)
 
 
 def figure8_table(figure8: pd.DataFrame) -> Table:
     """Figure 8's numbers: mean gain per architecture and fixed multiplier."""
     omegas = sorted(set(figure8["omega"]))
     display = pd.DataFrame("", index=[f"{ARCH_LABELS[a]} ({w})" for w in ("performance", "convergence") for a in stats.ARCHITECTURES], columns=[f"{o:g}" for o in omegas])
+    extras = pd.DataFrame("", index=display.index, columns=display.columns)
     for cell in figure8.itertuples(index=False):
-        display.loc[f"{ARCH_LABELS[cell.arch]} (performance)", f"{cell.omega:g}"] = _percent(cell.gain_performance)
-        display.loc[f"{ARCH_LABELS[cell.arch]} (convergence)", f"{cell.omega:g}"] = _percent(cell.gain_convergence)
-    notes = ["Mean per-run gain over all (source, target variant, run) at a fixed multiplier (no grid search)."]
-    return Table("figure8_data", "Figure 8 data: gain against learning-rate multiplier", figure8, display, None, notes)
+        for which in ("performance", "convergence"):
+            row, column = f"{ARCH_LABELS[cell.arch]} ({which})", f"{cell.omega:g}"
+            display.loc[row, column] = _percent(getattr(cell, f"gain_{which}"))
+            extras.loc[row, column] = robust_text(
+                getattr(cell, f"median_{which}"), getattr(cell, f"single_run_driven_{which}")
+            )
+    notes = [
+        "Mean per-run gain over all (source, target variant, run) at a fixed multiplier (no grid search).",
+        ROBUST_NOTE,
+    ]
+    return Table("figure8_data", "Figure 8 data: gain against learning-rate multiplier", figure8, display, None, notes, extras)
 
 
 def sign_tests_table(table3: pd.DataFrame, table4: pd.DataFrame) -> Table:

@@ -1,0 +1,283 @@
+"""The report's summary page: what a reader needs before the tables.
+
+:func:`build_summary` gathers, from the results table and the analysis, the sign tests
+of Tables 3, 4 and 10, the number of significant (and single-run-driven) cells per table,
+the protocol and the switches in force, the run's size (training jobs expected and
+done, diverged models, missing pairs and cells) and, where the authors' results were
+imported, how our tables compare with theirs. :func:`summary_page` renders it as one
+HTML page; the report's landing page (report/workflow.rst) inlines that page.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from tstransfer.analysis import html, stats
+from tstransfer.analysis.tables import ARCH_LABELS, DOMAIN_TABLES, SINGLE_RUN_MARK, WINS_TABLES, domain_table_name
+
+KINDS = ("pretrain", "referent", "finetune", "stream_max")
+TITLE = "Transfer learning for time series: summary of this run"
+
+
+def _count_table(cells: pd.DataFrame, significant: str = "significant") -> dict[str, int]:
+    tested = cells["p"].notna()
+    return {
+        "cells": int(len(cells)),
+        "tested": int(tested.sum()),
+        "significant_positive": int((cells[significant] & (cells["value"] > 0)).sum()),
+        "significant_negative": int((cells[significant] & (cells["value"] < 0)).sum()),
+        "single_run_driven": int(cells["single_run_driven"].sum()),
+        "median_sign_differs": int((np.sign(cells["median"]) != np.sign(cells["value"]))[tested].sum()),
+    }
+
+
+def build_summary(
+    results_df: pd.DataFrame,
+    protocol: str,
+    *,
+    label: str | None = None,
+    switches: Mapping[str, bool] | None = None,
+    expected_jobs: Mapping[str, int] | None = None,
+    comparison: pd.DataFrame | None = None,
+) -> dict[str, object]:
+    """Every number of the summary page, as plain data (also written as JSON).
+
+    ``protocol`` is the selection protocol the analysis ran under (``validation`` or
+    ``paper``); ``label`` names the procedure in force, ``switches`` its switches,
+    ``expected_jobs`` the training jobs the config asks for per kind, ``comparison``
+    the output of :func:`tables.compare_with_published` (None: nothing imported).
+    """
+    analysis = stats.analyse(results_df, protocol)
+    sign_tests = {}
+    for which, number in WINS_TABLES.items():
+        wins = analysis[f"table{number}"]
+        sign_tests[which] = [
+            {key: (value.item() if hasattr(value, "item") else value) for key, value in row.items()}
+            for row in wins.to_dict("records")
+        ]
+    table10 = analysis["table10"]
+    per_arch = {}
+    for arch, rows in table10[table10["group"] == "total"].groupby("arch", sort=False):
+        test = stats.sign_test(int(rows["wins"].sum()), int(rows["losses"].sum()))
+        per_arch[arch] = {**test, "cases": int(rows["n"].sum())}
+    significant_cells = {}
+    for (which, group), number in DOMAIN_TABLES.items():
+        cells = analysis[f"domains_{which}"]
+        cells = cells[cells["target"].isin(stats.TABLE_TARGETS[group])]
+        significant_cells[f"Table {number}"] = {"name": domain_table_name(which, group), **_count_table(cells)}
+    for which in ("performance", "convergence"):
+        significant_cells[f"Per-architecture {which}"] = {
+            "name": f"per_architecture_{which}", **_count_table(analysis[f"per_architecture_{which}"])
+        }
+    for which, number in WINS_TABLES.items():
+        wins = analysis[f"table{number}"]
+        significant_cells[f"Table {number}"] = {
+            "name": f"table{number}_wins_{which}",
+            "rows": int(len(wins)),
+            "significant_rows": int(wins["significant"].sum()),
+        }
+    kinds = results_df.groupby("kind")["status"] if len(results_df) else None
+    jobs = {}
+    for kind in KINDS:
+        statuses = kinds.get_group(kind) if kinds is not None and kind in kinds.groups else pd.Series(dtype=object)
+        jobs[kind] = {
+            "expected": int(expected_jobs[kind]) if expected_jobs and kind in expected_jobs else None,
+            "done": int(len(statuses)),
+            "diverged": int((statuses != "ok").sum()),
+        }
+    pairs, triplets = analysis["pairs"], analysis["triplets"]
+    domain_cells = analysis["domains_performance"]
+    size = {
+        "jobs": jobs,
+        "pairs": int(len(pairs)),
+        "pairs_missing": int((~pairs["usable"]).sum()) if len(pairs) else 0,
+        "pairs_by_status": {k: int(v) for k, v in pairs["pair_status"].value_counts().items()} if len(pairs) else {},
+        "triplets": int(len(triplets)),
+        "triplets_missing": int((triplets["outcome_performance"] == "missing").sum()) if len(triplets) else 0,
+        "domain_cells": int(len(domain_cells)),
+        "domain_cells_missing": int(domain_cells["value"].isna().sum()),
+    }
+    summary = {
+        "protocol": protocol,
+        "label": label or protocol,
+        "switches": dict(switches or {}),
+        "sign_tests": sign_tests,
+        "wins_per_architecture": per_arch,
+        "significant_cells": significant_cells,
+        "size": size,
+        "robust_rule": {"shift": stats.SINGLE_RUN_SHIFT},
+        "published": _published_summary(comparison) if comparison is not None else None,
+    }
+    return summary
+
+
+def _published_summary(comparison: pd.DataFrame) -> list[dict[str, object]]:
+    """Per compared table: cells, sign and significance agreement, differences."""
+    rows = []
+    for table, group in comparison.groupby("table", sort=False):
+        cells = group.dropna(subset=["ours"])
+        is_gain = not str(table).startswith("wins")
+        rows.append(
+            {
+                "table": str(table),
+                "cells": int(len(group)),
+                "compared": int(len(cells)),
+                "same_sign": int(cells["same_sign"].sum()),
+                "same_significance": int(cells["same_significance"].sum()) if is_gain else None,
+                "ours_significant": int(cells["ours_significant"].sum()) if is_gain else None,
+                "published_significant": int(cells["published_significant"].sum()) if is_gain else None,
+                "median_abs_difference": float(cells["difference"].abs().median()) if len(cells) else float("nan"),
+                "ours_total": float(cells["ours"].sum()) if not is_gain else None,
+                "published_total": float(cells["published"].sum()) if not is_gain else None,
+            }
+        )
+    return rows
+
+
+# ---------------------------------------------------------------------- rendering
+
+
+def _table(header: list[str], rows: list[list[object]], first_is_header: bool = True) -> str:
+    head = "".join(f"<th>{html_lib.escape(str(h))}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = []
+        for i, value in enumerate(row):
+            text = value if isinstance(value, _Raw) else html_lib.escape(html.format_value(value))
+            tag = "th" if i == 0 and first_is_header else "td"
+            cells.append(f"<{tag}>{text}</{tag}>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>" + "".join(body) + "</tbody></table>\n"
+
+
+class _Raw(str):
+    """Cell text that is already HTML."""
+
+
+def _verdict(significant: bool) -> _Raw:
+    return _Raw('<span class="good">yes</span>' if significant else "no")
+
+
+def _p(value: float) -> str:
+    return f"{value:.3g}" if value == value else ""
+
+
+def summary_fragment(summary: Mapping[str, object]) -> str:
+    """The summary as HTML inside ``<div class="tstl" id="tstl-summary">``."""
+    parts = [f"<h1>{html_lib.escape(TITLE)}</h1>"]
+    parts.append(
+        f"<p>Protocol in force: <b>{html_lib.escape(str(summary['label']))}</b> "
+        f"(grid search selects by the {'validation' if summary['protocol'] == 'validation' else 'test'} curve). "
+        "Headline numbers are the paper's (means of per-run gains, its tests), so that they compare "
+        "with the published tables; medians and single-run flags stand beside them in every gain table.</p>"
+    )
+    # Sign tests.
+    parts.append("<h2>Does transfer help? Wins and losses with the sign test (Tables 3 and 4)</h2>")
+    rows = []
+    perf = {row["group"]: row for row in summary["sign_tests"]["performance"]}
+    conv = {row["group"]: row for row in summary["sign_tests"]["convergence"]}
+    for group, row in perf.items():
+        c = conv[group]
+        rows.append([
+            row["label"],
+            f"{row['wins']} / {row['losses']}", row["critical_value"], _p(row["p_binomial"]), _verdict(row["significant"]),
+            f"{c['wins']} / {c['losses']}", c["critical_value"], _p(c["p_binomial"]), _verdict(c["significant"]),
+        ])
+    parts.append(_table(
+        ["Domain group", "Performance: TL wins / losses", "critical wins", "sign-test p", "significant",
+         "Convergence: TL wins / losses", "critical wins", "sign-test p", "significant"], rows))
+    parts.append(
+        "<p class=\"notes\">A win: the 7-run mean of the TL models beats the referents' of the same "
+        "(architecture, source, target variant). Significant where the wins reach the critical value "
+        "(N + 1.96 √N) / 2 of the paper's two-tailed sign test; p is the exact binomial test.</p>"
+    )
+    arch_rows = [[ARCH_LABELS.get(arch, arch), f"{v['wins']} / {v['losses']}",
+                  f"{100 * v['wins'] / v['cases']:.0f}%" if v["cases"] else "n/a",
+                  v["critical_value"], _p(v["p_binomial"]), _verdict(v["significant"])]
+                 for arch, v in summary["wins_per_architecture"].items()]
+    parts.append("<h2>Wins per architecture (Table 10, all domain groups, performance)</h2>")
+    parts.append(_table(["Architecture", "TL wins / losses", "share of cases", "critical wins", "sign-test p",
+                         "significant"], arch_rows))
+    # Significant cells.
+    parts.append("<h2>Significant cells per table</h2>")
+    rows = []
+    for name, counts in summary["significant_cells"].items():
+        if "cells" in counts:
+            rows.append([name, counts["cells"], counts["tested"], counts["significant_positive"],
+                         counts["significant_negative"], counts["single_run_driven"], counts["median_sign_differs"]])
+        else:
+            rows.append([name, counts["rows"], counts["rows"], counts["significant_rows"], "", "", ""])
+    parts.append(_table(
+        ["Table", "cells", "tested", "significant, TL better", "significant, TL worse",
+         f"mean driven by a single run ({SINGLE_RUN_MARK})", "median's sign differs from mean's"], rows))
+    shift = summary["robust_rule"]["shift"]
+    parts.append(
+        "<p class=\"notes\">Tables 6-9: Wilcoxon signed-rank, Benjamini-Krieger-Yekutieli corrected over the "
+        "table pair, corrected p ≤ 0.05. Per-architecture tables: uncorrected p &lt; 0.05. Tables 3 and 4: rows "
+        f"whose sign test is significant. {SINGLE_RUN_MARK}: leaving out the run furthest from the mean flips "
+        f"the mean's sign or moves it by more than {shift:.0%} of its size (or the mean is of one run).</p>"
+    )
+    # Protocol.
+    parts.append("<h2>Protocol and switches in force</h2>")
+    switch_rows = [[name, "on" if value else "off"] for name, value in summary["switches"].items()]
+    parts.append(_table(["Switch", "value"], switch_rows) if switch_rows else "<p>No switches recorded.</p>")
+    # Size.
+    size = summary["size"]
+    parts.append("<h2>Size of this run</h2>")
+    job_rows = [[kind, v["expected"] if v["expected"] is not None else "", v["done"], v["diverged"]]
+                for kind, v in size["jobs"].items()]
+    total = [sum(v[key] or 0 for v in size["jobs"].values()) for key in ("expected", "done", "diverged")]
+    if all(v["expected"] is None for v in size["jobs"].values()):
+        total[0] = ""  # not known: no config given
+    job_rows.append(["all training jobs", *total])
+    parts.append(_table(["Training jobs", "in the config", "with a result", "diverged"], job_rows))
+    parts.append(
+        f"<p>Fine-tuning pairs (selected model beside its referent): {size['pairs']}, of which missing "
+        f"(a diverged referent or grid, or no referent): {size['pairs_missing']}. "
+        f"Triplets without an outcome: {size['triplets_missing']} of {size['triplets']}. "
+        f"Cells of Tables 6/7 without a value: {size['domain_cells_missing']} of {size['domain_cells']}.</p>"
+    )
+    # Published.
+    published = summary.get("published")
+    parts.append("<h2>Beside the published results</h2>")
+    if not published:
+        parts.append("<p>No published results were imported (config <code>published_results</code> is empty).</p>")
+    else:
+        rows = []
+        for row in published:
+            if row["same_significance"] is not None:
+                rows.append([f"Table {row['table']}", row["compared"], f"{row['same_sign']} of {row['compared']}",
+                             f"{row['same_significance']} of {row['compared']}",
+                             f"{row['ours_significant']} / {row['published_significant']}",
+                             f"{row['median_abs_difference']:.3g} points"])
+            else:
+                rows.append([row["table"], row["compared"], f"{row['same_sign']} of {row['compared']}", "",
+                             f"ours {row['ours_total']:.0f}, published {row['published_total']:.0f} (sum of counts)",
+                             f"{row['median_abs_difference']:.3g}"])
+        parts.append(_table(["Compared table", "cells", "same sign", "same significance",
+                             "significant cells: ours / published", "median |difference|"], rows))
+        parts.append("<p class=\"notes\">Cell by cell in the category \"Comparison with the paper\".</p>")
+    return '<div class="tstl" id="tstl-summary">\n' + "\n".join(parts) + "\n</div>\n"
+
+
+# Inlined into the Snakemake report's landing page, the summary sits in a narrow text
+# column of a container that centres its content vertically (and so cuts off the top of
+# anything taller than the window): these rules, which match only a page holding the
+# summary, widen the column and start the page at the top.
+REPORT_LAYOUT = """
+.prose:has(#tstl-summary) { max-width: min(70rem, 92vw); }
+div.h-screen:has(#tstl-summary) { align-items: flex-start; justify-content: flex-start; }
+"""
+
+
+def summary_page(summary: Mapping[str, object]) -> str:
+    """The summary as a complete HTML document (style scoped under ``.tstl``)."""
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{html_lib.escape(TITLE)}</title><style>{html.STYLE}{REPORT_LAYOUT}</style></head>\n"
+        f"<body>\n{summary_fragment(summary)}</body></html>\n"
+    )

@@ -1,0 +1,69 @@
+"""Headless Chromium (Debian's ``chromium`` package, `make browser-deps`) for the report tests.
+
+Outside CI a test skips where Chromium is absent; under ``CI=true`` it fails, since CI
+installs it (`make system-deps`). Each call starts Chromium in a session of its own and,
+should it outlive its timeout, kills that process group by the PID it started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from shared_data import in_ci
+
+CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
+
+
+def require_chromium() -> str:
+    for name in CANDIDATES:
+        path = shutil.which(name)
+        if path:
+            return path
+    message = "headless Chromium not found (as root: make browser-deps, i.e. apt-get install chromium)"
+    if in_ci():
+        pytest.fail(message + "; under CI=true the browser test must run", pytrace=False)
+    pytest.skip(message)
+
+
+def run_chromium(binary: str, profile: Path, *args: str, timeout: float = 60) -> str:
+    """Chromium headless with ``args``; its stdout. ``profile``: a fresh user-data dir."""
+    argv = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--no-first-run", "--hide-scrollbars", f"--user-data-dir={profile}", *args]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True, env={**os.environ, "HOME": str(profile)})
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # the group of the PID started here
+        process.communicate()
+        raise
+    if process.returncode != 0:
+        raise AssertionError(f"chromium {' '.join(args)} failed ({process.returncode}):\n{err[-3000:]}")
+    return out
+
+
+def screenshot(binary: str, url: str, png: Path, profile: Path, size: str = "1280,1600") -> Path:
+    run_chromium(binary, profile, f"--window-size={size}", "--virtual-time-budget=5000",
+                 f"--screenshot={png}", url)
+    assert png.is_file(), f"chromium wrote no screenshot for {url}"
+    return png
+
+
+def dump_dom(binary: str, url: str, profile: Path) -> str:
+    """The DOM after the page's scripts ran (the report builds its pages in JavaScript)."""
+    return run_chromium(binary, profile, "--virtual-time-budget=5000", "--dump-dom", url)
+
+
+def ink_fraction(png: Path) -> float:
+    """The share of pixels that differ from the image's most common colour (0: uniform)."""
+    from PIL import Image
+
+    image = Image.open(png).convert("RGB")
+    colours = image.getcolors(maxcolors=image.width * image.height)
+    background = max(count for count, _ in colours)
+    return 1.0 - background / (image.width * image.height)
