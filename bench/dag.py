@@ -7,10 +7,11 @@ fine-tuning jobs; 2 = twice the runs), it times ``snakemake -n`` of this workflo
 config/config.yaml on an empty results tree, beside the same dry run of a bare Snakefile
 whose rules have the same wildcards and job counts but only touch their outputs (the
 floor that Snakemake itself sets), and of that bare Snakefile with the directives our
-rules carry (group, log, benchmark, conda, resources, wildcard_constraints, a params
-function): Snakemake evaluates each of them for every job, so together they set the
-floor of a workflow that has them. At the first scale each directive is also timed
-alone on the bare Snakefile, to show its own share.
+rules carry (log, benchmark, conda, resources, wildcard_constraints, a params function):
+Snakemake evaluates each of them for every job, so together they set the floor of a
+workflow that has them. At the first scale each directive is also timed alone on the
+bare Snakefile, to show its own share; so is `group`, which our rules no longer carry
+(packing is `--groups` on the command line, README) and the floor leaves out.
 
 Prints the medians of ``--repeats`` runs of each and their ratios, all measured in the
 same run, in turns, so load on the machine affects all alike; wall seconds, and CPU
@@ -69,7 +70,7 @@ _BARE_RULES = [
 # The directives our rules carry, as rules/*.smk use them, each of which Snakemake
 # evaluates for every job: bare_snakefile(directives) adds them to the bare rules.
 DIRECTIVES = {
-    "group": "on finetune (the optional SLURM packing of a run's ten multipliers)",
+    "group": "on finetune (not ours: packing is --groups, README; not in the floor)",
     "log": "on every rule",
     "benchmark": "on the training rules and convert",
     "conda": "on every rule",
@@ -77,6 +78,8 @@ DIRECTIVES = {
     "constraints": "wildcard_constraints: the config's names as alternatives, digits",
     "params": "one function of the wildcards on the training rules, in the shell command",
 }
+# Timed alone, left out of the floor: what rules/*.smk do not carry.
+NOT_OURS = frozenset({"group"})
 _CONSTRAINTS = """
 wildcard_constraints:
     dataset="|".join(config["datasets"]),
@@ -210,7 +213,7 @@ def main() -> None:
             tmp = Path(tmp)
             config = paper_config(scale)
             bare = Variant(tmp, "bare", config, directives=frozenset())
-            floor = Variant(tmp, "floor", config, directives=frozenset(DIRECTIVES))
+            floor = Variant(tmp, "floor", config, directives=frozenset(DIRECTIVES) - NOT_OURS)
             ours = Variant(tmp, "ours", config)
             singles = []
             if scale == args.scale[0]:
@@ -238,7 +241,8 @@ def main() -> None:
                     print(f"  {label:14} {variant.wall:>7.1f} {variant.cpu:>7.1f} "
                           f"{variant.wall / bare.wall - 1:>+13.0%} {variant.cpu / bare.cpu - 1:>+5.0%}  "
                           f"{DIRECTIVES.get(variant.name, '')}")
-                print("\nfloor = bare + all of them; ratios of medians, wall (cpu)")
+                print(f"\nfloor = bare + all of them but {', '.join(sorted(NOT_OURS))}; "
+                      "ratios of medians, wall (cpu)")
                 print(f"{'grid':>6} {'jobs':>7} {'bare jobs':>9} {'bare s':>7} {'floor s':>7} {'ours s':>7} "
                       f"{'ours/bare':>13} {'ours/floor':>13} {'ms/job':>7}")
             print(f"{scale:>5}x {jobs['ours']:>7} {jobs['bare']:>9} {bare.wall:>7.1f} {floor.wall:>7.1f} "

@@ -8,8 +8,8 @@ multipliers (data and the pretrained model made locally, once), then reruns its
 fine-tuning cells through `snakemake --profile profiles/slurm`, alternating:
 
 - unpacked: one SLURM job per cell, each importing TensorFlow itself;
-- packed: `--group-components ...=10`, one allocation whose job server imports TensorFlow
-  once and forks every cell.
+- packed: `--groups finetune=ft_... --group-components ft_...=10` (README), one allocation
+  whose job server imports TensorFlow once and forks every cell.
 
 Prints, per mode, the median over ``--repeats`` of the wall time per cell and the GPU
 allocation time per cell (sum of sacct's Elapsed over the allocations, each holding one
@@ -34,10 +34,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from slurm_cluster import SlurmCluster, missing_requirements  # noqa: E402
 from workflow_runs import (  # noqa: E402
-    SLURM_PROFILE_ARGS, environment_without_the_project, snakemake, tiny_config,
+    PACK_FINETUNE_ARGS, SLURM_PROFILE_ARGS, environment_without_the_project, snakemake, tiny_config,
 )
-
-PACK = "ft_{arch}_{source}_{target}_{variant}_{run}=10"
 
 
 def bench_config(n_omegas: int) -> dict:
@@ -58,7 +56,7 @@ def measure(cluster: SlurmCluster, workdir: Path, env: dict, packed: bool) -> tu
     first = cluster.next_job_id()
     args = [*SLURM_PROFILE_ARGS, "--forcerun", "finetune", "--until", "finetune"]
     if packed:
-        args += ["--group-components", PACK]
+        args += PACK_FINETUNE_ARGS
     started = time.monotonic()
     snakemake(workdir, cluster.env(env), *args, prefix=cluster.command([], cwd=workdir))
     wall = time.monotonic() - started

@@ -103,10 +103,11 @@ rule finetune:
         "results/logs/finetune/{arch}/{source}/{target}/{variant}/run{run}/omega{omega}.log",
     benchmark:
         "results/benchmarks/finetune/{arch}/{source}/{target}/{variant}/run{run}/omega{omega}.tsv"
-    # Optional packing on SLURM: --group-components with this group's name and =10 puts
-    # the ten multipliers of one run into one allocation (README, "Running on SLURM").
-    group:
-        "ft_{arch}_{source}_{target}_{variant}_{run}"
+    # No group: here. Packing on SLURM is chosen on the command line (README, "One job
+    # per grid cell, or packed"): --groups finetune=ft_{arch}_{source}_{target}_{variant}_{run}
+    # with --group-components ...=10 puts the ten multipliers of one run into one
+    # allocation. A group directive would make every dry run and unpacked run build
+    # 16,800 one-job groups (+15-19% of the DAG's time, bench/dag.py).
     conda:
         "../envs/training.yaml"
     resources:

@@ -21,12 +21,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from workflow_runs import ROOT, SLURM_PROFILE_ARGS, TRAINING_RULES, snakemake, snakemake_argv, tiny_config
+from workflow_runs import (
+    PACK_FINETUNE_ARGS, ROOT, SLURM_PROFILE_ARGS, TRAINING_RULES, snakemake, snakemake_argv, tiny_config,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
 PROFILE = ROOT / "profiles" / "slurm"
-PACK_FINETUNE = "ft_{arch}_{source}_{target}_{variant}_{run}=10"
 RESULT_KEYS = ("status", "best_epoch", "last_epoch", "val_metric", "test_metric", "seed", "config")
 
 
@@ -50,8 +51,8 @@ def jobs_since(cluster, first_id: int) -> list[dict]:
 def rule_of(comment: str) -> str:
     """The rule in the executor plugin's sbatch comment: rule_<name>[_wildcards_<...>].
 
-    A fine-tuning cell always runs as a group job (rules/training.smk gives finetune a
-    group, packed or not), whose comment names the group: ft_<arch>_<source>_...
+    An unpacked fine-tuning cell is a plain job (rule_finetune_...); a packed one runs in a
+    group job, whose comment names the group: ft_<arch>_<source>_... (PACK_FINETUNE_ARGS).
     """
     name = comment.removeprefix("rule_").split("_wildcards_")[0]
     return "finetune" if name.startswith("ft_") else name
@@ -91,6 +92,9 @@ def test_every_training_job_is_its_own_slurm_job_with_one_v100_and_the_profiles_
     # tiny_config: 2 sources x 2 seeds; 2 targets x 1 variant x 2 runs; 2 pairs x 2 runs x
     # 2 omegas; with and without stream_max on one dataset
     assert counts == {"pretrain": 4, "referent": 4, "finetune": 8, "stream_max_study": 2}
+    # unpacked, a cell is a plain job (finetune has no group: without PACK_FINETUNE_ARGS)
+    assert all(job["Comment"].startswith("rule_finetune_wildcards_")
+               for job in training if job["rule"] == "finetune"), [j["Comment"] for j in training]
     wanted = profile_set_resources()
     for job in training:
         allocated = tres(job)
@@ -123,7 +127,7 @@ def test_packed_grid_shares_one_allocation_and_one_job_server_per_group(slurm_cl
     before = training_results(workdir)
     first = slurm_cluster.next_job_id()
     on_slurm(slurm_cluster, workdir, bare_env, "--forcerun", "finetune", "--until", "finetune",
-             "--group-components", PACK_FINETUNE)
+             *PACK_FINETUNE_ARGS)
     jobs = jobs_since(slurm_cluster, first)
     # 2 (source, target) pairs x 1 variant x 2 runs: four allocations for the eight cells
     assert len(jobs) == 4, [(j["JobIDRaw"], j["Comment"]) for j in jobs]

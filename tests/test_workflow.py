@@ -83,6 +83,8 @@ def test_slurm_profile_gives_a_gpu_to_every_training_job_and_no_other(tmp_path):
         "--configfile", str(ROOT / "config" / "demo.yaml"),
     )
     jobs = list(_job_blocks(done.stdout))
+    # no group unless packing is asked for (README): each cell is a plain job of its own
+    assert "Group job" not in done.stdout
     rules = {rule for rule, _ in jobs}
     assert set(TRAINING_RULES) <= rules and {"convert", "subset", "synthesize"} <= rules
     for rule, resources in jobs:

@@ -25,6 +25,11 @@ TRAINING_RULES = ("pretrain", "referent", "finetune", "stream_max_study")
 # overlay on the profile is how often Snakemake polls sacct (every 2 s, not 10-40 s).
 SLURM_PROFILE_ARGS = ["--profile", str(ROOT / "profiles" / "slurm"),
                       "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2"]
+# Packing on SLURM as README gives it: the ten multipliers of one (arch, source, target,
+# variant, run) in one allocation. finetune has no group: of its own (bench/dag.py: one
+# would cost every dry run 16,800 one-job groups); --groups gives it one per run.
+FINETUNE_GROUP = "ft_{arch}_{source}_{target}_{variant}_{run}"
+PACK_FINETUNE_ARGS = ["--groups", f"finetune={FINETUNE_GROUP}", "--group-components", f"{FINETUNE_GROUP}=10"]
 
 
 def tiny_config() -> dict:

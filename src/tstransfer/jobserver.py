@@ -12,8 +12,9 @@ waits for the child's exit status. Without a server the CLI runs the job itself,
 same rule works everywhere.
 
 On a SLURM cluster each job is its own allocation and pays the import once, as before.
-A packed allocation (README: ``--group-components``) runs several training jobs in series;
-there the allocation's batch process starts a server when it parses the Snakefile
+A packed allocation (README: ``--groups`` with ``--group-components``) runs several
+training jobs in series; there the allocation's batch process starts a server when it
+parses the Snakefile
 (:func:`packed_training_jobs` finds the group's jobs in its ``--target-jobs``), its jobs'
 ``srun`` steps inherit the variable, and the server ends with that process: at its exit,
 or, if it is killed, when the server sees its parent gone.
