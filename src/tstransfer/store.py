@@ -330,12 +330,16 @@ class _Stager:
     def _prefetch(self, r: int) -> None:
         """Ask the kernel to read region ``r``'s file into the page cache, sequentially and
         in the background (pass 2 then reads its rows in the store order, i.e. at random)."""
-        if hasattr(os, "posix_fadvise") and r < self.regions:
+        if not hasattr(os, "posix_fadvise") or r >= self.regions:
+            return
+        try:
             fd = os.open(self._path(r), os.O_RDONLY)
-            try:
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
-            finally:
-                os.close(fd)
+        except FileNotFoundError:  # nothing staged: finish reports it when it gets there
+            return
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+        finally:
+            os.close(fd)
 
     def finish(self, waveform, threads: int = 4, progress: Callable[[int], Any] | None = None) -> None:
         """Pass 2: write every staged region's rows to their final positions.
