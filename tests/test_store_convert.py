@@ -107,7 +107,10 @@ def test_an_error_on_either_side_of_the_read_ahead_stops_it_and_leaves_no_store(
     its file and trace; an error in the consumer (a NaN in chunk 9) stops the reader, whose
     files close in its own thread. Either way no store, temporary store or scratch is left."""
     events: list = []
-    module = toy_module(fail_at=9, events=events) if where == "reader" else toy_module(nan_at=9 * CHUNK + 4, events=events)
+    if where == "reader":
+        module = toy_module(fail_at=9, events=events)
+    else:
+        module = toy_module(nan_at=9 * CHUNK + 4, events=events)
     out = tmp_path / "out.zarr"
     with pytest.raises(DataError) as info:
         store.convert(module, tmp_path, out, {}, seed=5, chunk_size=CHUNK, log=LOG)
