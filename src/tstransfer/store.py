@@ -32,10 +32,12 @@ pass over the waveforms, through uncompressed scratch files beside the store
 cache rather than process memory for the region being ordered).
 
 Speed (``bench/convert.py --format stead --size-gb 1.0 --repeats 5``, 2 cores shared with
-other jobs at a load of ~20): 0.42x a plain h5py read of the same traces (0.32x before the
-read-ahead thread and the row-wise pass 2, measured back to back), 4.9 s of CPU per GB
-against the plain read's 1.8 s; 4.1 s in the raw order (no staging). With both cores
-busy the ratio follows the CPU time; the threads only pay where a core is free.
+other jobs at loads of 9-25): 0.26-0.42x a plain h5py read of the same traces in wall
+time, which moves with the load; in CPU time 0.37-0.42x (4.1-4.9 s per GB against the
+plain read's 1.7-1.8 s), where two back-to-back runs of the code before the read-ahead
+thread and the row-wise pass 2 gave 0.33-0.35x (5.1-5.5 s). The raw order (no staging)
+costs 3.1-4.1 s. With both cores busy the ratio follows the CPU time; the threads only
+pay where a core is free.
 Memory: the index (per-instance keys, labels, split: ~0.65 GB for STEAD's 1.2 M traces),
 a few chunks in flight (read ahead, scaled, staged; in pass 2 one per writing thread);
 nothing grows with the waveforms' total size.
