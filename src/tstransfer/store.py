@@ -25,12 +25,22 @@ dropped. See REFERENCE.md section 3 for the preprocessing this implements.
 
 Conversion streams: one cheap pass lists the instances (``list_instances``), the split is
 drawn (per raw instance, so it does not depend on the store order), then waveforms flow
-chunk by chunk from the raw files -- read in the raw order, sequentially -- into the store.
-The random store order costs a second pass over the waveforms, through uncompressed
-scratch files beside the store (:class:`_Stager`: about 1 s per GB of waveforms in
-bench/convert.py, and temporary disk space up to the waveforms' uncompressed size), and
-in that pass memory of one region, ``sqrt(n_chunks)`` chunks but at most ``REGION_BYTES``
-(STEAD: 0.53 GB), instead of one chunk.
+chunk by chunk from the raw files -- read in the raw order, sequentially, by a read-ahead
+thread (:func:`_read_ahead`) -- into the store. The random store order costs a second
+pass over the waveforms, through uncompressed scratch files beside the store
+(:class:`_Stager`: temporary disk space up to the waveforms' uncompressed size, and page
+cache rather than process memory for the region being ordered).
+
+Speed (``bench/convert.py --format stead --size-gb 1.0 --repeats 5``, 2 cores shared with
+other jobs at loads of 9-25): 0.26-0.42x a plain h5py read of the same traces in wall
+time, which moves with the load; in CPU time 0.37-0.42x (4.1-4.9 s per GB against the
+plain read's 1.7-1.8 s), where two back-to-back runs of the code before the read-ahead
+thread and the row-wise pass 2 gave 0.33-0.35x (5.1-5.5 s). The raw order (no staging)
+costs 3.1-4.1 s. With both cores busy the ratio follows the CPU time; the threads only
+pay where a core is free.
+Memory: the index (per-instance keys, labels, split: ~0.65 GB for STEAD's 1.2 M traces),
+a few chunks in flight (read ahead, scaled, staged; in pass 2 one per writing thread);
+nothing grows with the waveforms' total size.
 """
 
 from __future__ import annotations
@@ -38,10 +48,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import queue
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -53,7 +66,10 @@ from .fsutil import atomic_path, sha256_file
 from .seeding import rng_for
 
 INSTANCE_CHUNK = 256  # instances per zarr chunk: whole-chunk reads are ~100x faster than random ones
-REGION_BYTES = 512 * 1024**2  # most waveform bytes in one region of the random store order (_Stager)
+READ_AHEAD = 2  # chunks the reader thread may have read before the conversion takes them
+# Most waveform bytes in one region of the random store order (_Stager): a region is read
+# at random in pass 2, so it (and the next, read ahead) should fit in the page cache.
+REGION_BYTES = 512 * 1024**2
 DEFAULT_FRACTIONS = (0.70, 0.15, 0.15)
 
 
@@ -182,6 +198,69 @@ def _file_checksums(files: Sequence[Path], log: logging.Logger) -> dict[str, str
     return sums
 
 
+def _read_ahead(chunks: Iterable, depth: int = READ_AHEAD) -> Iterator:
+    """The items of ``chunks``, produced by a background thread up to ``depth`` ahead.
+
+    The raw readers (h5py) hold the GIL while they read; everything after them (numpy,
+    Blosc, file writes) mostly releases it, so reading chunk k+1 overlaps scaling and
+    writing chunk k on a second core. The readers yield a new array per chunk, so a chunk
+    handed over is not changed by the next read. An exception in the reader (a
+    :class:`DataError` naming the raw file) is raised here, in the consumer, unchanged.
+    Closing this generator (the conversion failed, or stopped early) stops the reader at
+    its next chunk, closes its raw files (in the reader thread) and waits for it.
+    """
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)  # (the timeout only bounds the wait for stop)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        source = iter(chunks)
+        try:
+            for chunk in source:
+                if not put((chunk, None)):
+                    return
+            put((done, None))
+        except BaseException as err:  # noqa: BLE001 (re-raised in the consumer)
+            put((done, err))
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()  # a generator's finally (closing its files) runs in this thread
+
+    thread = threading.Thread(target=produce, name="convert-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, err = items.get()
+            if item is done:
+                if err is not None:
+                    raise err
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _progress(desc: str, total: int, unit: str = "instance"):
+    """A progress bar on stderr when it is a terminal; a no-op bar otherwise (logs get the
+    log lines only). Updated per chunk, never per instance."""
+    from tqdm import tqdm
+
+    stream = sys.stderr
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, file=stream, mininterval=0.5,
+                disable=not (hasattr(stream, "isatty") and stream.isatty()), leave=True, dynamic_ncols=True)
+
+
 class _Stager:
     """Writes waveforms that arrive in raw order to their random store positions, with
     sequential raw reads, chunk-aligned store writes and bounded memory.
@@ -190,14 +269,19 @@ class _Stager:
     whole number of chunks, ``sqrt(n_chunks)`` of them but at most ``region_bytes`` of
     waveforms (set by the first :meth:`add`, which knows an instance's size). Pass 1
     (:meth:`add`): each region's instances are appended, in arrival order, to the
-    region's file in the scratch folder ``folder``, uncompressed. Pass 2
-    (:meth:`finish`): each region's file is read back whole into one array, its rows put
-    in their final positions and written to the store chunk by chunk; the file is then
-    deleted. The regions only group the work: the store is the same whatever their size.
+    region's file in the scratch folder ``folder``, uncompressed, straight from the
+    chunk (one ``writev`` per region and chunk). Pass 2 (:meth:`finish`): region by
+    region, each store chunk is filled by reading its rows from the region's file at
+    their offsets (the file read ahead into the page cache) and written to the store;
+    the file is then deleted. The regions only group the work: the store is the same
+    whatever their size.
 
-    Memory: pass 1 holds one chunk (the rows being appended), pass 2 one region (STEAD:
-    29 chunks, 0.53 GB, where ``sqrt(n_chunks)`` would be ~64 chunks, 1.2 GB; LEN-DB:
-    50 chunks, 83 MB) plus a chunk per writing thread.
+    Memory: pass 1 holds the chunk being appended, pass 2 one chunk per writing thread
+    (4 x 18 MB for STEAD). A region (STEAD: 29 chunks, 0.53 GB, where ``sqrt(n_chunks)``
+    would be ~64 chunks, 1.2 GB; LEN-DB: 50 chunks, 83 MB) and the next one sit in the
+    page cache, not in the process (reading the region into one array first cost a
+    region of memory and a copy of every instance: peak RSS 674 -> 546 MB, CPU
+    5.34 -> 4.90 s per GB in bench/convert.py on a loaded machine).
     Disk: until pass 2 has written a region, its waveforms sit in the scratch folder
     uncompressed, so a conversion needs up to the store's compression ratio times the
     store's waveforms (Blosc-lz4 with byte shuffle on scaled float32 waveforms: 1.14 on
@@ -234,11 +318,13 @@ class _Stager:
         if not self.regions:
             self._set_regions(rows[0].nbytes)
         region = self.position[first : first + len(rows)] // self.region_size
-        for r in np.unique(region):
-            members = np.flatnonzero(region == r)  # in arrival order
+        by_region = np.argsort(region, kind="stable")  # stable: arrival order within a region
+        for members in np.split(by_region, np.flatnonzero(np.diff(region[by_region])) + 1):
+            r = int(region[members[0]])
             if r not in self._files:
-                self._files[r] = open(self._path(r), "wb")  # noqa: SIM115 (closed by close)
-            self._files[r].write(rows[members])
+                self._files[r] = open(self._path(r), "wb", buffering=0)  # noqa: SIM115 (closed by close)
+            # The rows straight from the chunk (one gathered write, no copy of them first).
+            _write_all(self._files[r].fileno(), [rows[i] for i in members])
             self.staged[r] += len(members)
 
     def close(self) -> None:
@@ -246,43 +332,97 @@ class _Stager:
             handle.close()
         self._files.clear()
 
-    def finish(self, waveform, threads: int = 4) -> None:
+    def _prefetch(self, r: int) -> None:
+        """Ask the kernel to read region ``r``'s file into the page cache, sequentially and
+        in the background (pass 2 then reads its rows in the store order, i.e. at random)."""
+        if not hasattr(os, "posix_fadvise") or r >= self.regions:
+            return
+        try:
+            fd = os.open(self._path(r), os.O_RDONLY)
+        except FileNotFoundError:  # nothing staged: finish reports it when it gets there
+            return
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+        finally:
+            os.close(fd)
+
+    def finish(self, waveform, threads: int = 4, progress: Callable[[int], Any] | None = None) -> None:
         """Pass 2: write every staged region's rows to their final positions.
 
-        Each region file is read into one array (allocated once, for all regions) and
-        its chunks are gathered and written by ``threads`` threads (compression releases
-        the GIL), each with its own chunk buffer.
+        The store's chunks of a region are filled and written by ``threads`` threads
+        (compression and file reads release the GIL), each with its own chunk buffer into
+        which it reads the chunk's rows straight from the region's file, one read per row
+        at its offset. The region itself is not held in memory: it is read ahead into the
+        page cache (the next region while this one is written). ``progress(k)``: k more
+        instances written.
         """
         self.close()
         n = len(self.position)
         raw_of = np.argsort(self.position)  # store position -> raw index
-        shape, dtype = waveform.shape[1:], waveform.dtype
-        staged = np.empty((min(n, self.region_size), *shape), dtype=dtype)
+        shape, dtype = waveform.shape[1:], np.dtype(waveform.dtype)
+        row_bytes = int(np.prod(shape)) * dtype.itemsize
         local = threading.local()
+        self._prefetch(0)
         with ThreadPoolExecutor(threads) as pool:
             for r in range(self.regions):
                 start, stop = r * self.region_size, min(n, (r + 1) * self.region_size)
+                path = self._path(r)
                 if self.staged[r] != stop - start:
                     raise RuntimeError(f"region {r}: staged {self.staged[r]} of {stop - start} rows")
-                with open(self._path(r), "rb") as handle:
-                    view = memoryview(staged[: stop - start]).cast("B")
-                    if handle.readinto(view) != len(view) or handle.read(1):
-                        raise RuntimeError(f"region {r}: scratch file {self._path(r)} has the wrong size")
-                self._path(r).unlink()
+                if path.stat().st_size != (stop - start) * row_bytes:
+                    raise RuntimeError(f"region {r}: scratch file {path} has the wrong size")
+                self._prefetch(r + 1)
                 # staged row s is the region's s-th instance in raw order
                 members = np.sort(raw_of[start:stop])
                 source = np.empty(stop - start, dtype=np.int64)
                 source[self.position[members] - start] = np.arange(stop - start)
 
-                def write(lo: int) -> None:
+                def write(lo: int) -> int:
                     hi = min(stop - start, lo + self.chunk)
                     if getattr(local, "rows", None) is None:
                         local.rows = np.empty((self.chunk, *shape), dtype=dtype)
                     rows = local.rows[: hi - lo]
-                    np.take(staged, source[lo:hi], axis=0, out=rows, mode="clip")  # (clip: no copy of out)
+                    with open(path, "rb", buffering=0) as handle:
+                        for row, staged_row in zip(rows, source[lo:hi].tolist()):
+                            handle.seek(staged_row * row_bytes)
+                            if handle.readinto(memoryview(row).cast("B")) != row_bytes:
+                                raise RuntimeError(f"region {r}: short read from scratch file {path}")
                     waveform[start + lo : start + hi] = rows
+                    return hi - lo
 
-                list(pool.map(write, range(0, stop - start, self.chunk)))
+                for count in pool.map(write, range(0, stop - start, self.chunk)):
+                    if progress is not None:
+                        progress(count)
+                path.unlink()
+
+
+try:  # buffers per writev call
+    _IOV_MAX = max(16, os.sysconf("SC_IOV_MAX"))
+except (AttributeError, ValueError, OSError):
+    _IOV_MAX = 16  # POSIX's least IOV_MAX
+
+
+def _write_all(fd: int, buffers: list[np.ndarray]) -> None:
+    """Write C-contiguous arrays back to back to ``fd``: one ``writev`` per IOV_MAX of them,
+    without concatenating them first (a short write goes on where it stopped)."""
+    views = [memoryview(b).cast("B") for b in buffers]
+    if not hasattr(os, "writev"):  # (not POSIX)
+        for view in views:
+            while view:
+                view = view[os.write(fd, view):]
+        return
+    while views:
+        batch = views[:_IOV_MAX]
+        written = os.writev(fd, batch)
+        if written <= 0:
+            raise OSError(f"writev wrote nothing to file descriptor {fd}")
+        done = 0
+        while done < len(batch) and written >= len(batch[done]):
+            written -= len(batch[done])
+            done += 1
+        views = views[done:]
+        if written:
+            views[0] = views[0][written:]
 
 
 def _index_and_split(
@@ -393,10 +533,11 @@ class _StoreWriter:
     per-instance arrays (in the store order) and the mask.
 
     One background thread writes chunk k (compressed to the store, or appended to the
-    stager's scratch files) while chunk k+1 is read and scaled (Blosc, file writes and
-    numpy release the GIL); at most one write is in flight, so memory stays at two
-    chunks (plus the stager's pass 2). Used as a context manager, it waits for that write
-    on the way out, also on an error (before the temporary store is removed).
+    stager's scratch files) while chunk k+1 is scaled and chunk k+2 read (by
+    :func:`_read_ahead`; Blosc, file writes and numpy release the GIL); at most one write
+    is in flight, so memory stays at a few chunks (plus the stager's pass 2). Used as a
+    context manager, it waits for that write on the way out, also on an error (before
+    the temporary store is removed).
     """
 
     def __init__(self, path: Path, split: np.ndarray, label_dtype, chunk_size: int,
@@ -497,8 +638,9 @@ class _StoreWriter:
         import xarray as xr
 
         self._wait()
-        if self.stager is not None:
-            self.stager.finish(self.waveform)  # pass 2 (pass 1 is written: _wait)
+        if self.stager is not None:  # pass 2 (pass 1 is written: _wait)
+            with _progress(f"{dataset}: store order", len(raw_of)) as bar:
+                self.stager.finish(self.waveform, progress=bar.update)
         self.root["label"][:] = self.labels[raw_of]
         self.root["stream_max"][:] = self.stream_max[raw_of]
         self.root["split"][:] = self.split[raw_of]
@@ -593,12 +735,18 @@ def convert(
                 prefix=f".{Path(out).name}.", suffix=".staging", dir=tmp.parent))
             stager = _Stager(position, chunk_size, Path(scratch))
         writer = stack.enter_context(_StoreWriter(tmp, split, label_dtype, chunk_size, stager))
-        for chunk in module.read_chunks(raw, params, index, chunk_size):
-            expected = index_keys[writer.written : writer.written + len(chunk.keys)]
-            waveforms = _checked_waveforms(info.name, chunk, expected, writer.shape)
-            x, lo, hi = _instance_range(waveforms)
-            _check_finite(info.name, lo, hi, chunk.keys, chunk.file)
-            writer.add(*_scale(x, lo, hi), chunk.labels, chunk.keys)
+        # Entered last, so left first: an error stops the reader thread (and closes the
+        # raw files) before the writer and the temporary store are cleaned up.
+        chunks = stack.enter_context(contextlib.closing(
+            _read_ahead(module.read_chunks(raw, params, index, chunk_size))))
+        with _progress(f"{info.name}: convert", n) as bar:
+            for chunk in chunks:
+                expected = index_keys[writer.written : writer.written + len(chunk.keys)]
+                waveforms = _checked_waveforms(info.name, chunk, expected, writer.shape)
+                x, lo, hi = _instance_range(waveforms)
+                _check_finite(info.name, lo, hi, chunk.keys, chunk.file)
+                writer.add(*_scale(x, lo, hi), chunk.labels, chunk.keys)
+                bar.update(len(chunk.keys))
         if writer.written != n:
             raise DataError(info.name, raw, f"reader produced {writer.written} instances, index lists {n}")
         if stager is not None:
