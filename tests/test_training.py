@@ -435,6 +435,39 @@ def test_validation_loss_matches_keras_evaluate(stores, tmp_path):
     assert loss == pytest.approx(keras_loss, rel=1e-5)
 
 
+def test_standardized_labels_train_on_z_scores_and_report_in_label_units(stores):
+    import keras
+
+    from tstransfer.metrics import mae
+    from tstransfer.training import evaluate
+
+    raw = make_feed(stores, "regression")
+    scaled = make_feed(stores, "regression", standardize_labels=True)
+    train_labels = np.asarray(scaled.train.labels, dtype=np.float64)
+    assert (raw.label_shift, raw.label_scale) == (0.0, 1.0)
+    np.testing.assert_array_equal(raw.targets(raw.val.labels).ravel(), raw.val.labels.astype(np.float32))
+    targets = scaled.targets(train_labels).ravel()
+    assert abs(targets.mean()) < 1e-5 and targets.std() == pytest.approx(1.0, rel=1e-5)
+    assert scaled.label_shift == pytest.approx(train_labels.mean())
+
+    model = tiny_model(LENGTH, 3, "regression", 1, True, 1)
+    model.compile(optimizer=keras.optimizers.Adam(), loss="mse")
+    inputs = scaled.inputs(scaled.val.waveform, scaled.val.stream_max)
+    outputs = model.predict(inputs, verbose=0, batch_size=len(scaled.val)).ravel()
+    loss, metric = evaluate(model, scaled, "val")
+    # the loss in the model's (standardized) units, as Keras computes it on the targets
+    keras_loss = model.evaluate(inputs, scaled.targets(scaled.val.labels), verbose=0, batch_size=len(scaled.val))
+    assert loss == pytest.approx(keras_loss, rel=1e-5)
+    # the metric in label units: outputs mapped back with the training set's mean and spread
+    expected = mae(scaled.val.labels, outputs * scaled.label_scale + scaled.label_shift)
+    assert metric == pytest.approx(expected, rel=1e-5)
+    assert metric != pytest.approx(mae(scaled.val.labels, outputs), rel=1e-2)
+
+    classes = make_feed(stores, "classification", standardize_labels=True)
+    labels = classes.val.labels
+    np.testing.assert_array_equal(classes.targets(labels), make_feed(stores, "classification").targets(labels))
+
+
 def test_same_seed_same_weights_and_metrics(stores, tmp_path):
     first, model_a, _ = run_training(stores, "regression", tmp_path / "a")
     second, model_b, _ = run_training(stores, "regression", tmp_path / "b")

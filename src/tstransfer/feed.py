@@ -254,6 +254,7 @@ class Feed:
         memory_limit_bytes: int = MEMORY_LIMIT_BYTES,
         shuffle_window: int = SHUFFLE_WINDOW_CHUNKS,
         force_stream: bool = False,
+        standardize_labels: bool = False,
     ):
         import zarr
 
@@ -300,6 +301,17 @@ class Feed:
                 self.store, self.shuffle_window,
             )
         load_in_memory([self.train, self.val, self.test])
+        # Regression targets as the model sees them: (label - shift) / scale. The paper
+        # trains on raw labels (S&P 500: prices in the hundreds or thousands, which a
+        # freshly initialised linear head reaches only after thousands of Adam steps);
+        # ``standardize_labels`` uses the training set's mean and standard deviation.
+        # Predictions are mapped back, so metrics stay in the labels' units.
+        self.label_shift, self.label_scale = 0.0, 1.0
+        if standardize_labels and self.task == "regression":
+            labels = np.asarray(self.train.labels, dtype=np.float64)
+            self.label_shift = float(labels.mean())
+            spread = float(labels.std())
+            self.label_scale = spread if spread > 0 else 1.0
 
     @classmethod
     def from_subset(cls, store: str | Path, subset: str | Path, **kwargs) -> Feed:
@@ -323,7 +335,14 @@ class Feed:
         """Training targets: (n, 1) floats for regression, one-hot rows for classification."""
         if self.task == "classification":
             return np.eye(self.n_outputs, dtype=np.float32)[np.asarray(labels, dtype=np.int64)]
-        return np.asarray(labels, dtype=np.float32).reshape(-1, 1)
+        labels = self.model_scale(np.asarray(labels, dtype=np.float64))
+        return labels.astype(np.float32).reshape(-1, 1)
+
+    def model_scale(self, values: np.ndarray) -> np.ndarray:
+        """Regression labels or predictions in label units -> the model's target units."""
+        if self.task != "regression":
+            return values
+        return (values - self.label_shift) / self.label_scale
 
     def _signature(self, with_targets: bool):
         import tensorflow as tf
@@ -565,6 +584,8 @@ class Feed:
         )
         predictions = model.predict(dataset, verbose=0)
         predictions = np.asarray(predictions, dtype=np.float64).reshape(len(self.split(name)), -1)
+        if self.task == "regression":  # back to label units (identity unless standardized)
+            predictions = predictions * self.label_scale + self.label_shift
         return predictions
 
 

@@ -239,6 +239,7 @@ def _run(
     feed_args = dict(
         use_stream_max=use_stream_max, seed=seed, model_channels=input_channels(model),
         batch_size=int(training["batch_size"]),
+        standardize_labels=bool(training.get("standardize_labels", False)),
     )
     feed = Feed.from_subset(store, subset, **feed_args) if subset else Feed(store, **feed_args)
     timings["data_load"] = time.perf_counter() - clock

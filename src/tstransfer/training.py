@@ -130,7 +130,10 @@ def evaluate_all(model, feed, split: str, loss: str | None = None) -> dict[str, 
     if not np.all(np.isfinite(predictions)):
         return {"loss": math.nan, "metric": math.nan, "accuracy": math.nan}
     values = {
-        "loss": loss_value(feed.task, data.labels, predictions, feed.n_outputs, loss)
+        # the loss in the units the model trains on (standardized labels, if so), so
+        # that it matches the training loss; the metric in label units
+        "loss": loss_value(feed.task, feed.model_scale(np.asarray(data.labels, np.float64)),
+                           feed.model_scale(predictions), feed.n_outputs, loss)
         + _regularisation(model),
         "metric": metric_value(feed.task, data.labels, predictions, feed.n_outputs),
         "accuracy": math.nan,

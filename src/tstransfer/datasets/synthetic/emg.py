@@ -13,6 +13,12 @@ import numpy as np
 from ...fsutil import atomic_path
 from ..base import raw_file_name
 from ..emg import ANN_SUFFIX, CLASS_NAMES, DEFAULT_FILE, EMG_SUFFIX, INFO, N_MYO_CHANNELS, REST
+from ..speech import INFO as SPEECH_INFO
+from .speech import word_signature
+
+# The synthetic SPEECH word whose two formants (at SPEECH's 8 kHz, in cycles per sample)
+# are each gesture's tones: four words with distinct first and second formants.
+GESTURE_WORDS = (0, 6, 12, 18)
 
 DATE_TIME = (2017, 7, 14, 2, 40, 0)  # of every zip member (the SPEECH tar's time)
 
@@ -25,7 +31,10 @@ def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generat
     is followed by 1 s of rest (200 Hz). EMG is amplitude-modulated noise: each gesture
     activates the 8 channels with its own fixed pattern (plus a per-session gain and a
     smooth per-repetition envelope), on top of low-level rest noise; values are int8
-    like the Myo's raw output.
+    like the Myo's raw output. The active signal is noise plus two tones at the
+    gesture's own frequencies, in cycles per sample those of one synthetic SPEECH word's
+    formants (``GESTURE_WORDS``): the two classification sets share a signal family, so
+    what a model learns on one transfers to the other.
     """
     sessions, repetitions = int(params["sessions"]), int(params["repetitions"])
     if sessions < 1 or repetitions < 1:
@@ -34,6 +43,7 @@ def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generat
     gesture_len, rest_len = 2 * rate, rate
     # Per gesture, per Myo channel activation amplitude: the learnable structure.
     patterns = rng.uniform(2.0, 45.0, size=(len(CLASS_NAMES), N_MYO_CHANNELS))
+    tones = np.array([word_signature(word)[:2] for word in GESTURE_WORDS]) / SPEECH_INFO.sampling_rate  # cycles/sample
     Path(raw).mkdir(parents=True, exist_ok=True)
     with atomic_path(Path(raw) / raw_file_name(params, DEFAULT_FILE)) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -49,7 +59,20 @@ def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generat
                     amplitude.append(np.full((rest_len, N_MYO_CHANNELS), 3.0))
                     names.append(np.full(rest_len, REST, dtype="<U6"))
                 amplitude = np.concatenate(amplitude)
-                emg = np.clip(np.round(amplitude * rng.standard_normal(amplitude.shape)), -128, 127)
+                carrier = rng.standard_normal(amplitude.shape)
+                position = 0
+                for part in names:
+                    if part[0] != REST:
+                        f1, f2 = tones[CLASS_NAMES.index(part[0])]
+                        n = np.arange(len(part))[:, None]
+                        phase = rng.uniform(0, 2 * np.pi, size=(2, N_MYO_CHANNELS))
+                        carrier[position : position + len(part)] = (
+                            0.5 * carrier[position : position + len(part)]
+                            + 1.0 * np.sin(2 * np.pi * f1 * n + phase[0])
+                            + 0.6 * np.sin(2 * np.pi * f2 * n + phase[1])
+                        )
+                    position += len(part)
+                emg = np.clip(np.round(amplitude * carrier), -128, 127)
                 prefix = f"Pinch/subject{session // 3 + 1:02d}_session{session % 3 + 1}"
                 for suffix, array in ((EMG_SUFFIX, emg.astype(np.int8)), (ANN_SUFFIX, np.concatenate(names))):
                     buffer = io.BytesIO()
