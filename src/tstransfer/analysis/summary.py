@@ -191,7 +191,7 @@ def summary_fragment(summary: Mapping[str, object]) -> str:
         ["Domain group", "Performance: TL wins / losses", "critical wins", "sign-test p", "significant",
          "Convergence: TL wins / losses", "critical wins", "sign-test p", "significant"], rows))
     parts.append(
-        "<p class=\"notes\">A win: the 7-run mean of the TL models beats the referents' of the same "
+        "<p class=\"notes\">A win: the mean over the runs of the TL models beats the referents' of the same "
         "(architecture, source, target variant). Significant where the wins reach the critical value "
         "(N + 1.96 √N) / 2 of the paper's two-tailed sign test; p is the exact binomial test.</p>"
     )

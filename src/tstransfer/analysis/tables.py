@@ -159,7 +159,7 @@ def wins_table(wins: pd.DataFrame, which: str) -> Table:
             marks.loc[label, "TL wins"] = MARK_POSITIVE
     total = wins[wins["group"] == "total"].iloc[0]
     notes = [
-        f"Wins compare 7-run means per (architecture, source, target variant) triplet, by {measure}.",
+        f"Wins compare means over the runs per (architecture, source, target variant) triplet, by {measure}.",
         f"Sign test: {total['wins']} wins of N = {total['wins'] + total['losses']} "
         f"(critical value {total['critical_value']}); marked where the wins reach the "
         "critical value (N + 1.96 sqrt(N)) / 2; p is the exact two-sided binomial test.",
