@@ -2,7 +2,7 @@
 # model cards, an index and checksums, in one folder that can be archived or published
 # alone (src/tstransfer/zoo.py). Not part of `all`: asked for by name.
 ZOO_DIR = "results/zoo"
-ZOO_MODEL_DIR = ZOO_DIR + "/{arch}-{source}"
+ZOO_MODEL_DIR = "results/zoo/{arch}-{source}"
 
 
 rule zoo_model:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-MAX_ITERATIONS = 100
+MAX_ITERATIONS = 1000  # each is O(rank); slow only where n <= d (beta grows without bound)
 TOLERANCE = 1e-6  # relative change of alpha / beta at which the iteration stops
 _GUARD = 1e-12  # keeps the updates finite on perfectly fitting or all-zero features
 
