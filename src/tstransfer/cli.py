@@ -90,6 +90,7 @@ def _zoo_commands(commands) -> None:
 
 
 def _run_zoo_command(args: argparse.Namespace) -> int:
+    import tempfile
     from pathlib import Path
 
     from . import logs, zoo
@@ -98,13 +99,14 @@ def _run_zoo_command(args: argparse.Namespace) -> int:
     if args.command == "rank":
         store = zoo.target_store(args.data)
         seed = int(zoo.read_index(args.zoo)["protocol"]["seed"] if args.seed is None else args.seed)
-        subset = None
-        if args.size is not None:
-            from .store import make_subset
+        with tempfile.TemporaryDirectory() as scratch:
+            subset = None
+            if args.size is not None:  # drawn as transfer's first run draws it
+                from .store import make_subset
 
-            subset = Path(args.out or ".") / "rank_subset.npz"
-            make_subset(store, subset, variant=f"n{args.size}", size=args.size, run=0, seed=seed)
-        table = zoo.rank(args.zoo, store, subset=subset, seed=seed)
+                subset = Path(scratch) / "subset.npz"
+                make_subset(store, subset, variant=f"n{args.size}", size=args.size, run=0, seed=seed)
+            table = zoo.rank(args.zoo, store, subset=subset, seed=seed)
         print(table.to_string(index=False))
         if args.out:
             Path(args.out).mkdir(parents=True, exist_ok=True)
