@@ -2,6 +2,7 @@
 
     snakemake --cores 2 && snakemake --cores 2 zoo      # a finished run and its zoo
     python bench/logme_validation.py [RUN_DIR]          # RUN_DIR: the workflow folder (default .)
+    python bench/logme_validation.py --partial RUN_DIR  # a run still going: what is finished so far
 
 For every (target, variant) of the run and every compatible zoo model (architecture,
 source), LogME (src/tstransfer/logme.py) on the frozen penultimate-layer features of the
@@ -26,9 +27,28 @@ from tstransfer import zoo
 from tstransfer.analysis import results, stats
 
 
-def main(run_dir: Path) -> dict:
-    zoo_dir = run_dir / "results" / "zoo"
-    table = results.read_table(run_dir / "results" / "tables" / "results.parquet")
+def partial_run(run_dir: Path) -> tuple[Path, pd.DataFrame]:
+    """A run still in progress: a zoo of the models selected so far (results/zoo_partial)
+    and a table of the referent and fine-tuning jobs finished so far."""
+    zoo_dir = run_dir / "results" / "zoo_partial"
+    cards = []
+    for selection in sorted((run_dir / "results" / "pretrain").glob("*/*/selected/selection.json")):
+        arch, source = selection.parts[-4], selection.parts[-3]
+        folder = zoo_dir / zoo.model_name(arch, source)
+        zoo.export_model(arch, source, selection_json=selection, model=selection.parent / "model.keras",
+                         store=run_dir / "results" / "data" / f"{source}.zarr", out_dir=folder)
+        cards.append(folder / zoo.CARD_JSON)
+    zoo.write_index(zoo_dir, cards, {"partial": True})
+    paths = [p for kind in ("referent", "finetune") for p in (run_dir / "results" / kind).rglob("result.json")]
+    return zoo_dir, results.build_results_table(paths)
+
+
+def main(run_dir: Path, partial: bool = False) -> dict:
+    if partial:
+        zoo_dir, table = partial_run(run_dir)
+    else:
+        zoo_dir = run_dir / "results" / "zoo"
+        table = results.read_table(run_dir / "results" / "tables" / "results.parquet")
     selection = "paper" if bool(table["switch_test_curves"].dropna().any()) else "validation"
     pairs = stats.paired_runs(table, selection)
     gains = stats.per_architecture_tables(pairs, "performance").rename(columns={"value": "gain"})
@@ -62,4 +82,5 @@ def _finite(value):
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "."))
+    arguments = [a for a in sys.argv[1:] if a != "--partial"]
+    main(Path(arguments[0] if arguments else "."), partial="--partial" in sys.argv[1:])
