@@ -32,6 +32,7 @@ include: "rules/data.smk"
 include: "rules/training.smk"
 include: "rules/analysis.smk"
 include: "rules/archive.smk"
+include: "rules/zoo.smk"
 
 
 rule all:

@@ -5,6 +5,8 @@
     python -m tstransfer.cli finetune   --spec JSON --arch A --source S --target T --variant V --run R --omega W
                                         --pretrained M --store Z --subset S --out DIR
     python -m tstransfer.cli stream-max --spec JSON --arch A --dataset D --stream-max with|without --seed-index K --store Z --out DIR
+    python -m tstransfer.cli rank       --zoo DIR --data STORE [--size N] [--out DIR]
+    python -m tstransfer.cli transfer   --zoo DIR --data STORE --out DIR [--runs R] [--omegas W ...] [--size N]
 
 ``--spec`` is the JSON of the config values that shape the job (rules/common.smk,
 ``tstransfer.protocol.job_spec``). With ``TSTRANSFER_JOBSERVER`` set (the Snakefile does this when
@@ -57,7 +59,67 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--dataset", required=True)
     sub.add_argument("--stream-max", required=True, choices=["with", "without"])
     sub.add_argument("--seed-index", required=True, type=int)
+    _zoo_commands(commands)
     return parser
+
+
+# The model-zoo commands (src/tstransfer/zoo.py): run here, never through the job server.
+ZOO_COMMANDS = ("rank", "transfer")
+
+
+def _zoo_commands(commands) -> None:
+    for name, help_text in (
+        ("rank", "rank a zoo's models for a target dataset by LogME (no fine-tuning)"),
+        ("transfer", "fine-tune every compatible zoo model on a target dataset; print the gain table"),
+    ):
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--zoo", required=True, help="zoo folder (snakemake zoo: results/zoo)")
+        sub.add_argument("--data", required=True, help="the target: a converted store (results/data/<name>.zarr)")
+        sub.add_argument("--size", type=int, help="training instances per run (default: the whole training split)")
+        sub.add_argument("--seed", type=int, help="seed of every draw (default: the zoo's)")
+        sub.add_argument("--out", help="folder for the jobs and tables (transfer: required; rank: ranking.csv)",
+                         required=name == "transfer")
+        if name == "transfer":
+            sub.add_argument("--runs", type=int, default=7, help="runs (the paper's 7 by default)")
+            sub.add_argument("--omegas", type=float, nargs="+",
+                             help="learning-rate multipliers (default: the paper's grid of ten)")
+            sub.add_argument("--max-epochs", type=int, help="override the zoo's training.max_epochs")
+            sub.add_argument("--stream-max", choices=["with", "without"], default="with",
+                             help="give the models the stream_max input (default: with)")
+            sub.add_argument("--arch", nargs="+", help="only these architectures")
+
+
+def _run_zoo_command(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from . import logs, zoo
+
+    logs.setup(None)
+    if args.command == "rank":
+        store = zoo.target_store(args.data)
+        seed = int(zoo.read_index(args.zoo)["protocol"]["seed"] if args.seed is None else args.seed)
+        with tempfile.TemporaryDirectory() as scratch:
+            subset = None
+            if args.size is not None:  # drawn as transfer's first run draws it
+                from .store import make_subset
+
+                subset = Path(scratch) / "subset.npz"
+                make_subset(store, subset, variant=f"n{args.size}", size=args.size, run=0, seed=seed)
+            table = zoo.rank(args.zoo, store, subset=subset, seed=seed)
+        print(table.to_string(index=False))
+        if args.out:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            table.to_csv(Path(args.out) / "ranking.csv", index=False)
+        return 0
+    from .analysis.stats import OMEGAS
+
+    tables = zoo.transfer(
+        args.zoo, args.data, args.out, runs=args.runs, omegas=args.omegas or OMEGAS, size=args.size,
+        seed=args.seed, stream_max=args.stream_max == "with", max_epochs=args.max_epochs, archs=args.arch,
+    )
+    print(tables["report"])
+    return 0
 
 
 @contextlib.contextmanager
@@ -86,6 +148,8 @@ def _exclusive(out_dir: str):
 def run_job(argv: Sequence[str]) -> int:
     """Parse ``argv`` and run the job in this process; return the exit status."""
     args = _parser().parse_args(list(argv))
+    if args.command in ZOO_COMMANDS:
+        return _run_zoo_command(args)
     with _exclusive(args.out) as waited:
         if waited and os.path.exists(os.path.join(args.out, "result.json")):
             # The process we waited for finished this very job: its result stands.
@@ -118,7 +182,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     server = os.environ.get("TSTRANSFER_JOBSERVER")
-    if server and argv and argv[0] not in ("-h", "--help"):
+    if server and argv and argv[0] not in ("-h", "--help", *ZOO_COMMANDS):
         _parser().parse_args(argv)  # fail fast on bad arguments, before bothering the server
         from . import jobserver
 

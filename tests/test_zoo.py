@@ -1,0 +1,162 @@
+"""The model zoo (snakemake zoo, tstransfer.zoo), LogME, and the rank/transfer commands."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.optimize
+import scipy.stats
+
+from tstransfer import zoo
+from tstransfer.fsutil import sha256_file
+from tstransfer.logme import evidence, logme
+from workflow_runs import snakemake
+
+
+# --------------------------------------------------------------------------- LogME
+def _direct_evidence(features, y, alpha, beta):
+    """log N(y; 0, F F^T / alpha + I / beta) / n: the evidence straight from its density."""
+    n = len(y)
+    cov = features @ features.T / alpha + np.eye(n) / beta
+    return scipy.stats.multivariate_normal(np.zeros(n), cov).logpdf(y) / n
+
+
+@pytest.mark.parametrize("n, d", [(40, 5), (12, 30)])
+def test_logme_is_the_maximum_of_the_evidence_computed_from_its_density(n, d):
+    rng = np.random.default_rng(n * d)
+    features = rng.normal(size=(n, d))
+    features[:, -1] = features[:, 0]  # rank-deficient: the null directions must count
+    y = features @ rng.normal(size=d) + 0.7 * rng.normal(size=n)
+    for alpha, beta in [(1.0, 1.0), (0.2, 5.0)]:
+        assert evidence(features, y, alpha, beta) == pytest.approx(_direct_evidence(features, y, alpha, beta), abs=1e-9)
+    best = scipy.optimize.minimize(lambda p: -_direct_evidence(features, y, *np.exp(p)), [0.0, 0.0],
+                                   method="Nelder-Mead", options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 4000})
+    score = logme(features, y, "regression")
+    assert score == pytest.approx(-best.fun, abs=1e-6)
+
+
+def test_logme_prefers_features_that_determine_the_labels():
+    rng = np.random.default_rng(7)
+    classes = rng.integers(0, 4, 300)
+    informative = np.eye(4)[classes] @ rng.normal(size=(4, 16)) + 0.2 * rng.normal(size=(300, 16))
+    noise = rng.normal(size=(300, 16))
+    assert logme(informative, classes, "classification") > logme(noise, classes, "classification") + 0.1
+    values = rng.normal(size=300)
+    linear = np.column_stack([values, rng.normal(size=(300, 7))]) @ rng.normal(size=(8, 8))
+    assert logme(linear, 3 * values + 1, "regression") > logme(noise[:, :8], 3 * values + 1, "regression") + 0.5
+
+
+def test_logme_rejects_bad_input():
+    with pytest.raises(ValueError, match="3 labels for 4"):
+        logme(np.ones((4, 2)), np.zeros(3), "regression")
+    with pytest.raises(ValueError, match="non-finite"):
+        logme(np.array([[np.nan, 1.0]]), np.zeros(1), "regression")
+    with pytest.raises(ValueError, match="task"):
+        logme(np.ones((2, 2)), np.zeros(2), "ranking")
+
+
+def test_validate_ranking_counts_correlation_and_top_hits():
+    keys = dict(target="t", variant="v")
+    scores = pd.DataFrame([{"arch": a, "source": s, "logme": x, **keys}
+                           for a in ("a1", "a2") for s, x in zip("pqr", (1.0, 2.0, 3.0))])
+    gains = scores.rename(columns={"logme": "gain"})
+    gains.loc[(gains["arch"] == "a2") & (gains["source"] == "p"), "gain"] = 10.0  # a2: worst-ranked is best
+    summary = zoo.validate_ranking(scores, gains)
+    assert summary["n_cells"] == 6
+    assert summary["spearman_per_target_arch"]["t/v/a1"] == pytest.approx(1.0)
+    assert summary["spearman_per_target_arch"]["t/v/a2"] == pytest.approx(-0.5)
+    assert summary["top_source"] == {"hits": 1, "groups": 2, "rate": 0.5, "chance": pytest.approx(1 / 3)}
+
+
+def test_adapt_input_matches_the_fine_tuning_channel_rules():
+    x = np.arange(2 * 5 * 3, dtype=np.float32).reshape(2, 5, 3)
+    np.testing.assert_array_equal(zoo.adapt_input(x, 5, 1)[..., 0], x.sum(axis=-1))  # repeated kernel
+    np.testing.assert_array_equal(zoo.adapt_input(x[..., :1], 5, 3), np.repeat(x[..., :1], 3, axis=-1))
+    stretched = zoo.adapt_input(x, 9, 3)
+    assert stretched.shape == (2, 9, 3)
+    np.testing.assert_allclose(stretched[:, [0, -1]], x[:, [0, -1]])
+
+
+def test_compatibility_rule():
+    card = {"arch": "tcn", "source": "emg", "input": {"channels": 3}}
+    target = {"dataset": "gunpoint", "task": "classification", "channels": 1}
+    assert zoo.compatibility(card, target) is None
+    assert "own source" in zoo.compatibility(card, {**target, "dataset": "emg"})
+    assert "no channel adaptation" in zoo.compatibility({**card, "input": {"channels": 2}}, {**target, "channels": 3})
+    assert "task" in zoo.compatibility(card, {**target, "task": "forecast"})
+
+
+# --------------------------------------------------------------------------- the zoo
+@pytest.fixture(scope="module")
+def zoo_run(finished_run, bare_env, tmp_path_factory):
+    """A copy of the finished tiny run with `snakemake zoo` done."""
+    run = tmp_path_factory.mktemp("zoo") / "run"
+    shutil.copytree(finished_run, run, symlinks=True)
+    snakemake(run, bare_env, "--cores", "2", "zoo")
+    return run
+
+
+def test_snakemake_zoo_exports_every_selected_model_with_cards_and_checksums(zoo_run):
+    zoo_dir = zoo_run / "results" / "zoo"
+    index = json.loads((zoo_dir / "index.json").read_text())
+    assert [m["name"] for m in index["models"]] == ["convnetquake_ingv-emg", "convnetquake_ingv-sp500"]
+    assert index["protocol"]["omegas"] == [0.5, 1.0] and index["protocol"]["runs"] == 2
+    for card in index["models"]:
+        folder = zoo_dir / card["name"]
+        selected = zoo_run / "results" / "pretrain" / card["arch"] / card["source"] / "selected"
+        assert card["weights"]["sha256"] == sha256_file(folder / "model.keras") == sha256_file(selected / "model.keras")
+        assert json.loads((folder / "card.json").read_text()) == card
+        result = json.loads((selected.parent / f"seed{card['seed']['seed_index']}" / "result.json").read_text())
+        assert card["metrics"]["validation"] == result["val_metric"] and card["seed"]["seed"] == result["seed"]
+        assert card["input"]["length"] > 0 and card["input"]["channels"] in (1, 3)
+        assert card["versions"]["tensorflow"] and card["training_data"]["raw_data"] == "synthetic"
+        assert card["weights"]["sha256"] in (folder / "card.md").read_text()
+    listed = {line.split()[1] for line in (zoo_dir / "SHA256SUMS").read_text().splitlines()}
+    assert listed == {p.relative_to(zoo_dir).as_posix() for p in zoo_dir.rglob("*") if p.is_file()} - {"SHA256SUMS"}
+    zoo.verify(zoo_dir)
+
+
+def test_load_round_trip_and_a_damaged_model_named(zoo_run, tmp_path):
+    from tstransfer.jobs import load_model
+
+    zoo_dir = zoo_run / "results" / "zoo"
+    model = zoo.load("convnetquake_ingv", "emg", zoo_dir)
+    original = load_model(zoo_run / "results" / "pretrain" / "convnetquake_ingv" / "emg" / "selected" / "model.keras")
+    for ours, theirs in zip(model.get_weights(), original.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+    damaged = tmp_path / "zoo"
+    shutil.copytree(zoo_dir, damaged)
+    weights = damaged / "convnetquake_ingv-emg" / "model.keras"
+    weights.write_bytes(weights.read_bytes() + b"\0")
+    with pytest.raises(zoo.ZooError, match=r"convnetquake_ingv-emg/model.keras: sha256 .* does not match"):
+        zoo.load("convnetquake_ingv", "emg", damaged)
+    with pytest.raises(zoo.ZooError, match=r"convnetquake_ingv-emg/model.keras: sha256 differs"):
+        zoo.verify(damaged)
+    with pytest.raises(zoo.ZooError, match="no such zoo model"):
+        zoo.load("tcn", "emg", damaged)
+
+
+def test_transfer_command_prints_and_writes_the_gain_table(zoo_run, tmp_path, capsys):
+    from tstransfer import cli
+
+    out = tmp_path / "transfer"
+    store = zoo_run / "results" / "data" / "emg.zarr"
+    argv = ["transfer", "--zoo", str(zoo_run / "results" / "zoo"), "--data", str(store), "--out", str(out),
+            "--runs", "1", "--omegas", "0.5", "1.0", "--size", "40", "--max-epochs", "1"]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "Transfer to emg: 40 training instances, 1 run(s), multipliers 0.5, 1.0" in printed
+    assert "| convnetquake_ingv-sp500 |" in printed
+    assert "convnetquake_ingv-emg (the target is the model's own source dataset)" in printed
+    gains = pd.read_csv(out / "gains.csv")
+    assert gains[["model", "logme_rank"]].values.tolist() == [["convnetquake_ingv-sp500", 1]]
+    assert np.isfinite(gains["gain_performance"]).all() and np.isfinite(gains["logme"]).all()
+    results = pd.read_csv(out / "results.csv")
+    assert sorted(results["kind"]) == ["finetune", "finetune", "referent"]
+    assert (results["task"] == "classification").all()
+    assert set(results.loc[results["kind"] == "finetune", "omega"]) == {0.5, 1.0}
