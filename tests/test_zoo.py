@@ -160,3 +160,53 @@ def test_transfer_command_prints_and_writes_the_gain_table(zoo_run, tmp_path, ca
     assert sorted(results["kind"]) == ["finetune", "finetune", "referent"]
     assert (results["task"] == "classification").all()
     assert set(results.loc[results["kind"] == "finetune", "omega"]) == {0.5, 1.0}
+
+
+def test_data_entry_reads_a_yaml_entry_a_ucr_folder_and_names_what_it_cannot(tmp_path):
+    entry = tmp_path / "mine.yaml"
+    entry.write_text("My-Set:\n  format: csv\n  path: series.csv\n  domain: medicine\n")
+    assert zoo.data_entry(entry) == ("my_set", {"format": "csv", "path": str(tmp_path / "series.csv"),
+                                                "domain": "medicine"})
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("format: numpy\npath: /data/x.npz\n")
+    assert zoo.data_entry(bare) == ("bare", {"format": "numpy", "path": "/data/x.npz", "domain": "user"})
+
+    archive = tmp_path / "GunPoint"
+    archive.mkdir()
+    (archive / "GunPoint_TRAIN.ts").write_text("")
+    (archive / "GunPoint_TEST.ts").write_text("")
+    assert zoo.data_entry(archive) == ("gunpoint", {"format": "ts", "path": str(archive), "domain": "user"})
+    # One file of a UCR/UEA archive stands for the archive (its train and test files).
+    assert zoo.data_entry(archive / "GunPoint_TRAIN.ts")[0] == "gunpoint"
+
+    odd = tmp_path / "signals.parquet"
+    odd.write_text("")
+    with pytest.raises(zoo.ZooError, match=r"signals.parquet: not a converted store .* known format"):
+        zoo.data_entry(odd)
+    with pytest.raises(zoo.ZooError, match="no such file"):
+        zoo.data_entry(tmp_path / "absent.ts")
+    wrong = tmp_path / "two.yaml"
+    wrong.write_text("a: {format: csv}\nb: {format: csv}\n")
+    with pytest.raises(zoo.ZooError, match="expected one dataset entry"):
+        zoo.data_entry(wrong)
+
+
+def test_transfer_command_on_a_ucr_archive_converts_it_and_prints_its_gain_table(zoo_run, tmp_path, capsys):
+    """The issue's check: `transfer --zoo DIR --data <GunPoint>` on real UCR data (aeon's wheel)."""
+    from tstransfer import cli
+
+    from ucr_data import ucr
+
+    out = tmp_path / "gunpoint"
+    argv = ["transfer", "--zoo", str(zoo_run / "results" / "zoo"), "--data", str(ucr("GunPoint")),
+            "--out", str(out), "--runs", "1", "--omegas", "1.0", "--size", "30", "--max-epochs", "1"]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "Transfer to gunpoint: 30 training instances, 1 run(s), multipliers 1.0" in printed
+    # GunPoint has one channel: for the 3-channel EMG model it is repeated (the paper's
+    # n -> 1 rule); the 1-channel S&P 500 model takes it as it is.
+    assert "| convnetquake_ingv-emg |" in printed and "| convnetquake_ingv-sp500 |" in printed
+    assert (out / "data" / "gunpoint.zarr" / "zarr.json").is_file()
+    results = pd.read_csv(out / "results.csv")
+    assert (results["task"] == "classification").all() and set(results["target"]) == {"gunpoint"}
+    assert sorted(results["kind"]) == ["finetune", "finetune", "referent"]

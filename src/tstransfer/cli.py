@@ -5,8 +5,10 @@
     python -m tstransfer.cli finetune   --spec JSON --arch A --source S --target T --variant V --run R --omega W
                                         --pretrained M --store Z --subset S --out DIR
     python -m tstransfer.cli stream-max --spec JSON --arch A --dataset D --stream-max with|without --seed-index K --store Z --out DIR
-    python -m tstransfer.cli rank       --zoo DIR --data STORE [--size N] [--out DIR]
-    python -m tstransfer.cli transfer   --zoo DIR --data STORE --out DIR [--runs R] [--omegas W ...] [--size N]
+    python -m tstransfer.cli rank       --zoo DIR --data DATA [--size N] [--out DIR]
+    python -m tstransfer.cli transfer   --zoo DIR --data DATA --out DIR [--runs R] [--omegas W ...] [--size N]
+
+DATA: a converted store, a dataset entry (.yaml) or a data file/folder (tstransfer.zoo.data_entry).
 
 ``--spec`` is the JSON of the config values that shape the job (rules/common.smk,
 ``tstransfer.protocol.job_spec``). With ``TSTRANSFER_JOBSERVER`` set (the Snakefile does this when
@@ -74,7 +76,9 @@ def _zoo_commands(commands) -> None:
     ):
         sub = commands.add_parser(name, help=help_text)
         sub.add_argument("--zoo", required=True, help="zoo folder (snakemake zoo: results/zoo)")
-        sub.add_argument("--data", required=True, help="the target: a converted store (results/data/<name>.zarr)")
+        sub.add_argument("--data", required=True, help="the target: a converted store (results/data/<name>.zarr), a YAML file with "
+                         "one dataset entry (as under the config's datasets:), or a data file or folder "
+                         "(.ts or a UCR/UEA folder, .npz, .h5, .csv, .nc), converted into --out first")
         sub.add_argument("--size", type=int, help="training instances per run (default: the whole training split)")
         sub.add_argument("--seed", type=int, help="seed of every draw (default: the zoo's)")
         sub.add_argument("--out", help="folder for the jobs and tables (transfer: required; rank: ranking.csv)",
@@ -97,9 +101,9 @@ def _run_zoo_command(args: argparse.Namespace) -> int:
 
     logs.setup(None)
     if args.command == "rank":
-        store = zoo.target_store(args.data)
         seed = int(zoo.read_index(args.zoo)["protocol"]["seed"] if args.seed is None else args.seed)
         with tempfile.TemporaryDirectory() as scratch:
+            store = zoo.target_store(args.data, args.out or scratch, seed=seed)
             subset = None
             if args.size is not None:  # drawn as transfer's first run draws it
                 from .store import make_subset

@@ -23,9 +23,10 @@ channels), and the target is not the model's own source dataset (which the study
 transfers, and whose test set the model was selected on). Length needs no rule: every
 transferred layer (convolutions, the TCN) works at any length.
 
-The target is a converted store (the pipeline's ``results/data/<name>.zarr``);
-:func:`target_store` is the one place a dataset given another way (a config entry of a
-custom format) would be converted to one first.
+The target is a converted store (the pipeline's ``results/data/<name>.zarr``), a dataset
+entry in a YAML file (as under the config's ``datasets:``), or a data file or folder of a
+format its suffix tells (a UCR/UEA ``.ts`` archive, ``.npz``, ...): :func:`target_store`
+converts the last two with the study's preprocessing first.
 """
 
 from __future__ import annotations
@@ -290,17 +291,81 @@ def compatible_models(index: Mapping[str, Any], attrs: Mapping[str, Any]) -> tup
     return fit, skipped
 
 
-def target_store(data: str | Path) -> Path:
-    """The converted store of ``--data``: a store path today.
+# File suffixes (and UCR/UEA folders) whose format ``--data`` can tell without an entry.
+_FORMAT_BY_SUFFIX = {".ts": "ts", ".npz": "numpy", ".npy": "numpy", ".h5": "hdf5", ".hdf5": "hdf5",
+                     ".csv": "csv", ".nc": "xarray", ".zarr": "xarray"}
 
-    The integration point for datasets given another way (a config entry of a custom
-    format): convert it here to a store first and return that store's path.
+
+def data_entry(data: str | Path) -> tuple[str, dict[str, Any]]:
+    """``(name, dataset entry)`` for a ``--data`` that is not a converted store.
+
+    ``data`` is either a YAML file holding one dataset entry (``{name: {format: ...}}``,
+    the config's ``datasets.<name>`` form, or the entry itself, named after the file),
+    or a data file or folder whose format its suffix tells (``.ts``, ``.npz``, ``.h5``,
+    ``.csv``, ``.nc``; a UCR/UEA folder with ``<Problem>_TRAIN.ts``), read with that
+    format's defaults (:mod:`tstransfer.datasets.readers`). An entry without ``domain``
+    gets ``user``: an "other domain" for the statistics.
+    """
+    import yaml
+
+    path = Path(data)
+    if not path.exists():
+        raise ZooError(f"--data {path}: no such file or folder")
+    if path.suffix in (".yaml", ".yml"):
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if isinstance(loaded, Mapping) and "format" in loaded:
+            name, entry = path.stem, dict(loaded)
+        elif isinstance(loaded, Mapping) and len(loaded) == 1 and isinstance(next(iter(loaded.values())), Mapping):
+            name, entry = next(iter(loaded.items()))
+            entry = dict(entry)
+        else:
+            raise ZooError(f"{path}: expected one dataset entry, {{name: {{format: ..., path: ...}}}} "
+                           "as under the config's datasets:")
+        if "path" in entry and not Path(entry["path"]).is_absolute():
+            entry["path"] = str((path.parent / entry["path"]).resolve())
+    else:
+        fmt = _FORMAT_BY_SUFFIX.get(path.suffix.lower())
+        if fmt is None and path.is_dir() and any(path.glob("*_TRAIN.ts")):
+            fmt = "ts"
+        if fmt is None:
+            raise ZooError(f"--data {path}: not a converted store (no zarr.json), a dataset entry "
+                           f"(.yaml) or a file of a known format ({', '.join(sorted(_FORMAT_BY_SUFFIX))})")
+        name = path.stem if path.is_file() else path.name
+        if fmt == "ts" and path.is_file() and name.upper().endswith(("_TRAIN", "_TEST")):
+            path, name = path.parent, name.rsplit("_", 1)[0]  # the archive's train and test files
+        entry = {"format": fmt, "path": str(path.resolve())}
+    entry.setdefault("domain", "user")
+    name = "".join(c if c.isalnum() else "_" for c in str(name).lower()).strip("_") or "data"
+    if name[0].isdigit():
+        name = f"d_{name}"
+    return name, entry
+
+
+def target_store(data: str | Path, work_dir: str | Path | None = None, *, seed: int = 0) -> Path:
+    """The converted store of ``--data``.
+
+    A converted store (``results/data/<name>.zarr``) is used as it is. Anything else
+    (a dataset entry, or a data file or folder, :func:`data_entry`) is registered as a
+    dataset given by ``format:`` and converted with the study's preprocessing into
+    ``<work_dir>/data/<name>.zarr`` (once: a store already there is reused), seeded
+    with ``seed`` as the pipeline seeds its own conversions.
     """
     path = Path(data)
-    if not (path / "zarr.json").is_file():
-        raise ZooError(f"{path}: not a converted dataset store (no zarr.json); give a "
-                       "results/data/<name>.zarr store of the pipeline")
-    return path
+    if (path / "zarr.json").is_file():
+        return path
+    from . import datasets, store
+
+    name, entry = data_entry(path)
+    if name in datasets.BUILTIN:
+        name = f"{name}_user"
+    if work_dir is None:
+        raise ZooError(f"--data {path}: converting a dataset needs a folder for its store (--out)")
+    out = Path(work_dir) / "data" / f"{name}.zarr"
+    module = datasets.register(name, entry)
+    if not (out / "zarr.json").is_file():
+        log.info("converting %s (%s) into %s", path, entry["format"], out)
+        store.convert(module, Path(entry["path"]), out, {}, seed=seed, log=log)
+    return out
 
 
 # --------------------------------------------------------------------------- LogME ranking
@@ -454,7 +519,7 @@ def transfer(zoo_dir: str | Path, data: str | Path, out_dir: str | Path, *, runs
 
     index = read_index(zoo_dir)
     verify(zoo_dir)
-    store = target_store(data)
+    store = target_store(data, out_dir, seed=int(index["protocol"]["seed"] if seed is None else seed))
     attrs = store_attrs(store)
     target = attrs["dataset"]
     protocol = index["protocol"]
@@ -600,5 +665,5 @@ def validate_ranking(scores, gains) -> dict[str, Any]:
 
 
 __all__ = ["export_model", "write_index", "read_index", "verify", "card", "model_path", "load",
-           "compatibility", "compatible_models", "target_store", "adapt_input", "penultimate_features",
+           "compatibility", "compatible_models", "data_entry", "target_store", "adapt_input", "penultimate_features",
            "rank", "transfer", "validate_ranking", "ZooError"]
