@@ -32,8 +32,6 @@ rows for classification. When a 1-channel target feeds a model built with 3 chan
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from .background import read_ahead
 from .datasets.base import SPLIT_CODES
 from .seeding import rng_for
 from .store import load_subset
@@ -126,53 +125,6 @@ def load_in_memory(splits: Sequence[SplitData]) -> None:
             for split, span in users[start]:
                 rows = block if len(span.rows) == len(block) else block[span.rows]
                 split.waveform[span.first : span.first + len(span.rows)] = rows - split.mask
-
-
-def _background(produce: Callable[[], Iterator[Any]], depth: int) -> Iterator[Any]:
-    """Iterate ``produce()`` in a daemon thread, ``depth`` items ahead of the consumer.
-
-    Errors in the thread are re-raised in the consumer; a consumer that stops early
-    stops the thread.
-    """
-    items: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    end = object()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                items.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for item in produce():
-                if not put(item):
-                    return
-            put(end)
-        except BaseException as error:  # handed to the consumer, which raises it
-            put(_Failure(error))
-
-    thread = threading.Thread(target=work, name="feed-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = items.get()
-            if item is end:
-                return
-            if isinstance(item, _Failure):
-                raise item.error
-            yield item
-    finally:
-        stop.set()
-
-
-@dataclass
-class _Failure:
-    error: BaseException
 
 
 # --------------------------------------------------------------------------- splits
@@ -358,7 +310,7 @@ class Feed:
         import tensorflow as tf
 
         dataset = tf.data.Dataset.from_generator(
-            lambda: _background(batches, PREFETCH_BATCHES),
+            lambda: read_ahead(batches(), PREFETCH_BATCHES, name="feed-reader"),
             output_signature=self._signature(with_targets),
         )
         # a known length lets Keras size its loops (and not warn about running out of data)
@@ -455,7 +407,7 @@ class Feed:
             tf.TensorSpec((None, self.n_outputs), tf.float32),
         )
         dataset = tf.data.Dataset.from_generator(
-            lambda: _background(blocks, 2), output_signature=signature
+            lambda: read_ahead(blocks(), 2, name="feed-reader"), output_signature=signature
         ).flat_map(
             lambda *block: tf.data.Dataset.from_tensor_slices(block).batch(batch_size)
         )

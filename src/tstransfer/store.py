@@ -49,7 +49,6 @@ import contextlib
 import json
 import logging
 import os
-import queue
 import sys
 import tempfile
 import threading
@@ -61,6 +60,7 @@ from typing import Any
 
 import numpy as np
 
+from .background import read_ahead
 from .datasets.base import SPLIT_CODES, TRAIN_OR_VAL, DataError, DatasetModule, InstanceIndex
 from .fsutil import atomic_path, sha256_file
 from .seeding import rng_for
@@ -199,56 +199,15 @@ def _file_checksums(files: Sequence[Path], log: logging.Logger) -> dict[str, str
 
 
 def _read_ahead(chunks: Iterable, depth: int = READ_AHEAD) -> Iterator:
-    """The items of ``chunks``, produced by a background thread up to ``depth`` ahead.
+    """The raw chunks, read by a background thread up to ``depth`` ahead.
 
     The raw readers (h5py) hold the GIL while they read; everything after them (numpy,
     Blosc, file writes) mostly releases it, so reading chunk k+1 overlaps scaling and
-    writing chunk k on a second core. The readers yield a new array per chunk, so a chunk
-    handed over is not changed by the next read. An exception in the reader (a
-    :class:`DataError` naming the raw file) is raised here, in the consumer, unchanged.
-    Closing this generator (the conversion failed, or stopped early) stops the reader at
-    its next chunk, closes its raw files (in the reader thread) and waits for it.
+    writing chunk k on a second core. A reader's :class:`DataError` (naming the raw file)
+    is raised in the conversion unchanged; a failed conversion stops the reader and
+    closes its raw files (:func:`tstransfer.background.read_ahead`).
     """
-    items: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                items.put(item, timeout=0.1)  # (the timeout only bounds the wait for stop)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        source = iter(chunks)
-        try:
-            for chunk in source:
-                if not put((chunk, None)):
-                    return
-            put((done, None))
-        except BaseException as err:  # noqa: BLE001 (re-raised in the consumer)
-            put((done, err))
-        finally:
-            close = getattr(source, "close", None)
-            if close is not None:
-                close()  # a generator's finally (closing its files) runs in this thread
-
-    thread = threading.Thread(target=produce, name="convert-read-ahead", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, err = items.get()
-            if item is done:
-                if err is not None:
-                    raise err
-                return
-            yield item
-    finally:
-        stop.set()
-        thread.join()
+    return read_ahead(chunks, depth, name="convert-read-ahead")
 
 
 def _progress(desc: str, total: int, unit: str = "instance"):
