@@ -14,11 +14,22 @@ from snakemake.settings.types import DeploymentMethod
 
 from tstransfer import datasets, protocol, slurm_compat
 
-
-def omega_label(omega):
-    """The multiplier as it appears in paths: always with a decimal point (0.1, 1.0, 2.0)."""
-    return repr(float(omega))
-
+# The results tree's path patterns (shared with tstransfer.progress) and the multiplier's
+# spelling in paths.
+from tstransfer.layout import (
+    ANALYSIS_DIR,
+    FINETUNE_DIR,
+    MANIFEST,
+    PRETRAIN_DIR,
+    REFERENT_DIR,
+    SELECTED_DIR,
+    SMAX_DIR,
+    STORE,
+    SUBSET,
+    SYNTHETIC_DIR,
+    TABLES_DIR,
+    omega_label,
+)
 
 # Datasets given by format: (one's own data) join the built-in six in the registry. Their
 # task and channel count (for the job specs below) are read from the data at parse time
@@ -37,20 +48,7 @@ SMAX_DATASETS = list(config["stream_max_study"]["datasets"])
 SMAX_SEEDS = list(range(config["stream_max_study"]["seeds"]))
 
 RAW_DIR = config["raw_dir"]
-SYNTHETIC_DIR = "resources/synthetic"
-STORE = "results/data/{dataset}.zarr"
-SUBSET = "results/data/subsets/{dataset}/{variant}/run{run}.npz"
-PRETRAIN_DIR = "results/pretrain/{arch}/{source}/seed{seed}"
-SELECTED_DIR = "results/pretrain/{arch}/{source}/selected"
 SELECTED_MODEL = os.path.join(SELECTED_DIR, "model.keras")
-REFERENT_DIR = "results/referent/{arch}/{target}/{variant}/run{run}"
-FINETUNE_DIR = (
-    "results/finetune/{arch}/{source}/{target}/{variant}/run{run}/omega{omega}"
-)
-SMAX_DIR = "results/stream_max/{arch}/{dataset}/{smax}/seed{seed}"
-MANIFEST = "results/manifest.txt"
-TABLES_DIR = "results/tables"
-ANALYSIS_DIR = "results/analysis"
 
 
 def _alternatives(values):

@@ -40,15 +40,19 @@ from typing import Any
 
 import yaml  # the workflow extra's (the command runs beside snakemake)
 
-# Relative to the workflow's working directory, as in rules/common.smk.
-SYNTHETIC_DIR = "resources/synthetic"
-STORE = "results/data/{dataset}.zarr"
-SUBSET = "results/data/subsets/{dataset}/{variant}/run{run}.npz"
-PRETRAIN_DIR = "results/pretrain/{arch}/{source}/seed{seed}"
-SELECTED_DIR = "results/pretrain/{arch}/{source}/selected"
-REFERENT_DIR = "results/referent/{arch}/{target}/{variant}/run{run}"
-FINETUNE_DIR = "results/finetune/{arch}/{source}/{target}/{variant}/run{run}/omega{omega}"
-SMAX_DIR = "results/stream_max/{arch}/{dataset}/{smax}/seed{seed}"
+# The results tree's path patterns, the ones rules/common.smk builds its outputs from.
+from .layout import (
+    FINETUNE_DIR,
+    PRETRAIN_DIR,
+    REFERENT_DIR,
+    SELECTED_DIR,
+    SMAX_DIR,
+    STORE,
+    SUBSET,
+    SYNTHETIC_DIR,
+    omega_label,
+)
+
 CHECKPOINT = "checkpoint/state.npz"  # tstransfer.training CHECKPOINT_DIR / CHECKPOINT_FILE
 # The Snakefile's `configfile:`, relative to the working directory.
 DEFAULT_CONFIGFILE = "config/demo.yaml"
@@ -80,11 +84,6 @@ class Job:
     @property
     def has_result_json(self) -> bool:
         return self.rule in TRAINING_RULES
-
-
-def omega_label(omega: Any) -> str:
-    """The multiplier as paths spell it (rules/common.smk omega_label): 0.1, 1.0, 2.0."""
-    return repr(float(omega))
 
 
 def _entry(config: Mapping[str, Any], source: str, *keys: str) -> Any:

@@ -1,0 +1,32 @@
+"""Where the workflow puts things: the results tree's path patterns, in one place.
+
+``rules/common.smk`` builds every rule's outputs from these, and
+:mod:`tstransfer.progress` finds a run's jobs by them; paths are relative to the
+workflow's working directory, and ``{...}`` are the rules' wildcards. Importable without
+TensorFlow (the workflow parses it on every job).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SYNTHETIC_DIR = "resources/synthetic"
+STORE = "results/data/{dataset}.zarr"
+SUBSET = "results/data/subsets/{dataset}/{variant}/run{run}.npz"
+PRETRAIN_DIR = "results/pretrain/{arch}/{source}/seed{seed}"
+SELECTED_DIR = "results/pretrain/{arch}/{source}/selected"
+REFERENT_DIR = "results/referent/{arch}/{target}/{variant}/run{run}"
+FINETUNE_DIR = "results/finetune/{arch}/{source}/{target}/{variant}/run{run}/omega{omega}"
+SMAX_DIR = "results/stream_max/{arch}/{dataset}/{smax}/seed{seed}"
+MANIFEST = "results/manifest.txt"
+TABLES_DIR = "results/tables"
+ANALYSIS_DIR = "results/analysis"
+
+
+def omega_label(omega: Any) -> str:
+    """The multiplier as it appears in paths: always with a decimal point (0.1, 1.0, 2.0)."""
+    return repr(float(omega))
+
+
+__all__ = ["SYNTHETIC_DIR", "STORE", "SUBSET", "PRETRAIN_DIR", "SELECTED_DIR", "REFERENT_DIR",
+           "FINETUNE_DIR", "SMAX_DIR", "MANIFEST", "TABLES_DIR", "ANALYSIS_DIR", "omega_label"]
