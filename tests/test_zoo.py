@@ -86,7 +86,10 @@ def test_compatibility_rule():
     target = {"dataset": "gunpoint", "task": "classification", "channels": 1}
     assert zoo.compatibility(card, target) is None
     assert "own source" in zoo.compatibility(card, {**target, "dataset": "emg"})
-    assert "no channel adaptation" in zoo.compatibility({**card, "input": {"channels": 2}}, {**target, "channels": 3})
+    # Any m -> k channels adapt (tstransfer.transfer: kernels averaged, repeated and
+    # scaled); only a channel count that is not a positive int is refused, and named.
+    assert zoo.compatibility({**card, "input": {"channels": 2}}, {**target, "channels": 3}) is None
+    assert "target_channels must be a positive int" in zoo.compatibility(card, {**target, "channels": 0})
     assert "task" in zoo.compatibility(card, {**target, "task": "forecast"})
 
 
