@@ -31,13 +31,12 @@ pass over the waveforms, through uncompressed scratch files beside the store
 (:class:`_Stager`: temporary disk space up to the waveforms' uncompressed size, and page
 cache rather than process memory for the region being ordered).
 
-Speed (``bench/convert.py --format stead --size-gb 1.0 --repeats 5``, 2 cores shared with
-other jobs at loads of 9-25): 0.26-0.42x a plain h5py read of the same traces in wall
-time, which moves with the load; in CPU time 0.37-0.42x (4.1-4.9 s per GB against the
-plain read's 1.7-1.8 s), where two back-to-back runs of the code before the read-ahead
-thread and the row-wise pass 2 gave 0.33-0.35x (5.1-5.5 s). The raw order (no staging)
-costs 3.1-4.1 s. With both cores busy the ratio follows the CPU time; the threads only
-pay where a core is free.
+Speed (``bench/convert.py --format stead --size-gb 1.0 --repeats 5``, 2 cores, a quiet
+machine, 2026-12-01): 0.59-0.60x a plain h5py read of the same traces (378-383 MB/s against
+644-646 MB/s; 4.1 CPU-s per GB), peak RSS 560-600 MB; the code before the read-ahead thread
+and the row-wise pass 2, run back to back with it: 0.51x (325 MB/s, 4.4 CPU-s, 757 MB).
+Under load (both cores busy with other jobs) the ratio follows the CPU time, 0.37-0.42x:
+the read-ahead thread only pays where a core is free.
 Memory: the index (per-instance keys, labels, split: ~0.65 GB for STEAD's 1.2 M traces),
 a few chunks in flight (read ahead, scaled, staged; in pass 2 one per writing thread);
 nothing grows with the waveforms' total size.
