@@ -624,5 +624,8 @@ def test_summary_counts_sign_tests_cells_jobs_and_the_published_comparison():
     page = summary.summary_page(numbers)
     assert "validation (x=on)" in page and "test_curves" in page
     assert f"{page_total['wins']} / {page_total['losses']}" in page
+    # Table 10 on the page: the run's architectures (MagNet, TCN), not the ones it did not train.
+    assert "MagNet" in page and "TCN" in page
+    assert "ConvNetQuake INGV" not in page and "MLSTM FCN" not in page
     no_published = summary.summary_page(summary.build_summary(ours, "validation"))
     assert "No published results were imported" in no_published

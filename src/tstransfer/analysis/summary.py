@@ -198,7 +198,9 @@ def summary_fragment(summary: Mapping[str, object]) -> str:
     arch_rows = [[ARCH_LABELS.get(arch, arch), f"{v['wins']} / {v['losses']}",
                   f"{100 * v['wins'] / v['cases']:.0f}%" if v["cases"] else "n/a",
                   v["critical_value"], _p(v["p_binomial"]), _verdict(v["significant"])]
-                 for arch, v in summary["wins_per_architecture"].items()]
+                 for arch, v in summary["wins_per_architecture"].items() if v["cases"]]
+    # Architectures the run did not train have no cases: they stay in Table 10's CSV (the
+    # paper's shape) but would only be empty rows here.
     parts.append("<h2>Wins per architecture (Table 10, all domain groups, performance)</h2>")
     parts.append(_table(["Architecture", "TL wins / losses", "share of cases", "critical wins", "sign-test p",
                          "significant"], arch_rows))
