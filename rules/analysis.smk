@@ -179,16 +179,6 @@ rule comparison:
         "../workflow/scripts/comparison.py"
 
 
-# The training jobs the config asks for, per kind: the summary page sets them beside
-# the results that exist.
-EXPECTED_JOBS = {
-    "pretrain": len(pretrain_results()),
-    "referent": len(referent_results()),
-    "finetune": len(finetune_results()),
-    "stream_max": len(stream_max_results()),
-}
-
-
 rule summary:
     """The report's first page: sign tests, significant cells, protocol, run size and the
     comparison with the published results (when imported)."""
@@ -217,6 +207,6 @@ rule summary:
         protocol=SELECTION,
         label=PROTOCOL_LABEL,
         switches=SWITCHES,
-        expected_jobs=EXPECTED_JOBS,
+        expected_jobs=expected_jobs,
     script:
         "../workflow/scripts/summary.py"

@@ -28,6 +28,8 @@ from tstransfer.layout import (
     SUBSET,
     SYNTHETIC_DIR,
     TABLES_DIR,
+    ZOO_DIR,
+    ZOO_MODEL_DIR,
     omega_label,
 )
 
@@ -307,6 +309,18 @@ def stream_max_results():
         smax=["with", "without"],
         seed=SMAX_SEEDS,
     )
+
+
+def expected_jobs(wildcards):
+    """The training jobs the config asks for, per kind: the summary page sets them beside
+    the results that exist. A params function, so that the 17,000 paths are listed only
+    when the summary job is planned, not on every parse of the Snakefile."""
+    return {
+        "pretrain": len(pretrain_results()),
+        "referent": len(referent_results()),
+        "finetune": len(finetune_results()),
+        "stream_max": len(stream_max_results()),
+    }
 
 
 def all_results():

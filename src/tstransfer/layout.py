@@ -21,6 +21,8 @@ SMAX_DIR = "results/stream_max/{arch}/{dataset}/{smax}/seed{seed}"
 MANIFEST = "results/manifest.txt"
 TABLES_DIR = "results/tables"
 ANALYSIS_DIR = "results/analysis"
+ZOO_DIR = "results/zoo"
+ZOO_MODEL_DIR = "results/zoo/{arch}-{source}"
 
 
 def omega_label(omega: Any) -> str:
@@ -29,4 +31,5 @@ def omega_label(omega: Any) -> str:
 
 
 __all__ = ["SYNTHETIC_DIR", "STORE", "SUBSET", "PRETRAIN_DIR", "SELECTED_DIR", "REFERENT_DIR",
-           "FINETUNE_DIR", "SMAX_DIR", "MANIFEST", "TABLES_DIR", "ANALYSIS_DIR", "omega_label"]
+           "FINETUNE_DIR", "SMAX_DIR", "MANIFEST", "TABLES_DIR", "ANALYSIS_DIR", "ZOO_DIR",
+           "ZOO_MODEL_DIR", "omega_label"]
