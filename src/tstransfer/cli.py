@@ -98,6 +98,7 @@ def _run_zoo_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from . import logs, zoo
+    from .fsutil import atomic_path
 
     logs.setup(None)
     if args.command == "rank":
@@ -114,7 +115,8 @@ def _run_zoo_command(args: argparse.Namespace) -> int:
         print(table.to_string(index=False))
         if args.out:
             Path(args.out).mkdir(parents=True, exist_ok=True)
-            table.to_csv(Path(args.out) / "ranking.csv", index=False)
+            with atomic_path(Path(args.out) / "ranking.csv") as tmp:
+                table.to_csv(tmp, index=False)
         return 0
     from .analysis.stats import OMEGAS
 

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from .fsutil import atomic_path, sha256_file, write_json
+from .layout import omega_label
 
 MODEL_FILE = "model.keras"
 CARD_JSON = "card.json"
@@ -431,7 +432,9 @@ def target_training_data(store: str | Path, subset: str | Path | None = None, *,
         indices = np.flatnonzero(np.asarray(root["split"][:]) == SPLIT_CODES["train"])
         mask = None
     if len(indices) > limit:
-        indices = np.sort(rng_for(seed, "logme-sample", str(store)).choice(indices, limit, replace=False))
+        # Seeded by the dataset, not the store's path: the same sample wherever the store is.
+        dataset = root.attrs.get("dataset", "")
+        indices = np.sort(rng_for(seed, "logme-sample", dataset).choice(indices, limit, replace=False))
     if mask is None:
         mask = mean_waveform(root["waveform"], indices)
     waveform = np.asarray(root["waveform"].get_orthogonal_selection((indices, slice(None), slice(None))))
@@ -485,6 +488,17 @@ def _job_spec(protocol: Mapping[str, Any], *, kind: str, arch: str, target: str,
     return spec_with(config, target, switches)
 
 
+def _subset_drawn(path: Path, *, size: int, seed: int) -> bool:
+    """Whether ``path`` holds the subset this call would draw (same size and seed; the
+    folder already names the target and variant)."""
+    if not path.is_file():
+        return False
+    from .store import load_subset
+
+    meta = load_subset(path)[2]
+    return meta.get("size") == size and meta.get("seed") == seed
+
+
 def _done(out_dir: Path, spec: Mapping[str, Any]) -> bool:
     """A job whose result.json exists with the same spec is not run again."""
     result = out_dir / "result.json"
@@ -526,6 +540,7 @@ def transfer(zoo_dir: str | Path, data: str | Path, out_dir: str | Path, *, runs
     seed = int(protocol["seed"] if seed is None else seed)
     models, skipped = compatible_models(index, attrs)
     if archs:
+        skipped.update({m["name"]: "not among --arch" for m in models if m["arch"] not in archs})
         models = [m for m in models if m["arch"] in archs]
     if not models:
         raise ZooError(f"no zoo model in {zoo_dir} fits {store}: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
@@ -533,15 +548,18 @@ def transfer(zoo_dir: str | Path, data: str | Path, out_dir: str | Path, *, runs
     n_train = int(attrs["split_counts"]["train"])
     size = n_train if size is None else int(size)
     variant = "all" if size == n_train else f"n{size}"
+    # Jobs and subsets are laid out by target and variant, as the pipeline's (layout), so
+    # that another --data or --size into the same --out never reuses them.
+    runs_dir = out_dir / target / variant
     paths = []
     for run in range(int(runs)):
-        subset = out_dir / "subsets" / f"run{run}.npz"
-        if not subset.is_file():
+        subset = runs_dir / "subsets" / f"run{run}.npz"
+        if not _subset_drawn(subset, size=size, seed=seed):
             make_subset(store, subset, variant=variant, size=size, run=run, seed=seed, log=log)
         for arch in sorted({m["arch"] for m in models}):
             spec = _job_spec(protocol, kind="referent", arch=arch, target=target, attrs=attrs, seed=seed,
                              stream_max=stream_max, max_epochs=max_epochs)
-            job_dir = out_dir / "referent" / arch / f"run{run}"
+            job_dir = runs_dir / "referent" / arch / f"run{run}"
             if not _done(job_dir, spec):
                 jobs.referent(spec, arch, target, variant, run, store, subset, job_dir)
                 keras.backend.clear_session()
@@ -551,7 +569,8 @@ def transfer(zoo_dir: str | Path, data: str | Path, out_dir: str | Path, *, runs
             spec = _job_spec(protocol, kind="finetune", arch=entry["arch"], target=target, attrs=attrs,
                              seed=seed, stream_max=stream_max, max_epochs=max_epochs)
             for omega in omegas:
-                job_dir = out_dir / "finetune" / entry["arch"] / entry["source"] / f"run{run}" / f"omega{float(omega)!r}"
+                job_dir = (runs_dir / "finetune" / entry["arch"] / entry["source"] / f"run{run}"
+                           / f"omega{omega_label(omega)}")
                 if not _done(job_dir, spec):
                     jobs.finetune(spec, entry["arch"], entry["source"], target, variant, run, float(omega),
                                   pretrained, store, subset, job_dir)
@@ -571,7 +590,7 @@ def transfer(zoo_dir: str | Path, data: str | Path, out_dir: str | Path, *, runs
     by_source = stats.domain_tables(pairs, "performance")
     ranking = None
     if with_ranking:
-        ranking = rank(zoo_dir, store, subset=out_dir / "subsets" / "run0.npz", seed=seed, models=models)
+        ranking = rank(zoo_dir, store, subset=runs_dir / "subsets" / "run0.npz", seed=seed, models=models)
         by_model = by_model.merge(ranking[["arch", "source", "logme", "rank"]], on=["arch", "source"], how="left")
         by_model = by_model.rename(columns={"rank": "logme_rank"})
     by_model.insert(0, "model", [model_name(a, s) for a, s in zip(by_model["arch"], by_model["source"])])
