@@ -152,3 +152,14 @@ def test_finished_tiny_run_is_complete(finished_run):
                for rule, folder in (("referent", "referent"), ("finetune", "finetune"),
                                     ("stream_max_study", "stream_max"))}
     assert on_disk == {rule: report["rules"][rule]["planned"] for rule in on_disk}
+
+
+def test_config_files_merge_nested_entries_as_snakemake_does(tmp_path):
+    """An overlay such as `pretrain: {seeds: 1}` changes that key and keeps its siblings."""
+    config = small_config()
+    config["pretrain"]["other"] = "kept"
+    write(tmp_path / "base.yaml", yaml.safe_dump(config))
+    write(tmp_path / "overlay.yaml", yaml.safe_dump({"pretrain": {"seeds": 1}, "runs": 1}))
+    merged = progress.load_config([tmp_path / "base.yaml", tmp_path / "overlay.yaml"])
+    assert merged["pretrain"] == {**config["pretrain"], "seeds": 1} and merged["pretrain"]["other"] == "kept"
+    assert merged["runs"] == 1 and merged["datasets"] == config["datasets"]

@@ -375,7 +375,10 @@ def format_table(report: Mapping[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- command line
 def load_config(paths: Sequence[str | Path]) -> dict[str, Any]:
-    """The config files merged in order (later files' top-level entries win)."""
+    """The config files merged in order, as Snakemake merges ``--configfile``s: nested
+    mappings key by key (an overlay's ``pretrain: {seeds: 1}`` keeps the other keys)."""
+    from snakemake.utils import update_config
+
     config: dict[str, Any] = {}
     for path in paths:
         try:
@@ -386,7 +389,7 @@ def load_config(paths: Sequence[str | Path]) -> dict[str, Any]:
             raise ValueError(f"config file {path} is not valid YAML: {error}") from None
         if not isinstance(loaded, dict):
             raise ValueError(f"config file {path}: expected a mapping at the top level")
-        config.update(loaded)
+        update_config(config, loaded)
     return config
 
 
