@@ -582,9 +582,11 @@ def test_html_tables_carry_values_marks_and_flags(tmp_path):
     assert f'<td class="negative flagged">{format_percent(cell["value"])}% ↓<span class="extra">median' in page
     assert '<td class="positive">' in page  # the other, significant cells
     assert "S&amp;P 500" in page and "S&P 500" not in page
-    frame = pd.DataFrame({"a": range(5), "b": [0.123456, np.nan, 1.0, 2.0, 3.0]})
+    frame = pd.DataFrame({"a": range(5), "b": [0.123456, np.nan, 1.0, 2.0, 3.0],
+                          "c": pd.array([1, None, 3, 4, 5], dtype="Int64")})
     text = html.frame_page("t", frame)
-    assert "<td>0.1235</td><td></td>" not in text and "<td>1</td><td></td>" in text
+    # 4 significant digits; NaN and pandas' NA (nullable columns: results.html's run, seed) empty
+    assert "<td>0</td><td>0.1235</td><td>1</td>" in text and "<td>1</td><td></td><td></td>" in text
     assert "The first 2 of 5 rows" in html.frame_fragment(frame, max_rows=2)
 
 

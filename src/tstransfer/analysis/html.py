@@ -11,12 +11,11 @@ restyling the report around it.
 from __future__ import annotations
 
 import html
-import math
 
 import numpy as np
 import pandas as pd
 
-from tstransfer.analysis.tables import MARK_NEGATIVE, MARK_POSITIVE, Table
+from tstransfer.analysis.tables import MARK_NEGATIVE, MARK_POSITIVE, SINGLE_RUN_MARK, Table
 
 STYLE = """
 .tstl { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; font-size: 14px; color: #1f2933; }
@@ -60,7 +59,7 @@ def table_fragment(table: Table) -> str:
             if mark in (MARK_POSITIVE, MARK_NEGATIVE):
                 classes.append(mark)
             extra = str(table.extras.loc[row, column]) if table.extras is not None else ""
-            if extra.endswith("†"):
+            if extra.endswith(SINGLE_RUN_MARK):
                 classes.append("flagged")
             arrow = " ↑" if mark == MARK_POSITIVE else " ↓" if mark == MARK_NEGATIVE else ""
             text = html.escape(str(value)) + arrow
@@ -87,13 +86,14 @@ def table_page(table: Table) -> str:
 
 
 def format_value(value: object) -> str:
-    """A frame cell as text: floats with 4 significant digits, NaN as empty."""
+    """A frame cell as text: floats with 4 significant digits, missing values (None, NaN,
+    pandas' NA in nullable columns) as empty."""
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return ""
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
     if isinstance(value, (float, np.floating)):
-        return "" if math.isnan(value) else f"{value:.4g}"
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
+        return f"{value:.4g}"
     return str(value)
 
 

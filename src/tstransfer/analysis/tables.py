@@ -211,7 +211,7 @@ def per_architecture_table(cells: pd.DataFrame, which: str) -> Table:
         extras.loc[row, column] = robust_text(cell.median, cell.single_run_driven)
         if cell.significant:
             marks.loc[row, column] = MARK_POSITIVE if cell.value > 0 else MARK_NEGATIVE
-    notes = ["Cell: mean of 7 per-run gains; marked where the uncorrected Wilcoxon p < 0.05.", ROBUST_NOTE]
+    notes = ["Cell: mean of the per-run gains; marked where the uncorrected Wilcoxon p < 0.05.", ROBUST_NOTE]
     return Table(f"per_architecture_{which}", f"Per-architecture {which} gain of TL over referent models", cells, display, marks, notes, extras)
 
 
