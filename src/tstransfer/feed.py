@@ -292,8 +292,8 @@ class Feed:
 
     def model_scale(self, values: np.ndarray) -> np.ndarray:
         """Regression labels or predictions in label units -> the model's target units."""
-        if self.task != "regression":
-            return values
+        if self.task != "regression" or (self.label_shift == 0.0 and self.label_scale == 1.0):
+            return values  # (labels not standardized: no copy on every streamed block)
         return (values - self.label_shift) / self.label_scale
 
     def _signature(self, with_targets: bool):

@@ -33,7 +33,7 @@ def convert(
     that file itself (config ``datasets.<name>.path``).
     """
     module = datasets.get(dataset)
-    if isinstance(module, datasets.CustomDataset):  # reads its own config entry's path
+    if datasets.is_custom(dataset):  # reads its own config entry's path
         return store.convert(module, Path(raw), out, extract, seed=seed, log=log)
     folder, extract = raw_location(dataset, module, Path(raw), extract)
     return store.convert(module, folder, out, extract, seed=seed, log=log)
