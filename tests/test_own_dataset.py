@@ -140,6 +140,27 @@ def test_registry_lists_config_entries_in_their_domain_group():
     assert "quakes" in registry.SEISMOLOGY and "basicmotions" in registry.OTHER_DOMAINS
 
 
+def test_analysis_reads_entries_registered_after_its_import():
+    # Imported first, as a script that imports before it calls register_config does.
+    from tstransfer.analysis import stats, tables
+
+    datasets.register_config({"datasets": {
+        "basicmotions": {"format": "ts", "path": "unused", "domain": "motion", "title": "BasicMotions"},
+        "quakes": {"format": "ts", "path": "unused", "domain": "seismology", "title": "Quakes"}}})
+    assert stats.DATASETS[-2:] == ("basicmotions", "quakes")
+    assert stats.TABLE_TARGETS["seismology"][-1] == "quakes"
+    assert stats.TABLE_TARGETS["other"][-1] == "basicmotions"
+    assert stats.domain_group("quakes", "lomax") == "intra"
+    assert stats.domain_group("basicmotions", "emg") == "other_to_other"
+    assert stats.GROUP_LABELS["other_to_other"].endswith("S&P 500, BasicMotions)")
+    assert list(stats.GROUP_LABELS) == list(stats.GROUP_ROWS)
+    assert tables._variant_column("quakes", "1k5") == "Quakes 1k5"
+    # ... and forgets them when the config no longer has them.
+    datasets.register_config({"datasets": {}})
+    assert "quakes" not in stats.DATASETS
+    assert stats.GROUP_LABELS["other_to_other"] == "TL between other domains (SPEECH, EMG, S&P 500)"
+
+
 # --------------------------------------------------------------------------- the workflow
 def test_basicmotions_as_target_and_source_through_the_workflow(tmp_path, bare_env):
     """The maintainers' check, small: one config entry, and the tables gain its row and column."""

@@ -17,8 +17,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 
+from tstransfer import registry  # noqa: E402
 from tstransfer.analysis import stats  # noqa: E402
-from tstransfer.analysis.tables import ARCH_LABELS, DATASET_LABELS, format_percent  # noqa: E402
+from tstransfer.analysis.tables import ARCH_LABELS, format_percent  # noqa: E402
 from tstransfer.fsutil import atomic_path  # noqa: E402
 # Figure 8's gain axis turns symmetric-log, linear within +-5 %, where some bar passes 50 %.
 SYMLOG_ABOVE_PERCENT = 50.0
@@ -145,8 +146,8 @@ def plot_domain_heatmap(cells: pd.DataFrame, which: str, group: str, stem: str |
                       fontweight="bold" if significant[i, j] else "normal")
             if significant[i, j]:
                 axis.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.5))
-    axis.set_xticks(range(len(columns)), [f"{DATASET_LABELS[t]} {v}" for t, v in columns], rotation=30, ha="right")
-    axis.set_yticks(range(len(sources)), [DATASET_LABELS[s] for s in sources])
+    axis.set_xticks(range(len(columns)), [f"{registry.DATASET_LABELS[t]} {v}" for t, v in columns], rotation=30, ha="right")
+    axis.set_yticks(range(len(sources)), [registry.DATASET_LABELS[s] for s in sources])
     axis.set_xlabel("Target (variant)")
     axis.set_ylabel("Source")
     axis.set_title(

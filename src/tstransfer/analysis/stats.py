@@ -38,11 +38,11 @@ from statsmodels.stats.multitest import multipletests
 from tstransfer import registry
 from tstransfer.metrics import lower_is_better
 
-# The registries' names, in their order (the tables' order), and the seismology group.
+# The architectures, in the tables' order. The datasets (DATASETS, SEISMOLOGY,
+# OTHER_DOMAINS, and what depends on them: TABLE_TARGETS, DOMAIN_GROUPS, GROUP_LABELS)
+# are read from the registry when asked (module __getattr__ below), so that datasets a
+# config registers after this module is imported are among them.
 ARCHITECTURES = registry.ARCHITECTURES
-DATASETS = registry.DATASETS
-SEISMOLOGY = registry.SEISMOLOGY
-OTHER_DOMAINS = registry.OTHER_DOMAINS
 VARIANTS = ("1k5", "9k")
 OMEGAS = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 PROTOCOLS = ("validation", "paper")
@@ -57,37 +57,53 @@ GRID_KEYS = ["arch", "source", "target", "variant", "run"]
 TRIPLET_KEYS = ["arch", "source", "target", "variant"]
 CELL_KEYS = ["source", "target", "variant"]
 
-# Paper Tables 3, 4 and 10: row label -> which domain groups it pools.
-_OTHER_LABELS = ", ".join(registry.DATASET_LABELS[d] for d in OTHER_DOMAINS)  # SPEECH, EMG, S&P 500
-DOMAIN_GROUPS = {
-    "intra": "Intra-domain (TL between different seismology datasets)",
-    "seismology_to_other": "TL from seismology to other domains",
-    "other_to_seismology": "TL from other domains to seismology",
-    "other_to_other": f"TL between other domains ({_OTHER_LABELS})",
-}
+# Paper Tables 3, 4 and 10: the domain groups (keys of DOMAIN_GROUPS) and which of them
+# each row pools.
+DOMAIN_GROUP_KEYS = ("intra", "seismology_to_other", "other_to_seismology", "other_to_other")
 GROUP_ROWS = {
     "intra": ("intra",),
     "cross": ("seismology_to_other", "other_to_seismology", "other_to_other"),
     "seismology_to_other": ("seismology_to_other",),
     "other_to_seismology": ("other_to_seismology",),
     "other_to_other": ("other_to_other",),
-    "total": tuple(DOMAIN_GROUPS),
+    "total": DOMAIN_GROUP_KEYS,
 }
-GROUP_LABELS = {
-    "intra": DOMAIN_GROUPS["intra"],
-    "cross": "Cross-domain",
-    "seismology_to_other": DOMAIN_GROUPS["seismology_to_other"],
-    "other_to_seismology": DOMAIN_GROUPS["other_to_seismology"],
-    "other_to_other": DOMAIN_GROUPS["other_to_other"],
-    "total": "Total",
-}
-# Tables 6/8 have the seismology targets as columns, Tables 7/9 the other domains.
-TABLE_TARGETS = {"seismology": SEISMOLOGY, "other": OTHER_DOMAINS}
+
+
+def _domain_groups() -> dict[str, str]:
+    """Domain group -> its row label; the last names the registered other domains."""
+    others = ", ".join(registry.DATASET_LABELS[d] for d in registry.OTHER_DOMAINS)  # SPEECH, EMG, S&P 500
+    return {
+        "intra": "Intra-domain (TL between different seismology datasets)",
+        "seismology_to_other": "TL from seismology to other domains",
+        "other_to_seismology": "TL from other domains to seismology",
+        "other_to_other": f"TL between other domains ({others})",
+    }
+
+
+def _group_labels() -> dict[str, str]:
+    """Row of GROUP_ROWS -> its label, in GROUP_ROWS' order."""
+    labels = {**_domain_groups(), "cross": "Cross-domain", "total": "Total"}
+    return {key: labels[key] for key in GROUP_ROWS}
+
+
+def __getattr__(name: str):
+    if name in ("DATASETS", "SEISMOLOGY", "OTHER_DOMAINS"):
+        return getattr(registry, name)
+    if name == "TABLE_TARGETS":
+        # Tables 6/8 have the seismology targets as columns, Tables 7/9 the other domains.
+        return {"seismology": registry.SEISMOLOGY, "other": registry.OTHER_DOMAINS}
+    if name == "DOMAIN_GROUPS":
+        return _domain_groups()
+    if name == "GROUP_LABELS":
+        return _group_labels()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def domain_group(source: str, target: str) -> str:
     """The paper's domain group of a (source, target) pair (keys of DOMAIN_GROUPS)."""
-    source_seismic, target_seismic = source in SEISMOLOGY, target in SEISMOLOGY
+    seismology = registry.SEISMOLOGY
+    source_seismic, target_seismic = source in seismology, target in seismology
     if source_seismic and target_seismic:
         return "intra"
     if source_seismic:
@@ -312,6 +328,7 @@ def wins_by_group(triplets: pd.DataFrame, which: str = "performance") -> pd.Data
     sign-test critical value and exact binomial p.
     """
     outcome = triplets[f"outcome_{which}"]
+    labels = _group_labels()
     rows = []
     for key, groups in GROUP_ROWS.items():
         mask = triplets["domain_group"].isin(groups)
@@ -323,7 +340,7 @@ def wins_by_group(triplets: pd.DataFrame, which: str = "performance") -> pd.Data
         rows.append(
             {
                 "group": key,
-                "label": GROUP_LABELS[key],
+                "label": labels[key],
                 "wins": wins,
                 "losses": losses,
                 "ties": ties,
@@ -371,6 +388,7 @@ def convergence_vs_performance(triplets: pd.DataFrame) -> pd.DataFrame:
 def wins_per_architecture(triplets: pd.DataFrame, which: str = "performance") -> pd.DataFrame:
     """Table 10: per architecture and domain-group row, TL wins out of compared triplets."""
     outcome = triplets[f"outcome_{which}"]
+    labels = _group_labels()
     rows = []
     for key, groups in GROUP_ROWS.items():
         for arch in ARCHITECTURES:
@@ -381,7 +399,7 @@ def wins_per_architecture(triplets: pd.DataFrame, which: str = "performance") ->
             rows.append(
                 {
                     "group": key,
-                    "label": GROUP_LABELS[key],
+                    "label": labels[key],
                     "arch": arch,
                     "wins": wins,
                     "losses": losses,
@@ -495,7 +513,7 @@ def domain_tables(pairs: pd.DataFrame, which: str = "performance", alpha: float 
         _, corrected, _, _ = multipletests(cells.loc[tested, "p"], alpha=alpha, method="fdr_tsbky")
         cells.loc[tested, "p_corrected"] = corrected
     cells["significant"] = (cells["p_corrected"] <= alpha).fillna(False).astype(bool)
-    cells["table"] = np.where(cells["target"].isin(SEISMOLOGY), "seismology", "other")
+    cells["table"] = np.where(cells["target"].isin(registry.SEISMOLOGY), "seismology", "other")
     cells["which"] = which
     return _order_cells(cells)
 
@@ -513,7 +531,7 @@ def per_architecture_tables(pairs: pd.DataFrame, which: str = "performance", alp
 
 
 def _order_cells(cells: pd.DataFrame) -> pd.DataFrame:
-    order = {name: i for i, name in enumerate(DATASETS)}
+    order = {name: i for i, name in enumerate(registry.DATASETS)}
     arch_order = {name: i for i, name in enumerate(ARCHITECTURES)}
     sort_keys = [c for c in ("source", "arch", "target", "variant", "omega") if c in cells.columns]
 

@@ -19,7 +19,6 @@ import scipy.stats
 from tstransfer import registry
 from tstransfer.analysis import stats
 
-DATASET_LABELS = registry.DATASET_LABELS
 ARCH_LABELS = {**registry.ARCHITECTURE_LABELS, "average": "Average"}  # Table 2's average row
 MARK_POSITIVE = "positive"
 MARK_NEGATIVE = "negative"
@@ -55,7 +54,7 @@ def domain_table_title(which: str, group: str) -> str:
     if group == "seismology":
         targets = "seismology"
     else:
-        *others, last = [DATASET_LABELS[d] for d in stats.TABLE_TARGETS[group]]
+        *others, last = [registry.DATASET_LABELS[d] for d in stats.TABLE_TARGETS[group]]
         targets = f"{', '.join(others)} and {last}" if others else last  # SPEECH, EMG and S&P 500
     return f"Table {DOMAIN_TABLES[(which, group)]}: {measure} gain of TL over referent models, {targets} targets"
 
@@ -103,7 +102,7 @@ def _percent(value: float) -> str:
 
 
 def _variant_column(target: str, variant: str) -> str:
-    return f"{DATASET_LABELS[target]} {variant}"
+    return f"{registry.DATASET_LABELS[target]} {variant}"
 
 
 def domain_table(cells: pd.DataFrame, which: str, group: str) -> Table:
@@ -112,12 +111,12 @@ def domain_table(cells: pd.DataFrame, which: str, group: str) -> Table:
     targets = stats.TABLE_TARGETS[group]
     data = cells[cells["target"].isin(targets)].reset_index(drop=True)
     columns = [_variant_column(t, v) for t in targets for v in stats.VARIANTS]
-    rows = [DATASET_LABELS[s] for s in stats.DATASETS]
+    rows = [registry.DATASET_LABELS[s] for s in stats.DATASETS]
     display = pd.DataFrame("-", index=rows, columns=columns)
     marks = pd.DataFrame("", index=rows, columns=columns)
     extras = pd.DataFrame("", index=rows, columns=columns)
     for cell in data.itertuples(index=False):
-        row, column = DATASET_LABELS[cell.source], _variant_column(cell.target, cell.variant)
+        row, column = registry.DATASET_LABELS[cell.source], _variant_column(cell.target, cell.variant)
         display.loc[row, column] = _percent(cell.value)
         extras.loc[row, column] = robust_text(cell.median, cell.single_run_driven)
         if cell.significant:
@@ -199,12 +198,12 @@ def architecture_wins_table(table10: pd.DataFrame) -> Table:
 def per_architecture_table(cells: pd.DataFrame, which: str) -> Table:
     """Supplementary tables: per (architecture, source) row and target-variant column, 7 runs a cell."""
     columns = [_variant_column(t, v) for t in stats.DATASETS for v in stats.VARIANTS]
-    rows = [f"{ARCH_LABELS[a]} [{DATASET_LABELS[s]}]" for s in stats.DATASETS for a in stats.ARCHITECTURES]
+    rows = [f"{ARCH_LABELS[a]} [{registry.DATASET_LABELS[s]}]" for s in stats.DATASETS for a in stats.ARCHITECTURES]
     display = pd.DataFrame("-", index=rows, columns=columns)
     marks = pd.DataFrame("", index=rows, columns=columns)
     extras = pd.DataFrame("", index=rows, columns=columns)
     for cell in cells.itertuples(index=False):
-        row = f"{ARCH_LABELS[cell.arch]} [{DATASET_LABELS[cell.source]}]"
+        row = f"{ARCH_LABELS[cell.arch]} [{registry.DATASET_LABELS[cell.source]}]"
         column = _variant_column(cell.target, cell.variant)
         p = f" (p={cell.p:.4g})" if np.isfinite(cell.p) else ""
         display.loc[row, column] = _percent(cell.value) + p
@@ -219,10 +218,10 @@ def stream_max_table(table2: pd.DataFrame) -> Table:
     """Table 2: gain from the stream_max input per architecture and dataset."""
     datasets = [d for d in stats.DATASETS if d in set(table2["target"])]
     archs = [a for a in (*stats.ARCHITECTURES, "average") if a in set(table2["arch"])]
-    display = pd.DataFrame("", index=[ARCH_LABELS[a] for a in archs], columns=[DATASET_LABELS[d] for d in datasets])
+    display = pd.DataFrame("", index=[ARCH_LABELS[a] for a in archs], columns=[registry.DATASET_LABELS[d] for d in datasets])
     extras = pd.DataFrame("", index=display.index, columns=display.columns)
     for cell in table2.itertuples(index=False):
-        row, column = ARCH_LABELS[cell.arch], DATASET_LABELS[cell.target]
+        row, column = ARCH_LABELS[cell.arch], registry.DATASET_LABELS[cell.target]
         display.loc[row, column] = f"{cell.gain:.2f}%" if np.isfinite(cell.gain) else "n/a"
         extras.loc[row, column] = robust_text(cell.median, cell.single_run_driven)
     notes = [
