@@ -436,6 +436,9 @@ def target_training_data(store: str | Path, subset: str | Path | None = None, *,
         dataset = root.attrs.get("dataset", "")
         indices = np.sort(rng_for(seed, "logme-sample", dataset).choice(indices, limit, replace=False))
     if mask is None:
+        # The sample's mean, not the whole training split's as fine-tuning subtracts: on
+        # STEAD that would read the whole store, and the mean of thousands of instances
+        # is the split's mean to well within the traces' noise.
         mask = mean_waveform(root["waveform"], indices)
     waveform = np.asarray(root["waveform"].get_orthogonal_selection((indices, slice(None), slice(None))))
     return (waveform - mask, np.asarray(root["stream_max"][:])[indices], np.asarray(root["label"][:])[indices])

@@ -1,12 +1,10 @@
 """Snakemake script: our results beside the published ones, cell by cell, and referent by referent."""
 
 from tstransfer import datasets, logs
+from tstransfer.analysis import render, results, tables
 
-# First: the analysis reads the dataset registry when imported, and datasets given by
-# format: (one's own data) must be in it.
+# Datasets given by format: (one's own data) join the registry the tables are made from.
 datasets.register_config(snakemake.config)
-
-from tstransfer.analysis import render, results, tables  # noqa: E402
 
 log = logs.setup(snakemake.log[0])
 with logs.logged_errors(log):

@@ -1,13 +1,11 @@
 """Snakemake script: the tidy results table (a row per trained model) from the manifest."""
 
 from tstransfer import datasets, logs
+from tstransfer.analysis import html, results
+from tstransfer.fsutil import atomic_path
 
-# First: the analysis reads the dataset registry when imported, and datasets given by
-# format: (one's own data) must be in it.
+# Datasets given by format: (one's own data) join the registry the tables are made from.
 datasets.register_config(snakemake.config)
-
-from tstransfer.analysis import html, results  # noqa: E402
-from tstransfer.fsutil import atomic_path  # noqa: E402
 
 log = logs.setup(snakemake.log[0])
 with logs.logged_errors(log):

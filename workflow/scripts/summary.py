@@ -3,13 +3,11 @@
 import pandas as pd
 
 from tstransfer import datasets, logs
+from tstransfer.analysis import results, summary
+from tstransfer.fsutil import atomic_path, write_json
 
-# First: the analysis reads the dataset registry when imported, and datasets given by
-# format: (one's own data) must be in it.
+# Datasets given by format: (one's own data) join the registry the tables are made from.
 datasets.register_config(snakemake.config)
-
-from tstransfer.analysis import results, summary  # noqa: E402
-from tstransfer.fsutil import atomic_path, write_json  # noqa: E402
 
 log = logs.setup(snakemake.log[0])
 with logs.logged_errors(log):
