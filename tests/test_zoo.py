@@ -163,6 +163,14 @@ def test_transfer_command_prints_and_writes_the_gain_table(zoo_run, tmp_path, ca
     assert sorted(results["kind"]) == ["finetune", "finetune", "referent"]
     assert (results["task"] == "classification").all()
     assert set(results.loc[results["kind"] == "finetune", "omega"]) == {0.5, 1.0}
+    # rank --size draws the subset transfer's first run fine-tunes on, so its LogME is
+    # the one in the gain table; a size of the whole training split is the "all" variant.
+    ranked = tmp_path / "rank"
+    assert cli.main(["rank", "--zoo", str(zoo_run / "results" / "zoo"), "--data", str(store),
+                     "--size", "40", "--out", str(ranked)]) == 0
+    ranking = pd.read_csv(ranked / "ranking.csv")
+    assert ranking["logme"].tolist() == pytest.approx(gains["logme"].tolist())
+    assert (zoo.variant_name(40, 40), zoo.variant_name(40, 41)) == ("all", "n40")
 
 
 def test_data_entry_reads_a_yaml_entry_a_ucr_folder_and_names_what_it_cannot(tmp_path):

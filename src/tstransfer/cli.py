@@ -107,10 +107,11 @@ def _run_zoo_command(args: argparse.Namespace) -> int:
             store = zoo.target_store(args.data, args.out or scratch, seed=seed)
             subset = None
             if args.size is not None:  # drawn as transfer's first run draws it
-                from .store import make_subset
+                from .store import make_subset, store_attrs
 
                 subset = Path(scratch) / "subset.npz"
-                make_subset(store, subset, variant=f"n{args.size}", size=args.size, run=0, seed=seed)
+                variant = zoo.variant_name(args.size, store_attrs(store)["split_counts"]["train"])
+                make_subset(store, subset, variant=variant, size=args.size, run=0, seed=seed)
             table = zoo.rank(args.zoo, store, subset=subset, seed=seed)
         print(table.to_string(index=False))
         if args.out:

@@ -508,6 +508,13 @@ def _done(out_dir: Path, spec: Mapping[str, Any]) -> bool:
     return result.is_file() and json.loads(result.read_text()).get("config") == json.loads(json.dumps(spec))
 
 
+def variant_name(size: int, n_train: int) -> str:
+    """The subset variant's name for ``size`` of a target's ``n_train`` training
+    instances: its seed (make_subset) and its folder under ``transfer``'s output, so
+    that ``rank --size`` draws what ``transfer --size`` fine-tunes on."""
+    return "all" if int(size) == int(n_train) else f"n{int(size)}"
+
+
 def transfer(zoo_dir: str | Path, data: str | Path, out_dir: str | Path, *, runs: int,
              omegas: Sequence[float], size: int | None = None, seed: int | None = None,
              stream_max: bool = True, max_epochs: int | None = None, archs: Sequence[str] | None = None,
@@ -550,7 +557,7 @@ def transfer(zoo_dir: str | Path, data: str | Path, out_dir: str | Path, *, runs
     out_dir = Path(out_dir)
     n_train = int(attrs["split_counts"]["train"])
     size = n_train if size is None else int(size)
-    variant = "all" if size == n_train else f"n{size}"
+    variant = variant_name(size, n_train)
     # Jobs and subsets are laid out by target and variant, as the pipeline's (layout), so
     # that another --data or --size into the same --out never reuses them.
     runs_dir = out_dir / target / variant
@@ -687,5 +694,5 @@ def validate_ranking(scores, gains) -> dict[str, Any]:
 
 
 __all__ = ["export_model", "write_index", "read_index", "verify", "card", "model_path", "load",
-           "compatibility", "compatible_models", "data_entry", "target_store", "adapt_input", "penultimate_features",
+           "compatibility", "compatible_models", "variant_name", "data_entry", "target_store", "adapt_input", "penultimate_features",
            "rank", "transfer", "validate_ranking", "ZooError"]
