@@ -239,7 +239,7 @@ _SPECS = {
     for dataset in DATASETS
 }
 # The grid search's curve, as the analysis names it: validation, or the test set (paper).
-SELECTION = "paper" if SWITCHES["test_curves"] else "validation"
+SELECTION = protocol.selection_curve(SWITCHES)
 PROTOCOL_LABEL = protocol.label(config["protocol"], SWITCHES)
 
 

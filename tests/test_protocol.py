@@ -39,6 +39,10 @@ def test_presets_and_single_switches():
         protocol.resolve("validation", {"test_curves": "yes"})
     with pytest.raises(ValueError, match="config protocol: 'guess'"):
         protocol.resolve("guess")
+    # The grid search selects by the curve test_curves names, whatever the preset.
+    assert protocol.selection_curve(protocol.resolve("paper")) == "paper"
+    assert protocol.selection_curve(protocol.resolve("paper", {"test_curves": False})) == "validation"
+    assert protocol.selection_curve(protocol.resolve("validation", {"test_curves": True})) == "paper"
 
 
 def test_schema_lists_exactly_the_switches():

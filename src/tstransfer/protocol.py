@@ -81,6 +81,12 @@ def label(protocol: str, switches: Mapping[str, bool]) -> str:
     return protocol if not flipped else f"{protocol} ({', '.join(flipped)})"
 
 
+def selection_curve(switches: Mapping[str, bool]) -> str:
+    """The curve the grid search selects by, as the analysis names it (its ``protocol``
+    argument): ``"paper"`` (the test set, the authors' way) or ``"validation"``."""
+    return "paper" if switches.get("test_curves") else "validation"
+
+
 def shaping(switches: Mapping[str, bool], *, kind: str, arch: str, task: str, channels: int) -> dict[str, bool]:
     """The switches that change one training job, with their values."""
     relevant = {"test_curves"}  # every job records the curve that selection and rates use

@@ -539,6 +539,7 @@ def transfer(zoo_dir: str | Path, data: str | Path, out_dir: str | Path, *, runs
     from . import jobs
     from .analysis import results as results_table
     from .analysis import stats
+    from .protocol import selection_curve
     from .store import make_subset, store_attrs
 
     index = read_index(zoo_dir)
@@ -588,7 +589,7 @@ def transfer(zoo_dir: str | Path, data: str | Path, out_dir: str | Path, *, runs
                 paths.append(job_dir / "result.json")
 
     table = results_table.build_results_table(paths)
-    selection = "paper" if protocol["switches"].get("test_curves") else "validation"
+    selection = selection_curve(protocol["switches"])
     pairs = stats.paired_runs(table, selection)
     by_model = stats.per_architecture_tables(pairs, "performance").merge(
         stats.per_architecture_tables(pairs, "convergence")[["arch", "source", "target", "variant", "value", "p"]],
