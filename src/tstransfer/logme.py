@@ -44,11 +44,18 @@ def evidence(features: np.ndarray, y: np.ndarray, alpha: float, beta: float) -> 
     return _evidence(u.T @ y, float(y @ y), sigma, f.shape, alpha, beta)
 
 
-def _evidence(x, yy, sigma, shape, alpha, beta) -> float:
-    n, d = shape
+def _fit_terms(x, yy, sigma, alpha, beta) -> tuple[float, float]:
+    """``(residual, weight_norm)`` of the posterior mean weights m at (alpha, beta):
+    ||F m - y||^2 and ||m||^2, from y's coordinates ``x`` on the spectrum."""
     shrink = alpha / (alpha + beta * sigma)  # how far each direction's fit falls short of y
     residual = float(np.sum((shrink * x) ** 2) + yy - x @ x)
     weight_norm = float(np.sum(beta**2 * sigma * x**2 / (alpha + beta * sigma) ** 2))
+    return residual, weight_norm
+
+
+def _evidence(x, yy, sigma, shape, alpha, beta) -> float:
+    n, d = shape
+    residual, weight_norm = _fit_terms(x, yy, sigma, alpha, beta)
     log_det = float(np.sum(np.log(alpha + beta * sigma)) + (d - sigma.size) * np.log(alpha))
     value = (d * np.log(alpha) + n * np.log(beta) - log_det - beta * residual
              - alpha * weight_norm - n * np.log(2 * np.pi)) / 2
@@ -60,8 +67,7 @@ def _maximise(x, yy, sigma, n) -> tuple[float, float]:
     alpha, beta = 1.0, 1.0
     for _ in range(MAX_ITERATIONS):
         gamma = float(np.sum(beta * sigma / (alpha + beta * sigma)))
-        weight_norm = float(np.sum(beta**2 * sigma * x**2 / (alpha + beta * sigma) ** 2))
-        residual = float(np.sum((alpha / (alpha + beta * sigma) * x) ** 2) + yy - x @ x)
+        residual, weight_norm = _fit_terms(x, yy, sigma, alpha, beta)
         new_alpha = max(gamma, _GUARD) / (weight_norm + _GUARD)
         new_beta = max(n - gamma, _GUARD) / (max(residual, 0.0) + _GUARD)
         done = abs(new_alpha / new_beta - alpha / beta) <= TOLERANCE * alpha / beta
