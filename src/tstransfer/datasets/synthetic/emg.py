@@ -24,7 +24,6 @@ GESTURE_WORDS = (0, 6, 12, 18)
 # MagNet from scratch on the demo's 120 windows reaches a weighted F1 of 0.57-0.76, and
 # fine-tuning from SPEECH adds 5-37 % in each of 8 runs while the seismic sources lose
 # 18-23 % on average (bench/transfer_pair.py emg speech lomax lendb stead sp500 --runs 8).
-# At 0.5 the referents reached 0.94-1.0 and no source could add anything.
 NOISE_TO_TONE = 2.5
 
 DATE_TIME = (2017, 7, 14, 2, 40, 0)  # of every zip member (the SPEECH tar's time)
