@@ -31,6 +31,7 @@ from tstransfer.layout import (
     ZOO_DIR,
     ZOO_MODEL_DIR,
     omega_label,
+    raw_origin,
 )
 
 # Datasets given by format: (one's own data) join the built-in six in the registry. Their
@@ -80,12 +81,11 @@ def raw_source(dataset):
     the downloads of datasets.<name>.files in the download folder.
     """
     spec = config["datasets"][dataset]
-    if dataset in CUSTOM_DATASETS:  # one's own data, always read from its path
-        return spec["path"], [spec["path"]]
-    if config["raw_data"] == "synthetic":
+    origin = raw_origin(config, dataset)
+    if origin == "synthetic":
         folder = f"{SYNTHETIC_DIR}/{dataset}"
         return folder, [folder]
-    if spec["path"]:
+    if origin in ("custom", "path"):
         return spec["path"], [spec["path"]]
     files = [downloaded_path(dataset, item) for item in spec["files"]]
     return f"{RAW_DIR}/{dataset}", files

@@ -99,6 +99,18 @@ def test_states_counts_and_time_left(run):
     assert report["planned"] == 36 and report["done"] == 6 + 6 + 4 + 3 + 2
 
 
+def test_a_dataset_given_by_format_is_converted_from_its_path_not_synthesized():
+    # As rules/common.smk's raw_source (both ask layout.raw_origin): one's own data is read
+    # where it lies, also when the rest of the run is synthetic.
+    config = small_config()
+    config["datasets"]["mine"] = {"format": "numpy", "path": "data/mine.npz", "domain": "motion"}
+    jobs = progress.planned_jobs(config)
+    assert [job.output for job in jobs["synthesize"]] == [
+        f"{progress.SYNTHETIC_DIR}/{name}" for name in config["datasets"] if name != "mine"]
+    assert progress.STORE.format(dataset="mine") in [job.output for job in jobs["convert"]]
+    assert not [job for job in jobs["download"] if "/mine/" in job.output]
+
+
 def test_no_estimate_before_a_rule_with_jobs_left_has_a_benchmark(tmp_path):
     config = small_config()
     for job in progress.planned_jobs(config)["convert"]:

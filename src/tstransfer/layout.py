@@ -8,6 +8,7 @@ TensorFlow (the workflow parses it on every job).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 SYNTHETIC_DIR = "resources/synthetic"
@@ -30,6 +31,19 @@ def omega_label(omega: Any) -> str:
     return repr(float(omega))
 
 
+def raw_origin(config: Mapping[str, Any], dataset: str) -> str:
+    """Where convert's raw data for ``dataset`` comes from: ``"custom"`` (an entry with
+    ``format:``, always read from its path), ``"synthetic"`` (config ``raw_data``),
+    ``"path"`` (the user's own copy, ``datasets.<name>.path``) or ``"download"`` (the
+    entry's ``files``). The one rule for rules/common.smk and tstransfer.progress."""
+    spec = config["datasets"][dataset]
+    if "format" in spec:
+        return "custom"
+    if config["raw_data"] == "synthetic":
+        return "synthetic"
+    return "path" if spec.get("path") else "download"
+
+
 __all__ = ["SYNTHETIC_DIR", "STORE", "SUBSET", "PRETRAIN_DIR", "SELECTED_DIR", "REFERENT_DIR",
            "FINETUNE_DIR", "SMAX_DIR", "MANIFEST", "TABLES_DIR", "ANALYSIS_DIR", "ZOO_DIR",
-           "ZOO_MODEL_DIR", "omega_label"]
+           "ZOO_MODEL_DIR", "omega_label", "raw_origin"]

@@ -51,6 +51,7 @@ from .layout import (
     SUBSET,
     SYNTHETIC_DIR,
     omega_label,
+    raw_origin,
 )
 
 CHECKPOINT = "checkpoint/state.npz"  # tstransfer.training CHECKPOINT_DIR / CHECKPOINT_FILE
@@ -113,20 +114,21 @@ def planned_jobs(config: Mapping[str, Any], source: str = "config") -> dict[str,
     pairs = [(s, t) for s in sources for t in targets if s != t]
     smax_datasets = list(_entry(config, source, "stream_max_study", "datasets"))
     smax_seeds = range(int(_entry(config, source, "stream_max_study", "seeds")))
-    synthetic = _entry(config, source, "raw_data") == "synthetic"
+    _entry(config, source, "raw_data")  # raw_origin reads it
     raw_dir = str(_entry(config, source, "raw_dir"))
 
     jobs: dict[str, list[Job]] = {rule: [] for rule in RULES}
     for dataset in datasets:
         spec = _entry(config, source, "datasets", dataset)
-        files = [] if synthetic or spec.get("path") else list(spec.get("files") or [])
+        origin = raw_origin(config, dataset)
+        files = list(spec.get("files") or []) if origin == "download" else []
         # Extract settings given as {name, url, ...} are downloaded whatever the raw data is.
         files += [v for v in (spec.get("extract") or {}).values() if isinstance(v, Mapping)]
         for item in files:
             name = item["name"]
             jobs["download"].append(Job("download", f"{raw_dir}/{dataset}/{name}",
                                         f"results/logs/download/{dataset}/{name}.log"))
-        if synthetic:
+        if origin == "synthetic":
             jobs["synthesize"].append(Job("synthesize", f"{SYNTHETIC_DIR}/{dataset}",
                                           f"results/logs/synthesize/{dataset}.log"))
         jobs["convert"].append(Job("convert", STORE.format(dataset=dataset),
