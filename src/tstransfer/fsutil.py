@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 CHUNK_BYTES = 8 * 1024 * 1024
@@ -59,6 +60,29 @@ def atomic_path(final: str | os.PathLike, *, directory: bool = False) -> Iterato
     except BaseException:
         _remove(tmp)
         raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) atomically; returns the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def json_safe(value):
+    """JSON-safe copy: NaN/inf -> None (JSON has no such numbers), numpy scalars -> Python
+    numbers, mappings and sequences copied through."""
+    import numpy as np
+
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def write_json(path: str | os.PathLike, obj: object) -> None:

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from .fsutil import atomic_path, write_json
+from .fsutil import atomic_path, json_safe, write_json
 from .metrics import LOWER_IS_BETTER, is_better
 from .protocol import TARGET_KINDS, job_switches, shaping, spec_with
 from .seeding import int_seed
@@ -82,19 +82,6 @@ def versions() -> dict[str, str | None]:
     from .archive import package_versions
 
     return {"python": platform.python_version(), **package_versions()}
-
-
-def _clean(value):
-    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python numbers."""
-    if isinstance(value, Mapping):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def save_model(model, path: str | Path) -> None:
@@ -257,7 +244,7 @@ def _run(
                      task=task, result=result, feed=feed, timings=timings,
                      spec=spec_with(config, dataset, shaped_by))  # the spec job_spec gives this job
     record["runtime_s"] = time.time() - started  # process start -> result written
-    write_json(out_dir / "result.json", _clean(record))
+    write_json(out_dir / "result.json", json_safe(record))
     if not training.get("keep_checkpoint", False):
         remove_checkpoint(out_dir)  # only now: a job killed before result.json resumes from it
     log.info("%s %s: %s, best epoch %s, val %s %s, test %s", kind, arch, result.status,

@@ -2,7 +2,7 @@
 
 from tstransfer import datasets, logs
 from tstransfer.analysis import html, results
-from tstransfer.fsutil import atomic_path
+from tstransfer.fsutil import write_text
 
 # Datasets given by format: (one's own data) join the registry the tables are made from.
 datasets.register_config(snakemake.config)
@@ -11,7 +11,5 @@ log = logs.setup(snakemake.log[0])
 with logs.logged_errors(log):
     table = results.build_results_table(snakemake.input[0])
     results.write_table(table, snakemake.output.parquet, snakemake.output.csv)
-    page = html.frame_page("Results table: one row per trained model", table)
-    with atomic_path(snakemake.output.html) as tmp:
-        tmp.write_text(page, encoding="utf-8")
+    write_text(snakemake.output.html, html.frame_page("Results table: one row per trained model", table))
     log.info("%d rows, %d diverged", len(table), int((table["status"] == "diverged").sum()))

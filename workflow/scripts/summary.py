@@ -4,7 +4,7 @@ import pandas as pd
 
 from tstransfer import datasets, logs
 from tstransfer.analysis import results, summary
-from tstransfer.fsutil import atomic_path, write_json
+from tstransfer.fsutil import write_json, write_text
 
 # Datasets given by format: (one's own data) join the registry the tables are made from.
 datasets.register_config(snakemake.config)
@@ -24,6 +24,5 @@ with logs.logged_errors(log):
         comparison=comparison,
     )
     write_json(snakemake.output.json, numbers)
-    with atomic_path(snakemake.output.html) as tmp:
-        tmp.write_text(summary.summary_page(numbers), encoding="utf-8")
+    write_text(snakemake.output.html, summary.summary_page(numbers))
     log.info("summary page written to %s", snakemake.output.html)

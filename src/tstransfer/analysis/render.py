@@ -17,7 +17,7 @@ from tstransfer.analysis import figures, html, stats
 from tstransfer.analysis.tables import (
     DOMAIN_TABLES, MARK_NEGATIVE, MARK_POSITIVE, SINGLE_RUN_MARK, WINS_TABLES, Table, build_tables,
 )
-from tstransfer.fsutil import atomic_path, write_json
+from tstransfer.fsutil import atomic_path, write_json, write_text
 
 _MARKDOWN_ESCAPES = str.maketrans({"|": r"\|"})
 _LATEX_ESCAPES = {
@@ -114,12 +114,6 @@ def render_latex(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_text(path: Path, text: str) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return path
-
-
 def write_table_files(table: Table, folder: str | os.PathLike) -> list[Path]:
     """``<name>.csv`` (long-form data), ``<name>.md``, ``<name>.tex`` and ``<name>.html`` in ``folder``."""
     folder = Path(folder)
@@ -128,9 +122,9 @@ def write_table_files(table: Table, folder: str | os.PathLike) -> list[Path]:
         table.data.to_csv(tmp, index=False)
     return [
         csv_path,
-        _write_text(folder / f"{table.name}.md", render_markdown(table)),
-        _write_text(folder / f"{table.name}.tex", render_latex(table)),
-        _write_text(folder / f"{table.name}.html", html.table_page(table)),
+        write_text(folder / f"{table.name}.md", render_markdown(table)),
+        write_text(folder / f"{table.name}.tex", render_latex(table)),
+        write_text(folder / f"{table.name}.html", html.table_page(table)),
     ]
 
 
@@ -139,7 +133,7 @@ def write_frame(frame: pd.DataFrame, csv_path: str | os.PathLike, title: str, in
     csv_path = Path(csv_path)
     with atomic_path(csv_path) as tmp:
         frame.to_csv(tmp, index=False)
-    return [csv_path, _write_text(csv_path.with_suffix(".html"), html.frame_page(title, frame, intro))]
+    return [csv_path, write_text(csv_path.with_suffix(".html"), html.frame_page(title, frame, intro))]
 
 
 def write_all_outputs(results_df: pd.DataFrame, out_dir: str | os.PathLike, protocol: str) -> list[Path]:
