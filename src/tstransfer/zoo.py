@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .fsutil import atomic_path, sha256_file, write_json
+from .fsutil import atomic_path, sha256_file, write_json, write_text
 from .layout import omega_label
 
 MODEL_FILE = "model.keras"
@@ -179,8 +179,7 @@ def export_model(arch: str, source: str, *, selection_json: str | Path, model: s
     if sha256_file(out_dir / MODEL_FILE) != card["weights"]["sha256"]:
         raise ZooError(f"{out_dir / MODEL_FILE}: copy differs from {model}")
     write_json(out_dir / CARD_JSON, card)
-    with atomic_path(out_dir / CARD_MD) as tmp:
-        tmp.write_text(card_markdown(card))
+    write_text(out_dir / CARD_MD, card_markdown(card))
     return card
 
 
@@ -196,8 +195,7 @@ def write_index(zoo_dir: str | Path, card_paths: Iterable[str | Path], protocol:
         folder = zoo_dir / card["name"]
         files += [folder / MODEL_FILE, folder / CARD_JSON, folder / CARD_MD]
     lines = [f"{sha256_file(f)}  {f.relative_to(zoo_dir).as_posix()}\n" for f in files]
-    with atomic_path(zoo_dir / SUMS) as tmp:
-        tmp.write_text("".join(lines))
+    write_text(zoo_dir / SUMS, "".join(lines))
     return index
 
 
@@ -218,14 +216,11 @@ def verify(zoo_dir: str | Path) -> None:
     sums = zoo_dir / SUMS
     if not sums.is_file():
         raise ZooError(f"{sums}: missing; the zoo cannot be checked")
-    bad = []
-    for line in sums.read_text().splitlines():
-        expected, name = line.split(maxsplit=1)
-        path = zoo_dir / name.strip()
-        if not path.is_file():
-            bad.append(f"{path}: missing")
-        elif sha256_file(path) != expected:
-            bad.append(f"{path}: sha256 differs from {sums}")
+    from .archive import verify as verify_sums  # the results tree's manifest check
+
+    status = verify_sums(zoo_dir, sums)
+    bad = [f"{zoo_dir / name}: missing" for name in status["missing"]]
+    bad += [f"{zoo_dir / name}: sha256 differs from {sums}" for name in status["changed"]]
     if bad:
         raise ZooError("zoo files fail their checksums: " + "; ".join(bad))
 
@@ -499,7 +494,8 @@ def _subset_drawn(path: Path, *, size: int, seed: int) -> bool:
     from .store import load_subset
 
     meta = load_subset(path)[2]
-    return meta.get("size") == size and meta.get("seed") == seed
+    # The size asked for: make_subset records a size above the training split as capped.
+    return meta.get("requested_size", meta.get("size")) == size and meta.get("seed") == seed
 
 
 def _done(out_dir: Path, spec: Mapping[str, Any]) -> bool:
@@ -612,8 +608,7 @@ def transfer(zoo_dir: str | Path, data: str | Path, out_dir: str | Path, *, runs
         with atomic_path(out_dir / f"{name}.csv") as tmp:
             frame.to_csv(tmp, index=False)
     text = gain_report(by_model, by_source, target=target, runs=runs, omegas=omegas, size=size, skipped=skipped)
-    with atomic_path(out_dir / "gains.md") as tmp:
-        tmp.write_text(text)
+    write_text(out_dir / "gains.md", text)
     tables["report"] = text
     return tables
 
