@@ -17,13 +17,14 @@ and architecture) against a random pick; writes RUN_DIR/results/zoo_validation/.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 from tstransfer import zoo
+from tstransfer.fsutil import json_safe
+from tstransfer.protocol import selection_curve
 from tstransfer.analysis import results, stats
 
 
@@ -49,7 +50,7 @@ def main(run_dir: Path, partial: bool = False) -> dict:
     else:
         zoo_dir = run_dir / "results" / "zoo"
         table = results.read_table(run_dir / "results" / "tables" / "results.parquet")
-    selection = "paper" if bool(table["switch_test_curves"].dropna().any()) else "validation"
+    selection = selection_curve({"test_curves": bool(table["switch_test_curves"].dropna().any())})
     pairs = stats.paired_runs(table, selection)
     gains = stats.per_architecture_tables(pairs, "performance").rename(columns={"value": "gain"})
     scores = []
@@ -65,20 +66,11 @@ def main(run_dir: Path, partial: bool = False) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     cells = scores.merge(gains[["arch", "source", "target", "variant", "gain"]], on=["arch", "source", "target", "variant"])
     cells.to_csv(out / "logme_vs_gain.csv", index=False)
-    text = json.dumps(_finite(summary), indent=1)
+    text = json.dumps(json_safe(summary), indent=1)
     (out / "summary.json").write_text(text + "\n")
     print(cells.sort_values(["target", "variant", "arch", "logme"], ascending=[True, True, True, False]).to_string(index=False))
     print(text)
     return summary
-
-
-def _finite(value):
-    """JSON-safe: NaN (an undefined correlation) as null."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
 
 
 if __name__ == "__main__":
