@@ -82,7 +82,7 @@ class CustomDataset:
         return self._load()[0]
 
     def raw_files(self, params: Mapping[str, Any] | None = None) -> list[str]:
-        return [str(path) for path in self._load()[4]]
+        return [str(path) for _, path in self._sources()]  # without reading them
 
     def list_instances(self, raw: Path, params: Mapping[str, Any], log: logging.Logger) -> InstanceIndex:
         info, series, labels, split, files = self._load(log)
