@@ -38,15 +38,12 @@ def slurm_cluster(tmp_path_factory):
     Skips where it cannot start (not root, packages missing: `make slurm-deps`); under
     CI=true it fails instead, since CI installs the packages and runs as root.
     """
-    from shared_data import in_ci
+    from shared_data import skip_or_fail
     from slurm_cluster import ClusterError, SlurmCluster, missing_requirements
 
     reasons = missing_requirements()
     if reasons:
-        message = "no SLURM cluster here: " + "; ".join(reasons)
-        if in_ci():
-            pytest.fail(message + " (under CI=true the SLURM tests must run)", pytrace=False)
-        pytest.skip(message)
+        skip_or_fail("no SLURM cluster here: " + "; ".join(reasons), "the SLURM tests must run")
     cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
     try:
         cluster.start()

@@ -23,11 +23,17 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 
 
+def skip_or_fail(message: str, under_ci: str) -> None:
+    """Skip the test with ``message``; under ``CI=true``, where everything a test needs is
+    installed, fail it instead, saying why (``under_ci``)."""
+    if in_ci():
+        pytest.fail(f"{message}; under CI=true {under_ci}", pytrace=False)
+    pytest.skip(message)
+
+
 def require(path: Path, what: str) -> Path:
     """``path`` if it exists; otherwise skip the test, or fail it under ``CI=true``."""
     if path.exists():
         return path
-    message = f"{what} not found at {path} (see ../shared/data/README.md)"
-    if in_ci():
-        pytest.fail(f"{message}; under CI=true the shared reference data must be present", pytrace=False)
-    pytest.skip(message)
+    skip_or_fail(f"{what} not found at {path} (see ../shared/data/README.md)",
+                 "the shared reference data must be present")
