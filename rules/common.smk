@@ -28,6 +28,7 @@ from tstransfer.layout import (
     SUBSET,
     SYNTHETIC_DIR,
     TABLES_DIR,
+    TRAINING_RULES,
     ZOO_DIR,
     ZOO_MODEL_DIR,
     omega_label,
@@ -352,9 +353,6 @@ def all_targets():
 
 # ----------------------------------------------------------------------------- job server
 _JOB_SERVER = {}
-
-
-TRAINING_RULES = ("pretrain", "referent", "finetune", "stream_max_study")
 
 
 def start_job_server():

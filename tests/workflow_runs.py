@@ -18,9 +18,9 @@ from pathlib import Path
 
 import yaml
 
+from tstransfer.layout import TRAINING_RULES  # noqa: F401  (the tests import it from here)
+
 ROOT = Path(__file__).resolve().parents[1]
-# The workflow's training rules (rules/training.smk; rules/common.smk TRAINING_RULES).
-TRAINING_RULES = ("pretrain", "referent", "finetune", "stream_max_study")
 # `snakemake --profile profiles/slurm` as the SLURM tests and bench run it: the only
 # overlay on the profile is how often Snakemake polls sacct (every 2 s, not 10-40 s).
 SLURM_PROFILE_ARGS = ["--profile", str(ROOT / "profiles" / "slurm"),

@@ -24,6 +24,9 @@ TABLES_DIR = "results/tables"
 ANALYSIS_DIR = "results/analysis"
 ZOO_DIR = "results/zoo"
 ZOO_MODEL_DIR = "results/zoo/{arch}-{source}"
+# The rules that train a model (rules/training.smk): each one GPU on SLURM, run by the job
+# server where there is one, reported with diverged counts by tstransfer.progress.
+TRAINING_RULES = ("pretrain", "referent", "finetune", "stream_max_study")
 
 
 def omega_label(omega: Any) -> str:
@@ -46,4 +49,4 @@ def raw_origin(config: Mapping[str, Any], dataset: str) -> str:
 
 __all__ = ["SYNTHETIC_DIR", "STORE", "SUBSET", "PRETRAIN_DIR", "SELECTED_DIR", "REFERENT_DIR",
            "FINETUNE_DIR", "SMAX_DIR", "MANIFEST", "TABLES_DIR", "ANALYSIS_DIR", "ZOO_DIR",
-           "ZOO_MODEL_DIR", "omega_label", "raw_origin"]
+           "ZOO_MODEL_DIR", "TRAINING_RULES", "omega_label", "raw_origin"]

@@ -50,6 +50,7 @@ from .layout import (
     STORE,
     SUBSET,
     SYNTHETIC_DIR,
+    TRAINING_RULES,
     omega_label,
     raw_origin,
 )
@@ -60,7 +61,6 @@ DEFAULT_CONFIGFILE = "config/demo.yaml"
 
 RULES = ("download", "synthesize", "convert", "subset", "pretrain", "select_pretrained",
          "referent", "finetune", "stream_max_study")
-TRAINING_RULES = ("pretrain", "referent", "finetune", "stream_max_study")
 STATES = ("done", "diverged", "failed", "running", "pending")
 # A running job that has not written its log or checkpoint for this long is reported as
 # quiet. A training job writes both after every epoch, so a longer pause suggests that it
