@@ -287,8 +287,10 @@ class Feed:
         """Training targets: (n, 1) floats for regression, one-hot rows for classification."""
         if self.task == "classification":
             return np.eye(self.n_outputs, dtype=np.float32)[np.asarray(labels, dtype=np.int64)]
-        labels = self.model_scale(np.asarray(labels, dtype=np.float64))
-        return labels.astype(np.float32).reshape(-1, 1)
+        labels = np.asarray(labels)
+        if self.label_shift != 0.0 or self.label_scale != 1.0:  # standardized: in float64
+            labels = self.model_scale(labels.astype(np.float64))
+        return labels.astype(np.float32, copy=False).reshape(-1, 1)
 
     def model_scale(self, values: np.ndarray) -> np.ndarray:
         """Regression labels or predictions in label units -> the model's target units."""
