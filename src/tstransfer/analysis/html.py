@@ -36,12 +36,14 @@ STYLE = """
 MAX_FRAME_ROWS = 1000
 
 
-def page(title: str, body: str) -> str:
-    """A complete HTML document around ``body``, with the scoped style."""
+def page(title: str, body: str, *, extra_style: str = "", div_id: str | None = None) -> str:
+    """A complete HTML document around ``body``, with the scoped style (plus
+    ``extra_style``); ``div_id`` names the scoping div."""
+    div = f'<div class="tstl" id="{html.escape(div_id)}">' if div_id else '<div class="tstl">'
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>\n"
-        f"<body><div class=\"tstl\">\n{body}\n</div></body></html>\n"
+        f"<title>{html.escape(title)}</title><style>{STYLE}{extra_style}</style></head>\n"
+        f"<body>{div}\n{body}\n</div></body></html>\n"
     )
 
 

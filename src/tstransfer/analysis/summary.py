@@ -23,13 +23,13 @@ KINDS = ("pretrain", "referent", "finetune", "stream_max")
 TITLE = "Transfer learning for time series: summary of this run"
 
 
-def _count_table(cells: pd.DataFrame, significant: str = "significant") -> dict[str, int]:
+def _count_table(cells: pd.DataFrame) -> dict[str, int]:
     tested = cells["p"].notna()
     return {
         "cells": int(len(cells)),
         "tested": int(tested.sum()),
-        "significant_positive": int((cells[significant] & (cells["value"] > 0)).sum()),
-        "significant_negative": int((cells[significant] & (cells["value"] < 0)).sum()),
+        "significant_positive": int((cells["significant"] & (cells["value"] > 0)).sum()),
+        "significant_negative": int((cells["significant"] & (cells["value"] < 0)).sum()),
         "single_run_driven": int(cells["single_run_driven"].sum()),
         "median_sign_differs": int((np.sign(cells["median"]) != np.sign(cells["value"]))[tested].sum()),
     }
@@ -55,15 +55,11 @@ def build_summary(
     sign_tests = {}
     for which, number in WINS_TABLES.items():
         wins = analysis[f"table{number}"]
-        sign_tests[which] = [
-            {key: (value.item() if hasattr(value, "item") else value) for key, value in row.items()}
-            for row in wins.to_dict("records")
-        ]
+        sign_tests[which] = wins.to_dict("records")  # plain Python values; write_json takes numpy's too
     table10 = analysis["table10"]
     per_arch = {}
-    for arch, rows in table10[table10["group"] == "total"].groupby("arch", sort=False):
-        test = stats.sign_test(int(rows["wins"].sum()), int(rows["losses"].sum()))
-        per_arch[arch] = {**test, "cases": int(rows["n"].sum())}
+    for row in table10[table10["group"] == "total"].itertuples():  # one row per architecture
+        per_arch[row.arch] = {**stats.sign_test(int(row.wins), int(row.losses)), "cases": int(row.n)}
     significant_cells = {}
     for (which, group), number in DOMAIN_TABLES.items():
         cells = analysis[f"domains_{which}"]
@@ -167,7 +163,7 @@ def _p(value: float) -> str:
 
 
 def summary_fragment(summary: Mapping[str, object]) -> str:
-    """The summary as HTML inside ``<div class="tstl" id="tstl-summary">``."""
+    """The summary's HTML body; summary_page puts it in ``<div class="tstl" id="tstl-summary">``."""
     parts = [f"<h1>{html_lib.escape(TITLE)}</h1>"]
     parts.append(
         f"<p>Protocol in force: <b>{html_lib.escape(str(summary['label']))}</b> "
@@ -263,7 +259,7 @@ def summary_fragment(summary: Mapping[str, object]) -> str:
         parts.append(_table(["Compared table", "cells", "same sign", "same significance",
                              "significant cells: ours / published", "median |difference|"], rows))
         parts.append("<p class=\"notes\">Cell by cell in the category \"Comparison with the paper\".</p>")
-    return '<div class="tstl" id="tstl-summary">\n' + "\n".join(parts) + "\n</div>\n"
+    return "\n".join(parts)
 
 
 # Inlined into the Snakemake report's landing page, the summary sits in a narrow text
@@ -278,8 +274,4 @@ div.h-screen:has(#tstl-summary) { align-items: flex-start; justify-content: flex
 
 def summary_page(summary: Mapping[str, object]) -> str:
     """The summary as a complete HTML document (style scoped under ``.tstl``)."""
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{html_lib.escape(TITLE)}</title><style>{html.STYLE}{REPORT_LAYOUT}</style></head>\n"
-        f"<body>\n{summary_fragment(summary)}</body></html>\n"
-    )
+    return html.page(TITLE, summary_fragment(summary), extra_style=REPORT_LAYOUT, div_id="tstl-summary")
