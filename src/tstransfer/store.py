@@ -424,7 +424,7 @@ def _given_split(table, info, seed: int, fractions: Sequence[float]) -> np.ndarr
     unknown = sorted(set(values) - set(SPLIT_CODES) - {TRAIN_OR_VAL})
     if unknown:
         raise DataError(info.name, "index", f"unknown split value(s) {unknown}")
-    split = values.map(lambda v: SPLIT_CODES.get(v, -1)).to_numpy(dtype=np.int8)
+    split = values.map(SPLIT_CODES).fillna(-1).to_numpy(dtype=np.int8)  # TRAIN_OR_VAL: -1 until drawn
     open_ = np.flatnonzero(values.to_numpy() == TRAIN_OR_VAL)
     if len(open_):
         labels = table["label"].to_numpy()[open_] if info.task == "classification" else None
@@ -633,7 +633,7 @@ def _summary(module: DatasetModule, params: Mapping[str, Any], index: InstanceIn
         "n_instances": len(table),
         "split_counts": {name: int((split == code).sum()) for name, code in SPLIT_CODES.items()},
         "split_codes": SPLIT_CODES,
-        "split_method": ("given" if TRAIN_OR_VAL not in set(table["split"].astype(str))
+        "split_method": ("given" if not (table["split"].astype(str) == TRAIN_OR_VAL).any()
                          else "test given, train/val seeded") if "split" in table else
         ("stratified random" if info.task == "classification" else "random"),
         "split_fractions": list(fractions),
