@@ -452,6 +452,12 @@ def robust_summary(gains, shift: float = SINGLE_RUN_SHIFT) -> dict[str, object]:
 # ------------------------------------------------------------------ Wilcoxon tables
 
 
+def _robust_columns(grouped, column: str) -> tuple[list, list[bool]]:
+    """robust_summary of ``column`` in each group, in the groups' order: (medians, flags)."""
+    robust = [robust_summary(group[column]) for _, group in grouped]
+    return [r["median"] for r in robust], [bool(r["single_run_driven"]) for r in robust]
+
+
 def wilcoxon_p(referent, transfer) -> float:
     """Two-sided Wilcoxon signed-rank p of paired values (REFERENCE.md section 5).
 
@@ -580,9 +586,7 @@ def gain_by_multiplier(df: pd.DataFrame) -> pd.DataFrame:
         n_diverged=("_diverged", "sum"),
     ).reset_index()
     for which in ("performance", "convergence"):
-        robust = [robust_summary(group[f"gain_{which}"]) for _, group in grouped]
-        table[f"median_{which}"] = [r["median"] for r in robust]
-        table[f"single_run_driven_{which}"] = [bool(r["single_run_driven"]) for r in robust]
+        table[f"median_{which}"], table[f"single_run_driven_{which}"] = _robust_columns(grouped, f"gain_{which}")
     table["n_pairs"] = table["n_pairs"].astype(int)
     table["n_diverged"] = table["n_diverged"].astype(int)
     return _order_cells(table)
@@ -622,9 +626,7 @@ def stream_max_gains(df: pd.DataFrame) -> pd.DataFrame:
     table = grouped.agg(
         gain=("gain", "mean"), n_pairs=("_ok", "sum"), n_diverged=("_diverged", "sum")
     ).reset_index()
-    robust = [robust_summary(group["gain"]) for _, group in grouped]
-    table["median"] = [r["median"] for r in robust]
-    table["single_run_driven"] = [bool(r["single_run_driven"]) for r in robust]
+    table["median"], table["single_run_driven"] = _robust_columns(grouped, "gain")
     # The average row is the paper's mean over architectures; its median is the median
     # of the architectures' medians, and it is flagged when any of them is.
     average = table.groupby("target", sort=True).agg(
