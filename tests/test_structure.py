@@ -214,3 +214,116 @@ def test_each_extra_installs_what_its_part_imports(extra):
         if not {canonicalize_name(d) for d in distributions.get(top, [top])} & allowed
     }
     assert not missing, f"the {extra} part imports packages its extra does not install: {missing}"
+
+
+# ------------------------------------------------------------------ size and import circles
+
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 60
+
+
+def _source_modules() -> dict[str, Path]:
+    """Dotted name -> file, for every module under src/ (a package is its ``__init__.py``)."""
+    modules = {}
+    for path in sorted(SRC.rglob("*.py")):
+        parts = path.relative_to(SRC).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def _imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The src modules that ``name`` imports anywhere in its file (functions included).
+
+    ``from package import name`` is an import of the submodule when ``name`` is one,
+    else of the package's ``__init__``; relative imports resolve against ``name``'s
+    package.
+    """
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module
+            targets = [
+                f"{module}.{alias.name}" if f"{module}.{alias.name}" in modules else module
+                for alias in node.names
+            ]
+        else:
+            continue
+        for target in targets:
+            # ``import a.b.c`` names a module; fall back to the nearest enclosing one.
+            while target and target not in modules:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
+def _import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan's algorithm)."""
+    index, low, on_stack, stack, components = {}, {}, set(), [], []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for successor in sorted(graph[node]):
+            if successor not in index:
+                visit(successor)
+                low[node] = min(low[node], low[successor])
+            elif successor in on_stack:
+                low[node] = min(low[node], index[successor])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                components.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return components
+
+
+def test_no_module_is_over_the_line_limit():
+    too_long = {
+        str(path.relative_to(ROOT)): n for path in _source_modules().values()
+        if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert not too_long, f"modules over {MAX_MODULE_LINES} lines: {too_long}"
+
+
+def test_no_function_is_over_the_line_limit():
+    too_long = {}
+    for path in _source_modules().values():
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    too_long[f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"] = lines
+    assert not too_long, f"functions over {MAX_FUNCTION_LINES} lines: {too_long}"
+
+
+def test_the_import_graph_finds_a_circle():
+    """The circle search itself: a circle through three modules, and a tail that is none."""
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set()}
+    assert _import_cycles(graph) == [["a", "b", "c"]]
+    assert _import_cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_circle_among_the_source_modules():
+    """No module imports, even inside a function, a module that imports it back."""
+    modules = _source_modules()
+    graph = {name: _imports_of(name, path, modules) for name, path in modules.items()}
+    cycles = _import_cycles(graph)
+    assert not cycles, "import circles: " + "; ".join(" <-> ".join(c) for c in cycles)
