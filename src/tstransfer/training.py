@@ -34,10 +34,8 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import math
-import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -46,14 +44,13 @@ from typing import Any
 
 import numpy as np
 
+from .checkpoint import CHECKPOINT_DIR, CHECKPOINT_FILE, fingerprint, load_checkpoint, save_checkpoint
+from .checkpoint import remove_checkpoint  # re-exported: jobs.py imports it from here
 from .fsutil import atomic_path
 from .metrics import METRIC_FOR_TASK, convergence_rate, mae, weighted_f1
 from .protocol import job_switches
 from .seeding import int_seed
 
-CHECKPOINT_DIR = "checkpoint"
-CHECKPOINT_FILE = "state.npz"
-CHECKPOINT_FORMAT = 2  # 2: the fingerprint holds the protocol switches
 CE_EPSILON = 1e-7  # keras.backend.epsilon(): Keras clips probabilities to [eps, 1 - eps]
 DEFAULT_RLR_MIN_DELTA = 1e-4  # keras.callbacks.ReduceLROnPlateau default
 DEFAULT_ES_MIN_DELTA = 0.0  # keras.callbacks.EarlyStopping default
@@ -166,66 +163,6 @@ class _State:
     training_seconds: float = 0.0
 
 
-def _fingerprint(model, optimizer, feed, config: Mapping, seed: int, switches: Mapping) -> dict:
-    """What must match for a checkpoint to belong to this job."""
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "seed": int(seed),
-        "switches": dict(switches),
-        "training": json.loads(json.dumps(dict(config["training"]), default=str)),
-        "model_variables": [list(map(int, v.shape)) for v in model.variables],
-        "optimizer_variables": [list(map(int, v.shape)) for v in optimizer.variables],
-        "train_instances": int(len(feed.train)),
-        "store": str(feed.store.resolve()),
-    }
-
-
-def _save_checkpoint(path: Path, model, optimizer, best_weights, state: _State, fingerprint) -> None:
-    arrays: dict[str, np.ndarray] = {}
-    for i, variable in enumerate(model.variables):
-        arrays[f"model_{i}"] = np.asarray(variable.numpy())
-    for i, variable in enumerate(optimizer.variables):
-        arrays[f"optimizer_{i}"] = np.asarray(variable.numpy())
-    for i, weight in enumerate(best_weights or []):
-        arrays[f"best_{i}"] = weight
-    meta = {"state": state.__dict__, "fingerprint": fingerprint, "n_best": len(best_weights or [])}
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, meta=np.array(json.dumps(meta, default=_json_number)), **arrays)
-
-
-def _json_number(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(type(value).__name__)
-
-
-def _load_checkpoint(path: Path, model, optimizer, fingerprint, log) -> tuple[_State, list] | None:
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            meta = json.loads(str(npz["meta"]))
-            if meta["fingerprint"] != fingerprint:
-                log.warning("checkpoint %s belongs to another job configuration; starting afresh", path)
-                return None
-            for i, variable in enumerate(model.variables):
-                variable.assign(npz[f"model_{i}"])
-            for i, variable in enumerate(optimizer.variables):
-                variable.assign(npz[f"optimizer_{i}"])
-            best = [npz[f"best_{i}"] for i in range(meta["n_best"])]
-    except (OSError, ValueError, KeyError) as error:  # unreadable: start again rather than fail
-        log.warning("checkpoint %s unreadable (%s); starting afresh", path, error)
-        return None
-    state = _State(**meta["state"])
-    return state, best or None
-
-
-def remove_checkpoint(out_dir: str | Path) -> None:
-    """Delete a job's checkpoint folder (after its result is safely written)."""
-    shutil.rmtree(Path(out_dir) / CHECKPOINT_DIR, ignore_errors=True)
-
-
 def _read_lr(optimizer) -> float:
     return float(np.asarray(optimizer.learning_rate))
 
@@ -336,10 +273,10 @@ class EpochLoop:
         self.epoch_end_hook = epoch_end_hook
         self.log = log
 
-        self.fingerprint = _fingerprint(model, optimizer, feed, config, seed, switches)
-        restored = _load_checkpoint(self.checkpoint_path, model, optimizer, self.fingerprint, log)
+        self.fingerprint = fingerprint(model, optimizer, feed, config, seed, switches)
+        restored = load_checkpoint(self.checkpoint_path, model, optimizer, self.fingerprint, log)
         if restored:
-            self.state, self.best_weights = restored
+            self.state, self.best_weights = _State(**restored[0]), restored[1]
             log.info("resuming from %s after epoch %d", self.checkpoint_path, self.state.epoch)
         else:
             self.state = _State(learning_rate=float(training["learning_rate"]))
@@ -437,8 +374,8 @@ class EpochLoop:
     def checkpoint(self) -> None:
         """history.csv and the checkpoint, each rewritten atomically."""
         _write_history(self.history_path, self.state.history)
-        _save_checkpoint(self.checkpoint_path, self.model, self.optimizer, self.best_weights,
-                         self.state, self.fingerprint)
+        save_checkpoint(self.checkpoint_path, self.model, self.optimizer, self.best_weights,
+                        self.state.__dict__, self.fingerprint)
 
     def result(self) -> TrainResult:
         """The best weights put in the model, evaluated on the test set."""
@@ -491,7 +428,7 @@ def train(
     task). ``out_dir`` receives
     ``history.csv`` (rewritten atomically after each epoch) and ``checkpoint/state.npz``
     (rewritten atomically after each epoch; a later call with the same job resumes from
-    it; :func:`remove_checkpoint` deletes it). ``epoch_end_hook(epochs_done, history)``
+    it; :func:`tstransfer.checkpoint.remove_checkpoint` deletes it). ``epoch_end_hook(epochs_done, history)``
     runs after each epoch's checkpoint is on disk.
 
     Returns a :class:`TrainResult`; the model is left holding the best epoch's weights.

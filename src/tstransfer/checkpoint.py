@@ -1,0 +1,92 @@
+"""A training job's checkpoint: ``checkpoint/state.npz`` in its output folder.
+
+One ``.npz`` holds every model variable, every optimizer variable, the best weights so
+far and a JSON ``meta`` entry: the training loop's state (a plain mapping, see
+``tstransfer.training``) and the job's fingerprint. The loop rewrites it atomically after
+every epoch, so that a job killed at any moment resumes from its last finished epoch; a
+checkpoint whose fingerprint differs from the job's (another config, another model, another
+store) or that cannot be read is ignored and the job starts afresh.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .fsutil import atomic_path
+
+CHECKPOINT_DIR = "checkpoint"
+CHECKPOINT_FILE = "state.npz"
+CHECKPOINT_FORMAT = 2  # 2: the fingerprint holds the protocol switches
+
+
+def fingerprint(model, optimizer, feed, config: Mapping, seed: int, switches: Mapping) -> dict:
+    """What must match for a checkpoint to belong to this job."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "seed": int(seed),
+        "switches": dict(switches),
+        "training": json.loads(json.dumps(dict(config["training"]), default=str)),
+        "model_variables": [list(map(int, v.shape)) for v in model.variables],
+        "optimizer_variables": [list(map(int, v.shape)) for v in optimizer.variables],
+        "train_instances": int(len(feed.train)),
+        "store": str(feed.store.resolve()),
+    }
+
+
+def save_checkpoint(path: Path, model, optimizer, best_weights, state: Mapping[str, Any],
+                    fingerprint: Mapping) -> None:
+    """Write the variables, the best weights and ``state`` to ``path`` atomically."""
+    arrays: dict[str, np.ndarray] = {}
+    for i, variable in enumerate(model.variables):
+        arrays[f"model_{i}"] = np.asarray(variable.numpy())
+    for i, variable in enumerate(optimizer.variables):
+        arrays[f"optimizer_{i}"] = np.asarray(variable.numpy())
+    for i, weight in enumerate(best_weights or []):
+        arrays[f"best_{i}"] = weight
+    meta = {"state": dict(state), "fingerprint": fingerprint, "n_best": len(best_weights or [])}
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, meta=np.array(json.dumps(meta, default=_json_number)), **arrays)
+
+
+def _json_number(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(type(value).__name__)
+
+
+def load_checkpoint(path: Path, model, optimizer, fingerprint: Mapping,
+                    log) -> tuple[dict, list | None] | None:
+    """Restore the variables from ``path``; return ``(state, best_weights)``.
+
+    None (nothing restored) when there is no checkpoint, when it belongs to another job
+    configuration or when it cannot be read; the last two are logged as warnings.
+    """
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            meta = json.loads(str(npz["meta"]))
+            if meta["fingerprint"] != fingerprint:
+                log.warning("checkpoint %s belongs to another job configuration; starting afresh", path)
+                return None
+            for i, variable in enumerate(model.variables):
+                variable.assign(npz[f"model_{i}"])
+            for i, variable in enumerate(optimizer.variables):
+                variable.assign(npz[f"optimizer_{i}"])
+            best = [npz[f"best_{i}"] for i in range(meta["n_best"])]
+    except (OSError, ValueError, KeyError) as error:  # unreadable: start again rather than fail
+        log.warning("checkpoint %s unreadable (%s); starting afresh", path, error)
+        return None
+    return meta["state"], best or None
+
+
+def remove_checkpoint(out_dir: str | Path) -> None:
+    """Delete a job's checkpoint folder (after its result is safely written)."""
+    shutil.rmtree(Path(out_dir) / CHECKPOINT_DIR, ignore_errors=True)
