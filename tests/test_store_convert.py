@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from tstransfer import store
+from tstransfer.store import conversion, staging
 from tstransfer.datasets.base import DataError, DatasetInfo, InstanceIndex, RawChunk
 
 LOG = logging.getLogger("test_store_convert")
@@ -53,7 +54,7 @@ def toy_module(fail_at: int | None = None, nan_at: int | None = None, events: li
                 events.append(("closed", threading.current_thread().name))
 
     return SimpleNamespace(INFO=INFO, list_instances=list_instances, read_chunks=read_chunks,
-                           raw_files=lambda params: [], write_synthetic=None)
+                           raw_files=lambda params: [])
 
 
 def _contents(path) -> dict:
@@ -80,15 +81,15 @@ def test_threaded_conversion_writes_the_store_of_a_serial_one(tmp_path, monkeypa
         short.append(1)
         return real_writev(fd, [memoryview(buffers[0]).cast("B")[:1000]])
 
-    monkeypatch.setattr(store.os, "writev", short_writev)
+    monkeypatch.setattr(staging.os, "writev", short_writev)
     store.convert(toy_module(events=events), tmp_path, threaded, {}, seed=5, chunk_size=CHUNK, log=LOG)
     monkeypatch.undo()
     assert short and {name for _, name in events} == {"convert-read-ahead"}
     assert _no_reader_thread_left()
 
     serial = tmp_path / "serial.zarr"
-    monkeypatch.setattr(store, "_read_ahead", lambda chunks, depth=0: iter(chunks))
-    monkeypatch.setattr(store, "_write_all", lambda fd, buffers: os.write(fd, np.concatenate(buffers).tobytes()))
+    monkeypatch.setattr(conversion, "_read_ahead", lambda chunks, depth=0: iter(chunks))
+    monkeypatch.setattr(staging, "_write_all", lambda fd, buffers: os.write(fd, np.concatenate(buffers).tobytes()))
     store.convert(toy_module(), tmp_path, serial, {}, seed=5, chunk_size=CHUNK, log=LOG)
 
     got, want = _contents(threaded), _contents(serial)
@@ -125,7 +126,7 @@ def test_an_error_on_either_side_of_the_read_ahead_stops_it_and_leaves_no_store(
 
 
 def test_read_ahead_yields_every_item_in_order_and_stops_when_closed():
-    items = list(store._read_ahead(iter(range(50)), depth=2))
+    items = list(conversion._read_ahead(iter(range(50)), depth=2))
     assert items == list(range(50))
     closed = threading.Event()
 
@@ -138,7 +139,7 @@ def test_read_ahead_yields_every_item_in_order_and_stops_when_closed():
         finally:
             closed.set()
 
-    ahead = store._read_ahead(endless(), depth=3)
+    ahead = conversion._read_ahead(endless(), depth=3)
     assert [next(ahead) for _ in range(5)] == [0, 1, 2, 3, 4]
     ahead.close()
     assert closed.is_set() and _no_reader_thread_left()
