@@ -109,7 +109,7 @@ def toy_module(n: int, length: int, layout: str, seed: int = 0):
             yield RawChunk(wave * amplitude, labels[start:stop], keys[start:stop], "bench")
 
     return SimpleNamespace(INFO=info, list_instances=list_instances, read_chunks=read_chunks,
-                           raw_files=lambda p: [], write_synthetic=None)
+                           raw_files=lambda p: [])
 
 
 def make_stores(folder: Path, n: int, length: int, layout: str) -> dict[str, Path]:

@@ -69,7 +69,7 @@ def toy_module(n: int, length: int, channels: int = 3, seed: int = 0):
                            keys[start:stop], "bench")
 
     return SimpleNamespace(INFO=info, list_instances=list_instances, read_chunks=read_chunks,
-                           raw_files=lambda p: [], write_synthetic=None)
+                           raw_files=lambda p: [])
 
 
 def make_store(folder: Path, length: int, instances: int) -> tuple[Path, Path]:

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from tstransfer import store
-from tstransfer.datasets import lendb, lomax, stead
+from tstransfer.datasets import lendb, lomax, stead, write_synthetic
 from tstransfer.datasets.base import DataError
 from tstransfer.seeding import rng_for
 
@@ -69,20 +69,21 @@ def converted(request, tmp_path_factory):
     extra = {}
     if case == "lomax":
         module = lomax
-        module.write_synthetic(raw, {"n_instances": 200, "length": 1001}, rng)
+        write_synthetic(module.INFO.name, raw, {"n_instances": 200, "length": 1001}, rng)
         qualified, bare = _write_keep_list(raw, base / "keep.txt")
         params = {"keep_list": str(base / "keep.txt")}
         traces, keep_dropped, duplicates, noise = helpers.expected_lomax(raw, qualified, bare)
         extra = {"keep_dropped": keep_dropped, "duplicates": duplicates}
     elif case == "lendb":
         module = lendb
-        module.write_synthetic(raw, {"n_instances": 200, "length": 540}, rng)
+        write_synthetic(module.INFO.name, raw, {"n_instances": 200, "length": 540}, rng)
         params = {}
         traces, noise = helpers.expected_lendb(raw)
     else:
         module = stead
         layout = case.split("-")[1]
-        module.write_synthetic(raw, {"n_instances": 100, "length": 6000, "layout": layout, "n_chunks": 3}, rng)
+        write_synthetic(module.INFO.name, raw,
+                        {"n_instances": 100, "length": 6000, "layout": layout, "n_chunks": 3}, rng)
         params = {"layout": layout, "chunks": [1, 2, 3]} if layout == "chunks" else {"layout": layout}
         traces, noise = helpers.expected_stead(raw, layout, [1, 2, 3])
     out = base / "store.zarr"
@@ -172,7 +173,7 @@ def test_magnitude_is_learnable(converted):
 
 def test_synthetic_is_deterministic(tmp_path):
     for name in ("a", "b"):
-        lendb.write_synthetic(tmp_path / name, {"n_instances": 12, "length": 540}, rng_for(SEED, "det"))
+        write_synthetic("lendb", tmp_path / name, {"n_instances": 12, "length": 540}, rng_for(SEED, "det"))
     with h5py.File(tmp_path / "a" / lendb.FILE) as fa, h5py.File(tmp_path / "b" / lendb.FILE) as fb:
         assert list(fa["EQ"]) == list(fb["EQ"])
         for key in fa["EQ"]:
@@ -181,7 +182,7 @@ def test_synthetic_is_deterministic(tmp_path):
 
 
 def test_stead_metadata_columns(tmp_path):
-    stead.write_synthetic(tmp_path, {"n_instances": 8, "length": 600, "layout": "single"}, rng_for(SEED, "cols"))
+    write_synthetic("stead", tmp_path, {"n_instances": 8, "length": 600, "layout": "single"}, rng_for(SEED, "cols"))
     table = pd.read_csv(tmp_path / stead.SINGLE_CSV)
     assert tuple(table.columns) == stead.METADATA_COLUMNS and len(stead.METADATA_COLUMNS) == 35
     assert set(table["trace_category"]) == {"earthquake_local", "noise"}
@@ -196,7 +197,7 @@ def test_raw_files_and_lomax_without_keep_list(tmp_path, caplog):
     assert stead.raw_files({}) == [f"chunk{k}.{ext}" for k in range(1, 7) for ext in ("hdf5", "csv")]
     assert stead.raw_files({"layout": "single"}) == [stead.SINGLE_HDF5, stead.SINGLE_CSV]
     assert lendb.raw_files({}) == ["LEN-DB.hdf5"] and lomax.raw_files({}) == [lomax.FILE]
-    lomax.write_synthetic(tmp_path, {"n_instances": 20, "length": 50}, rng_for(SEED, "nokeep"))
+    write_synthetic("lomax", tmp_path, {"n_instances": 20, "length": 50}, rng_for(SEED, "nokeep"))
     with caplog.at_level(logging.WARNING):
         index = lomax.list_instances(tmp_path, {"keep_list": None}, LOG)
     assert "no keep-list" in caplog.text
@@ -207,8 +208,9 @@ def test_raw_files_and_lomax_without_keep_list(tmp_path, caplog):
 
 
 def _small(module, raw: Path, **extra) -> None:
-    module.write_synthetic(raw, {"n_instances": 24, "length": module.LENGTH if module is not stead else 600, **extra},
-                           rng_for(SEED, "bad", module.INFO.name))
+    write_synthetic(module.INFO.name, raw,
+                    {"n_instances": 24, "length": module.LENGTH if module is not stead else 600, **extra},
+                    rng_for(SEED, "bad", module.INFO.name))
 
 
 def _assert_fails(module, raw: Path, out: Path, params, *parts: str) -> DataError:
@@ -370,7 +372,7 @@ def test_lendb_reads_in_file_order(tmp_path):
 
 def test_lomax_keep_list_from_authors_script(tmp_path):
     """The authors ship their keep-list as a Python set in filter_lomax.py."""
-    lomax.write_synthetic(tmp_path / "raw", {"n_instances": 40, "length": 50}, rng_for(SEED, "script"))
+    write_synthetic("lomax", tmp_path / "raw", {"n_instances": 40, "length": 50}, rng_for(SEED, "script"))
     with h5py.File(tmp_path / "raw" / lomax.FILE) as f:
         test_names = sorted(f["test/events"])
         test2_names = sorted(f["test2/events"])
@@ -403,7 +405,7 @@ def test_lomax_authors_real_keep_list_applied_to_a_synthetic_file(tmp_path):
     listed = {group: sorted(k.rsplit("/", 1)[1] for k in qualified if k.startswith(f"{group}/"))
               for group in ("test/events", "test2/events")}
 
-    lomax.write_synthetic(tmp_path / "raw", {"n_instances": 60, "length": 50}, rng_for(SEED, "real-list"))
+    write_synthetic("lomax", tmp_path / "raw", {"n_instances": 60, "length": 50}, rng_for(SEED, "real-list"))
     renamed = {}
     with h5py.File(tmp_path / "raw" / lomax.FILE, "r+") as f:
         for group, take in (("test/events", 3), ("test2/events", 2)):

@@ -131,6 +131,24 @@ def test_bad_entries_name_the_config_key(tmp_path):
                                "channels": 3}).INFO
 
 
+def test_synthetic_raw_files_come_from_the_generator_named_like_the_dataset(tmp_path, monkeypatch):
+    """The registry finds synthetic.<name> by the dataset's name; a dataset of one's own,
+    or one without a generator module, gets an error naming why, and nothing is written."""
+    (tmp_path / "sp500").mkdir()
+    datasets.write_synthetic("sp500", tmp_path / "sp500", {"n_days": 30}, np.random.default_rng(0))
+    assert sorted(p.name for p in (tmp_path / "sp500").iterdir()) == datasets.get("sp500").raw_files({})
+    datasets.register("mine", {"format": "ts", "path": "unused", "domain": "d"})
+    with pytest.raises(ValueError, match="config datasets.mine: a dataset given by format has no synthetic"):
+        datasets.write_synthetic("mine", tmp_path / "mine", {}, np.random.default_rng(0))
+    # A reader registered under a name that has no synthetic.<name> module.
+    monkeypatch.setitem(datasets.REGISTRY, "nogenerator", datasets.get("lomax"))
+    with pytest.raises(ValueError, match=r"no synthetic generator \(no module tstransfer.datasets.synthetic.nogenerator\)"):
+        datasets.write_synthetic("nogenerator", tmp_path / "nogenerator", {}, np.random.default_rng(0))
+    with pytest.raises(KeyError, match="unknown dataset 'nothing'"):
+        datasets.write_synthetic("nothing", tmp_path / "nothing", {}, np.random.default_rng(0))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sp500"]
+
+
 def test_registry_lists_config_entries_in_their_domain_group():
     datasets.register_config({"datasets": {
         "basicmotions": {"format": "ts", "path": "unused", "domain": "motion", "title": "BasicMotions"},

@@ -66,7 +66,7 @@ def in_memory_module(info, waves: np.ndarray, labels: np.ndarray, prefix: str):
 
     return SimpleNamespace(
         INFO=info, list_instances=list_instances, read_chunks=read_chunks,
-        raw_files=lambda params: [], write_synthetic=None,
+        raw_files=lambda params: [],
     )
 
 

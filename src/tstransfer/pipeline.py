@@ -18,9 +18,8 @@ log = logging.getLogger(__name__)
 
 def synthesize(dataset: str, out_dir: str | Path, synthetic: Mapping[str, Any], seed: int) -> None:
     """Write the synthetic raw files of ``dataset`` into ``out_dir`` (atomically, as a folder)."""
-    module = datasets.get(dataset)
     with atomic_path(out_dir, directory=True) as tmp:
-        module.write_synthetic(Path(tmp), dict(synthetic), rng_for(seed, "synthetic", dataset))
+        datasets.write_synthetic(dataset, Path(tmp), dict(synthetic), rng_for(seed, "synthetic", dataset))
     log.info("%s: synthetic raw files in %s", dataset, out_dir)
 
 

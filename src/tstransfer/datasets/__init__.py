@@ -2,7 +2,9 @@
 
 Adding a dataset is one module in this package (see :mod:`.base` for what it provides)
 plus one line here and its entry in the config; its synthetic stand-in, if any, is one
-more module in :mod:`.synthetic` under the same name.
+more module in :mod:`.synthetic` under the same name, which :func:`write_synthetic` finds
+by that name (the generator imports its reader's format constants; the reader never
+imports the generator).
 
 Or, for one's own data, only the config entry: ``datasets.<name>`` with ``format:``
 (:mod:`.custom`). :func:`register_config` registers such entries beside the built-in
@@ -12,9 +14,14 @@ convert and analyse) calls it before it looks a dataset up.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from collections.abc import Mapping
+from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+import numpy as np
 
 from . import emg, lendb, lomax, sp500, speech, stead
 from .base import DataError, DatasetInfo, InstanceIndex, RawChunk
@@ -61,6 +68,24 @@ def is_custom(name: str) -> bool:
     return isinstance(REGISTRY.get(name), CustomDataset)
 
 
+def write_synthetic(name: str, raw: Path, params: Mapping[str, Any], rng: np.random.Generator) -> None:
+    """Write small raw files of dataset ``name`` in its real on-disk format into ``raw``.
+
+    The generator is ``synthetic.<name>.write_synthetic`` (see :mod:`.synthetic`), found by
+    the dataset's name and imported only now, so that the readers, which every training
+    job imports, do not load the generators. ``params``: the config's ``synthetic.<name>``.
+    """
+    get(name)  # a clear error for an unknown dataset
+    if is_custom(name):
+        raise ValueError(f"config datasets.{name}: a dataset given by format has no synthetic "
+                         "stand-in; it is always read from its path")
+    generator = f"{__name__}.synthetic.{name}"
+    if importlib.util.find_spec(generator) is None:
+        raise ValueError(f"dataset {name!r} has no synthetic generator (no module {generator}); "
+                         "config raw_data: synthetic needs one")
+    importlib.import_module(generator).write_synthetic(Path(raw), params, rng)
+
+
 def register(name: str, spec: Mapping[str, Any]) -> CustomDataset:
     """Register the config entry ``datasets.<name>`` (with ``format:``) as a dataset."""
     if name in BUILTIN:
@@ -101,5 +126,6 @@ def register_config(config: Mapping[str, Any]) -> list[str]:
     return custom
 
 
-__all__ = ["REGISTRY", "BUILTIN", "get", "title", "domain", "task_and_channels", "is_custom", "register", "register_config", "DataError",
+__all__ = ["REGISTRY", "BUILTIN", "get", "title", "domain", "task_and_channels", "is_custom", "register", "register_config",
+           "write_synthetic", "DataError",
            "DatasetInfo", "InstanceIndex", "RawChunk", "CustomDataset"]

@@ -12,11 +12,12 @@ these things about its dataset and nothing else:
   dataset prescribes one (S&P 500's chronological split);
 * ``read_chunks(raw, params, index, chunk_size)``: the expensive streaming pass that yields
   :class:`RawChunk` objects (raw waveforms, time x channel, in index order);
-* ``write_synthetic(raw, params, rng)``: writes small raw files in exactly the real
-  on-disk format, with learnable structure, for the embedded default. The generator
-  itself lives in ``synthetic.<name>`` (see :mod:`.synthetic`); the reader's
-  ``write_synthetic`` only imports it and calls it, so the reader holds the real
-  format only.
+
+Its synthetic stand-in for the embedded default (small raw files in exactly the real
+on-disk format, with learnable structure), if it has one, is a separate module
+``synthetic.<name>`` (see :mod:`.synthetic`), which imports the reader's format constants
+and which :func:`tstransfer.datasets.write_synthetic` finds by the dataset's name: the
+reader holds the real format only and never imports its generator.
 
 Everything common -- finiteness checks, stream_max, min-max scaling, splits, the
 training mask, the zarr layout, atomic writes -- lives in :mod:`tstransfer.store`, so that
@@ -163,7 +164,3 @@ class DatasetModule(Protocol):
     def read_chunks(
         self, raw: Path, params: Mapping[str, Any], index: InstanceIndex, chunk_size: int
     ) -> Iterator[RawChunk]: ...
-
-    def write_synthetic(
-        self, raw: Path, params: Mapping[str, Any], rng: np.random.Generator
-    ) -> None: ...

@@ -102,10 +102,6 @@ class CustomDataset:
             yield RawChunk(waveforms=np.stack(series[lo:hi]), labels=labels[lo:hi],
                            keys=keys[lo:hi], file=str(files[0]))
 
-    def write_synthetic(self, raw: Path, params: Mapping[str, Any], rng: np.random.Generator) -> None:
-        raise ValueError(f"config datasets.{self.name}: a dataset given by format has no synthetic "
-                         "stand-in; it is always read from its path")
-
     # ------------------------------------------------------------------ reading
     def _sources(self) -> list[tuple[str, Path]]:
         """(split name or "", file) pairs to read, from the entry's path and file names."""

@@ -268,15 +268,3 @@ def read_chunks(
                 member_of_first = f"{path}:{emg_member}"
     if pending_keys:
         yield RawChunk(np.concatenate(pending), np.concatenate(pending_labels), pending_keys, member_of_first)
-
-
-# --------------------------------------------------------------------------- synthetic
-def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generator) -> None:
-    """Synthetic raw files in this format: :func:`.synthetic.emg.write_synthetic`.
-
-    Imported only when called, so that readers (imported by every training job) do not
-    load the generators.
-    """
-    from .synthetic.emg import write_synthetic as write
-
-    write(raw, params, rng)

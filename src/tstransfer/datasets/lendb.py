@@ -92,15 +92,3 @@ def read_chunks(
             yield RawChunk(
                 waveforms=np.ascontiguousarray(waveforms), labels=labels, keys=chunk_keys, file=str(path)
             )
-
-
-# --------------------------------------------------------------------------- synthetic
-def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generator) -> None:
-    """Synthetic raw files in this format: :func:`.synthetic.lendb.write_synthetic`.
-
-    Imported only when called, so that readers (imported by every training job) do not
-    load the generators.
-    """
-    from .synthetic.lendb import write_synthetic as write
-
-    write(raw, params, rng)

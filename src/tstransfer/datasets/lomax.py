@@ -167,15 +167,3 @@ def read_chunks(
                 reader.read_into(dsid, key, waveforms[i])
                 labels[i] = reader.float_attr(dsid, key, LABEL_ATTR)
             yield RawChunk(waveforms=waveforms, labels=labels, keys=chunk_keys, file=str(path))
-
-
-# --------------------------------------------------------------------------- synthetic
-def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generator) -> None:
-    """Synthetic raw files in this format: :func:`.synthetic.lomax.write_synthetic`.
-
-    Imported only when called, so that readers (imported by every training job) do not
-    load the generators.
-    """
-    from .synthetic.lomax import write_synthetic as write
-
-    write(raw, params, rng)

@@ -226,15 +226,3 @@ def read_chunks(
             keys=table["key"].iloc[lo:hi].tolist(),
             file=str(path),
         )
-
-
-# --------------------------------------------------------------------------- synthetic
-def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generator) -> None:
-    """Synthetic raw files in this format: :func:`.synthetic.sp500.write_synthetic`.
-
-    Imported only when called, so that readers (imported by every training job) do not
-    load the generators.
-    """
-    from .synthetic.sp500 import write_synthetic as write
-
-    write(raw, params, rng)

@@ -394,15 +394,3 @@ def read_chunks(
             INFO.name, archive, f"archive holds {written} of the {len(expected_keys)} listed clips",
             trace=expected_keys[written],
         )
-
-
-# --------------------------------------------------------------------------- synthetic
-def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generator) -> None:
-    """Synthetic raw files in this format: :func:`.synthetic.speech.write_synthetic`.
-
-    Imported only when called, so that readers (imported by every training job) do not
-    load the generators.
-    """
-    from .synthetic.speech import write_synthetic as write
-
-    write(raw, params, rng)

@@ -206,15 +206,3 @@ def read_chunks(
     finally:
         if handle is not None:
             handle.close()
-
-
-# --------------------------------------------------------------------------- synthetic
-def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generator) -> None:
-    """Synthetic raw files in this format: :func:`.synthetic.stead.write_synthetic`.
-
-    Imported only when called, so that readers (imported by every training job) do not
-    load the generators.
-    """
-    from .synthetic.stead import write_synthetic as write
-
-    write(raw, params, rng)
