@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tstransfer import download
+from tstransfer import download, progressbar
 from tstransfer.download import (
     ChecksumMismatch,
     DownloadError,
@@ -312,8 +312,8 @@ def test_bad_file_entries_are_refused_by_the_config_schema(bad):
 
 def test_progress_lines_in_a_log_file(server, tmp_path, monkeypatch):
     log_file = io.StringIO()  # not a TTY, like a Snakemake log
-    monkeypatch.setattr(download.sys, "stderr", log_file)
-    monkeypatch.setattr(download, "PROGRESS_DELAY", 0.0)  # the download takes milliseconds
+    monkeypatch.setattr("sys.stderr", log_file)
+    monkeypatch.setattr(progressbar, "PROGRESS_DELAY", 0.0)  # the download takes milliseconds
     fetch(server.url(NAME), tmp_path / NAME, progress=True, chunk_bytes=4096, backoff=0.0)
     lines = log_file.getvalue().splitlines()
     assert lines and all("\r" not in line for line in lines)
@@ -323,7 +323,7 @@ def test_progress_lines_in_a_log_file(server, tmp_path, monkeypatch):
 
 def test_no_progress_bar_for_quick_downloads(server, tmp_path, monkeypatch):
     log_file = io.StringIO()
-    monkeypatch.setattr(download.sys, "stderr", log_file)
+    monkeypatch.setattr("sys.stderr", log_file)
     fetch(server.url(NAME), tmp_path / NAME, progress=True, chunk_bytes=4096, backoff=0.0)
     assert log_file.getvalue() == ""
 
@@ -356,8 +356,8 @@ def test_progress_bar_on_a_terminal_reaches_the_file_size(server, tmp_path, monk
 
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
-    monkeypatch.setattr(download.sys, "stderr", terminal)
-    monkeypatch.setattr(download, "PROGRESS_DELAY", 0.0)
+    monkeypatch.setattr("sys.stderr", terminal)
+    monkeypatch.setattr(progressbar, "PROGRESS_DELAY", 0.0)
     try:
         assert terminal.isatty()
         fetch(server.url(NAME), tmp_path / NAME, progress=True, chunk_bytes=4096, backoff=0.0)
@@ -377,7 +377,7 @@ def test_progress_bar_on_a_terminal_reaches_the_file_size(server, tmp_path, monk
 
 def test_progress_off_writes_nothing(server, tmp_path, monkeypatch):
     log_file = io.StringIO()
-    monkeypatch.setattr(download.sys, "stderr", log_file)
-    monkeypatch.setattr(download, "PROGRESS_DELAY", 0.0)
+    monkeypatch.setattr("sys.stderr", log_file)
+    monkeypatch.setattr(progressbar, "PROGRESS_DELAY", 0.0)
     fetch(server.url(NAME), tmp_path / NAME, **FAST)
     assert log_file.getvalue() == ""

@@ -26,17 +26,23 @@ import hashlib
 import logging
 import os
 import re
-import sys
 import time
 from pathlib import Path
 from typing import IO, Any
 
 import requests
-import urllib3
 from tqdm import tqdm
 
-from tstransfer import __version__
 from tstransfer.fsutil import atomic_path, sha256_file
+from tstransfer.progressbar import byte_bar
+from tstransfer.httputil import (
+    NETWORK_ERRORS,
+    RETRYABLE_STATUSES,
+    int_or_none,
+    new_session,
+    parse_content_range,
+    retry_after_seconds,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,19 +51,8 @@ DEFAULT_RETRIES = 8
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_BACKOFF = 2.0
 MAX_BACKOFF = 120.0
-# Refresh rate of the progress bar. On a terminal it can be lively; in a Snakemake log
-# file every refresh becomes a line, so one every half minute keeps the log readable.
-TTY_MININTERVAL = 0.5
-LOG_MININTERVAL = 30.0
-# Seconds before a bar first appears: quick downloads (small CSVs, verified files) stay
-# out of the logs, long ones get a bar.
-PROGRESS_DELAY = 2.0
-
-# Statuses that mean "try again later" rather than "this URL is wrong".
-RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_CONTENT_RANGE_RE = re.compile(r"^bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)$")
 
 
 class DownloadError(RuntimeError):
@@ -80,16 +75,6 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
-# Network failures worth retrying. Deliberately not OSError in general: a full disk
-# must fail at once instead of being retried.
-_NETWORK_ERRORS: tuple[type[BaseException], ...] = (
-    requests.exceptions.ConnectionError,
-    requests.exceptions.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    urllib3.exceptions.HTTPError,  # ProtocolError, ReadTimeoutError from raw reads
-    ConnectionError,
-    TimeoutError,
-)
 
 
 def part_path(dest: str | os.PathLike) -> Path:
@@ -166,23 +151,8 @@ def fetch(
     """
     log = log or logger
     dest = Path(dest)
-    if chunk_bytes <= 0:
-        raise ValueError(f"{dest.name}: chunk_bytes must be positive, got {chunk_bytes}")
-    if retries < 0:
-        raise ValueError(f"{dest.name}: retries must be >= 0, got {retries}")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
-        raise ValueError(f"{dest.name}: size must be a non-negative integer or None, got {size!r}")
-    published = _normalise_sha256(sha256, dest.name)
-    recorded = read_recorded_sha256(dest)
-    if published and recorded and published != recorded:
-        log.warning(
-            "%s: recorded checksum %s differs from the configured %s; the configured one is "
-            "expected and the record will be rewritten",
-            dest.name, recorded, published,
-        )
-    expected = published or recorded
-    source = "configured" if published else "recorded" if recorded else None
-
+    _check_arguments(dest.name, size=size, chunk_bytes=chunk_bytes, retries=retries)
+    expected, source = _expected_sha256(sha256, dest, log)
     if dest.exists():
         return _verify_existing(dest, expected, source, size, log, chunk_bytes)
 
@@ -192,7 +162,7 @@ def fetch(
              "unknown" if size is None else f"{size} bytes",
              f"{expected} ({source})" if expected else "unknown: will be recorded")
     own_session = session is None
-    session = session or _new_session()
+    session = session or new_session()
     try:
         part.open_existing(size, log, dest.name)
         _download(session, url, part, dest.name, size=size, log=log, progress=progress,
@@ -203,7 +173,37 @@ def fetch(
     finally:
         if own_session:
             session.close()
+    return _keep(part, dest, url, size=size, expected=expected, source=source, log=log)
 
+
+def _check_arguments(name: str, *, size: int | None, chunk_bytes: int, retries: int) -> None:
+    if chunk_bytes <= 0:
+        raise ValueError(f"{name}: chunk_bytes must be positive, got {chunk_bytes}")
+    if retries < 0:
+        raise ValueError(f"{name}: retries must be >= 0, got {retries}")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise ValueError(f"{name}: size must be a non-negative integer or None, got {size!r}")
+
+
+def _expected_sha256(sha256: str | None, dest: Path, log: logging.Logger) -> tuple[str | None, str | None]:
+    """``(expected sha256, "configured" | "recorded")``: the published checksum, else the
+    one recorded by an earlier download; ``(None, None)`` when there is neither."""
+    published = _normalise_sha256(sha256, dest.name)
+    recorded = read_recorded_sha256(dest)
+    if published and recorded and published != recorded:
+        log.warning(
+            "%s: recorded checksum %s differs from the configured %s; the configured one is "
+            "expected and the record will be rewritten",
+            dest.name, recorded, published,
+        )
+    expected = published or recorded
+    return expected, "configured" if published else "recorded" if recorded else None
+
+
+def _keep(part: _PartFile, dest: Path, url: str, *, size: int | None, expected: str | None,
+          source: str | None, log: logging.Logger) -> str:
+    """Check the complete part file's size and sha256, record the sha256 and rename the
+    part file to ``dest``; a mismatch deletes the part file. Returns the sha256."""
     actual = part.hasher.hexdigest()
     if size is not None and part.offset != size:
         part.discard()
@@ -295,7 +295,7 @@ def _download(
     backoff: float,
 ) -> None:
     """Fill ``part`` with the whole of ``url``, resuming and retrying as needed."""
-    bar = _progress_bar(name, total=size, initial=part.offset, enabled=progress)
+    bar = byte_bar(name, total=size, initial=part.offset, enabled=progress)
     failures = 0
     try:
         while True:
@@ -305,7 +305,7 @@ def _download(
                             chunk_bytes=chunk_bytes, timeout=timeout):
                     return
                 continue  # the attempt chose to start over (Range not honoured etc.)
-            except _NETWORK_ERRORS as exc:
+            except NETWORK_ERRORS as exc:
                 reason = f"{type(exc).__name__}: {exc}"
                 retry_after = None
             except _Retryable as exc:
@@ -351,42 +351,13 @@ def _attempt(
         headers["Range"] = f"bytes={part.offset}-"
         log.info("%s: requesting bytes %d- (resume)", name, part.offset)
     with session.get(url, headers=headers, stream=True, timeout=(timeout, timeout)) as response:
-        status = response.status_code
-        if status == 416 and part.offset:
-            total = _parse_content_range(response.headers.get("Content-Range"))[2]
-            if total is not None and total == part.offset:
-                log.info("%s: server has no bytes past %d (HTTP 416): the part file is complete",
-                         name, part.offset)
-                return True
-            log.warning("%s: server rejected Range bytes=%d- (HTTP 416, file is %s bytes); "
-                        "starting over", name, part.offset, "?" if total is None else total)
-            part.restart()
-            bar.reset(total=size)
+        if response.status_code == 416 and part.offset:
+            return _range_not_satisfiable(response, part, name, size=size, log=log, bar=bar)
+        _check_status(response, name, url)
+        extent = _body_extent(response, part, name, size=size, log=log, bar=bar)
+        if extent is None:
             return False
-        if status in RETRYABLE_STATUSES:
-            raise _Retryable(f"HTTP {status} {response.reason}",
-                             _retry_after_seconds(response.headers.get("Retry-After")))
-        if status not in (200, 206):
-            raise DownloadError(f"{name}: HTTP {status} {response.reason} from {url} "
-                                f"(final URL {response.url})")
-        _reject_html(response, name, url)
-
-        if status == 206:
-            start, end, total = _parse_content_range(response.headers.get("Content-Range"))
-            if start != part.offset:
-                log.warning("%s: asked for bytes %d-, server sent %s; starting over",
-                            name, part.offset, response.headers.get("Content-Range"))
-                part.restart()
-                bar.reset(total=size)
-                return False
-            end_offset = None if end is None else end + 1
-        else:
-            if part.offset:
-                log.warning("%s: server ignored the Range request (HTTP 200); restarting from "
-                            "zero and discarding the %d bytes of the part file", name, part.offset)
-                part.restart()
-                bar.reset(total=size)
-            end_offset = total = _int_or_none(response.headers.get("Content-Length"))
+        end_offset, total = extent
         if size is not None and total is not None and total != size:
             raise SizeMismatch(f"{name}: size mismatch: expected {size} bytes, the server "
                                f"reports {total} bytes for {url}")
@@ -405,6 +376,58 @@ def _attempt(
             # without a Content-Length it can enforce.
             raise _Retryable(f"connection closed at byte {part.offset} of {end_offset}")
         return True
+
+
+def _range_not_satisfiable(response: requests.Response, part: _PartFile, name: str, *,
+                           size: int | None, log: logging.Logger, bar: tqdm) -> bool:
+    """A resume answered 416: True when the part file already holds the whole file, else
+    the part file starts over (False: try again at once)."""
+    total = parse_content_range(response.headers.get("Content-Range"))[2]
+    if total is not None and total == part.offset:
+        log.info("%s: server has no bytes past %d (HTTP 416): the part file is complete",
+                 name, part.offset)
+        return True
+    log.warning("%s: server rejected Range bytes=%d- (HTTP 416, file is %s bytes); "
+                "starting over", name, part.offset, "?" if total is None else total)
+    part.restart()
+    bar.reset(total=size)
+    return False
+
+
+def _check_status(response: requests.Response, name: str, url: str) -> None:
+    """Raise _Retryable for a status worth retrying, DownloadError for any other that is
+    not 200 or 206, or for an HTML page in place of the file."""
+    status = response.status_code
+    if status in RETRYABLE_STATUSES:
+        raise _Retryable(f"HTTP {status} {response.reason}",
+                         retry_after_seconds(response.headers.get("Retry-After")))
+    if status not in (200, 206):
+        raise DownloadError(f"{name}: HTTP {status} {response.reason} from {url} "
+                            f"(final URL {response.url})")
+    _reject_html(response, name, url)
+
+
+def _body_extent(response: requests.Response, part: _PartFile, name: str, *, size: int | None,
+                 log: logging.Logger, bar: tqdm) -> tuple[int | None, int | None] | None:
+    """``(offset after the body, the file's total size)`` of a 200 or 206 answer, None
+    where unknown; None instead when a 206 starts elsewhere than asked (the part file then
+    starts over: try again at once). A 200 to a resume restarts the part file from zero."""
+    if response.status_code == 206:
+        start, end, total = parse_content_range(response.headers.get("Content-Range"))
+        if start != part.offset:
+            log.warning("%s: asked for bytes %d-, server sent %s; starting over",
+                        name, part.offset, response.headers.get("Content-Range"))
+            part.restart()
+            bar.reset(total=size)
+            return None
+        return None if end is None else end + 1, total
+    if part.offset:
+        log.warning("%s: server ignored the Range request (HTTP 200); restarting from "
+                    "zero and discarding the %d bytes of the part file", name, part.offset)
+        part.restart()
+        bar.reset(total=size)
+    total = int_or_none(response.headers.get("Content-Length"))
+    return total, total
 
 
 def _verify_existing(dest: Path, expected: str | None, source: str | None, size: int | None,
@@ -438,34 +461,6 @@ def _normalise_sha256(value: str | None, name: str) -> str | None:
     return text
 
 
-def _new_session() -> requests.Session:
-    session = requests.Session()
-    session.headers["User-Agent"] = f"tstransfer/{__version__} (python-requests)"
-    return session
-
-
-def _parse_content_range(value: str | None) -> tuple[int | None, int | None, int | None]:
-    """(first byte, last byte, total) of a Content-Range header; None where absent."""
-    match = _CONTENT_RANGE_RE.match((value or "").strip())
-    if not match:
-        return None, None, None
-    first, last, total = match.groups()
-    return (_int_or_none(first), _int_or_none(last),
-            None if total in (None, "*") else int(total))
-
-
-def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    number = _int_or_none(value)
-    return float(number) if number is not None and number >= 0 else None
-
-
 def _reject_html(response: requests.Response, name: str, url: str) -> None:
     # A share link that points at a landing or login page answers 200 with HTML; without
     # a published checksum that page would otherwise be recorded as the data set.
@@ -473,30 +468,3 @@ def _reject_html(response: requests.Response, name: str, url: str) -> None:
     if content_type == "text/html" and not name.lower().endswith((".html", ".htm")):
         raise DownloadError(f"{name}: {url} answered with an HTML page (final URL "
                             f"{response.url}), not the file; the link probably needs updating")
-
-
-class _LineStream:
-    """Turns tqdm's carriage-return refreshes into separate lines for log files."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.stream = stream
-
-    def write(self, text: str) -> None:
-        line = text.replace("\r", "").strip("\n")
-        if line.strip():
-            self.stream.write(line + "\n")
-
-    def flush(self) -> None:
-        self.stream.flush()
-
-
-def _progress_bar(name: str, *, total: int | None, initial: int, enabled: bool) -> tqdm:
-    stream = sys.stderr
-    is_tty = hasattr(stream, "isatty") and stream.isatty()
-    return tqdm(
-        total=total, initial=initial, desc=name, unit="B", unit_scale=True,
-        unit_divisor=1024, disable=not enabled, leave=True,
-        file=stream if is_tty else _LineStream(stream),
-        mininterval=TTY_MININTERVAL if is_tty else LOG_MININTERVAL, delay=PROGRESS_DELAY,
-        ascii=not is_tty,
-    )

@@ -36,11 +36,12 @@ import numpy as np
 from ..background import read_ahead
 from ..datasets.base import SPLIT_CODES, TRAIN_OR_VAL, DataError, DatasetModule, InstanceIndex
 from ..fsutil import atomic_path, sha256_file
+from ..progressbar import terminal_bar
 from ..seeding import rng_for
 from .scaling import instance_range, scale
 from .splits import DEFAULT_FRACTIONS, index_and_split
 from .staging import Stager
-from .writer import StoreWriter, progress_bar
+from .writer import StoreWriter
 
 INSTANCE_CHUNK = 256  # instances per zarr chunk: whole-chunk reads are ~100x faster than random ones
 READ_AHEAD = 2  # chunks the reader thread may have read before the conversion takes them
@@ -116,7 +117,7 @@ def _write_chunks(module: DatasetModule, raw: Path, params: Mapping[str, Any], i
     # Left before the writer: an error stops the reader thread (and closes the raw files)
     # before the writer and the temporary store are cleaned up.
     with contextlib.closing(_read_ahead(module.read_chunks(raw, params, index, chunk_size))) as chunks, \
-            progress_bar(f"{info.name}: convert", len(index_keys)) as bar:
+            terminal_bar(f"{info.name}: convert", len(index_keys)) as bar:
         for chunk in chunks:
             expected = index_keys[writer.written : writer.written + len(chunk.keys)]
             waveforms = _checked_waveforms(info.name, chunk, expected, writer.shape)

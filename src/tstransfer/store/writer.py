@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,17 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets.base import SPLIT_CODES, DataError
+from ..progressbar import terminal_bar
 from .staging import Stager
-
-
-def progress_bar(desc: str, total: int, unit: str = "instance"):
-    """A progress bar on stderr when it is a terminal; a no-op bar otherwise (logs get the
-    log lines only). Updated per chunk, never per instance."""
-    from tqdm import tqdm
-
-    stream = sys.stderr
-    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, file=stream, mininterval=0.5,
-                disable=not (hasattr(stream, "isatty") and stream.isatty()), leave=True, dynamic_ncols=True)
 
 
 PER_INSTANCE = ("label", "stream_max", "split", "key", "raw_index")  # the (instance,) arrays
@@ -162,7 +152,7 @@ class StoreWriter:
 
         self._wait()
         if self.stager is not None:  # pass 2 (pass 1 is written: _wait)
-            with progress_bar(f"{dataset}: store order", len(raw_of)) as bar:
+            with terminal_bar(f"{dataset}: store order", len(raw_of)) as bar:
                 self.stager.finish(self.waveform, progress=bar.update)
         self.root["label"][:] = self.labels[raw_of]
         self.root["stream_max"][:] = self.stream_max[raw_of]
