@@ -34,7 +34,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ import numpy as np
 from .background import read_ahead
 from .datasets.base import SPLIT_CODES
 from .seeding import rng_for
+from .splitdata import READ_THREADS, SplitData, load_in_memory, read_span
 from .store import load_subset
 
 log = logging.getLogger(__name__)
@@ -54,132 +54,6 @@ MEMORY_LIMIT_BYTES = 2 * 1024**3
 # (bench/stream_order.py mixing).
 SHUFFLE_WINDOW_CHUNKS = 8
 PREFETCH_BATCHES = 64  # batches the background reader may run ahead of the model
-READ_THREADS = 4  # parallel chunk reads (zarr decompression releases the GIL)
-
-
-# --------------------------------------------------------------------------- reading
-@dataclass(frozen=True)
-class _ChunkSpan:
-    """The selected instances of one store chunk: store rows ``start:stop``, picking ``rows``."""
-
-    start: int
-    stop: int
-    rows: np.ndarray  # positions inside the chunk
-    first: int  # position of the chunk's first selected instance in the split's order
-
-
-def _chunk_spans(indices: np.ndarray, chunk: int, total: int) -> list[_ChunkSpan]:
-    spans = []
-    for start in range(0, total, chunk):
-        lo, hi = np.searchsorted(indices, [start, start + chunk])
-        if lo < hi:
-            spans.append(_ChunkSpan(start, min(start + chunk, total), indices[lo:hi] - start, int(lo)))
-    return spans
-
-
-def _read_span(waveform, span: _ChunkSpan) -> np.ndarray:
-    block = np.asarray(waveform[span.start : span.stop], dtype=np.float32)
-    return block if len(span.rows) == len(block) else block[span.rows]
-
-
-def _ordered_reads(read: Callable[[Any], Any], items: Sequence[Any], pool) -> Iterator[tuple[Any, Any]]:
-    """``(item, read(item))`` in order, with at most ``READ_THREADS`` reads in flight
-    (so memory stays at a few chunks however many are read)."""
-    pending: list = []
-    upcoming = iter(items)
-    for item in upcoming:
-        pending.append((item, pool.submit(read, item)))
-        if len(pending) >= READ_THREADS:
-            break
-    while pending:
-        item, future = pending.pop(0)
-        nxt = next(upcoming, None)
-        if nxt is not None:
-            pending.append((nxt, pool.submit(read, nxt)))
-        yield item, future.result()
-
-
-def load_in_memory(splits: Sequence[SplitData]) -> None:
-    """Fill ``waveform`` of every in-memory split, reading each needed chunk ONCE.
-
-    Validation and test instances are spread over the same chunks as the training
-    instances (the split is random), so reading per split would decompress each chunk
-    up to three times.
-    """
-    splits = [split for split in splits if split.in_memory]
-    if not splits:
-        return
-    array = splits[0].waveform_array
-    users: dict[int, list[tuple[SplitData, _ChunkSpan]]] = {}
-    for split in splits:
-        split.waveform = np.empty((len(split), *split.mask.shape), dtype=np.float32)
-        for span in split.spans:
-            users.setdefault(span.start, []).append((split, span))
-    chunk = int(array.chunks[0])
-
-    def read(start: int) -> np.ndarray:
-        return np.asarray(array[start : start + chunk], dtype=np.float32)
-
-    with ThreadPoolExecutor(READ_THREADS) as pool:
-        for start, block in _ordered_reads(read, sorted(users), pool):
-            for split, span in users[start]:
-                rows = block if len(span.rows) == len(block) else block[span.rows]
-                split.waveform[span.first : span.first + len(span.rows)] = rows - split.mask
-
-
-# --------------------------------------------------------------------------- splits
-class SplitData:
-    """One split of a store (its instances in store order), in memory or streamed.
-
-    ``labels`` and ``stream_max`` (one number per instance) are always in memory;
-    ``waveform`` (mask already subtracted, data channels) only when ``in_memory``.
-    """
-
-    def __init__(
-        self,
-        root,
-        name: str,
-        indices: np.ndarray,
-        mask: np.ndarray,
-        *,
-        memory_limit_bytes: int,
-        force_stream: bool = False,
-    ):
-        self.name = name
-        self.indices = np.asarray(indices, dtype=np.int64)
-        if self.indices.size == 0:
-            raise ValueError(f"the {name} split has no instances")
-        if np.any(np.diff(self.indices) <= 0):
-            raise ValueError(f"{name} indices must be sorted and unique")
-        self.waveform_array = root["waveform"]
-        self.mask = np.asarray(mask, dtype=np.float32)
-        if self.mask.shape != tuple(self.waveform_array.shape[1:]):
-            raise ValueError(
-                f"mask shape {self.mask.shape} does not match the waveforms' "
-                f"{tuple(self.waveform_array.shape[1:])}"
-            )
-        self.labels = np.asarray(root["label"][:])[self.indices]
-        self.stream_max = np.asarray(root["stream_max"][:], dtype=np.float32)[self.indices]
-        self.spans = _chunk_spans(
-            self.indices, int(self.waveform_array.chunks[0]), int(self.waveform_array.shape[0])
-        )
-        self.nbytes = int(self.indices.size * np.prod(self.mask.shape) * 4)
-        self.in_memory = self.nbytes <= memory_limit_bytes and not force_stream
-        self.waveform: np.ndarray | None = None  # filled by load_in_memory when in_memory
-
-    def __len__(self) -> int:
-        return int(self.indices.size)
-
-    def read_span(self, span: _ChunkSpan) -> np.ndarray:
-        """The selected, mask-subtracted waveforms of one chunk."""
-        return _read_span(self.waveform_array, span) - self.mask
-
-    def stream_in_order(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """``(waveform, stream_max, label)`` blocks, chunk by chunk, in store order."""
-        with ThreadPoolExecutor(READ_THREADS) as pool:
-            for span, block in _ordered_reads(self.read_span, self.spans, pool):
-                rows = slice(span.first, span.first + len(span.rows))
-                yield block, self.stream_max[rows], self.labels[rows]
 
 
 # --------------------------------------------------------------------------- feed
@@ -229,13 +103,7 @@ class Feed:
         self.shuffle_window = int(shuffle_window)
 
         split = np.asarray(root["split"][:])
-        if train_indices is None:
-            train_indices = np.flatnonzero(split == SPLIT_CODES["train"])
-            train_mask = np.asarray(root["mask"][:], dtype=np.float32)
-        elif train_mask is None:
-            raise ValueError("a training subset needs its own mask")
-        elif np.any(split[np.asarray(train_indices)] != SPLIT_CODES["train"]):
-            raise ValueError("training subset holds instances outside the training split")
+        train_indices, train_mask = _training_set(root, split, train_indices, train_mask)
         options = dict(memory_limit_bytes=memory_limit_bytes, force_stream=force_stream)
         self.train = SplitData(root, "train", train_indices, train_mask, **options)
         # validation and test are centred with the *training* mask (paper section 2.4.1)
@@ -253,17 +121,10 @@ class Feed:
                 self.store, self.shuffle_window,
             )
         load_in_memory([self.train, self.val, self.test])
-        # Regression targets as the model sees them: (label - shift) / scale. The paper
-        # trains on raw labels (S&P 500: prices in the hundreds or thousands, which a
-        # freshly initialised linear head reaches only after thousands of Adam steps);
-        # ``standardize_labels`` uses the training set's mean and standard deviation.
-        # Predictions are mapped back, so metrics stay in the labels' units.
+        # Regression targets as the model sees them: (label - shift) / scale.
         self.label_shift, self.label_scale = 0.0, 1.0
         if standardize_labels and self.task == "regression":
-            labels = np.asarray(self.train.labels, dtype=np.float64)
-            self.label_shift = float(labels.mean())
-            spread = float(labels.std())
-            self.label_scale = spread if spread > 0 else 1.0
+            self.label_shift, self.label_scale = _standardization(self.train.labels)
 
     @classmethod
     def from_subset(cls, store: str | Path, subset: str | Path, **kwargs) -> Feed:
@@ -472,7 +333,7 @@ class Feed:
             plan = list(self._stream_windows(epoch))
 
             def submit(window):  # raw reads: the mask is subtracted once per window below
-                return [pool.submit(_read_span, split.waveform_array, split.spans[k]) for k in window]
+                return [pool.submit(read_span, split.waveform_array, split.spans[k]) for k in window]
 
             upcoming = submit(plan[0][0]) if plan else []
             carry: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -541,6 +402,33 @@ class Feed:
         if self.task == "regression":  # back to label units (identity unless standardized)
             predictions = predictions * self.label_scale + self.label_shift
         return predictions
+
+
+def _training_set(root, split: np.ndarray, indices: np.ndarray | None,
+                  mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The training instances and their mask: a subset's, checked to lie in the training
+    split, or (``indices`` None) the store's whole training split and mask."""
+    if indices is None:
+        return (np.flatnonzero(split == SPLIT_CODES["train"]),
+                np.asarray(root["mask"][:], dtype=np.float32))
+    if mask is None:
+        raise ValueError("a training subset needs its own mask")
+    if np.any(split[np.asarray(indices)] != SPLIT_CODES["train"]):
+        raise ValueError("training subset holds instances outside the training split")
+    return indices, mask
+
+
+def _standardization(labels: np.ndarray) -> tuple[float, float]:
+    """``(shift, scale)`` of standardized regression targets: the training labels' mean
+    and standard deviation (1 for constant labels).
+
+    The paper trains on raw labels (S&P 500: prices in the hundreds or thousands, which a
+    freshly initialised linear head reaches only after thousands of Adam steps);
+    predictions are mapped back, so metrics stay in the labels' units.
+    """
+    labels = np.asarray(labels, dtype=np.float64)
+    spread = float(labels.std())
+    return float(labels.mean()), spread if spread > 0 else 1.0
 
 
 __all__: Sequence[str] = ["Feed", "SplitData", "load_in_memory", "MEMORY_LIMIT_BYTES"]
