@@ -255,21 +255,9 @@ def read_ts(name: str, path: Path, settings: Mapping[str, Any] | None = None) ->
             else:
                 header[key] = value.strip()
             continue
-        fields = line.split(":")
-        if len(fields) < 2:
-            raise DataError(name, path, f"line {number}: expected channels and a label separated by ':'")
-        channels = []
-        for c, text in enumerate(fields[:-1]):
-            try:
-                values = [float("nan") if v.strip() in ("?", "") else float(v) for v in text.split(",")]
-            except ValueError:
-                raise DataError(name, path, f"line {number}, channel {c}: not a number list "
-                                "(time stamps are not supported)") from None
-            channels.append(values)
-        if len({len(c) for c in channels}) != 1:
-            raise DataError(name, path, f"line {number}: channels of one instance differ in length")
-        series.append(np.asarray(channels, dtype=np.float64).T)
-        labels.append(fields[-1].strip())
+        instance, label = _ts_instance(name, path, number, line)
+        series.append(instance)
+        labels.append(label)
     if not in_data:
         raise DataError(name, path, "no @data line")
     if header.get("timestamps", "false").lower() == "true":
@@ -279,6 +267,31 @@ def read_ts(name: str, path: Path, settings: Mapping[str, Any] | None = None) ->
     widths = {s.shape[1] for s in series}
     if len(widths) != 1:
         raise DataError(name, path, f"instances have different channel counts {sorted(widths)}")
+    return _ts_labelled(name, path, header, series, labels)
+
+
+def _ts_instance(name: str, path: Path, number: int, line: str) -> tuple[np.ndarray, str]:
+    """One ``@data`` line (line ``number``): the instance (time x channel) and its label."""
+    fields = line.split(":")
+    if len(fields) < 2:
+        raise DataError(name, path, f"line {number}: expected channels and a label separated by ':'")
+    channels = []
+    for c, text in enumerate(fields[:-1]):
+        try:
+            values = [float("nan") if v.strip() in ("?", "") else float(v) for v in text.split(",")]
+        except ValueError:
+            raise DataError(name, path, f"line {number}, channel {c}: not a number list "
+                            "(time stamps are not supported)") from None
+        channels.append(values)
+    if len({len(c) for c in channels}) != 1:
+        raise DataError(name, path, f"line {number}: channels of one instance differ in length")
+    return np.asarray(channels, dtype=np.float64).T, fields[-1].strip()
+
+
+def _ts_labelled(name: str, path: Path, header: Mapping[str, str], series: list[np.ndarray],
+                 labels: list[str]) -> Series:
+    """The instances with their labels, as ``@classLabel true`` (classes) or
+    ``@targetLabel true`` (numbers) in the header says."""
     class_label = header.get("classlabel", "")
     target = header.get("targetlabel", "")
     if class_label.lower().startswith("true"):

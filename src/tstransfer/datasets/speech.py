@@ -325,9 +325,44 @@ def _noise_bank(decoded: dict[str, np.ndarray], expected: tuple[str, ...], archi
     return [decoded[name] for name in sorted(decoded)]
 
 
+def _read_noise(archive: Path, noise_members: tuple[str, ...], rate: int) -> dict[str, np.ndarray]:
+    """A pass over the archive for the noise recordings only (resampled), stopping after
+    the last of ``noise_members`` where the listing pass knows them."""
+    decoded: dict[str, np.ndarray] = {}
+    remaining = set(noise_members)
+
+    def enough() -> bool:
+        return bool(noise_members) and not remaining
+
+    for name, data in _stream(archive, lambda n: _member_kind(n) == "noise", enough):
+        if data is not None:
+            decoded[name] = resample(decode_wav(data, archive, name), rate)
+            remaining.discard(name)
+    return decoded
+
+
+def _decode_clip(data: bytes, archive: Path, name: str, rate: int) -> np.ndarray:
+    clip = resample(decode_wav(data, archive, name), rate)
+    if len(clip) == 0:
+        raise DataError(INFO.name, archive, "empty clip (no samples)", trace=name)
+    return clip
+
+
+def _chunk(waveforms: np.ndarray, count: int, labels: np.ndarray, keys: list[str], end: int,
+           archive: Path) -> RawChunk:
+    """The ``count`` clips before listed clip ``end``, from the first rows of ``waveforms``."""
+    rows = slice(end - count, end)
+    return RawChunk(waveforms[:count].copy(), labels[rows], keys[rows], str(archive))
+
+
 def read_chunks(
     raw: Path, params: Mapping[str, Any], index: InstanceIndex, chunk_size: int
 ) -> Iterator[RawChunk]:
+    """The clips in the index's order, noise-padded, ``chunk_size`` at a time.
+
+    The noise recordings come first: from their own pass over the archive, or, where the
+    listing pass found them ahead of every clip, from the same pass as the clips.
+    """
     archive = Path(raw) / _file_name(params)
     rate, n_samples, noise_seed = _settings(params)
     table = index.table.reset_index(drop=True)
@@ -337,18 +372,7 @@ def read_chunks(
     noise_members = tuple(getattr(index, "noise_members", ()))
     single_pass = bool(getattr(index, "noise_before_clips", False)) and bool(noise_members)
 
-    decoded: dict[str, np.ndarray] = {}
-    if not single_pass:
-        # First pass: only the noise, stopping after the last noise member where known.
-        remaining = set(noise_members)
-
-        def enough() -> bool:
-            return bool(noise_members) and not remaining
-
-        for name, data in _stream(archive, lambda n: _member_kind(n) == "noise", enough):
-            if data is not None:
-                decoded[name] = resample(decode_wav(data, archive, name), rate)
-                remaining.discard(name)
+    decoded = {} if single_pass else _read_noise(archive, noise_members, rate)
     bank = None if single_pass else _noise_bank(decoded, noise_members, archive)
 
     waveforms = np.empty((chunk_size, n_samples, 1), dtype=np.float32)
@@ -372,23 +396,15 @@ def read_chunks(
                 INFO.name, archive, f"member order differs from the listing pass (expected "
                 f"{expected_keys[written]})", trace=name,
             )
-        clip = resample(decode_wav(data, archive, name), rate)
-        if len(clip) == 0:
-            raise DataError(INFO.name, archive, "empty clip (no samples)", trace=name)
+        clip = _decode_clip(data, archive, name, rate)
         waveforms[filled, :, 0] = pad_with_noise(clip, n_samples, bank, name, noise_seed, archive)
         filled += 1
         written += 1
         if filled == chunk_size:
-            yield RawChunk(
-                waveforms.copy(), labels[written - filled : written],
-                expected_keys[written - filled : written], str(archive),
-            )
+            yield _chunk(waveforms, filled, labels, expected_keys, written, archive)
             filled = 0
     if filled:
-        yield RawChunk(
-            waveforms[:filled].copy(), labels[written - filled : written],
-            expected_keys[written - filled : written], str(archive),
-        )
+        yield _chunk(waveforms, filled, labels, expected_keys, written, archive)
     if written != len(expected_keys):
         raise DataError(
             INFO.name, archive, f"archive holds {written} of the {len(expected_keys)} listed clips",

@@ -63,10 +63,7 @@ def synthetic_events(
     gain = rng.uniform(0.6, 1.0, size=(n, 2, 3))
     gain[:, 0, 2] = 1.0  # the P wave is strongest on the vertical (Z, last) channel
     if onsets is not None:
-        onsets["p_sample"] = np.round(p_time * sampling_rate).astype(int)
-        onsets["s_sample"] = np.round(s_time * sampling_rate).astype(int)
-        coda_end = np.minimum(s_time + 3 * coda, duration - 1 / sampling_rate)
-        onsets["coda_end_sample"] = np.round(coda_end * sampling_rate).astype(int)
+        onsets.update(_onset_samples(p_time, s_time, coda, duration, sampling_rate))
     waves = np.empty((n, length, 3), dtype=dtype)
     # Batches bound the float64 temporaries (STEAD: 144 kB per trace and wave).
     batch = max(1, 2_000_000 // (3 * length))
@@ -75,16 +72,34 @@ def synthetic_events(
         block = rng.standard_normal((b.stop - b.start, length, 3)) * noise_level[b, None, None]
         if not noise_only:
             for onset, weight, wave in ((p_time[b], 0.35, 0), (s_time[b], 1.0, 1)):
-                since = t[None, :] - onset[:, None]
-                envelope = np.exp(-np.maximum(since, 0) / coda[b, None])
-                # A short linear rise so the onset is sharp but not a one-sample step.
-                envelope *= np.clip(since * sampling_rate / 4.0, 0.0, 1.0)
-                carrier = np.sin(
-                    2 * np.pi * frequency[b, None, None] * t[None, :, None] + phase[b, None, wave, :]
-                )
-                block += (weight * amplitude[b])[:, None, None] * envelope[:, :, None] * carrier * gain[b, None, wave, :]
+                block += _phase_arrival(t, onset, coda[b], weight * amplitude[b], frequency[b],
+                                        phase[b, wave], gain[b, wave], sampling_rate)
         waves[b] = block
     return waves
+
+
+def _phase_arrival(t: np.ndarray, onset: np.ndarray, coda: np.ndarray, amplitude: np.ndarray,
+                   frequency: np.ndarray, phase: np.ndarray, gain: np.ndarray,
+                   sampling_rate: float) -> np.ndarray:
+    """(n, length, 3): one wave (P or S) of ``n`` events, arriving at ``onset`` seconds and
+    decaying over ``coda`` seconds; ``phase`` and ``gain`` per event and channel."""
+    since = t[None, :] - onset[:, None]
+    envelope = np.exp(-np.maximum(since, 0) / coda[:, None])
+    # A short linear rise so the onset is sharp but not a one-sample step.
+    envelope *= np.clip(since * sampling_rate / 4.0, 0.0, 1.0)
+    carrier = np.sin(2 * np.pi * frequency[:, None, None] * t[None, :, None] + phase[:, None, :])
+    return amplitude[:, None, None] * envelope[:, :, None] * carrier * gain[:, None, :]
+
+
+def _onset_samples(p_time: np.ndarray, s_time: np.ndarray, coda: np.ndarray, duration: float,
+                   sampling_rate: float) -> dict[str, np.ndarray]:
+    """Sample indices of each event's P and S onsets and of the end of its coda."""
+    coda_end = np.minimum(s_time + 3 * coda, duration - 1 / sampling_rate)
+    return {
+        "p_sample": np.round(p_time * sampling_rate).astype(int),
+        "s_sample": np.round(s_time * sampling_rate).astype(int),
+        "coda_end_sample": np.round(coda_end * sampling_rate).astype(int),
+    }
 
 
 def unique_names(rng: np.random.Generator, n: int, make, taken: Sequence[str] = ()) -> list[str]:

@@ -60,36 +60,44 @@ def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generat
     with atomic_path(Path(raw) / raw_file_name(params, DEFAULT_FILE)) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for session in range(sessions):
-                gain = rng.uniform(0.7, 1.3, N_MYO_CHANNELS)
-                order = np.concatenate([rng.permutation(len(CLASS_NAMES)) for _ in range(repetitions)])
-                amplitude = [np.full((rest_len, N_MYO_CHANNELS), 3.0)]
-                names = [np.full(rest_len, REST, dtype="<U6")]
-                for gesture in order:
-                    envelope = np.sin(np.linspace(0.05, np.pi - 0.05, gesture_len))[:, None] ** 0.5
-                    amplitude.append(envelope * pattern * gain + 3.0)
-                    names.append(np.full(gesture_len, CLASS_NAMES[gesture], dtype="<U6"))
-                    amplitude.append(np.full((rest_len, N_MYO_CHANNELS), 3.0))
-                    names.append(np.full(rest_len, REST, dtype="<U6"))
-                amplitude = np.concatenate(amplitude)
-                carrier = rng.standard_normal(amplitude.shape)
-                position = 0
-                for part in names:
-                    if part[0] != REST:
-                        f1, f2 = tones[CLASS_NAMES.index(part[0])]
-                        n = np.arange(len(part))[:, None]
-                        phase = rng.uniform(0, 2 * np.pi, size=2)
-                        carrier[position : position + len(part)] = (
-                            NOISE_TO_TONE * carrier[position : position + len(part)]
-                            + 1.0 * np.sin(2 * np.pi * f1 * n + phase[0])
-                            + 0.6 * np.sin(2 * np.pi * f2 * n + phase[1])
-                        )
-                    position += len(part)
-                emg = np.clip(np.round(amplitude * carrier), -128, 127)
+                emg, names = _session(rng, pattern, tones, repetitions, gesture_len, rest_len)
                 prefix = f"Pinch/subject{session // 3 + 1:02d}_session{session % 3 + 1}"
                 for suffix, array in ((EMG_SUFFIX, emg.astype(np.int8)), (ANN_SUFFIX, np.concatenate(names))):
                     buffer = io.BytesIO()
                     np.save(buffer, array, allow_pickle=False)
                     archive.writestr(_member(prefix + suffix), buffer.getvalue())
+
+
+def _session(rng: np.random.Generator, pattern: np.ndarray, tones: np.ndarray, repetitions: int,
+             gesture_len: int, rest_len: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """One session: ``repetitions`` rounds of the four gestures in a random order, each
+    followed by rest. Returns the EMG (time x Myo channel, int8-ranged floats) and the
+    per-sample gesture names as one array per gesture or rest part."""
+    gain = rng.uniform(0.7, 1.3, N_MYO_CHANNELS)
+    order = np.concatenate([rng.permutation(len(CLASS_NAMES)) for _ in range(repetitions)])
+    amplitude = [np.full((rest_len, N_MYO_CHANNELS), 3.0)]
+    names = [np.full(rest_len, REST, dtype="<U6")]
+    for gesture in order:
+        envelope = np.sin(np.linspace(0.05, np.pi - 0.05, gesture_len))[:, None] ** 0.5
+        amplitude.append(envelope * pattern * gain + 3.0)
+        names.append(np.full(gesture_len, CLASS_NAMES[gesture], dtype="<U6"))
+        amplitude.append(np.full((rest_len, N_MYO_CHANNELS), 3.0))
+        names.append(np.full(rest_len, REST, dtype="<U6"))
+    amplitude = np.concatenate(amplitude)
+    carrier = rng.standard_normal(amplitude.shape)
+    position = 0
+    for part in names:
+        if part[0] != REST:
+            f1, f2 = tones[CLASS_NAMES.index(part[0])]
+            n = np.arange(len(part))[:, None]
+            phase = rng.uniform(0, 2 * np.pi, size=2)
+            carrier[position : position + len(part)] = (
+                NOISE_TO_TONE * carrier[position : position + len(part)]
+                + 1.0 * np.sin(2 * np.pi * f1 * n + phase[0])
+                + 0.6 * np.sin(2 * np.pi * f2 * n + phase[1])
+            )
+        position += len(part)
+    return np.clip(np.round(amplitude * carrier), -128, 127), names
 
 
 def _member(name: str) -> zipfile.ZipInfo:

@@ -96,25 +96,8 @@ def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generat
             clip = _synthetic_clip(word, length, rng)
             members.append((f"{speaker}_nohash_{repeat}.wav", _wav_bytes(clip)))
         folders[word_name] = members
-    t = np.arange(noise_samples) / SOURCE_RATE
-    white = rng.normal(0.0, 0.1, noise_samples)
-    brown = np.cumsum(rng.normal(0.0, 1.0, noise_samples))
-    brown = 0.2 * (brown - brown.mean()) / (np.abs(brown - brown.mean()).max() + 1e-12)
-    hum = 0.08 * np.sin(2 * np.pi * 60.0 * t) + 0.04 * np.sin(2 * np.pi * 180.0 * t) + rng.normal(0, 0.02, noise_samples)
-    folders[NOISE_FOLDER] = [
-        ("white_noise.wav", _wav_bytes(white)),
-        ("running_tap.wav", _wav_bytes(brown)),
-        ("dude_miaowing.wav", _wav_bytes(hum)),
-    ]
-    # The official lists: about 10 % of the clips each, by file (the real lists hash
-    # speaker ids; here a random choice is enough for the format).
-    all_clips = [f"{w}/{name}" for w in WORDS for name, _ in folders[w]]
-    chosen = rng.permutation(len(all_clips))
-    tenth = max(1, len(all_clips) // 10)
-    lists = {
-        "validation_list.txt": sorted(all_clips[i] for i in chosen[:tenth]),
-        "testing_list.txt": sorted(all_clips[i] for i in chosen[tenth : 2 * tenth]),
-    }
+    folders[NOISE_FOLDER] = _noise_recordings(rng, noise_samples)
+    lists = _official_lists(rng, [f"{w}/{name}" for w in WORDS for name, _ in folders[w]])
     Path(raw).mkdir(parents=True, exist_ok=True)
     with atomic_path(Path(raw) / raw_file_name(params, DEFAULT_FILE)) as tmp:
         # gzip's header would otherwise hold the wall-clock time and the temporary name.
@@ -129,6 +112,31 @@ def write_synthetic(raw: Path, params: Mapping[str, Any], rng: np.random.Generat
                 _add(tar, f"./{folder}/", None)
                 for name, data in folders[str(folder)]:
                     _add(tar, f"./{folder}/{name}", data)
+
+
+def _noise_recordings(rng: np.random.Generator, noise_samples: int) -> list[tuple[str, bytes]]:
+    """The three ``_background_noise_`` recordings (white, brown and a mains hum) as WAV files."""
+    t = np.arange(noise_samples) / SOURCE_RATE
+    white = rng.normal(0.0, 0.1, noise_samples)
+    brown = np.cumsum(rng.normal(0.0, 1.0, noise_samples))
+    brown = 0.2 * (brown - brown.mean()) / (np.abs(brown - brown.mean()).max() + 1e-12)
+    hum = 0.08 * np.sin(2 * np.pi * 60.0 * t) + 0.04 * np.sin(2 * np.pi * 180.0 * t) + rng.normal(0, 0.02, noise_samples)
+    return [
+        ("white_noise.wav", _wav_bytes(white)),
+        ("running_tap.wav", _wav_bytes(brown)),
+        ("dude_miaowing.wav", _wav_bytes(hum)),
+    ]
+
+
+def _official_lists(rng: np.random.Generator, all_clips: list[str]) -> dict[str, list[str]]:
+    """The official validation and testing lists: about 10 % of the clips each, by file
+    (the real lists hash speaker ids; here a random choice is enough for the format)."""
+    chosen = rng.permutation(len(all_clips))
+    tenth = max(1, len(all_clips) // 10)
+    return {
+        "validation_list.txt": sorted(all_clips[i] for i in chosen[:tenth]),
+        "testing_list.txt": sorted(all_clips[i] for i in chosen[tenth : 2 * tenth]),
+    }
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes | None) -> None:
