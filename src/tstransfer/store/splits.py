@@ -1,4 +1,5 @@
-"""Train/val/test split codes and stratified draws (for the store and the per-run subsets)."""
+"""Train/val/test split codes and stratified draws (for the store and the per-run subsets),
+and the checked instance index of a conversion with its split codes."""
 
 from __future__ import annotations
 
