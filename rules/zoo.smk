@@ -1,6 +1,6 @@
 # The pretrained-model zoo (`snakemake zoo`): the selected pretrained models with their
 # model cards, an index and checksums, in one folder that can be archived or published
-# alone (src/tstransfer/zoo.py). Not part of `all`: asked for by name. Its paths are
+# alone (src/tstransfer/zoo/). Not part of `all`: asked for by name. Its paths are
 # ZOO_DIR and ZOO_MODEL_DIR of tstransfer.layout (rules/common.smk).
 
 

@@ -1,6 +1,8 @@
-"""Channel adaptation beyond the paper's 1 <-> 3 (src/tstransfer/transfer.py docstring):
-1 -> 6 and 3 -> 6 and 6 -> 3 for the input kernels of every architecture that has one
-reading the channels, and the first layer's activations on equivalent inputs."""
+"""The channel-adaptation rule (src/tstransfer/channels.py): its parts agree with each
+other in NumPy (what the fine-tuned model's input kernels compute equals what the frozen
+source model computes on the zoo's adapted input), and beyond the paper's 1 <-> 3, 1 -> 6
+and 3 -> 6 and 6 -> 3 for the input kernels of every architecture that has one reading
+the channels, and the first layer's activations on equivalent inputs."""
 
 from __future__ import annotations
 
@@ -8,10 +10,35 @@ import keras
 import numpy as np
 import pytest
 
+from tstransfer.channels import adapt_channels, repeat_channels, source_model_input, widen_input_kernel
 from tstransfer.models import build_model, input_kernels, transferable_layers
-from tstransfer.transfer import adapt_channels, transfer_weights, widen_input_kernel
+from tstransfer.transfer import transfer_weights
 
 ARCHS = ("convnetquake_ingv", "magnet", "mlstm_fcn", "tcn")
+
+
+def correlate(x, kernel):
+    """A valid 1-D convolution (Keras' Conv1D, no bias): (n, time, c) * (size, c, filters)."""
+    windows = np.lib.stride_tricks.sliding_window_view(x, kernel.shape[0], axis=1)  # (n, t', c, size)
+    return np.einsum("ntcs,scf->ntf", windows.astype(np.float64), kernel.astype(np.float64))
+
+
+@pytest.mark.parametrize("m, k", [(3, 3), (1, 3), (3, 1), (1, 6), (3, 6), (6, 3), (2, 5)])
+def test_the_rule_gives_the_fine_tuned_and_the_frozen_source_model_the_same_first_layer(m, k):
+    """Fine-tuning (the target model built for adapt_channels' count, its data repeated when
+    that differs from the data's, its input kernel widened) and the zoo's frozen source model
+    (source_model_input) compute the same first-layer output on the target's data."""
+    rng = np.random.default_rng(10 * m + k)
+    kernel = rng.normal(size=(5, m, 4)).astype(np.float32)
+    x = rng.normal(size=(2, 30, k)).astype(np.float32)
+    built = adapt_channels(m, k)
+    assert built == (m if k == 1 else k)
+    data = repeat_channels(x, built)  # what the feed gives the fine-tuned model
+    assert data.shape == (2, 30, built)
+    target_kernel = kernel if built == m else widen_input_kernel(kernel, built)
+    frozen = source_model_input(x, m)
+    assert frozen.shape == (2, 30, m)
+    np.testing.assert_allclose(correlate(data, target_kernel), correlate(frozen, kernel), rtol=1e-5, atol=1e-5)
 
 
 def to_numpy(variable):

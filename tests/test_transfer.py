@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tstransfer.channels import adapt_channels, repeat_channels
 from tstransfer.models import build_model, input_kernels, transferable_layers
 from tstransfer.models.common import input_channels
 from tstransfer.optim import MultiplierAdam, make_optimizer
-from tstransfer.transfer import adapt_channels, repeat_channels, transfer_weights
+from tstransfer.transfer import transfer_weights
 
 ARCHS = ("convnetquake_ingv", "magnet", "mlstm_fcn", "tcn")
 

@@ -229,7 +229,7 @@ def test_transfer_reuses_a_subset_only_when_it_is_the_one_it_would_draw(zoo_run,
     store = zoo_run / "results" / "data" / "emg.zarr"
     subset = tmp_path / "run0.npz"
     make_subset(store, subset, variant="n40", size=40, run=0, seed=7)
-    assert zoo._subset_drawn(subset, size=40, seed=7)
-    assert not zoo._subset_drawn(subset, size=30, seed=7)  # another --size into the same --out
-    assert not zoo._subset_drawn(subset, size=40, seed=8)  # another --seed
-    assert not zoo._subset_drawn(tmp_path / "absent.npz", size=40, seed=7)
+    assert zoo.target._subset_drawn(subset, size=40, seed=7)
+    assert not zoo.target._subset_drawn(subset, size=30, seed=7)  # another --size into the same --out
+    assert not zoo.target._subset_drawn(subset, size=40, seed=8)  # another --seed
+    assert not zoo.target._subset_drawn(tmp_path / "absent.npz", size=40, seed=7)

@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-# The model-zoo commands (src/tstransfer/zoo.py): run here, never through the job server.
+# The model-zoo commands (src/tstransfer/zoo/): run here, never through the job server.
 ZOO_COMMANDS = ("rank", "transfer")
 
 
@@ -102,17 +102,8 @@ def _run_zoo_command(args: argparse.Namespace) -> int:
 
     logs.setup(None)
     if args.command == "rank":
-        seed = int(zoo.read_index(args.zoo)["protocol"]["seed"] if args.seed is None else args.seed)
-        with tempfile.TemporaryDirectory() as scratch:
-            store = zoo.target_store(args.data, args.out or scratch, seed=seed)
-            subset = None
-            if args.size is not None:  # drawn as transfer's first run draws it
-                from .store import make_subset, store_attrs
-
-                subset = Path(scratch) / "subset.npz"
-                variant = zoo.variant_name(args.size, store_attrs(store)["split_counts"]["train"])
-                make_subset(store, subset, variant=variant, size=args.size, run=0, seed=seed)
-            table = zoo.rank(args.zoo, store, subset=subset, seed=seed)
+        with tempfile.TemporaryDirectory() as scratch:  # the converted store, without --out
+            table = zoo.rank_target(args.zoo, args.data, args.out or scratch, size=args.size, seed=args.seed)
         print(table.to_string(index=False))
         if args.out:
             Path(args.out).mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from .background import read_ahead
+from .channels import repeat_channels
 from .datasets.base import SPLIT_CODES
 from .seeding import rng_for
 from .splitdata import READ_THREADS, SplitData, load_in_memory, read_span
@@ -136,8 +137,6 @@ class Feed:
     def inputs(self, waveform: np.ndarray, stream_max: np.ndarray) -> dict[str, np.ndarray]:
         """The model's input dict for mask-subtracted waveforms (data channels)."""
         if self.model_channels != self.channels:
-            from .transfer import repeat_channels  # keras-heavy: only when adapting channels
-
             waveform = repeat_channels(waveform, self.model_channels)
         inputs = {"waveform": waveform}
         if self.use_stream_max:

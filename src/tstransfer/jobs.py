@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from .channels import adapt_channels
 from .fsutil import atomic_path, json_safe, write_json
 from .metrics import LOWER_IS_BETTER, is_better
 from .protocol import TARGET_KINDS, job_switches, shaping, spec_with
@@ -137,7 +138,7 @@ def _model_and_optimizer(
         return model, keras.optimizers.Adam(learning_rate=learning_rate), as_regression
 
     from .optim import make_optimizer
-    from .transfer import adapt_channels, transfer_weights
+    from .transfer import transfer_weights
 
     source_model = load_model(pretrained)
     model_channels = adapt_channels(input_channels(source_model), channels)
