@@ -107,7 +107,7 @@ def per_target(frame: pd.DataFrame, *, within: Sequence[str] = ("target",)) -> p
     within = list(within)
     frame = _check_cells(frame, within)
     rows = []
-    for key, group in frame.groupby(["estimator", *within], sort=True):
+    for key, group in frame.groupby(["estimator", *within], sort=False):  # the estimators in the caller's order
         if len(group) < 2:
             continue
         result = _one_target(group["source"].astype(str).to_numpy(), group["score"].to_numpy(float),
