@@ -175,6 +175,10 @@ def test_linear_mse_is_minus_the_residual_of_numpys_least_squares_with_a_bias():
     design = np.column_stack([features, np.ones(50)])
     weights, *_ = np.linalg.lstsq(design, targets, rcond=None)
     assert linear_mse(features, targets) == pytest.approx(-np.mean((design @ weights - targets) ** 2), rel=1e-10)
+    collinear = np.column_stack([features, features[:, :2] @ [1.0, -1.0]])  # a rank-deficient design
+    design = np.column_stack([collinear, np.ones(50)])
+    weights, *_ = np.linalg.lstsq(design, targets, rcond=None)
+    assert linear_mse(collinear, targets) == pytest.approx(-np.mean((design @ weights - targets) ** 2), rel=1e-9)
     exact = features @ [1.0, -2.0, 0.5, 0.0] + 7.0
     assert linear_mse(features, exact) == pytest.approx(0.0, abs=1e-20)
 

@@ -28,8 +28,8 @@ import numpy as np
 
 from .inputs import check_task
 
-DBA_ITERATIONS = 10  # Petitjean et al. converge in a handful; the loop stops earlier when still
-DBA_TOLERANCE = 1e-6  # largest change of the average, relative to its scale, that counts as still
+DBA_ITERATIONS = 10  # Petitjean et al.'s averages settle within a handful
+DBA_TOLERANCE = 1e-4  # relative fall of the inertia below which an iteration counts as no gain
 
 
 def _as_series(x, name: str) -> np.ndarray:
@@ -44,44 +44,68 @@ def _as_series(x, name: str) -> np.ndarray:
     return x
 
 
-def _cost_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(n, m) accumulated DTW cost of series ``a`` (n, ch) and ``b`` (m, ch)."""
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"DTW of series with {a.shape[1]} and {b.shape[1]} channels")
-    local = np.sum((a[:, None, :] - b[None, :, :]) ** 2, axis=2)
+BATCH_CELLS = 2**24  # cost-matrix cells filled at once (128 MiB of float64) when aligning many series
+
+
+def _cost_matrices(a: np.ndarray, batch: np.ndarray) -> np.ndarray:
+    """(n, k, m) accumulated DTW costs of series ``a`` (n, ch) against each of ``batch``
+    (k, m, ch); all k matrices are filled together, one row of each per step (the row
+    index first, so that a step reads and writes contiguous memory)."""
+    if a.shape[1] != batch.shape[2]:
+        raise ValueError(f"DTW of series with {a.shape[1]} and {batch.shape[2]} channels")
+    local = np.zeros((len(a), len(batch), batch.shape[1]))
+    for channel in range(a.shape[1]):  # a sum over a short last axis would be a slow reduction
+        local += (a[:, None, None, channel] - batch[None, :, :, channel]) ** 2
     cost = np.empty_like(local)
-    cost[0] = np.cumsum(local[0])
+    cost[0] = np.cumsum(local[0], axis=1)
+    wall = np.full((len(batch), 1), np.inf)
     for i in range(1, len(local)):
         above = cost[i - 1]
-        reach = local[i] + np.minimum(above, np.concatenate(([np.inf], above[:-1])))
-        running = np.cumsum(local[i])
-        cost[i] = running + np.minimum.accumulate(reach - running)
+        reach = local[i] + np.minimum(above, np.concatenate([wall, above[:, :-1]], axis=1))
+        running = np.cumsum(local[i], axis=1)
+        cost[i] = running + np.minimum.accumulate(reach - running, axis=1)
     return cost
 
 
 def dtw_distance(a, b) -> float:
     """DTW distance of two series (length,) or (length, channels): sqrt of the optimal path's cost."""
-    cost = _cost_matrix(_as_series(a, "first series"), _as_series(b, "second series"))
-    return float(np.sqrt(max(cost[-1, -1], 0.0)))
+    cost = _cost_matrices(_as_series(a, "first series"), _as_series(b, "second series")[None])
+    return float(np.sqrt(max(cost[-1, 0, -1], 0.0)))
+
+
+def _predecessors(cost: np.ndarray) -> np.ndarray:
+    """(k, n, m) int8 from (n, k, m) cost matrices: each cell's cheapest predecessor,
+    0 diagonal, 1 up, 2 left, the first of equals in that order."""
+    step = np.empty(cost.shape, dtype=np.int8)
+    step[0], step[1:, :, 0] = 2, 1  # the first row can only come from the left, the first column from above
+    diagonal, up, left = cost[:-1, :, :-1], cost[:-1, :, 1:], cost[1:, :, :-1]
+    inner = np.where(up <= left, 1, 2).astype(np.int8)
+    inner[(diagonal <= up) & (diagonal <= left)] = 0
+    step[1:, :, 1:] = inner
+    return step.transpose(1, 0, 2)
+
+
+def _walk_back(step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The optimal path through one (n, m) predecessor matrix, as index arrays from (0, 0);
+    byte lookups, the choices having been made for all cells at once."""
+    n, m = step.shape
+    steps = step.tobytes()
+    i, j = n - 1, m - 1
+    rows, columns = [i], [j]
+    while i or j:
+        move = steps[i * m + j]
+        i, j = i - (move != 2), j - (move != 1)
+        rows.append(i)
+        columns.append(j)
+    return np.array(rows[::-1]), np.array(columns[::-1])
 
 
 def dtw_path(a, b) -> tuple[np.ndarray, np.ndarray, float]:
     """``(i, j, distance)``: the optimal warping path as index arrays from (0, 0) to the
     last points, and the DTW distance. Ties prefer the diagonal step."""
-    cost = _cost_matrix(_as_series(a, "first series"), _as_series(b, "second series"))
-    i, j = cost.shape[0] - 1, cost.shape[1] - 1
-    path = [(i, j)]
-    while i or j:
-        if not i:
-            j -= 1
-        elif not j:
-            i -= 1
-        else:
-            steps = ((i - 1, j - 1), (i - 1, j), (i, j - 1))
-            i, j = min(steps, key=lambda step: cost[step])
-        path.append((i, j))
-    rows, columns = np.array(path[::-1]).T
-    return rows, columns, float(np.sqrt(max(cost[-1, -1], 0.0)))
+    cost = _cost_matrices(_as_series(a, "first series"), _as_series(b, "second series")[None])
+    rows, columns = _walk_back(_predecessors(cost)[0])
+    return rows, columns, float(np.sqrt(max(cost[-1, 0, -1], 0.0)))
 
 
 def _check_collection(series, name: str) -> np.ndarray:
@@ -96,30 +120,41 @@ def _check_collection(series, name: str) -> np.ndarray:
     return x
 
 
+def _dba_update(average: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, float]:
+    """One DBA iteration: ``(new average, inertia of the old)``, the inertia being the sum
+    of squared DTW distances of the series ``x`` (n, length, ch) to ``average``."""
+    sums, counts, inertia = np.zeros_like(average), np.zeros(len(average)), 0.0
+    chunk = max(1, BATCH_CELLS // (len(average) * x.shape[1]))
+    for first in range(0, len(x), chunk):
+        batch = x[first:first + chunk]
+        cost = _cost_matrices(average, batch)
+        inertia += float(np.sum(cost[-1, :, -1]))
+        for instance, step in zip(batch, _predecessors(cost)):
+            rows, columns = _walk_back(step)
+            np.add.at(sums, rows, instance[columns])
+            np.add.at(counts, rows, 1.0)
+    return sums / counts[:, None], inertia
+
+
 def dba(series, *, init=None, iterations: int = DBA_ITERATIONS, tolerance: float = DBA_TOLERANCE) -> np.ndarray:
     """DBA average (length, channels) of ``series`` (n, length[, channels]).
 
     Each iteration aligns every series to the current average by DTW and replaces each
-    point of the average by the mean of the series' points aligned to it. ``init``: the
-    starting average; by default the series nearest (Euclidean) to the arithmetic mean,
-    a deterministic start that needs no random draw.
+    point of the average by the mean of the series' points aligned to it, which never
+    raises the inertia (the sum of squared DTW distances to the average); the iterations
+    stop when an iteration lowered it by less than ``tolerance`` of its value, or after
+    ``iterations``. ``init``: the starting average; by default the series nearest
+    (Euclidean) to the arithmetic mean, a deterministic start that needs no random draw.
     """
     x = _check_collection(series, "series")
     if init is None:
         init = x[np.argmin(np.sum((x - x.mean(axis=0)) ** 2, axis=(1, 2)))]
-    average = _as_series(init, "init").copy()
-    scale = max(float(np.max(np.abs(x))), np.finfo(float).tiny)
+    average, previous = _as_series(init, "init").copy(), np.inf
     for _ in range(iterations):
-        sums, counts = np.zeros_like(average), np.zeros(len(average))
-        for instance in x:
-            rows, columns, _ = dtw_path(average, instance)
-            np.add.at(sums, rows, instance[columns])
-            np.add.at(counts, rows, 1.0)
-        updated = sums / counts[:, None]
-        change = float(np.max(np.abs(updated - average)))
-        average = updated
-        if change <= tolerance * scale:
-            break
+        average, inertia = _dba_update(average, x)
+        if previous - inertia <= tolerance * inertia:
+            break  # the last update gained (next to) nothing: a fixed point
+        previous = inertia
     return average
 
 
