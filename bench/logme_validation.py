@@ -1,31 +1,46 @@
-"""Does LogME pick the source to transfer from? Its validation on a finished run.
+"""Do the source-selection estimators pick the source to transfer from? Their validation
+on a finished run (LogME and every other estimator of tstransfer.selection).
 
     snakemake --cores 2 && snakemake --cores 2 zoo      # a finished run and its zoo
     python bench/logme_validation.py [RUN_DIR]          # RUN_DIR: the workflow folder (default .)
     python bench/logme_validation.py --partial RUN_DIR  # a run still going: what is finished so far
+    ... --estimators logme,hscore,leep                  # a choice (default: all that need no training)
 
-For every (target, variant) of the run and every compatible zoo model (architecture,
-source), LogME (src/tstransfer/logme.py) on the frozen penultimate-layer features of the
-target's training subsets (the mean over the run's subsets, the training sets the
-fine-tuning used), beside the actual fine-tuning gain (the mean per-run performance gain
-of the grid-selected model over its referent, tstransfer.analysis.stats). Prints the
-Spearman correlation over all (arch, source, target) cells, per target and per
-(target, architecture), and how often the top-ranked source is the best one (per target
-and architecture) against a random pick; writes RUN_DIR/results/zoo_validation/.
+For every (target, variant, run) of the run and every compatible zoo model (architecture,
+source), each estimator on the target's training subset of that run (the training set the
+fine-tuning used): the frozen penultimate-layer features, the source head's class
+probabilities (the head's softmax applied to those features, where the source is a
+classification dataset), and for ``dtw_dba`` the raw series of target and source (at most
+DTW_PER_CLASS instances per class, a seeded sample, interpolated to at most DTW_LENGTH
+points). Scores are averaged over runs; the gain is the mean per-run performance gain of
+the grid-selected model over its referent (tstransfer.selection.validation.mean_gains).
+The fine-tuning proxy trains and is not run here.
+
+Prints, per estimator, the harness's summary (tstransfer.selection.validation) in two
+views: choosing a model (architecture and source) per (target, variant), and choosing a
+source per (target, variant, architecture), each beside a random pick; writes
+RUN_DIR/results/zoo_validation/ (cells.csv, per_target_*.csv, summary_*.csv).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from tstransfer import zoo
-from tstransfer.fsutil import json_safe
-from tstransfer.protocol import selection_curve
-from tstransfer.analysis import results, stats
+from tstransfer import selection, zoo
+from tstransfer.analysis import results
+from tstransfer.fsutil import write_text
+from tstransfer.seeding import rng_for
+from tstransfer.store import store_attrs
+from tstransfer.selection import similarity, validation
+
+KEYS = ["arch", "source", "target", "variant"]
+DTW_PER_CLASS = 20  # DBA costs one DTW per instance and iteration
+DTW_LENGTH = 256
+TRAINED = {"finetune_proxy"}
 
 
 def partial_run(run_dir: Path) -> tuple[Path, pd.DataFrame]:
@@ -33,10 +48,10 @@ def partial_run(run_dir: Path) -> tuple[Path, pd.DataFrame]:
     and a table of the referent and fine-tuning jobs finished so far."""
     zoo_dir = run_dir / "results" / "zoo_partial"
     cards = []
-    for selection in sorted((run_dir / "results" / "pretrain").glob("*/*/selected/selection.json")):
-        arch, source = selection.parts[-4], selection.parts[-3]
+    for selection_json in sorted((run_dir / "results" / "pretrain").glob("*/*/selected/selection.json")):
+        arch, source = selection_json.parts[-4], selection_json.parts[-3]
         folder = zoo_dir / zoo.model_name(arch, source)
-        zoo.export_model(arch, source, selection_json=selection, model=selection.parent / "model.keras",
+        zoo.export_model(arch, source, selection_json=selection_json, model=selection_json.parent / "model.keras",
                          store=run_dir / "results" / "data" / f"{source}.zarr", out_dir=folder)
         cards.append(folder / zoo.CARD_JSON)
     zoo.write_index(zoo_dir, cards, {"partial": True})
@@ -44,35 +59,103 @@ def partial_run(run_dir: Path) -> tuple[Path, pd.DataFrame]:
     return zoo_dir, results.build_results_table(paths)
 
 
-def main(run_dir: Path, partial: bool = False) -> dict:
+def dtw_averages(waveform: np.ndarray, labels, task: str, dataset: str) -> list[np.ndarray]:
+    """Per-class DBA averages of a seeded sample of at most DTW_PER_CLASS series per class."""
+    labels = np.asarray(labels).reshape(len(waveform), -1)[:, 0] if task == "classification" else np.zeros(len(waveform))
+    rng = rng_for(0, "dtw-sample", dataset)
+    keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(labels == value))[:DTW_PER_CLASS]
+                                   for value in np.unique(labels)]))
+    series = zoo.adapt_input(waveform[keep], min(DTW_LENGTH, waveform.shape[1]), waveform.shape[2])
+    return similarity.class_averages(series, labels[keep] if task == "classification" else None)
+
+
+def model_inputs(zoo_dir: Path, entry: dict, waveform, stream_max, labels, task: str) -> selection.Inputs:
+    """Features and (for a classification source) the source head's probabilities."""
+    import keras
+
+    model = zoo.load(entry["arch"], entry["source"], zoo_dir)
+    features = zoo.penultimate_features(model, waveform, stream_max)
+    probs = None
+    if entry["output"]["task"] == "classification":
+        kernel, bias = model.get_layer("head").get_weights()
+        logits = features @ kernel + bias
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+    del model
+    keras.backend.clear_session()
+    return selection.Inputs(task=task, labels=labels, features=features, source_probs=probs)
+
+
+def score_cell(estimators, inputs: selection.Inputs, target_averages, source_averages) -> dict[str, float]:
+    scores = {}
+    for estimator in estimators:
+        if estimator.name == "dtw_dba":
+            scores[estimator.name] = -similarity.averages_distance(target_averages, source_averages)
+        elif estimator.unavailable(inputs) is None:
+            scores[estimator.name] = estimator(inputs)
+    return scores
+
+
+def scores_of_run(run_dir: Path, zoo_dir: Path, finetuned: pd.DataFrame, estimators) -> pd.DataFrame:
+    """(arch, source, target, variant, estimator, score), the mean over the runs that
+    were fine-tuned (the ``finetuned`` rows of the results table)."""
+    data = run_dir / "results" / "data"
+    source_averages: dict[str, list] = {}
+    rows = []
+    for (target, variant), cell in finetuned.groupby(["target", "variant"]):
+        store = data / f"{target}.zarr"
+        attrs = store_attrs(store)
+        models, _ = zoo.compatible_models(zoo.read_index(zoo_dir), attrs)
+        for run in sorted(cell["run"].unique()):
+            subset = data / "subsets" / target / variant / f"run{run}.npz"
+            waveform, stream_max, labels = zoo.target_training_data(store, subset)
+            target_averages = dtw_averages(waveform, labels, attrs["task"], f"{target}/{variant}/{run}")
+            for entry in models:
+                source = entry["source"]
+                if source not in source_averages:
+                    source_data = zoo.target_training_data(data / f"{source}.zarr")
+                    source_averages[source] = dtw_averages(source_data[0], source_data[2], entry["output"]["task"], source)
+                inputs = model_inputs(zoo_dir, entry, waveform, stream_max, labels, attrs["task"])
+                for name, value in score_cell(estimators, inputs, target_averages, source_averages[source]).items():
+                    rows.append({"arch": entry["arch"], "source": source, "target": target, "variant": variant,
+                                 "run": run, "estimator": name, "score": value})
+    return pd.DataFrame(rows).groupby(KEYS + ["estimator"], as_index=False, sort=False)["score"].mean()
+
+
+def main(run_dir: Path, partial: bool = False, names: list[str] | None = None) -> dict[str, pd.DataFrame]:
+    estimators = [e for e in selection.resolve(names or [selection.ALL]) if e.name not in TRAINED]
     if partial:
         zoo_dir, table = partial_run(run_dir)
     else:
         zoo_dir = run_dir / "results" / "zoo"
         table = results.read_table(run_dir / "results" / "tables" / "results.parquet")
-    selection = selection_curve({"test_curves": bool(table["switch_test_curves"].dropna().any())})
-    pairs = stats.paired_runs(table, selection)
-    gains = stats.per_architecture_tables(pairs, "performance").rename(columns={"value": "gain"})
-    scores = []
-    for (target, variant), cell in pairs.groupby(["target", "variant"]):
-        store = run_dir / "results" / "data" / f"{target}.zarr"
-        for run in sorted(cell["run"].unique()):
-            subset = run_dir / "results" / "data" / "subsets" / target / variant / f"run{run}.npz"
-            ranking = zoo.rank(zoo_dir, store, subset=subset)
-            scores.append(ranking.assign(target=target, variant=variant, run=run))
-    scores = pd.concat(scores).groupby(["arch", "source", "target", "variant"], as_index=False)["logme"].mean()
-    summary = zoo.validate_ranking(scores, gains)
+    gains = validation.mean_gains(table, keys=KEYS)
+    finetuned = table[table["kind"] == "finetune"]
+    cells = validation.cells(scores_of_run(run_dir, zoo_dir, finetuned, estimators), gains, keys=KEYS)
+    views = {  # what is chosen: a model per (target, variant), a source per (target, variant, arch)
+        "model": (cells.assign(source=cells["arch"] + "-" + cells["source"]), ["target", "variant"]),
+        "source": (cells, ["target", "variant", "arch"]),
+    }
     out = run_dir / "results" / "zoo_validation"
     out.mkdir(parents=True, exist_ok=True)
-    cells = scores.merge(gains[["arch", "source", "target", "variant", "gain"]], on=["arch", "source", "target", "variant"])
-    cells.to_csv(out / "logme_vs_gain.csv", index=False)
-    text = json.dumps(json_safe(summary), indent=1)
-    (out / "summary.json").write_text(text + "\n")
-    print(cells.sort_values(["target", "variant", "arch", "logme"], ascending=[True, True, True, False]).to_string(index=False))
-    print(text)
-    return summary
+    write_text(out / "cells.csv", cells.to_csv(index=False))
+    tables = {"cells": cells}
+    for view, (frame, within) in views.items():
+        per_target, summary = validation.validate(frame, within=within)
+        write_text(out / f"per_target_{view}.csv", per_target.to_csv(index=False))
+        write_text(out / f"summary_{view}.csv", summary.to_csv(index=False))
+        print(f"\nchoosing a {view} per ({', '.join(within)}):")
+        print(summary.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
+        tables[f"per_target_{view}"], tables[f"summary_{view}"] = per_target, summary
+    return tables
 
 
 if __name__ == "__main__":
-    arguments = [a for a in sys.argv[1:] if a != "--partial"]
-    main(Path(arguments[0] if arguments else "."), partial="--partial" in sys.argv[1:])
+    arguments = sys.argv[1:]
+    chosen = None
+    if "--estimators" in arguments:
+        at = arguments.index("--estimators")
+        chosen = arguments[at + 1].split(",")
+        del arguments[at:at + 2]
+    folders = [a for a in arguments if a != "--partial"]
+    main(Path(folders[0] if folders else "."), partial="--partial" in arguments, names=chosen)
