@@ -17,8 +17,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 
-from tstransfer import registry  # noqa: E402
 from tstransfer.analysis import stats  # noqa: E402
+from tstransfer.analysis.study import Study, dataset_label  # noqa: E402
 from tstransfer.analysis.tables import ARCH_LABELS, format_percent  # noqa: E402
 from tstransfer.fsutil import atomic_path  # noqa: E402
 # Figure 8's gain axis turns symmetric-log, linear within +-5 %, where some bar passes 50 %.
@@ -62,7 +62,7 @@ def plot_figure8(figure8: pd.DataFrame, stem: str | os.PathLike) -> list[Path]:
     """
     stem = Path(stem)
     figure, axes = plt.subplots(2, 1, figsize=(12, 8.5))
-    omegas = sorted(set(figure8["omega"])) if len(figure8) else list(stats.OMEGAS)
+    omegas = sorted(set(figure8["omega"]))  # the run's grid; none: empty panels
     archs = [a for a in stats.ARCHITECTURES if a in set(figure8["arch"])] or list(stats.ARCHITECTURES)
     width = 0.8 / max(len(omegas), 1)
     colours = plt.get_cmap("viridis")(np.linspace(0.05, 0.95, max(len(omegas), 1)))
@@ -105,8 +105,10 @@ def plot_figure8(figure8: pd.DataFrame, stem: str | os.PathLike) -> list[Path]:
     return _save(figure, stem)
 
 
-def plot_domain_heatmap(cells: pd.DataFrame, which: str, group: str, stem: str | os.PathLike) -> list[Path]:
-    """Heatmap of one of Tables 6-9: sources x target variants.
+def plot_domain_heatmap(
+    cells: pd.DataFrame, which: str, group: str, study: Study, stem: str | os.PathLike
+) -> list[Path]:
+    """Heatmap of one of Tables 6-9: the study's sources x its target variants of ``group``.
 
     Diverging colormap centred at 0 (green: TL better, red: worse), linear over
     +-the 90th percentile of the table's |mean gains| (:func:`colour_limit`) and saturated
@@ -115,9 +117,9 @@ def plot_domain_heatmap(cells: pd.DataFrame, which: str, group: str, stem: str |
     Significant cells (corrected p <= 0.05) are outlined and starred.
     """
     stem = Path(stem)
-    targets = stats.TABLE_TARGETS[group]
-    columns = [(t, v) for t in targets for v in stats.VARIANTS]
-    sources = list(stats.DATASETS)
+    targets = study.table_targets(group)
+    columns = [(t, v) for t in targets for v in study.variants]
+    sources = list(study.sources)
     values = np.full((len(sources), len(columns)), np.nan)
     medians = np.full_like(values, np.nan)
     significant = np.zeros_like(values, dtype=bool)
@@ -146,8 +148,8 @@ def plot_domain_heatmap(cells: pd.DataFrame, which: str, group: str, stem: str |
                       fontweight="bold" if significant[i, j] else "normal")
             if significant[i, j]:
                 axis.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.5))
-    axis.set_xticks(range(len(columns)), [f"{registry.DATASET_LABELS[t]} {v}" for t, v in columns], rotation=30, ha="right")
-    axis.set_yticks(range(len(sources)), [registry.DATASET_LABELS[s] for s in sources])
+    axis.set_xticks(range(len(columns)), [f"{dataset_label(t)} {v}" for t, v in columns], rotation=30, ha="right")
+    axis.set_yticks(range(len(sources)), [dataset_label(s) for s in sources])
     axis.set_xlabel("Target (variant)")
     axis.set_ylabel("Source")
     axis.set_title(
