@@ -49,6 +49,14 @@ def _save(figure: plt.Figure, stem: Path) -> list[Path]:
     return paths
 
 
+def _save_empty(message: str, stem: Path) -> list[Path]:
+    """A figure that only says why it is empty (a rule's fixed outputs still exist)."""
+    figure, axis = plt.subplots(figsize=(6, 1.5))
+    axis.axis("off")
+    axis.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
+    return _save(figure, stem)
+
+
 def plot_figure8(figure8: pd.DataFrame, stem: str | os.PathLike) -> list[Path]:
     """Gain against learning-rate multiplier as the paper draws it: bars per architecture and multiplier.
 
@@ -114,12 +122,16 @@ def plot_domain_heatmap(
     +-the 90th percentile of the table's |mean gains| (:func:`colour_limit`) and saturated
     beyond, as the colour bar says. The printed numbers are the table's mean, with the
     median below it and a dagger where the mean is driven by a single run.
-    Significant cells (corrected p <= 0.05) are outlined and starred.
+    Significant cells (corrected p <= 0.05) are outlined and starred. A study without
+    sources or without targets of ``group`` gets a figure that says so.
     """
     stem = Path(stem)
     targets = study.table_targets(group)
     columns = [(t, v) for t in targets for v in study.variants]
     sources = list(study.sources)
+    if not columns or not sources:
+        return _save_empty(f"No {'seismology' if group == 'seismology' else 'other-domain'} targets "
+                           f"with fine-tuned models in this study: no {which} heatmap.", stem)
     values = np.full((len(sources), len(columns)), np.nan)
     medians = np.full_like(values, np.nan)
     significant = np.zeros_like(values, dtype=bool)

@@ -113,7 +113,7 @@ def domain_table(cells: pd.DataFrame, which: str, group: str, study: Study) -> T
     name, title = domain_table_name(which, group), domain_table_title(which, group, targets)
     data = cells[cells["target"].isin(targets)].reset_index(drop=True)
     columns = [_variant_column(t, v) for t in targets for v in study.variants]
-    rows = [dataset_label(s) for s in study.sources]
+    rows = [dataset_label(s) for s in study.sources] if columns else []  # no targets: no cells
     display = pd.DataFrame("-", index=rows, columns=columns)
     marks = pd.DataFrame("", index=rows, columns=columns)
     extras = pd.DataFrame("", index=rows, columns=columns)
