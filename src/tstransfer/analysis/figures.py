@@ -113,6 +113,21 @@ def plot_figure8(figure8: pd.DataFrame, stem: str | os.PathLike) -> list[Path]:
     return _save(figure, stem)
 
 
+def _heatmap_grid(cells: pd.DataFrame, sources: list[str], columns: list[tuple[str, str]]):
+    """Mean, median, significance and single-run flag per (source, (target, variant)) cell."""
+    values = np.full((len(sources), len(columns)), np.nan)
+    medians = np.full_like(values, np.nan)
+    significant = np.zeros_like(values, dtype=bool)
+    flagged = np.zeros_like(values, dtype=bool)
+    for cell in cells.itertuples(index=False):
+        i, j = sources.index(cell.source), columns.index((cell.target, cell.variant))
+        values[i, j] = cell.value
+        medians[i, j] = cell.median
+        significant[i, j] = bool(cell.significant)
+        flagged[i, j] = bool(cell.single_run_driven)
+    return values, medians, significant, flagged
+
+
 def plot_domain_heatmap(
     cells: pd.DataFrame, which: str, group: str, study: Study, stem: str | os.PathLike
 ) -> list[Path]:
@@ -132,16 +147,7 @@ def plot_domain_heatmap(
     if not columns or not sources:
         return _save_empty(f"No {'seismology' if group == 'seismology' else 'other-domain'} targets "
                            f"with fine-tuned models in this study: no {which} heatmap.", stem)
-    values = np.full((len(sources), len(columns)), np.nan)
-    medians = np.full_like(values, np.nan)
-    significant = np.zeros_like(values, dtype=bool)
-    flagged = np.zeros_like(values, dtype=bool)
-    for cell in cells[cells["target"].isin(targets)].itertuples(index=False):
-        i, j = sources.index(cell.source), columns.index((cell.target, cell.variant))
-        values[i, j] = cell.value
-        medians[i, j] = cell.median
-        significant[i, j] = bool(cell.significant)
-        flagged[i, j] = bool(cell.single_run_driven)
+    values, medians, significant, flagged = _heatmap_grid(cells[cells["target"].isin(targets)], sources, columns)
     limit = colour_limit(values)
     figure, axis = plt.subplots(figsize=(1.5 * len(columns) + 2, 0.8 * len(sources) + 1.5))
     # Symmetric limits keep 0 at the colormap's centre; beyond +-limit the colour saturates.
