@@ -83,9 +83,9 @@ test-slurm: install
 	$(BIN)/python -m pytest -q -m slurm
 
 # A cluster to try the profile by hand: `make slurm-up`, then
-#   .venv/bin/python tests/slurm_cluster.py run .slurm -- .venv/bin/snakemake --profile profiles/slurm ...
+#   .venv/bin/python -m tstransfer.devtools.slurm_cluster run .slurm -- .venv/bin/snakemake --profile profiles/slurm ...
 slurm-up: install
-	$(BIN)/python tests/slurm_cluster.py up .slurm
+	$(BIN)/python -m tstransfer.devtools.slurm_cluster up .slurm
 
 slurm-down:
-	$(BIN)/python tests/slurm_cluster.py down .slurm
+	$(BIN)/python -m tstransfer.devtools.slurm_cluster down .slurm

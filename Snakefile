@@ -3,7 +3,11 @@
 #   snakemake --cores 2                      embedded synthetic default (config/demo.yaml)
 #   snakemake --profile profiles/slurm       the paper's experiment on a SLURM cluster
 #
-# All logic lives in the tstransfer package (src/tstransfer); rules only wire files.
+# The computation lives in the tstransfer package (src/tstransfer). The rules hold the
+# experiment's plan: which jobs the config asks for (rules/common.smk), where each job's
+# data come from (download, synthetic or one's own files), its resources and conda env.
+# Each rule runs the package through a thin script (workflow/scripts/) or, for training
+# jobs, its command line (python -m tstransfer.cli).
 from snakemake.utils import min_version, validate
 
 min_version("9.0")

@@ -11,17 +11,12 @@ wall times in seconds.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from shared_data import PUBLISHED_RESULTS  # noqa: E402
-
-from tstransfer.analysis import stats  # noqa: E402
-from tstransfer.analysis.published import load_published  # noqa: E402
+from tstransfer.analysis import stats
+from tstransfer.analysis.published import load_published
+from tstransfer.devtools.reference_data import PUBLISHED_RESULTS
 
 
 def main() -> None:

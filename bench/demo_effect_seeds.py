@@ -2,7 +2,7 @@
 
     python bench/demo_effect_seeds.py [--seeds 1 2 3] [--skip-seismic] [--skip-classification]
 
-Runs the test's own cuts of config/demo.yaml (its config functions, through
+Runs the test's own cuts of config/demo.yaml (tstransfer.devtools.demo_cuts, through
 tstransfer.pairs) at other seeds than the config's, and prints per seed the per-run gains
 the tests assert on: STEAD against SPEECH on LOMAX (the seismic test), SPEECH against
 LOMAX on EMG (the classification test), with the mean differences the tests bound. Also
@@ -14,36 +14,32 @@ channel RMS pattern (must be near chance). About 2 minutes per seed.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-import test_datasets_other as data_tests  # noqa: E402
-import test_demo_effect as demo_tests  # noqa: E402
-
-from tstransfer import pipeline  # noqa: E402
-from tstransfer.pairs import transfer_gains  # noqa: E402
+from tstransfer import pipeline
+from tstransfer.devtools import demo_cuts
+from tstransfer.pairs import transfer_gains
+from tstransfer.store import open_store
 
 
 def emg_separability(seed: int) -> tuple[float, float]:
     """(spectrum, RMS) nearest-centroid accuracies on synthetic EMG of the data test's sizes."""
     with tempfile.TemporaryDirectory() as scratch:
         tmp = Path(scratch)
-        pipeline.synthesize("emg", tmp / "raw", data_tests.EMG_SYNTH, seed)
-        pipeline.convert("emg", tmp / "raw", tmp / "emg.zarr", data_tests.EMG_PARAMS, seed)
-        store = data_tests._load(tmp / "emg.zarr")
+        pipeline.synthesize("emg", tmp / "raw", demo_cuts.EMG_SYNTH, seed)
+        pipeline.convert("emg", tmp / "raw", tmp / "emg.zarr", demo_cuts.EMG_PARAMS, seed)
+        dataset = open_store(tmp / "emg.zarr")
+        store = {name: dataset[name].values for name in ("waveform", "label", "split")}
     windows = store["waveform"] - store["waveform"].mean(axis=1, keepdims=True)
     spectrum = np.abs(np.fft.rfft(windows.sum(axis=2), axis=1))
     spectrum /= spectrum.sum(axis=1, keepdims=True)
     rms = np.sqrt((windows**2).mean(axis=1))
     rms /= rms.sum(axis=1, keepdims=True)
-    return (data_tests._nearest_centroid_accuracy(spectrum, store["label"], store["split"]),
-            data_tests._nearest_centroid_accuracy(rms, store["label"], store["split"]))
+    return (demo_cuts.nearest_centroid_accuracy(spectrum, store["label"], store["split"]),
+            demo_cuts.nearest_centroid_accuracy(rms, store["label"], store["split"]))
 
 
 def main() -> None:
@@ -58,7 +54,7 @@ def main() -> None:
               flush=True)
         if not args.skip_seismic:
             with tempfile.TemporaryDirectory() as scratch:
-                result = transfer_gains(demo_tests.small_demo_config(seed), "lomax", ["stead", "speech"], scratch,
+                result = transfer_gains(demo_cuts.small_demo_config(seed), "lomax", ["stead", "speech"], scratch,
                                         runs=3, size=100)
             gains = result.gains()
             print(f"seed {seed}: LOMAX referent MAE {np.round(result.referent, 3).tolist()}; gain % STEAD "
@@ -66,7 +62,7 @@ def main() -> None:
                   f"mean difference {gains['stead'].mean() - gains['speech'].mean():.1f} (test > 20)", flush=True)
         if not args.skip_classification:
             with tempfile.TemporaryDirectory() as scratch:
-                result = transfer_gains(demo_tests.small_classification_config(seed), "emg", ["speech", "lomax"],
+                result = transfer_gains(demo_cuts.small_classification_config(seed), "emg", ["speech", "lomax"],
                                         scratch, runs=3)
             gains = result.gains()
             print(f"seed {seed}: EMG referent F1 {np.round(result.referent, 3).tolist()}; gain % SPEECH "

@@ -2,7 +2,7 @@
 
     sudo .venv/bin/python bench/slurm_packing.py [--repeats 2] [--omegas 10]
 
-Starts the test suite's single-node cluster (tests/slurm_cluster.py; needs root and
+Starts the test suite's single-node cluster (tstransfer.devtools.slurm_cluster; needs root and
 `make slurm-deps`), prepares one (arch, source, target, variant, run) with ``--omegas``
 multipliers (data and the pretrained model made locally, once), then reruns its
 fine-tuning cells through `snakemake --profile profiles/slurm`, alternating:
@@ -29,12 +29,9 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from slurm_cluster import SlurmCluster, missing_requirements  # noqa: E402
-from workflow_runs import (  # noqa: E402
-    PACK_FINETUNE_ARGS, SLURM_PROFILE_ARGS, environment_without_the_project, snakemake, tiny_config,
+from tstransfer.devtools.slurm_cluster import SlurmCluster, missing_requirements
+from tstransfer.devtools.workflow_runs import (
+    PACK_FINETUNE_ARGS, ROOT, SLURM_PROFILE_ARGS, environment_without_the_project, snakemake, tiny_config,
 )
 
 

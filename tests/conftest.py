@@ -33,13 +33,13 @@ def finished_run(tmp_path_factory, bare_env):
 
 @pytest.fixture(scope="session")
 def slurm_cluster(tmp_path_factory):
-    """A real single-node SLURM cluster (tests/slurm_cluster.py) for the whole test run.
+    """A real single-node SLURM cluster (tstransfer.devtools.slurm_cluster) for the whole test run.
 
     Skips where it cannot start (not root, packages missing: `make slurm-deps`); under
     CI=true it fails instead, since CI installs the packages and runs as root.
     """
     from shared_data import skip_or_fail
-    from slurm_cluster import ClusterError, SlurmCluster, missing_requirements
+    from tstransfer.devtools.slurm_cluster import ClusterError, SlurmCluster, missing_requirements
 
     reasons = missing_requirements()
     if reasons:

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-REAL_SP500 = SHARED_DATA / "sp500" / "GSPC_1927-12-30_2018-11-26.csv"
-PUBLISHED_RESULTS = SHARED_DATA / "published-results" / "tstl_published_results.tar.gz"
-LOMAX_KEEP_LIST = SHARED_DATA / "lomax" / "filter_lomax.py"
+from tstransfer.devtools.reference_data import (  # noqa: F401  (the tests import them from here)
+    LOMAX_KEEP_LIST, PUBLISHED_RESULTS, REAL_SP500, SHARED_DATA,
+)
 
 
 def in_ci() -> bool:

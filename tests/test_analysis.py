@@ -103,11 +103,16 @@ def test_format_percent_matches_paper_precision(value, text):
 # --------------------------------------------------------------- grid selection
 
 
+# The paper's multiplier grid (config/config.yaml omegas) and its variants.
+PAPER_OMEGAS = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+PAPER_VARIANTS = ("1k5", "9k")
+
+
 def grid(target="lendb", run=0, vals=(), tests=(), statuses=None, arch="magnet", source="lomax"):
     statuses = statuses or ["ok"] * len(vals)
     return [
         job(arch=arch, source=source, target=target, run=run, omega=omega, val=v, test=t, status=s, cr=0.1 * (i + 1))
-        for i, (omega, v, t, s) in enumerate(zip(stats.OMEGAS, vals, tests, statuses))
+        for i, (omega, v, t, s) in enumerate(zip(PAPER_OMEGAS, vals, tests, statuses))
     ]
 
 
@@ -159,12 +164,12 @@ def test_select_grid_ties_go_to_the_smallest_multiplier():
 
 
 def experiment(rng, archs=("magnet", "tcn"), sources=("lomax", "speech"), targets=("lendb", "emg"),
-               runs=7, effect=0.1, omegas=(0.1, 1.0)):
+               runs=7, effect=0.1, omegas=(0.1, 1.0), variants=PAPER_VARIANTS):
     """A small full-factorial experiment with TL better than scratch by ``effect``."""
     jobs = []
     for arch in archs:
         for target in targets:
-            for variant in stats.VARIANTS:
+            for variant in variants:
                 for run in range(runs):
                     ref = 0.5 + 0.1 * rng.random()
                     jobs.append(job("referent", arch, None, target, variant, run, val=ref, test=ref, cr=0.5))
@@ -395,7 +400,10 @@ def test_write_all_outputs_writes_every_table_and_figure(tmp_path):
 
 def test_markdown_and_latex_mark_significant_cells():
     rng = np.random.default_rng(5)
-    df = experiment(rng)
+    # Every dataset a source and every seismic one a target: a table lays out only the
+    # datasets its results hold, here the paper's six rows and 3 x 2 columns.
+    df = experiment(rng, sources=("lomax", "lendb", "stead", "speech", "emg", "sp500"),
+                    targets=("lomax", "lendb", "stead"))
     tables = build_tables(stats.analyse(df, "validation"))
     table6 = tables["table6_performance_seismology"]
     value = table6.data.set_index(stats.CELL_KEYS).loc[("lomax", "lendb", "1k5"), "value"]
@@ -572,7 +580,8 @@ def test_one_failed_run_is_flagged_and_the_median_resists_it():
 def test_html_tables_carry_values_marks_and_flags(tmp_path):
     from tstransfer.analysis import html
 
-    df = failed_finetune(experiment(np.random.default_rng(8), runs=5))
+    # S&P 500 a source too: a table's rows are the sources its results hold.
+    df = failed_finetune(experiment(np.random.default_rng(8), runs=5, sources=("lomax", "speech", "sp500")))
     tables = build_tables(stats.analyse(df, "validation"))
     table6 = tables["table6_performance_seismology"]
     page = html.table_page(table6)

@@ -24,6 +24,8 @@ from scipy.signal import resample_poly
 
 from tstransfer import pipeline
 from tstransfer.datasets import DataError, InstanceIndex, emg, sp500, speech, write_synthetic
+from tstransfer.devtools.demo_cuts import EMG_PARAMS, EMG_SYNTH
+from tstransfer.devtools.demo_cuts import nearest_centroid_accuracy as _nearest_centroid_accuracy
 from tstransfer.seeding import rng_for
 from tstransfer.store import convert, open_store, store_attrs
 
@@ -38,8 +40,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 SPEECH_SYNTH = {"clips_per_word": 6, "n_samples": 1600}  # 0.1 s clips keep the test fast
 SPEECH_PARAMS = {"sample_rate": 8000, "n_samples": 800}
-EMG_SYNTH = {"sessions": 2, "repetitions": 2}
-EMG_PARAMS = {"channels": [0, 2, 5], "window": 80, "step": 10}
 SP500_SYNTH = {"n_days": 400}
 SP500_PARAMS = {"window": 50, "start": "1990-01-01", "end": "2030-12-31"}
 
@@ -111,14 +111,6 @@ def _assert_stratified(labels: np.ndarray, split: np.ndarray) -> None:
         members = split[labels == value]
         counts = tuple(int((members == code).sum()) for code in (0, 1, 2))
         assert counts == _expected_split(len(members)), (value, counts)
-
-
-def _nearest_centroid_accuracy(features, labels, split) -> float:
-    train, test = split == 0, split != 0
-    classes = np.unique(labels[train])
-    centroids = np.stack([features[train & (labels == c)].mean(axis=0) for c in classes])
-    distance = ((features[test, None, :] - centroids[None]) ** 2).sum(axis=-1)
-    return float((classes[distance.argmin(axis=1)] == labels[test]).mean())
 
 
 # --------------------------------------------------------------------------- SPEECH

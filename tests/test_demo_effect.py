@@ -15,28 +15,10 @@ held for the config seed and for other seeds (README, "The demo").
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import yaml
 
+from tstransfer.devtools.demo_cuts import small_classification_config, small_demo_config
 from tstransfer.pairs import transfer_gains
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def small_demo_config(seed: int | None = None) -> dict:
-    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
-    if seed is not None:
-        config["seed"] = seed
-    config["synthetic"].update(
-        lomax={"n_instances": 400, "length": 96},
-        stead={"n_instances": 500, "length": 96, "layout": "chunks", "n_chunks": 2},
-        speech={"clips_per_word": 14, "n_samples": 240},
-    )
-    config["datasets"]["speech"]["extract"]["n_samples"] = 120
-    config["training"].update(max_epochs=30)
-    return config
 
 
 def test_intra_domain_transfer_beats_cross_domain_on_the_demo_data(tmp_path):
@@ -49,16 +31,6 @@ def test_intra_domain_transfer_beats_cross_domain_on_the_demo_data(tmp_path):
     # Run by run, the seismic source beats the speech source, by a wide margin on average.
     assert np.all(intra > cross), (intra, cross)
     assert intra.mean() - cross.mean() > 20.0, (intra, cross)
-
-
-def small_classification_config(seed: int | None = None) -> dict:
-    """The demo's SPEECH and EMG sizes (the SPEECH words must be learnable for their
-    filters to carry over), a smaller LOMAX."""
-    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
-    if seed is not None:
-        config["seed"] = seed
-    config["synthetic"].update(lomax={"n_instances": 400, "length": 96})
-    return config
 
 
 def test_related_classification_source_beats_a_seismic_one_on_the_demo_data(tmp_path):

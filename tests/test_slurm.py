@@ -1,6 +1,6 @@
 """The workflow on a real SLURM scheduler, through `snakemake --profile profiles/slurm`.
 
-Jobs go through sbatch to a real slurmctld and slurmd (tests/slurm_cluster.py), and their
+Jobs go through sbatch to a real slurmctld and slurmd (tstransfer.devtools.slurm_cluster), and their
 fate is read back from sacct, as on a cluster. The test overlay on the profile is only how
 often Snakemake polls (workflow_runs.SLURM_PROFILE_ARGS); partition, GPUs, CPUs and memory are the profile's.
 

@@ -36,6 +36,8 @@ LIGHT_MODULES = (
     "tstransfer.analysis.figures", "tstransfer.analysis.published",
     "tstransfer.analysis.referents", "tstransfer.analysis.render",
     "tstransfer.analysis.results", "tstransfer.analysis.stats", "tstransfer.analysis.tables",
+    "tstransfer.analysis.gains", "tstransfer.analysis.study", "tstransfer.analysis.wins",
+    "tstransfer.analysis.cells", "tstransfer.analysis.summary",
 )
 # What the Snakemake process imports (rules/common.smk), and the command run beside it
 # (tstransfer.progress); and what a training job runs.
@@ -327,3 +329,19 @@ def test_no_import_circle_among_the_source_modules():
     graph = {name: _imports_of(name, path, modules) for name, path in modules.items()}
     cycles = _import_cycles(graph)
     assert not cycles, "import circles: " + "; ".join(" <-> ".join(c) for c in cycles)
+
+
+def test_bench_scripts_take_nothing_from_tests():
+    """bench/ imports the package (its shared helpers: tstransfer.devtools), never tests/."""
+    test_modules = {path.stem for path in (ROOT / "tests").glob("*.py")}
+    for script in sorted((ROOT / "bench").glob("*.py")):
+        tree = ast.parse(script.read_text(), filename=str(script))
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module.split(".")[0])
+        assert not imported & (test_modules | {"tests"}), f"{script.name} imports {imported & test_modules}"
+        assert "sys.path" not in script.read_text(), f"{script.name} edits sys.path"
+

@@ -17,8 +17,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 
-from tstransfer import registry  # noqa: E402
 from tstransfer.analysis import stats  # noqa: E402
+from tstransfer.analysis.study import Study, dataset_label  # noqa: E402
 from tstransfer.analysis.tables import ARCH_LABELS, format_percent  # noqa: E402
 from tstransfer.fsutil import atomic_path  # noqa: E402
 # Figure 8's gain axis turns symmetric-log, linear within +-5 %, where some bar passes 50 %.
@@ -49,6 +49,14 @@ def _save(figure: plt.Figure, stem: Path) -> list[Path]:
     return paths
 
 
+def _save_empty(message: str, stem: Path) -> list[Path]:
+    """A figure that only says why it is empty (a rule's fixed outputs still exist)."""
+    figure, axis = plt.subplots(figsize=(6, 1.5))
+    axis.axis("off")
+    axis.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
+    return _save(figure, stem)
+
+
 def plot_figure8(figure8: pd.DataFrame, stem: str | os.PathLike) -> list[Path]:
     """Gain against learning-rate multiplier as the paper draws it: bars per architecture and multiplier.
 
@@ -62,7 +70,7 @@ def plot_figure8(figure8: pd.DataFrame, stem: str | os.PathLike) -> list[Path]:
     """
     stem = Path(stem)
     figure, axes = plt.subplots(2, 1, figsize=(12, 8.5))
-    omegas = sorted(set(figure8["omega"])) if len(figure8) else list(stats.OMEGAS)
+    omegas = sorted(set(figure8["omega"]))  # the run's grid; none: empty panels
     archs = [a for a in stats.ARCHITECTURES if a in set(figure8["arch"])] or list(stats.ARCHITECTURES)
     width = 0.8 / max(len(omegas), 1)
     colours = plt.get_cmap("viridis")(np.linspace(0.05, 0.95, max(len(omegas), 1)))
@@ -105,29 +113,41 @@ def plot_figure8(figure8: pd.DataFrame, stem: str | os.PathLike) -> list[Path]:
     return _save(figure, stem)
 
 
-def plot_domain_heatmap(cells: pd.DataFrame, which: str, group: str, stem: str | os.PathLike) -> list[Path]:
-    """Heatmap of one of Tables 6-9: sources x target variants.
-
-    Diverging colormap centred at 0 (green: TL better, red: worse), linear over
-    +-the 90th percentile of the table's |mean gains| (:func:`colour_limit`) and saturated
-    beyond, as the colour bar says. The printed numbers are the table's mean, with the
-    median below it and a dagger where the mean is driven by a single run.
-    Significant cells (corrected p <= 0.05) are outlined and starred.
-    """
-    stem = Path(stem)
-    targets = stats.TABLE_TARGETS[group]
-    columns = [(t, v) for t in targets for v in stats.VARIANTS]
-    sources = list(stats.DATASETS)
+def _heatmap_grid(cells: pd.DataFrame, sources: list[str], columns: list[tuple[str, str]]):
+    """Mean, median, significance and single-run flag per (source, (target, variant)) cell."""
     values = np.full((len(sources), len(columns)), np.nan)
     medians = np.full_like(values, np.nan)
     significant = np.zeros_like(values, dtype=bool)
     flagged = np.zeros_like(values, dtype=bool)
-    for cell in cells[cells["target"].isin(targets)].itertuples(index=False):
+    for cell in cells.itertuples(index=False):
         i, j = sources.index(cell.source), columns.index((cell.target, cell.variant))
         values[i, j] = cell.value
         medians[i, j] = cell.median
         significant[i, j] = bool(cell.significant)
         flagged[i, j] = bool(cell.single_run_driven)
+    return values, medians, significant, flagged
+
+
+def plot_domain_heatmap(
+    cells: pd.DataFrame, which: str, group: str, study: Study, stem: str | os.PathLike
+) -> list[Path]:
+    """Heatmap of one of Tables 6-9: the study's sources x its target variants of ``group``.
+
+    Diverging colormap centred at 0 (green: TL better, red: worse), linear over
+    +-the 90th percentile of the table's |mean gains| (:func:`colour_limit`) and saturated
+    beyond, as the colour bar says. The printed numbers are the table's mean, with the
+    median below it and a dagger where the mean is driven by a single run.
+    Significant cells (corrected p <= 0.05) are outlined and starred. A study without
+    sources or without targets of ``group`` gets a figure that says so.
+    """
+    stem = Path(stem)
+    targets = study.table_targets(group)
+    columns = [(t, v) for t in targets for v in study.variants]
+    sources = list(study.sources)
+    if not columns or not sources:
+        return _save_empty(f"No {'seismology' if group == 'seismology' else 'other-domain'} targets "
+                           f"with fine-tuned models in this study: no {which} heatmap.", stem)
+    values, medians, significant, flagged = _heatmap_grid(cells[cells["target"].isin(targets)], sources, columns)
     limit = colour_limit(values)
     figure, axis = plt.subplots(figsize=(1.5 * len(columns) + 2, 0.8 * len(sources) + 1.5))
     # Symmetric limits keep 0 at the colormap's centre; beyond +-limit the colour saturates.
@@ -146,8 +166,8 @@ def plot_domain_heatmap(cells: pd.DataFrame, which: str, group: str, stem: str |
                       fontweight="bold" if significant[i, j] else "normal")
             if significant[i, j]:
                 axis.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.5))
-    axis.set_xticks(range(len(columns)), [f"{registry.DATASET_LABELS[t]} {v}" for t, v in columns], rotation=30, ha="right")
-    axis.set_yticks(range(len(sources)), [registry.DATASET_LABELS[s] for s in sources])
+    axis.set_xticks(range(len(columns)), [f"{dataset_label(t)} {v}" for t, v in columns], rotation=30, ha="right")
+    axis.set_yticks(range(len(sources)), [dataset_label(s) for s in sources])
     axis.set_xlabel("Target (variant)")
     axis.set_ylabel("Source")
     axis.set_title(

@@ -163,7 +163,7 @@ def write_all_outputs(results_df: pd.DataFrame, out_dir: str | os.PathLike, prot
     written += figures.plot_figure8(analysis["figure8"], figure_dir / "figure8")
     for (which, group), number in DOMAIN_TABLES.items():
         written += figures.plot_domain_heatmap(
-            analysis[f"domains_{which}"], which, group, figure_dir / f"table{number}_heatmap"
+            analysis[f"domains_{which}"], which, group, analysis["study"], figure_dir / f"table{number}_heatmap"
         )
     written.append(_write_summary(results_df, analysis, protocol, out_dir / "summary.json"))
     return written

@@ -207,7 +207,10 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     if path.suffix == ".parquet":
         frame = pd.read_parquet(path)
     else:
-        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        # Text columns read as text: a variant named 500 (or a dataset named 1) stays "500",
+        # not the number 500.0 that a column with empty cells would otherwise become.
+        text = {column: str for column, dtype in COLUMNS.items() if dtype == "string"}
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=text)
         for column in ("source", "variant"):
             frame[column] = frame[column].fillna("")
     return table_from_records(frame.to_dict("records"))

@@ -52,18 +52,32 @@ def build_summary(
     the output of :func:`tables.compare_with_published` (None: nothing imported).
     """
     analysis = stats.analyse(results_df, protocol)
-    sign_tests = {}
-    for which, number in WINS_TABLES.items():
-        wins = analysis[f"table{number}"]
-        sign_tests[which] = wins.to_dict("records")  # plain Python values; write_json takes numpy's too
+    # Plain Python values; write_json takes numpy's too.
+    sign_tests = {which: analysis[f"table{number}"].to_dict("records") for which, number in WINS_TABLES.items()}
     table10 = analysis["table10"]
     per_arch = {}
     for row in table10[table10["group"] == "total"].itertuples():  # one row per architecture
         per_arch[row.arch] = {**stats.sign_test(int(row.wins), int(row.losses)), "cases": int(row.n)}
+    return {
+        "protocol": protocol,
+        "label": label or protocol,
+        "switches": dict(switches or {}),
+        "sign_tests": sign_tests,
+        "wins_per_architecture": per_arch,
+        "significant_cells": _significant_cells(analysis),
+        "size": _run_size(results_df, analysis, expected_jobs),
+        "robust_rule": {"shift": stats.SINGLE_RUN_SHIFT},
+        "published": _published_summary(comparison) if comparison is not None else None,
+    }
+
+
+def _significant_cells(analysis: Mapping[str, object]) -> dict[str, dict[str, object]]:
+    """Per gain table its cells' counts (:func:`_count_table`); per wins table its rows'."""
+    study = analysis["study"]
     significant_cells = {}
     for (which, group), number in DOMAIN_TABLES.items():
         cells = analysis[f"domains_{which}"]
-        cells = cells[cells["target"].isin(stats.TABLE_TARGETS[group])]
+        cells = cells[cells["target"].isin(study.table_targets(group))]
         significant_cells[f"Table {number}"] = {"name": domain_table_name(which, group), **_count_table(cells)}
     for which in ("performance", "convergence"):
         significant_cells[f"Per-architecture {which}"] = {
@@ -76,6 +90,13 @@ def build_summary(
             "rows": int(len(wins)),
             "significant_rows": int(wins["significant"].sum()),
         }
+    return significant_cells
+
+
+def _run_size(
+    results_df: pd.DataFrame, analysis: Mapping[str, object], expected_jobs: Mapping[str, int] | None
+) -> dict[str, object]:
+    """Training jobs expected, done and diverged per kind; pairs, triplets and cells missing."""
     kinds = results_df.groupby("kind")["status"] if len(results_df) else None
     jobs = {}
     for kind in KINDS:
@@ -87,7 +108,7 @@ def build_summary(
         }
     pairs, triplets = analysis["pairs"], analysis["triplets"]
     domain_cells = analysis["domains_performance"]
-    size = {
+    return {
         "jobs": jobs,
         "pairs": int(len(pairs)),
         "pairs_missing": int((~pairs["usable"]).sum()) if len(pairs) else 0,
@@ -97,18 +118,6 @@ def build_summary(
         "domain_cells": int(len(domain_cells)),
         "domain_cells_missing": int(domain_cells["value"].isna().sum()),
     }
-    summary = {
-        "protocol": protocol,
-        "label": label or protocol,
-        "switches": dict(switches or {}),
-        "sign_tests": sign_tests,
-        "wins_per_architecture": per_arch,
-        "significant_cells": significant_cells,
-        "size": size,
-        "robust_rule": {"shift": stats.SINGLE_RUN_SHIFT},
-        "published": _published_summary(comparison) if comparison is not None else None,
-    }
-    return summary
 
 
 def _published_summary(comparison: pd.DataFrame) -> list[dict[str, object]]:
@@ -171,8 +180,13 @@ def summary_fragment(summary: Mapping[str, object]) -> str:
         "Headline numbers are the paper's (means of per-run gains, its tests), so that they compare "
         "with the published tables; medians and single-run flags stand beside them in every gain table.</p>"
     )
-    # Sign tests.
-    parts.append("<h2>Does transfer help? Wins and losses with the sign test (Tables 3 and 4)</h2>")
+    for section in (_sign_tests_section, _architectures_section, _cells_section, _switches_section,
+                    _size_section, _published_section):
+        parts += section(summary)
+    return "\n".join(parts)
+
+
+def _sign_tests_section(summary: Mapping[str, object]) -> list[str]:
     rows = []
     perf = {row["group"]: row for row in summary["sign_tests"]["performance"]}
     conv = {row["group"]: row for row in summary["sign_tests"]["convergence"]}
@@ -183,25 +197,31 @@ def summary_fragment(summary: Mapping[str, object]) -> str:
             f"{row['wins']} / {row['losses']}", row["critical_value"], _p(row["p_binomial"]), _verdict(row["significant"]),
             f"{c['wins']} / {c['losses']}", c["critical_value"], _p(c["p_binomial"]), _verdict(c["significant"]),
         ])
-    parts.append(_table(
-        ["Domain group", "Performance: TL wins / losses", "critical wins", "sign-test p", "significant",
-         "Convergence: TL wins / losses", "critical wins", "sign-test p", "significant"], rows))
-    parts.append(
+    return [
+        "<h2>Does transfer help? Wins and losses with the sign test (Tables 3 and 4)</h2>",
+        _table(["Domain group", "Performance: TL wins / losses", "critical wins", "sign-test p", "significant",
+                "Convergence: TL wins / losses", "critical wins", "sign-test p", "significant"], rows),
         "<p class=\"notes\">A win: the mean over the runs of the TL models beats the referents' of the same "
         "(architecture, source, target variant). Significant where the wins reach the critical value "
-        "(N + 1.96 √N) / 2 of the paper's two-tailed sign test; p is the exact binomial test.</p>"
-    )
+        "(N + 1.96 √N) / 2 of the paper's two-tailed sign test; p is the exact binomial test.</p>",
+    ]
+
+
+def _architectures_section(summary: Mapping[str, object]) -> list[str]:
+    # Architectures the run did not train have no cases: they stay in Table 10's CSV (the
+    # paper's shape) but would only be empty rows here.
     arch_rows = [[ARCH_LABELS.get(arch, arch), f"{v['wins']} / {v['losses']}",
                   f"{100 * v['wins'] / v['cases']:.0f}%" if v["cases"] else "n/a",
                   v["critical_value"], _p(v["p_binomial"]), _verdict(v["significant"])]
                  for arch, v in summary["wins_per_architecture"].items() if v["cases"]]
-    # Architectures the run did not train have no cases: they stay in Table 10's CSV (the
-    # paper's shape) but would only be empty rows here.
-    parts.append("<h2>Wins per architecture (Table 10, all domain groups, performance)</h2>")
-    parts.append(_table(["Architecture", "TL wins / losses", "share of cases", "critical wins", "sign-test p",
-                         "significant"], arch_rows))
-    # Significant cells.
-    parts.append("<h2>Significant cells per table</h2>")
+    return [
+        "<h2>Wins per architecture (Table 10, all domain groups, performance)</h2>",
+        _table(["Architecture", "TL wins / losses", "share of cases", "critical wins", "sign-test p",
+                "significant"], arch_rows),
+    ]
+
+
+def _cells_section(summary: Mapping[str, object]) -> list[str]:
     rows = []
     for name, counts in summary["significant_cells"].items():
         if "cells" in counts:
@@ -209,57 +229,65 @@ def summary_fragment(summary: Mapping[str, object]) -> str:
                          counts["significant_negative"], counts["single_run_driven"], counts["median_sign_differs"]])
         else:
             rows.append([name, counts["rows"], counts["rows"], counts["significant_rows"], "", "", ""])
-    parts.append(_table(
-        ["Table", "cells", "tested", "significant, TL better", "significant, TL worse",
-         f"mean driven by a single run ({SINGLE_RUN_MARK})", "median's sign differs from mean's"], rows))
     shift = summary["robust_rule"]["shift"]
-    parts.append(
+    return [
+        "<h2>Significant cells per table</h2>",
+        _table(["Table", "cells", "tested", "significant, TL better", "significant, TL worse",
+                f"mean driven by a single run ({SINGLE_RUN_MARK})", "median's sign differs from mean's"], rows),
         "<p class=\"notes\">Tables 6-9: Wilcoxon signed-rank, Benjamini-Krieger-Yekutieli corrected over the "
         "table pair, corrected p ≤ 0.05. Per-architecture tables: uncorrected p &lt; 0.05. Tables 3 and 4: rows "
         f"whose sign test is significant. {SINGLE_RUN_MARK}: leaving out the run furthest from the mean flips "
-        f"the mean's sign or moves it by more than {shift:.0%} of its size (or the mean is of one run).</p>"
-    )
-    # Protocol.
-    parts.append("<h2>Protocol and switches in force</h2>")
+        f"the mean's sign or moves it by more than {shift:.0%} of its size (or the mean is of one run).</p>",
+    ]
+
+
+def _switches_section(summary: Mapping[str, object]) -> list[str]:
     switch_rows = [[name, "on" if value else "off"] for name, value in summary["switches"].items()]
-    parts.append(_table(["Switch", "value"], switch_rows) if switch_rows else "<p>No switches recorded.</p>")
-    # Size.
+    return [
+        "<h2>Protocol and switches in force</h2>",
+        _table(["Switch", "value"], switch_rows) if switch_rows else "<p>No switches recorded.</p>",
+    ]
+
+
+def _size_section(summary: Mapping[str, object]) -> list[str]:
     size = summary["size"]
-    parts.append("<h2>Size of this run</h2>")
     job_rows = [[kind, v["expected"] if v["expected"] is not None else "", v["done"], v["diverged"]]
                 for kind, v in size["jobs"].items()]
     total = [sum(v[key] or 0 for v in size["jobs"].values()) for key in ("expected", "done", "diverged")]
     if all(v["expected"] is None for v in size["jobs"].values()):
         total[0] = ""  # not known: no config given
     job_rows.append(["all training jobs", *total])
-    parts.append(_table(["Training jobs", "in the config", "with a result", "diverged"], job_rows))
-    parts.append(
+    return [
+        "<h2>Size of this run</h2>",
+        _table(["Training jobs", "in the config", "with a result", "diverged"], job_rows),
         f"<p>Fine-tuning pairs (selected model beside its referent): {size['pairs']}, of which missing "
         f"(a diverged referent or grid, or no referent): {size['pairs_missing']}. "
         f"Triplets without an outcome: {size['triplets_missing']} of {size['triplets']}. "
-        f"Cells of Tables 6/7 without a value: {size['domain_cells_missing']} of {size['domain_cells']}.</p>"
-    )
-    # Published.
+        f"Cells of Tables 6/7 without a value: {size['domain_cells_missing']} of {size['domain_cells']}.</p>",
+    ]
+
+
+def _published_section(summary: Mapping[str, object]) -> list[str]:
     published = summary.get("published")
-    parts.append("<h2>Beside the published results</h2>")
+    parts = ["<h2>Beside the published results</h2>"]
     if not published:
-        parts.append("<p>No published results were imported (config <code>published_results</code> is empty).</p>")
-    else:
-        rows = []
-        for row in published:
-            if row["same_significance"] is not None:
-                rows.append([f"Table {row['table']}", row["compared"], f"{row['same_sign']} of {row['compared']}",
-                             f"{row['same_significance']} of {row['compared']}",
-                             f"{row['ours_significant']} / {row['published_significant']}",
-                             f"{row['median_abs_difference']:.3g} points"])
-            else:
-                rows.append([row["table"], row["compared"], f"{row['same_sign']} of {row['compared']}", "",
-                             f"ours {row['ours_total']:.0f}, published {row['published_total']:.0f} (sum of counts)",
-                             f"{row['median_abs_difference']:.3g}"])
-        parts.append(_table(["Compared table", "cells", "same sign", "same significance",
-                             "significant cells: ours / published", "median |difference|"], rows))
-        parts.append("<p class=\"notes\">Cell by cell in the category \"Comparison with the paper\".</p>")
-    return "\n".join(parts)
+        return parts + ["<p>No published results were imported (config <code>published_results</code> is empty).</p>"]
+    rows = []
+    for row in published:
+        if row["same_significance"] is not None:
+            rows.append([f"Table {row['table']}", row["compared"], f"{row['same_sign']} of {row['compared']}",
+                         f"{row['same_significance']} of {row['compared']}",
+                         f"{row['ours_significant']} / {row['published_significant']}",
+                         f"{row['median_abs_difference']:.3g} points"])
+        else:
+            rows.append([row["table"], row["compared"], f"{row['same_sign']} of {row['compared']}", "",
+                         f"ours {row['ours_total']:.0f}, published {row['published_total']:.0f} (sum of counts)",
+                         f"{row['median_abs_difference']:.3g}"])
+    return parts + [
+        _table(["Compared table", "cells", "same sign", "same significance",
+                "significant cells: ours / published", "median |difference|"], rows),
+        "<p class=\"notes\">Cell by cell in the category \"Comparison with the paper\".</p>",
+    ]
 
 
 # Inlined into the Snakemake report's landing page, the summary sits in a narrow text

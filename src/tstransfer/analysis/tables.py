@@ -18,6 +18,7 @@ import scipy.stats
 
 from tstransfer import registry
 from tstransfer.analysis import stats
+from tstransfer.analysis.study import Study, dataset_label, dataset_order, table_group
 
 ARCH_LABELS = {**registry.ARCHITECTURE_LABELS, "average": "Average"}  # Table 2's average row
 MARK_POSITIVE = "positive"
@@ -48,13 +49,13 @@ def domain_table_name(which: str, group: str) -> str:
     return f"table{DOMAIN_TABLES[(which, group)]}_{which}_{group}"
 
 
-def domain_table_title(which: str, group: str) -> str:
-    """Title of a domain table, naming its measure and its target columns."""
+def domain_table_title(which: str, group: str, targets: tuple[str, ...]) -> str:
+    """Title of a domain table, naming its measure and its target columns (``targets``)."""
     measure = "performance" if which == "performance" else "convergence-rate"
-    if group == "seismology":
-        targets = "seismology"
+    if group == "seismology" or not targets:
+        targets = "seismology" if group == "seismology" else "other-domain"
     else:
-        *others, last = [registry.DATASET_LABELS[d] for d in stats.TABLE_TARGETS[group]]
+        *others, last = [dataset_label(d) for d in targets]
         targets = f"{', '.join(others)} and {last}" if others else last  # SPEECH, EMG and S&P 500
     return f"Table {DOMAIN_TABLES[(which, group)]}: {measure} gain of TL over referent models, {targets} targets"
 
@@ -102,21 +103,22 @@ def _percent(value: float) -> str:
 
 
 def _variant_column(target: str, variant: str) -> str:
-    return f"{registry.DATASET_LABELS[target]} {variant}"
+    return f"{dataset_label(target)} {variant}"
 
 
-def domain_table(cells: pd.DataFrame, which: str, group: str) -> Table:
-    """Table 6, 7, 8 or 9 from :func:`stats.domain_tables` output."""
-    name, title = domain_table_name(which, group), domain_table_title(which, group)
-    targets = stats.TABLE_TARGETS[group]
+def domain_table(cells: pd.DataFrame, which: str, group: str, study: Study) -> Table:
+    """Table 6, 7, 8 or 9 from :func:`stats.domain_tables` output: the study's sources as
+    rows, its targets of ``group`` times its variants as columns."""
+    targets = study.table_targets(group)
+    name, title = domain_table_name(which, group), domain_table_title(which, group, targets)
     data = cells[cells["target"].isin(targets)].reset_index(drop=True)
-    columns = [_variant_column(t, v) for t in targets for v in stats.VARIANTS]
-    rows = [registry.DATASET_LABELS[s] for s in stats.DATASETS]
+    columns = [_variant_column(t, v) for t in targets for v in study.variants]
+    rows = [dataset_label(s) for s in study.sources] if columns else []  # no targets: no cells
     display = pd.DataFrame("-", index=rows, columns=columns)
     marks = pd.DataFrame("", index=rows, columns=columns)
     extras = pd.DataFrame("", index=rows, columns=columns)
     for cell in data.itertuples(index=False):
-        row, column = registry.DATASET_LABELS[cell.source], _variant_column(cell.target, cell.variant)
+        row, column = dataset_label(cell.source), _variant_column(cell.target, cell.variant)
         display.loc[row, column] = _percent(cell.value)
         extras.loc[row, column] = robust_text(cell.median, cell.single_run_driven)
         if cell.significant:
@@ -187,7 +189,8 @@ def convergence_performance_table(table5: pd.DataFrame) -> Table:
 
 def architecture_wins_table(table10: pd.DataFrame) -> Table:
     """Table 10: wins per architecture and domain group."""
-    rows = [stats.GROUP_LABELS[g] for g in stats.GROUP_ROWS]
+    # The labels as the statistics wrote them: the other-domains row names the run's datasets.
+    rows = list(dict.fromkeys(table10["label"]))
     columns = [ARCH_LABELS[a] for a in stats.ARCHITECTURES]
     display = pd.DataFrame("", index=rows, columns=columns)
     for cell in table10.itertuples(index=False):
@@ -195,15 +198,15 @@ def architecture_wins_table(table10: pd.DataFrame) -> Table:
     return Table("table10_wins_per_architecture", "Table 10: how often each TL model outperformed its referent model", table10, display, None, [])
 
 
-def per_architecture_table(cells: pd.DataFrame, which: str) -> Table:
+def per_architecture_table(cells: pd.DataFrame, which: str, study: Study) -> Table:
     """Supplementary tables: per (architecture, source) row and target-variant column, 7 runs a cell."""
-    columns = [_variant_column(t, v) for t in stats.DATASETS for v in stats.VARIANTS]
-    rows = [f"{ARCH_LABELS[a]} [{registry.DATASET_LABELS[s]}]" for s in stats.DATASETS for a in stats.ARCHITECTURES]
+    columns = [_variant_column(t, v) for t in study.targets for v in study.variants]
+    rows = [f"{ARCH_LABELS[a]} [{dataset_label(s)}]" for s in study.sources for a in stats.ARCHITECTURES]
     display = pd.DataFrame("-", index=rows, columns=columns)
     marks = pd.DataFrame("", index=rows, columns=columns)
     extras = pd.DataFrame("", index=rows, columns=columns)
     for cell in cells.itertuples(index=False):
-        row = f"{ARCH_LABELS[cell.arch]} [{registry.DATASET_LABELS[cell.source]}]"
+        row = f"{ARCH_LABELS[cell.arch]} [{dataset_label(cell.source)}]"
         column = _variant_column(cell.target, cell.variant)
         p = f" (p={cell.p:.4g})" if np.isfinite(cell.p) else ""
         display.loc[row, column] = _percent(cell.value) + p
@@ -216,12 +219,12 @@ def per_architecture_table(cells: pd.DataFrame, which: str) -> Table:
 
 def stream_max_table(table2: pd.DataFrame) -> Table:
     """Table 2: gain from the stream_max input per architecture and dataset."""
-    datasets = [d for d in stats.DATASETS if d in set(table2["target"])]
+    datasets = dataset_order(table2["target"])
     archs = [a for a in (*stats.ARCHITECTURES, "average") if a in set(table2["arch"])]
-    display = pd.DataFrame("", index=[ARCH_LABELS[a] for a in archs], columns=[registry.DATASET_LABELS[d] for d in datasets])
+    display = pd.DataFrame("", index=[ARCH_LABELS[a] for a in archs], columns=[dataset_label(d) for d in datasets])
     extras = pd.DataFrame("", index=display.index, columns=display.columns)
     for cell in table2.itertuples(index=False):
-        row, column = ARCH_LABELS[cell.arch], registry.DATASET_LABELS[cell.target]
+        row, column = ARCH_LABELS[cell.arch], dataset_label(cell.target)
         display.loc[row, column] = f"{cell.gain:.2f}%" if np.isfinite(cell.gain) else "n/a"
         extras.loc[row, column] = robust_text(cell.median, cell.single_run_driven)
     notes = [
@@ -273,16 +276,18 @@ def sign_tests_table(table3: pd.DataFrame, table4: pd.DataFrame) -> Table:
     return Table("sign_tests", "Sign tests over all triplets", data, display, None, [])
 
 
-def build_tables(analysis: dict[str, pd.DataFrame]) -> dict[str, Table]:
-    """Every output table from :func:`stats.analyse` output, keyed by file stem."""
+def build_tables(analysis: dict[str, pd.DataFrame | Study]) -> dict[str, Table]:
+    """Every output table from :func:`stats.analyse` output, keyed by file stem; they lay
+    out the datasets and variants of the analysed table (``analysis["study"]``)."""
+    study = analysis["study"]
     tables = [
         stream_max_table(analysis["table2"]),
         *(wins_table(analysis[f"table{number}"], which) for which, number in WINS_TABLES.items()),
         convergence_performance_table(analysis["table5"]),
-        *(domain_table(analysis[f"domains_{which}"], which, group) for which, group in DOMAIN_TABLES),
+        *(domain_table(analysis[f"domains_{which}"], which, group, study) for which, group in DOMAIN_TABLES),
         architecture_wins_table(analysis["table10"]),
-        per_architecture_table(analysis["per_architecture_performance"], "performance"),
-        per_architecture_table(analysis["per_architecture_convergence"], "convergence"),
+        per_architecture_table(analysis["per_architecture_performance"], "performance", study),
+        per_architecture_table(analysis["per_architecture_convergence"], "convergence", study),
         figure8_table(analysis["figure8"]),
         sign_tests_table(analysis["table3"], analysis["table4"]),
     ]
@@ -317,7 +322,7 @@ def compare_with_published(
         index = pub.index.union(mine.index, sort=False)
         mine, pub = mine.reindex(index), pub.reindex(index)
         for key in index:
-            group = "seismology" if key[1] in stats.SEISMOLOGY else "other"
+            group = table_group(key[1])
             ours_value, pub_value = mine.loc[key, "value"], pub.loc[key, "value"]
             rows.append(
                 {

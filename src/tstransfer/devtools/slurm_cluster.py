@@ -1,8 +1,8 @@
-"""A real single-node SLURM cluster for the tests: munge, MariaDB, slurmdbd, slurmctld, slurmd.
+"""A real single-node SLURM cluster for the tests and bench/slurm_packing.py: munge, MariaDB, slurmdbd, slurmctld, slurmd.
 
-    python tests/slurm_cluster.py up   DIR     start one in DIR, print how to use it
-    python tests/slurm_cluster.py down DIR     stop the one started in DIR
-    python tests/slurm_cluster.py run  DIR -- CMD...   run CMD against it (sbatch, sacct, snakemake)
+    python -m tstransfer.devtools.slurm_cluster up   DIR     start one in DIR, print how to use it
+    python -m tstransfer.devtools.slurm_cluster down DIR     stop the one started in DIR
+    python -m tstransfer.devtools.slurm_cluster run  DIR -- CMD...   run CMD against it (sbatch, sacct, snakemake)
 
 The daemons are Debian's packages (slurm-wlm 22.05; `make slurm-deps` installs them), started
 directly as background processes, each stopped by the PID this module started. They run in
@@ -383,8 +383,8 @@ def main(argv: list[str]) -> int:
     if argv[0] == "up":
         cluster.start()
         print(f"SLURM cluster up in {cluster.root} (PIDs {cluster.pids})")
-        print(f"use it: python tests/slurm_cluster.py run {argv[1]} -- sinfo")
-        print(f"stop it: python tests/slurm_cluster.py down {argv[1]}")
+        print(f"use it: python -m tstransfer.devtools.slurm_cluster run {argv[1]} -- sinfo")
+        print(f"stop it: python -m tstransfer.devtools.slurm_cluster down {argv[1]}")
         return 0
     if argv[0] == "down":
         cluster.stop()
