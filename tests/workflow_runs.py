@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from tstransfer.layout import TRAINING_RULES  # noqa: F401  (the tests import it from here)
+from tstransfer.plan import TRAINING_KINDS  # noqa: F401  (the tests import it from here)
 
 ROOT = Path(__file__).resolve().parents[1]
 # `snakemake --profile profiles/slurm` as the SLURM tests and bench run it: the only
