@@ -262,8 +262,7 @@ def cli_args(kind, wildcards):
 # ----------------------------------------------------------------------------- targets
 def planned(kind):
     """The outputs of every job of `kind` that the config plans (tstransfer.plan)."""
-    pattern = plan.KINDS[kind].output
-    return [pattern.format(**wc) for wc in plan.wildcards_of(kind, config)]
+    return plan.paths(kind, plan.KINDS[kind].output, config)
 
 
 def expected_jobs(wildcards):

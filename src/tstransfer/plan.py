@@ -17,6 +17,7 @@ imports this module.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +75,10 @@ class Field:
 class JobKind:
     """One kind of job; see the module docstring. ``identity``, ``inputs``, ``folder``
     and ``seed_parts`` are a training kind's (empty or None otherwise); ``dataset`` is
-    the identity field naming the data the job trains on."""
+    the identity field naming the data the job trains on. ``grid``: which jobs a config
+    plans, as the config axis (:func:`_axes`) each wildcard runs over, the first
+    outermost ("source,target" runs over the pairs); empty for the data kinds, whose
+    jobs depend on each dataset's entry (:func:`_data_wildcards`)."""
 
     name: str
     wildcards: tuple[str, ...]
@@ -87,6 +91,7 @@ class JobKind:
     dataset: str | None = None
     seed_parts: tuple[str, ...] = ()
     help: str = ""
+    grid: tuple[tuple[str, str], ...] = ()
 
     @property
     def trains(self) -> bool:
@@ -115,28 +120,33 @@ KINDS: dict[str, JobKind] = {kind.name: kind for kind in (
     JobKind("synthesize", ("dataset",), f"{SYNTHETIC_DIR}/{{dataset}}", "results/logs/synthesize/{dataset}.log"),
     JobKind("convert", ("dataset",), STORE, "results/logs/convert/{dataset}.log",
             "results/benchmarks/convert/{dataset}.tsv"),
-    JobKind("subset", ("dataset", "variant", "run"), SUBSET, "results/logs/subset/{dataset}/{variant}/run{run}.log"),
+    JobKind("subset", ("dataset", "variant", "run"), SUBSET, "results/logs/subset/{dataset}/{variant}/run{run}.log",
+            grid=(("dataset", "target"), ("variant", "variant"), ("run", "run"))),
     _training("pretrain", PRETRAIN_DIR, "pretrain/{arch}/{source}/seed{seed}",
               (ARCH, Field("dataset", "source"), SEED_INDEX), inputs=("store",), dataset="dataset",
-              seed_parts=("arch", "dataset", "seed_index"),
+              seed_parts=("arch", "dataset", "seed_index"), grid=(("arch", "arch"), ("source", "source"), ("seed", "seed")),
               help="pretrain an architecture on a full source dataset"),
     JobKind("select_pretrained", ("arch", "source"), f"{SELECTED_DIR}/selection.json",
-            "results/logs/pretrain/{arch}/{source}/select.log"),
+            "results/logs/pretrain/{arch}/{source}/select.log", grid=(("arch", "arch"), ("source", "tuned_source"))),
     _training("referent", REFERENT_DIR, "referent/{arch}/{target}/{variant}/run{run}",
               (ARCH, Field("target", "target"), Field("variant", "variant"), RUN),
               inputs=("store", "subset"), dataset="target", seed_parts=("arch", "target", "variant", "run"),
+              grid=(("arch", "arch"), ("target", "target"), ("variant", "variant"), ("run", "run")),
               help="train from scratch on a reduced target training set"),
     _training("finetune", FINETUNE_DIR, "finetune/{arch}/{source}/{target}/{variant}/run{run}/omega{omega}",
               (ARCH, Field("source", "source"), Field("target", "target"), Field("variant", "variant"), RUN,
                Field("omega", "omega", float)),
               inputs=("pretrained", "store", "subset"), dataset="target",
               seed_parts=("arch", "source", "target", "variant", "run", "omega"),
+              grid=(("arch", "arch"), ("source,target", "pair"), ("variant", "variant"), ("run", "run"),
+                    ("omega", "omega")),
               help="fine-tune the selected pretrained model on a reduced target set"),
     # Table 2. Its seed leaves the setting out: the runs with and without the input are
     # paired (same training order, same initial weights of the shared layers).
     _training("stream_max", SMAX_DIR, "stream_max/{arch}/{dataset}/{smax}/seed{seed}",
               (ARCH, Field("dataset", "dataset"), Field("stream_max", "smax", with_or_without), SEED_INDEX),
               inputs=("store",), dataset="dataset", seed_parts=("arch", "dataset", "seed_index"),
+              grid=(("arch", "arch"), ("dataset", "smax_dataset"), ("smax", "smax"), ("seed", "smax_seed")),
               help="Table 2: train with or without the stream_max input"),
 )}
 # The kinds that train a model (rules/training.smk): one GPU each on SLURM, run by the job
@@ -227,12 +237,11 @@ def _entry(config: Mapping[str, Any], source: str, *keys: str) -> Any:
 
 
 def _axes(config: Mapping[str, Any], source: str) -> dict[str, list]:
-    """The values each wildcard takes in the config's grid."""
+    """The values each axis of the kinds' ``grid`` takes in the config."""
     sources = list(_entry(config, source, "sources"))
     targets = list(_entry(config, source, "targets"))
     pairs = [(s, t) for s in sources for t in targets if s != t]
     return {
-        "dataset": list(_entry(config, source, "datasets")),
         "arch": list(_entry(config, source, "architectures")),
         "variant": list(_entry(config, source, "variants")),
         "run": list(range(int(_entry(config, source, "runs")))),
@@ -249,27 +258,27 @@ def _axes(config: Mapping[str, Any], source: str) -> dict[str, list]:
     }
 
 
-# Per kind of job in the grid: its wildcards, each with the axis it runs over (a pair
-# gives source and target at once). The data kinds (download, synthesize, convert)
-# depend on each dataset's entry instead: _data_jobs.
-GRID: dict[str, tuple[tuple[str, str], ...]] = {
-    "subset": (("dataset", "target"), ("variant", "variant"), ("run", "run")),
-    "pretrain": (("arch", "arch"), ("source", "source"), ("seed", "seed")),
-    "select_pretrained": (("arch", "arch"), ("source", "tuned_source")),
-    "referent": (("arch", "arch"), ("target", "target"), ("variant", "variant"), ("run", "run")),
-    "finetune": (("arch", "arch"), ("source,target", "pair"), ("variant", "variant"), ("run", "run"),
-                 ("omega", "omega")),
-    "stream_max": (("arch", "arch"), ("dataset", "smax_dataset"), ("smax", "smax"), ("seed", "smax_seed")),
-}
+def _positional(kind: str, pattern: str) -> str:
+    """``pattern`` with each wildcard replaced by its place in the kind's grid tuple
+    (``{arch}`` -> ``{0}``, a pair's ``{target}`` -> ``{1[1]}``): filling it in is one
+    ``format(*values)`` per job, as cheap as a hand-written comprehension."""
+    places = {}
+    for i, (names, _) in enumerate(KINDS[kind].grid):
+        keys = names.split(",")
+        places.update((key, f"{i}[{j}]" if len(keys) > 1 else str(i)) for j, key in enumerate(keys))
+    return re.sub(r"\{(\w+)\}", lambda match: "{" + places[match[1]] + "}", pattern)
 
 
-def _grid_wildcards(kind: str, axes: Mapping[str, list]) -> Iterator[dict[str, Any]]:
-    names = [name.split(",") for name, _ in GRID[kind]]
-    for values in itertools.product(*(axes[axis] for _, axis in GRID[kind])):
-        wildcards: dict[str, Any] = {}
-        for keys, value in zip(names, values):
-            wildcards.update(zip(keys, value) if len(keys) > 1 else [(keys[0], value)])
-        yield wildcards
+def paths(kind: str, pattern: str, config: Mapping[str, Any], source: str = "config") -> list[str]:
+    """``pattern`` (one of the kind's, or any with its wildcards) filled in for every job
+    of ``kind`` that a fresh run of ``config`` plans, in the kind's ``grid`` order.
+    The Snakefile lists its targets with it on every parse, so it builds no dicts."""
+    grid = KINDS[kind].grid
+    if not grid:
+        return [pattern.format(**wildcards) for wildcards in _data_wildcards(kind, config, source)]
+    axes = _axes(config, source)
+    template = _positional(kind, pattern)
+    return [template.format(*values) for values in itertools.product(*(axes[axis] for _, axis in grid))]
 
 
 def planned_downloads(config: Mapping[str, Any], dataset: str) -> list[Mapping[str, Any]]:
@@ -293,23 +302,15 @@ def _data_wildcards(kind: str, config: Mapping[str, Any], source: str) -> Iterat
             yield {"dataset": dataset}
 
 
-def wildcards_of(kind: str, config: Mapping[str, Any], source: str = "config") -> Iterator[dict[str, Any]]:
-    """The wildcards of every job of ``kind`` that a fresh run of ``config`` plans."""
-    if kind in GRID:
-        return _grid_wildcards(kind, _axes(config, source))
-    return _data_wildcards(kind, config, source)
-
-
 def planned_jobs(config: Mapping[str, Any], source: str = "config") -> dict[str, list[Job]]:
     """The jobs of each kind that ``snakemake`` plans for a fresh run of ``config``
     (every kind, in :data:`KINDS`' order). ``source`` names the config in error messages."""
     jobs: dict[str, list[Job]] = {}
     for name, kind in KINDS.items():
-        jobs[name] = [
-            Job(name, kind.output.format(**wc), kind.log.format(**wc),
-                kind.benchmark and kind.benchmark.format(**wc), kind.checkpoint and kind.checkpoint.format(**wc))
-            for wc in wildcards_of(name, config, source)
-        ]
+        outputs, logs = paths(name, kind.output, config, source), paths(name, kind.log, config, source)
+        optional = [paths(name, pattern, config, source) if pattern else [None] * len(outputs)
+                    for pattern in (kind.benchmark, kind.checkpoint)]
+        jobs[name] = [Job(name, *files) for files in zip(outputs, logs, *optional)]
     return jobs
 
 
@@ -319,9 +320,9 @@ def count_jobs(config: Mapping[str, Any], kinds: tuple[str, ...] = tuple(KINDS),
     axes = _axes(config, source)
     counts = {}
     for kind in kinds:
-        if kind in GRID:
+        if KINDS[kind].grid:
             counts[kind] = 1
-            for _, axis in GRID[kind]:
+            for _, axis in KINDS[kind].grid:
                 counts[kind] *= len(axes[axis])
         else:
             counts[kind] = sum(1 for _ in _data_wildcards(kind, config, source))
@@ -329,5 +330,5 @@ def count_jobs(config: Mapping[str, Any], kinds: tuple[str, ...] = tuple(KINDS),
 
 
 __all__ = ["CHECKPOINT", "KINDS", "TRAINING_KINDS", "Field", "Job", "JobKind", "count_jobs",
-           "job_dir", "job_spec", "path_under", "planned_downloads", "planned_jobs", "seed_parts", "trained_on",
-           "wildcards_of", "with_or_without"]
+           "job_dir", "job_spec", "path_under", "paths", "planned_downloads", "planned_jobs", "seed_parts", "trained_on",
+           "with_or_without"]
