@@ -27,6 +27,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .plan import KINDS, TRAINING_KINDS  # TensorFlow-free, like everything the client imports
 
 # The training CLI's old spelling of a kind, still accepted (deprecated).
 ALIASES = {"stream_max": ["stream-max"]}
@@ -35,8 +36,6 @@ ALIASES = {"stream_max": ["stream-max"]}
 def _parser() -> argparse.ArgumentParser:
     """One subcommand per training kind of :data:`tstransfer.plan.KINDS` (its identity
     fields and inputs as required arguments), and the zoo's commands."""
-    from .plan import KINDS, TRAINING_KINDS
-
     parser = argparse.ArgumentParser(prog="python -m tstransfer.cli")
     commands = parser.add_subparsers(dest="command", required=True)
     for name in TRAINING_KINDS:
@@ -164,7 +163,6 @@ def run_job(argv: Sequence[str]) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     """Run the job function of the kind (``jobs.<kind>``) with the parsed arguments."""
     from . import jobs, logs
-    from .plan import KINDS
 
     logs.setup(None)
     kind = KINDS[args.kind]
