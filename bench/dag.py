@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # The bare DAG: the paper's jobs (same wildcards, same job counts, same dependencies),
 # each rule only touching its outputs. Rows: name, inputs, outputs, trains (a training
-# rule of ours: pretrain, referent, finetune, stream_max_study).
+# rule of ours: pretrain, referent, finetune, stream_max).
 _BARE_HEAD = """
 configfile: "config.yaml"
 A, D, V = config["architectures"], config["sources"], list(config["variants"])

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from tstransfer import progress
+from tstransfer import plan, progress
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARK = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n" \
@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    jobs = [job for rule_jobs in progress.planned_jobs(config).values() for job in rule_jobs]
+    jobs = [job for rule_jobs in plan.planned_jobs(config).values() for job in rule_jobs]
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         written = 0

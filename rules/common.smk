@@ -1,8 +1,10 @@
 # Helpers, input functions and wildcard constraints shared by every rule file.
 #
 # Parsing this file must stay cheap: every cluster job parses the Snakefile again, so
-# nothing here touches data or imports TensorFlow or zarr (tstransfer.protocol and the
-# dataset registry it reads are TensorFlow-free).
+# nothing here touches data or imports TensorFlow or zarr (tstransfer.plan, the
+# tstransfer.protocol it builds specs with and the dataset registry are TensorFlow-free).
+# The jobs, their kinds and their paths are tstransfer.plan's: the targets below and the
+# rules' log: and benchmark: come from its table (plan.KINDS).
 import atexit
 import json
 import os
@@ -12,26 +14,21 @@ import sys
 from snakemake.logging import logger
 from snakemake.settings.types import DeploymentMethod
 
-from tstransfer import datasets, protocol, slurm_compat
+from tstransfer import datasets, plan, protocol, slurm_compat
 
-# The results tree's path patterns (shared with tstransfer.progress) and the multiplier's
-# spelling in paths.
+# The results tree's path patterns (tstransfer.plan builds every job's paths from them).
 from tstransfer.layout import (
     ANALYSIS_DIR,
-    FINETUNE_DIR,
     MANIFEST,
     PRETRAIN_DIR,
-    REFERENT_DIR,
+    RAW_FILE,
     SELECTED_DIR,
-    SMAX_DIR,
     STORE,
     SUBSET,
     SYNTHETIC_DIR,
     TABLES_DIR,
-    TRAINING_RULES,
     ZOO_DIR,
     ZOO_MODEL_DIR,
-    omega_label,
     raw_origin,
 )
 
@@ -42,14 +39,8 @@ CUSTOM_DATASETS = datasets.register_config(config)
 DATASETS = list(config["datasets"])
 ARCHS = list(config["architectures"])
 VARIANTS = list(config["variants"])
-RUNS = list(range(config["runs"]))
-OMEGAS = [omega_label(omega) for omega in config["omegas"]]
 SEEDS = list(range(config["pretrain"]["seeds"]))
 SOURCES = list(config["sources"])
-TARGETS = list(config["targets"])
-PAIRS = [(s, t) for s in SOURCES for t in TARGETS if s != t]
-SMAX_DATASETS = list(config["stream_max_study"]["datasets"])
-SMAX_SEEDS = list(range(config["stream_max_study"]["seeds"]))
 
 RAW_DIR = config["raw_dir"]
 SELECTED_MODEL = os.path.join(SELECTED_DIR, "model.keras")
@@ -107,7 +98,7 @@ def raw_input(wildcards):
 
 
 def downloaded_path(dataset, item):
-    return f"{RAW_DIR}/{dataset}/{item['name']}"
+    return RAW_FILE.format(raw_dir=RAW_DIR, dataset=dataset, filename=item["name"])
 
 
 def extract_downloads(dataset):
@@ -222,7 +213,7 @@ os.environ.update(TSTRANSFER_PYTHON=job_python())
 
 
 # What a training job receives as its config (--spec), built once per (kind, arch,
-# dataset) by the package (tstransfer.protocol.job_spec, TensorFlow-free): the seed,
+# dataset) by the package (tstransfer.plan.job_spec, TensorFlow-free): the seed,
 # the training settings, the dataset's stream_max and the protocol switches that shape
 # this job. Snakemake records it as the job's params, so a config change reruns exactly
 # the jobs it shapes.
@@ -230,12 +221,12 @@ SWITCHES = protocol.project_switches(config)
 _SPECS = {
     (kind, arch, dataset): shlex.quote(
         json.dumps(
-            protocol.job_spec(config, kind=kind, arch=arch, dataset=dataset),
+            plan.job_spec(config, kind=kind, arch=arch, dataset=dataset),
             sort_keys=True,
             separators=(",", ":"),
         )
     )
-    for kind in ("pretrain", "stream_max", "referent", "finetune")
+    for kind in plan.TRAINING_KINDS
     for arch in ARCHS
     for dataset in DATASETS
 }
@@ -244,100 +235,53 @@ SELECTION = protocol.selection_curve(SWITCHES)
 PROTOCOL_LABEL = protocol.label(config["protocol"], SWITCHES)
 
 
-def cli_args(kind, dataset, out_pattern, wildcards, /, **named):
-    """The CLI's arguments of a training job but its input paths, as one shell-quoted string.
+def cli_args(kind, wildcards):
+    """The CLI's arguments of a training job but its input paths, as one shell-quoted string:
+    --spec, the kind's identity fields (plan.KINDS[kind].identity, each from its
+    wildcard) and --out, the job's folder.
 
     A function of the wildcards alone, so that Snakemake records it as the job's params
     and reruns exactly the jobs whose arguments (config values included) change; a
     function that took `input` would not be recorded. The input paths (--store, --subset,
     --pretrained) are the rule's own `input:`, which the shell command names, so they are
-    built once; --out is the folder of the rule's output pattern. One params function
-    per job keeps the DAG's cost per job close to Snakemake's floor (bench/dag.py): each
-    extra input function or param is evaluated for every one of the 17,000 jobs.
+    built once. One params function per job keeps the DAG's cost per job close to
+    Snakemake's floor (bench/dag.py): each extra input function or param is evaluated
+    for every one of the 17,000 jobs.
     """
+    record = plan.KINDS[kind]
+    dataset = wildcards[record.field(record.dataset).wildcard]
     parts = [f"--spec {_SPECS[kind, wildcards.arch, dataset]}"]
     parts += [
-        f"--{key.replace('_', '-')} {shlex.quote(str(value))}"
-        for key, value in named.items()
+        f"--{field.name.replace('_', '-')} {shlex.quote(str(wildcards[field.wildcard]))}"
+        for field in record.identity
     ]
-    parts.append(f"--out {shlex.quote(out_pattern.format(**wildcards))}")
+    parts.append(f"--out {shlex.quote(record.folder.format(**wildcards))}")
     return " ".join(parts)
 
 
 # ----------------------------------------------------------------------------- targets
-def pretrain_results():
-    return expand(f"{PRETRAIN_DIR}/result.json", arch=ARCHS, source=SOURCES, seed=SEEDS)
-
-
-def selected_models():
-    return expand(SELECTED_MODEL, arch=ARCHS, source=SOURCES)
-
-
-def referent_results():
-    return expand(
-        f"{REFERENT_DIR}/result.json",
-        arch=ARCHS,
-        target=TARGETS,
-        variant=VARIANTS,
-        run=RUNS,
-    )
-
-
-def finetune_results():
-    result = os.path.join(FINETUNE_DIR, "result.json")
-    return [
-        result.format(
-            arch=arch,
-            source=source,
-            target=target,
-            variant=variant,
-            run=run,
-            omega=omega,
-        )
-        for arch in ARCHS
-        for source, target in PAIRS
-        for variant in VARIANTS
-        for run in RUNS
-        for omega in OMEGAS
-    ]
-
-
-def stream_max_results():
-    return expand(
-        f"{SMAX_DIR}/result.json",
-        arch=ARCHS,
-        dataset=SMAX_DATASETS,
-        smax=["with", "without"],
-        seed=SMAX_SEEDS,
-    )
+def planned(kind):
+    """The outputs of every job of `kind` that the config plans (tstransfer.plan)."""
+    return plan.paths(kind, plan.KINDS[kind].output, config)
 
 
 def expected_jobs(wildcards):
     """The training jobs the config asks for, per kind: the summary page sets them beside
-    the results that exist. A params function, so that the 17,000 paths are listed only
-    when the summary job is planned, not on every parse of the Snakefile."""
-    return {
-        "pretrain": len(pretrain_results()),
-        "referent": len(referent_results()),
-        "finetune": len(finetune_results()),
-        "stream_max": len(stream_max_results()),
-    }
+    the results that exist. A params function, so that it runs only when the summary job
+    is planned, not on every parse of the Snakefile."""
+    return plan.count_jobs(config, plan.TRAINING_KINDS)
 
 
 def all_results():
-    return (
-        pretrain_results()
-        + referent_results()
-        + finetune_results()
-        + stream_max_results()
-    )
+    """Every training job's result.json."""
+    return [path for kind in plan.TRAINING_KINDS for path in planned(kind)]
 
 
 def all_targets():
     """Everything the experiment produces (the archive rule checksums these)."""
     targets = [
-        *expand(STORE, dataset=DATASETS),
-        *expand(SUBSET, dataset=TARGETS, variant=VARIANTS, run=RUNS),
+        *planned("convert"),
+        *planned("subset"),
         f"{TABLES_DIR}/results.parquet",
         f"{ANALYSIS_DIR}/done",
         f"{ANALYSIS_DIR}/summary.html",
@@ -384,7 +328,7 @@ def start_allocation_job_server():
         from tstransfer import jobserver
 
         handle = jobserver.start_for_allocation(
-            sys.argv, TRAINING_RULES, "results/logs/jobserver"
+            sys.argv, plan.TRAINING_KINDS, "results/logs/jobserver"
         )
         if handle is not None:
             _JOB_SERVER["handle"] = handle

@@ -1,12 +1,13 @@
 # Raw data (download or synthetic) -> one zarr store per dataset -> per-run training subsets.
+# Logs and benchmarks are tstransfer.plan's (plan.KINDS), the jobs `progress` looks at.
 
 
 rule download:
     """One raw file of a dataset from its official source: resumable, checksum-verified."""
     output:
-        f"{RAW_DIR}/{{dataset}}/{{filename}}",
+        RAW_FILE.format(raw_dir=RAW_DIR, dataset="{dataset}", filename="{filename}"),
     log:
-        "results/logs/download/{dataset}/{filename}.log",
+        plan.KINDS["download"].log,
     conda:
         "../envs/data.yaml"
     resources:
@@ -23,7 +24,7 @@ rule synthesize:
     output:
         directory(f"{SYNTHETIC_DIR}/{{dataset}}"),
     log:
-        "results/logs/synthesize/{dataset}.log",
+        plan.KINDS["synthesize"].log,
     conda:
         "../envs/data.yaml"
     resources:
@@ -43,9 +44,9 @@ rule convert:
     output:
         directory(STORE),
     log:
-        "results/logs/convert/{dataset}.log",
+        plan.KINDS["convert"].log,
     benchmark:
-        "results/benchmarks/convert/{dataset}.tsv"
+        plan.KINDS["convert"].benchmark
     conda:
         "../envs/data.yaml"
     resources:
@@ -66,7 +67,7 @@ rule subset:
     output:
         SUBSET,
     log:
-        "results/logs/subset/{dataset}/{variant}/run{run}.log",
+        plan.KINDS["subset"].log,
     conda:
         "../envs/data.yaml"
     resources:

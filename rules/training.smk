@@ -5,19 +5,20 @@
 # the job to a warm job server when one runs (config job_server) and otherwise runs it
 # in-process; see src/tstransfer/jobserver.py. Each job gets exactly the config values
 # that shape it (cli_args, rules/common.smk) as params, so a config change reruns only
-# the jobs it affects.
+# the jobs it affects. Each rule's name is its kind in tstransfer.plan (plan.KINDS), whose
+# record gives the rule's result path, log, benchmark and the job's CLI arguments.
 
 
 rule pretrain:
     input:
         store=STORE.replace("{dataset}", "{source}"),
     output:
-        result=f"{PRETRAIN_DIR}/result.json",
+        result=plan.KINDS["pretrain"].output,
         model=f"{PRETRAIN_DIR}/model.keras",
     log:
-        "results/logs/pretrain/{arch}/{source}/seed{seed}.log",
+        plan.KINDS["pretrain"].log,
     benchmark:
-        "results/benchmarks/pretrain/{arch}/{source}/seed{seed}.tsv"
+        plan.KINDS["pretrain"].benchmark
     conda:
         "../envs/training.yaml"
     resources:
@@ -25,15 +26,7 @@ rule pretrain:
         mem_mb=32000,
         gpu=1,
     params:
-        args=lambda wc: cli_args(
-            "pretrain",
-            wc.source,
-            PRETRAIN_DIR,
-            wc,
-            arch=wc.arch,
-            dataset=wc.source,
-            seed_index=wc.seed,
-        ),
+        args=lambda wc: cli_args("pretrain", wc),
     shell:
         '"$TSTRANSFER_PYTHON" -m tstransfer.cli pretrain {params.args}'
         " --store {input.store:q} > {log} 2>&1"
@@ -42,13 +35,13 @@ rule pretrain:
 rule select_pretrained:
     """The best of the pretraining seeds on validation (the authors picked by hand)."""
     input:
-        results=expand(f"{PRETRAIN_DIR}/result.json", seed=SEEDS, allow_missing=True),
+        results=expand(plan.KINDS["pretrain"].output, seed=SEEDS, allow_missing=True),
         models=expand(f"{PRETRAIN_DIR}/model.keras", seed=SEEDS, allow_missing=True),
     output:
-        selection=f"{SELECTED_DIR}/selection.json",
+        selection=plan.KINDS["select_pretrained"].output,
         model=SELECTED_MODEL,
     log:
-        "results/logs/pretrain/{arch}/{source}/select.log",
+        plan.KINDS["select_pretrained"].log,
     conda:
         "../envs/data.yaml"
     resources:
@@ -64,11 +57,11 @@ rule referent:
         store=STORE.replace("{dataset}", "{target}"),
         subset=SUBSET.replace("{dataset}", "{target}"),
     output:
-        result=f"{REFERENT_DIR}/result.json",
+        result=plan.KINDS["referent"].output,
     log:
-        "results/logs/referent/{arch}/{target}/{variant}/run{run}.log",
+        plan.KINDS["referent"].log,
     benchmark:
-        "results/benchmarks/referent/{arch}/{target}/{variant}/run{run}.tsv"
+        plan.KINDS["referent"].benchmark
     conda:
         "../envs/training.yaml"
     resources:
@@ -76,16 +69,7 @@ rule referent:
         mem_mb=16000,
         gpu=1,
     params:
-        args=lambda wc: cli_args(
-            "referent",
-            wc.target,
-            REFERENT_DIR,
-            wc,
-            arch=wc.arch,
-            target=wc.target,
-            variant=wc.variant,
-            run=wc.run,
-        ),
+        args=lambda wc: cli_args("referent", wc),
     shell:
         '"$TSTRANSFER_PYTHON" -m tstransfer.cli referent {params.args}'
         " --store {input.store:q} --subset {input.subset:q} > {log} 2>&1"
@@ -98,11 +82,11 @@ rule finetune:
         store=STORE.replace("{dataset}", "{target}"),
         subset=SUBSET.replace("{dataset}", "{target}"),
     output:
-        result=f"{FINETUNE_DIR}/result.json",
+        result=plan.KINDS["finetune"].output,
     log:
-        "results/logs/finetune/{arch}/{source}/{target}/{variant}/run{run}/omega{omega}.log",
+        plan.KINDS["finetune"].log,
     benchmark:
-        "results/benchmarks/finetune/{arch}/{source}/{target}/{variant}/run{run}/omega{omega}.tsv"
+        plan.KINDS["finetune"].benchmark
     # No group: here. Packing on SLURM is chosen on the command line (README, "One job
     # per grid cell, or packed"): --groups finetune=ft_{arch}_{source}_{target}_{variant}_{run}
     # with --group-components ...=10 puts the ten multipliers of one run into one
@@ -115,34 +99,23 @@ rule finetune:
         mem_mb=16000,
         gpu=1,
     params:
-        args=lambda wc: cli_args(
-            "finetune",
-            wc.target,
-            FINETUNE_DIR,
-            wc,
-            arch=wc.arch,
-            source=wc.source,
-            target=wc.target,
-            variant=wc.variant,
-            run=wc.run,
-            omega=wc.omega,
-        ),
+        args=lambda wc: cli_args("finetune", wc),
     shell:
         '"$TSTRANSFER_PYTHON" -m tstransfer.cli finetune {params.args}'
         " --pretrained {input.pretrained:q} --store {input.store:q}"
         " --subset {input.subset:q} > {log} 2>&1"
 
 
-rule stream_max_study:
+rule stream_max:
     """Table 2: the same training with and without the stream_max input."""
     input:
         store=STORE,
     output:
-        result=f"{SMAX_DIR}/result.json",
+        result=plan.KINDS["stream_max"].output,
     log:
-        "results/logs/stream_max/{arch}/{dataset}/{smax}/seed{seed}.log",
+        plan.KINDS["stream_max"].log,
     benchmark:
-        "results/benchmarks/stream_max/{arch}/{dataset}/{smax}/seed{seed}.tsv"
+        plan.KINDS["stream_max"].benchmark
     conda:
         "../envs/training.yaml"
     resources:
@@ -150,16 +123,7 @@ rule stream_max_study:
         mem_mb=32000,
         gpu=1,
     params:
-        args=lambda wc: cli_args(
-            "stream_max",
-            wc.dataset,
-            SMAX_DIR,
-            wc,
-            arch=wc.arch,
-            dataset=wc.dataset,
-            stream_max=wc.smax,
-            seed_index=wc.seed,
-        ),
+        args=lambda wc: cli_args("stream_max", wc),
     shell:
-        '"$TSTRANSFER_PYTHON" -m tstransfer.cli stream-max {params.args}'
+        '"$TSTRANSFER_PYTHON" -m tstransfer.cli stream_max {params.args}'
         " --store {input.store:q} > {log} 2>&1"

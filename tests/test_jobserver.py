@@ -101,7 +101,7 @@ def test_no_server_raises_connection_error(tmp_path):
 
 def test_a_packed_allocation_is_told_by_its_batch_process_target_jobs():
     from tstransfer.jobserver import packed_training_jobs
-    from workflow_runs import TRAINING_RULES as rules
+    from workflow_runs import TRAINING_KINDS as rules
     argv = ["snakemake", "--snakefile", "S", "--target-jobs",
             "finetune:arch=a,omega=0.5", "finetune:arch=a,omega=1.0", "select_pretrained:arch=a",
             "--allowed-rules", "finetune", "--cores", "all"]

@@ -16,7 +16,7 @@ import sys
 import pytest
 import yaml
 from shared_data import REAL_SP500, require
-from workflow_runs import ROOT, TRAINING_RULES, planned_jobs, snakemake
+from workflow_runs import ROOT, TRAINING_KINDS, planned_jobs, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +58,7 @@ def test_job_server_and_in_process_runs_agree(finished_run, tmp_path):
     cell = "results/finetune/convnetquake_ingv/emg/sp500/1k5/run1/omega0.5"
     served = json.loads((finished_run / cell / "result.json").read_text())
     # result.json records exactly the spec the workflow built for the job, in one place
-    from tstransfer.protocol import job_spec
+    from tstransfer.plan import job_spec
 
     config = yaml.safe_load((finished_run / "config.yaml").read_text())
     assert served["config"] == job_spec(config, kind="finetune", arch="convnetquake_ingv", dataset="sp500")
@@ -85,7 +85,7 @@ def test_config_change_reruns_only_the_jobs_it_shapes(finished_run, bare_env):
     changed.write_text(yaml.safe_dump(config))
     done = snakemake(finished_run, bare_env, "-n", configfile=str(changed))
     training = [(rule, wc) for rule, wc in planned_jobs(done.stdout)
-                if rule in TRAINING_RULES]
+                if rule in TRAINING_KINDS]
     assert training, "flipping datasets.emg.stream_max reran nothing"
     for rule, wc in training:
         assert "emg" in (wc.get("source"), wc.get("target"), wc.get("dataset")), (rule, wc)

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tstransfer import progress
+from tstransfer import plan, progress
+from tstransfer.layout import STORE, SYNTHETIC_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,7 +32,7 @@ def write(path: Path, text: str = "") -> Path:
     return path
 
 
-def benchmark(workdir: Path, job: progress.Job, *seconds: float) -> None:
+def benchmark(workdir: Path, job: plan.Job, *seconds: float) -> None:
     rows = "".join(f"{s}\t0:00:01\t100\t200\t50\t60\t0\t0\t1.0\t{s}\n" for s in seconds)
     write(workdir / job.benchmark,
           "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n" + rows)
@@ -43,7 +44,7 @@ def run(tmp_path):
     config = small_config()
     workdir = tmp_path / "run"
     write(workdir / "config" / "demo.yaml", yaml.safe_dump(config))
-    jobs = progress.planned_jobs(config)
+    jobs = plan.planned_jobs(config)
     for job in jobs["synthesize"] + jobs["convert"] + jobs["subset"]:
         (workdir / job.output).mkdir(parents=True)
     pretrain = jobs["pretrain"]
@@ -78,10 +79,10 @@ def test_states_counts_and_time_left(run):
     report = progress.survey(workdir, config, parallel=2)
     rules = report["rules"]
     assert list(rules) == ["synthesize", "convert", "subset", "pretrain", "select_pretrained",
-                           "referent", "finetune", "stream_max_study"]  # no downloads: synthetic
+                           "referent", "finetune", "stream_max"]  # no downloads: synthetic
     assert {rule: r["planned"] for rule, r in rules.items()} == {
         "synthesize": 6, "convert": 6, "subset": 4, "pretrain": 4, "select_pretrained": 2,
-        "referent": 4, "finetune": 8, "stream_max_study": 2}
+        "referent": 4, "finetune": 8, "stream_max": 2}
     assert rules["convert"]["done"] == 6 and rules["convert"]["seconds_left"] == 0.0
     pick = ("done", "diverged", "failed", "running", "pending")
     assert [rules["pretrain"][k] for k in pick] == [3, 0, 0, 1, 0]
@@ -94,7 +95,7 @@ def test_states_counts_and_time_left(run):
     assert rules["finetune"]["mean_seconds"] == 150.0  # (200 + 100) / 2
     assert rules["finetune"]["seconds_left"] == 150.0 * 5
     assert report["seconds_left"] == (20.0 + 750.0) / 2
-    assert report["unestimated_rules"] == ["select_pretrained", "referent", "stream_max_study"]
+    assert report["unestimated_rules"] == ["select_pretrained", "referent", "stream_max"]
     assert sorted(report["failed_logs"]) == sorted([jobs["finetune"][3].log, jobs["referent"][0].log])
     assert report["planned"] == 36 and report["done"] == 6 + 6 + 4 + 3 + 2
 
@@ -104,16 +105,16 @@ def test_a_dataset_given_by_format_is_converted_from_its_path_not_synthesized():
     # where it lies, also when the rest of the run is synthetic.
     config = small_config()
     config["datasets"]["mine"] = {"format": "numpy", "path": "data/mine.npz", "domain": "motion"}
-    jobs = progress.planned_jobs(config)
+    jobs = plan.planned_jobs(config)
     assert [job.output for job in jobs["synthesize"]] == [
-        f"{progress.SYNTHETIC_DIR}/{name}" for name in config["datasets"] if name != "mine"]
-    assert progress.STORE.format(dataset="mine") in [job.output for job in jobs["convert"]]
+        f"{SYNTHETIC_DIR}/{name}" for name in config["datasets"] if name != "mine"]
+    assert STORE.format(dataset="mine") in [job.output for job in jobs["convert"]]
     assert not [job for job in jobs["download"] if "/mine/" in job.output]
 
 
 def test_no_estimate_before_a_rule_with_jobs_left_has_a_benchmark(tmp_path):
     config = small_config()
-    for job in progress.planned_jobs(config)["convert"]:
+    for job in plan.planned_jobs(config)["convert"]:
         (tmp_path / job.output).mkdir(parents=True)
         benchmark(tmp_path, job, 5.0)
     report = progress.survey(tmp_path, config)
@@ -156,13 +157,13 @@ def test_finished_tiny_run_is_complete(finished_run):
     config = yaml.safe_load((finished_run / "config.yaml").read_text())
     report = progress.survey(finished_run, config)
     assert report["planned"] > 0 and report["done"] + report["diverged"] == report["planned"]
-    for rule in progress.TRAINING_RULES:
+    for rule in plan.TRAINING_KINDS:
         r = report["rules"][rule]
         assert r["benchmarked"] == r["planned"] and r["mean_seconds"] > 0
     assert report["seconds_left"] == 0.0
     on_disk = {rule: len(list((finished_run / "results" / folder).rglob("result.json")))
                for rule, folder in (("referent", "referent"), ("finetune", "finetune"),
-                                    ("stream_max_study", "stream_max"))}
+                                    ("stream_max", "stream_max"))}
     assert on_disk == {rule: report["rules"][rule]["planned"] for rule in on_disk}
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tstransfer import protocol
+from tstransfer import plan, protocol
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,7 +71,7 @@ def test_schema_lists_exactly_the_switches():
 def test_a_job_spec_carries_exactly_the_switches_that_shape_it(kind, arch, dataset, expected):
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     config["protocol"] = "paper"
-    spec = protocol.job_spec(config, kind=kind, arch=arch, dataset=dataset)
+    spec = plan.job_spec(config, kind=kind, arch=arch, dataset=dataset)
     assert spec["switches"] == dict.fromkeys(expected, True)
     assert set(spec) == {"seed", "switches", "training", "datasets"}
     # every other switch is ours for the job: it cannot change it

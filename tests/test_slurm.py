@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 from workflow_runs import (
-    PACK_FINETUNE_ARGS, ROOT, SLURM_PROFILE_ARGS, TRAINING_RULES, snakemake, snakemake_argv, tiny_config,
+    PACK_FINETUNE_ARGS, ROOT, SLURM_PROFILE_ARGS, TRAINING_KINDS, snakemake, snakemake_argv, tiny_config,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
@@ -87,11 +87,11 @@ def slurm_run(slurm_cluster, bare_env, tmp_path_factory):
 def test_every_training_job_is_its_own_slurm_job_with_one_v100_and_the_profiles_cpus(slurm_run):
     jobs = slurm_run["jobs"]
     assert jobs and all(job["State"] == "COMPLETED" for job in jobs), [(j["rule"], j["State"]) for j in jobs]
-    training = [job for job in jobs if job["rule"] in TRAINING_RULES]
-    counts = {rule: sum(job["rule"] == rule for job in training) for rule in TRAINING_RULES}
+    training = [job for job in jobs if job["rule"] in TRAINING_KINDS]
+    counts = {rule: sum(job["rule"] == rule for job in training) for rule in TRAINING_KINDS}
     # tiny_config: 2 sources x 2 seeds; 2 targets x 1 variant x 2 runs; 2 pairs x 2 runs x
     # 2 omegas; with and without stream_max on one dataset
-    assert counts == {"pretrain": 4, "referent": 4, "finetune": 8, "stream_max_study": 2}
+    assert counts == {"pretrain": 4, "referent": 4, "finetune": 8, "stream_max": 2}
     # unpacked, a cell is a plain job (finetune has no group: without PACK_FINETUNE_ARGS)
     assert all(job["Comment"].startswith("rule_finetune_wildcards_")
                for job in training if job["rule"] == "finetune"), [j["Comment"] for j in training]
@@ -102,7 +102,7 @@ def test_every_training_job_is_its_own_slurm_job_with_one_v100_and_the_profiles_
         assert allocated.get("gres/gpu") == "1", job
         # cpus_per_gpu from the profile, not a cpus_per_task default (the defect this guards)
         assert allocated["cpu"] == str(wanted[job["rule"]]["cpus_per_gpu"]), job
-    others = [job for job in jobs if job["rule"] not in TRAINING_RULES]
+    others = [job for job in jobs if job["rule"] not in TRAINING_KINDS]
     assert others, "no data or analysis job went through SLURM"
     for job in others:
         assert "gres/gpu" not in job["AllocTRES"], job

@@ -41,7 +41,7 @@ LIGHT_MODULES = (
 )
 # What the Snakemake process imports (rules/common.smk), and the command run beside it
 # (tstransfer.progress); and what a training job runs.
-WORKFLOW_MODULES = ("tstransfer.protocol", "tstransfer.jobserver", "tstransfer.progress")
+WORKFLOW_MODULES = ("tstransfer.plan", "tstransfer.protocol", "tstransfer.jobserver", "tstransfer.progress")
 TRAINING_MODULES = (
     "tstransfer.cli", "tstransfer.jobs", "tstransfer.training", "tstransfer.feed",
     "tstransfer.models", "tstransfer.transfer", "tstransfer.optim",

@@ -683,15 +683,18 @@ def test_jobs_pretrain_select_referent_finetune(stores, tmp_path):
         results.append(out / "result.json")
     stored = [json.loads(p.read_text()) for p in results]
     assert stored[0]["seed"] != stored[1]["seed"]
+    # every key the jobs module's docstring lists
     required = {"kind", "arch", "source", "target", "variant", "run", "omega", "seed", "seed_index",
-                "stream_max", "task", "status", "best_epoch", "last_epoch", "metric", "val_metric",
-                "test_metric", "convergence_rate", "convergence_rate_val", "convergence_rate_test",
-                "runtime_s", "timings", "history", "config", "versions"}
+                "stream_max", "task", "status", "best_epoch", "last_epoch", "resumed_from_epoch",
+                "metric", "val_metric", "test_metric", "convergence_rate", "convergence_rate_val",
+                "convergence_rate_test", "n_train", "n_val", "n_test", "timings", "history", "config",
+                "versions", "runtime_s"}
     for r in stored:
         assert required <= set(r), required - set(r)
         assert r["convergence_rate"] == r["convergence_rate_val"] and r["convergence_rate_test"] is None
         assert r["history"]["val_metric"][r["best_epoch"] - 1] == r["val_metric"]
-        assert r["kind"] == "pretrain" and r["source"] is None and r["target"] == "toy_regression"
+        # a pretraining job's dataset is its source, as every path calls it
+        assert r["kind"] == "pretrain" and r["source"] == "toy_regression" and r["target"] is None
         assert r["variant"] is None and r["run"] is None and r["omega"] is None
         assert r["n_train"] == 224 and r["stream_max"] is True and r["metric"] == "mae"
         assert set(r["timings"]) >= {"import", "model_build", "data_load", "training", "evaluation"}

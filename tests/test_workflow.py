@@ -1,4 +1,5 @@
-"""The Snakemake DAG: job counts of the paper config, SLURM resources, lint and format."""
+"""The Snakemake workflow: SLURM resources, lint and format, config checks. (The paper's
+and the demo's job lists: tests/test_plan.py.)"""
 
 import json
 import os
@@ -10,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from workflow_runs import ROOT, TRAINING_RULES
+from workflow_runs import ROOT, TRAINING_KINDS
 
 
 def snakemake(*args, cwd=ROOT, check=True):
@@ -20,42 +21,6 @@ def snakemake(*args, cwd=ROOT, check=True):
     if check and done.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return done
-
-
-def job_counts(output: str) -> dict[str, int]:
-    stats = output[output.index("Job stats:") :]
-    counts = {}
-    for line in stats.splitlines()[3:]:
-        parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit():
-            break
-        counts[parts[0]] = int(parts[1])
-    return counts
-
-
-@pytest.mark.slow
-def test_paper_config_dry_run_counts(tmp_path):
-    """The paper's grid: 240 pretraining, 24 selection, 336 referent, 16,800 fine-tuning jobs."""
-    done = snakemake(
-        "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "-n", "--quiet", "rules",
-        "--configfile", str(ROOT / "config" / "config.yaml"), "--replace-workflow-config",
-    )
-    counts = job_counts(done.stdout)
-    assert counts["pretrain"] == 240
-    assert counts["select_pretrained"] == 24
-    assert counts["referent"] == 336
-    assert counts["finetune"] == 16_800
-    assert counts["convert"] == 6
-    assert counts["subset"] == 6 * 2 * 7
-    assert counts["stream_max_study"] == 4 * 4 * 2  # Table 2: 4 archs x 4 datasets x with/without
-    # tstransfer.progress plans the same jobs from the config alone (it cannot afford this dry run)
-    import yaml
-
-    from tstransfer import progress
-
-    planned = progress.planned_jobs(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
-    assert {rule: len(jobs) for rule, jobs in planned.items()} == {
-        rule: counts.get(rule, 0) for rule in progress.RULES}
 
 
 def _job_blocks(output: str):
@@ -86,10 +51,10 @@ def test_slurm_profile_gives_a_gpu_to_every_training_job_and_no_other(tmp_path):
     # no group unless packing is asked for (README): each cell is a plain job of its own
     assert "Group job" not in done.stdout
     rules = {rule for rule, _ in jobs}
-    assert set(TRAINING_RULES) <= rules and {"convert", "subset", "synthesize"} <= rules
+    assert set(TRAINING_KINDS) <= rules and {"convert", "subset", "synthesize"} <= rules
     for rule, resources in jobs:
         gres = set_gres_string(SimpleNamespace(resources=_Resources(resources)))
-        if rule in TRAINING_RULES:
+        if rule in TRAINING_KINDS:
             assert resources.get("gpu") == "1", (rule, resources)
             assert gres.strip() == f"--gpus={resources['gpu_model']}:1", (rule, gres)
             assert resources["gpu_model"] == "v100"
@@ -154,7 +119,7 @@ with SnakemakeApi(OutputSettings()) as api:
     rules = workflow._workflow._rules
     print(json.dumps({"python": os.environ["TSTRANSFER_PYTHON"],
                       "commands": {name: rules[name].shellcmd for name in
-                                   ("pretrain", "referent", "finetune", "stream_max_study")}}))
+                                   ("pretrain", "referent", "finetune", "stream_max")}}))
 """
 
 

@@ -9,7 +9,7 @@ from tstransfer.devtools.workflow_runs import (  # noqa: F401  (the tests import
     FINETUNE_GROUP, PACK_FINETUNE_ARGS, ROOT, SLURM_PROFILE_ARGS, environment_without_the_project, snakemake,
     snakemake_argv, tiny_config,
 )
-from tstransfer.layout import TRAINING_RULES  # noqa: F401  (the tests import it from here)
+from tstransfer.plan import TRAINING_KINDS  # noqa: F401  (the tests import it from here)
 
 
 def planned_jobs(output: str) -> list[tuple[str, dict]]:

@@ -4,14 +4,16 @@
     python -m tstransfer.cli referent   --spec JSON --arch A --target T --variant V --run R --store Z --subset S --out DIR
     python -m tstransfer.cli finetune   --spec JSON --arch A --source S --target T --variant V --run R --omega W
                                         --pretrained M --store Z --subset S --out DIR
-    python -m tstransfer.cli stream-max --spec JSON --arch A --dataset D --stream-max with|without --seed-index K --store Z --out DIR
+    python -m tstransfer.cli stream_max --spec JSON --arch A --dataset D --stream-max with|without --seed-index K --store Z --out DIR
     python -m tstransfer.cli rank       --zoo DIR --data DATA [--size N] [--out DIR]
     python -m tstransfer.cli transfer   --zoo DIR --data DATA --out DIR [--runs R] [--omegas W ...] [--size N]
 
 DATA: a converted store, a dataset entry (.yaml) or a data file/folder (tstransfer.zoo.data_entry).
 
+The training commands are the training kinds of ``tstransfer.plan.KINDS``, their arguments
+its identity fields and inputs (``stream-max`` is still accepted for ``stream_max``).
 ``--spec`` is the JSON of the config values that shape the job (rules/common.smk,
-``tstransfer.protocol.job_spec``). With ``TSTRANSFER_JOBSERVER`` set (the Snakefile does this when
+``tstransfer.plan.job_spec``). With ``TSTRANSFER_JOBSERVER`` set (the Snakefile does this when
 ``job_server: true``) the job runs in a child of the warm job server; otherwise here.
 This module imports nothing heavy, so the client costs a bare Python start.
 """
@@ -25,44 +27,37 @@ import os
 import sys
 from collections.abc import Sequence
 
+from .plan import KINDS, TRAINING_KINDS  # TensorFlow-free, like everything the client imports
+
+# The training CLI's old spelling of a kind, still accepted (deprecated).
+ALIASES = {"stream_max": ["stream-max"]}
+
 
 def _parser() -> argparse.ArgumentParser:
+    """One subcommand per training kind of :data:`tstransfer.plan.KINDS` (its identity
+    fields and inputs as required arguments), and the zoo's commands."""
     parser = argparse.ArgumentParser(prog="python -m tstransfer.cli")
     commands = parser.add_subparsers(dest="command", required=True)
-
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text)
+    for name in TRAINING_KINDS:
+        kind = KINDS[name]
+        sub = commands.add_parser(name, help=kind.help, aliases=ALIASES.get(name, []))
+        sub.set_defaults(kind=name)
         sub.add_argument("--spec", required=True, type=json.loads, help="job config values as JSON")
-        sub.add_argument("--arch", required=True)
-        sub.add_argument("--store", required=True, help="zarr store of the dataset trained on")
+        for field in kind.identity:
+            sub.add_argument(f"--{field.name.replace('_', '-')}", required=True, type=field.parse,
+                             dest=field.name, help=f"the {field.wildcard} wildcard of rule {name}")
+        for item in kind.inputs:
+            sub.add_argument(f"--{item}", required=True, help=INPUT_HELP[item])
         sub.add_argument("--out", required=True, help="job output folder (result.json is written last)")
-        return sub
-
-    sub = command("pretrain", "pretrain an architecture on a full source dataset")
-    sub.add_argument("--dataset", required=True)
-    sub.add_argument("--seed-index", required=True, type=int)
-
-    sub = command("referent", "train from scratch on a reduced target training set")
-    sub.add_argument("--target", required=True)
-    sub.add_argument("--variant", required=True)
-    sub.add_argument("--run", required=True, type=int)
-    sub.add_argument("--subset", required=True)
-
-    sub = command("finetune", "fine-tune the selected pretrained model on a reduced target set")
-    sub.add_argument("--source", required=True)
-    sub.add_argument("--target", required=True)
-    sub.add_argument("--variant", required=True)
-    sub.add_argument("--run", required=True, type=int)
-    sub.add_argument("--omega", required=True, type=float)
-    sub.add_argument("--pretrained", required=True)
-    sub.add_argument("--subset", required=True)
-
-    sub = command("stream-max", "Table 2: train with or without the stream_max input")
-    sub.add_argument("--dataset", required=True)
-    sub.add_argument("--stream-max", required=True, choices=["with", "without"])
-    sub.add_argument("--seed-index", required=True, type=int)
     _zoo_commands(commands)
     return parser
+
+
+INPUT_HELP = {
+    "store": "zarr store of the dataset trained on",
+    "subset": "the run's subset of the store's training split (.npz)",
+    "pretrained": "the selected pretrained model (.keras)",
+}
 
 
 # The model-zoo commands (src/tstransfer/zoo/): run here, never through the job server.
@@ -157,23 +152,14 @@ def run_job(argv: Sequence[str]) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    """Run the job function of the kind (``jobs.<kind>``) with the parsed arguments."""
     from . import jobs, logs
 
     logs.setup(None)
-    spec = args.spec
-    if args.command == "pretrain":
-        jobs.pretrain(spec, args.arch, args.dataset, args.seed_index, args.store, args.out)
-    elif args.command == "referent":
-        jobs.referent(spec, args.arch, args.target, args.variant, args.run, args.store, args.subset, args.out)
-    elif args.command == "finetune":
-        jobs.finetune(
-            spec, args.arch, args.source, args.target, args.variant, args.run, args.omega,
-            args.pretrained, args.store, args.subset, args.out,
-        )
-    elif args.command == "stream-max":
-        jobs.stream_max_job(
-            spec, args.arch, args.dataset, args.stream_max == "with", args.seed_index, args.store, args.out
-        )
+    kind = KINDS[args.kind]
+    identity = {field.name: getattr(args, field.name) for field in kind.identity}
+    inputs = {item: getattr(args, item) for item in kind.inputs}
+    getattr(jobs, kind.name)(args.spec, **identity, **inputs, out_dir=args.out)
     return 0
 
 

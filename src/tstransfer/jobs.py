@@ -1,4 +1,8 @@
-"""Entry points of the training jobs (called by ``tstransfer.cli`` and the workflow scripts).
+"""Entry points of the training jobs: one function per training kind of
+:data:`tstransfer.plan.KINDS` (``pretrain``, ``referent``, ``finetune``, ``stream_max``),
+whose arguments are the kind's identity fields and inputs (``tstransfer.cli`` calls them
+by kind; :mod:`tstransfer.pairs` and :mod:`tstransfer.zoo` directly), and the seed
+selection (``select_pretrained``, run by the workflow's script).
 
 Every job writes into its ``out_dir``: ``history.csv`` (after each epoch),
 ``checkpoint/state.npz`` (after each epoch, removed at the end unless
@@ -7,19 +11,25 @@ models when ``training.save_models``) and, LAST, ``result.json`` -- the file Sna
 waits for, so a job that died at any point leaves no result and reruns (resuming from its
 checkpoint).
 
-``result.json`` keys: kind, arch, source, target, variant, run, omega, seed, seed_index,
-stream_max, task, status, best_epoch, last_epoch, metric, val_metric, test_metric,
-convergence_rate, convergence_rate_val, convergence_rate_test, runtime_s, timings,
-history, config, versions (see ``_result``). Non-finite numbers are written as null.
+``result.json`` keys (see ``_record``): kind, arch, source, target, variant, run, omega,
+seed, seed_index, stream_max, task, status, best_epoch, last_epoch, resumed_from_epoch,
+metric, val_metric, test_metric, convergence_rate, convergence_rate_val,
+convergence_rate_test, n_train, n_val, n_test, timings, history, config, versions and
+runtime_s. Non-finite numbers are written as null. The datasets: a pretraining job's is
+its ``source`` (``target`` null; results written before this named it ``target``, which
+:func:`tstransfer.plan.trained_on` and the results table still read), a stream_max
+study's its ``target``, a referent's its ``target``, a fine-tuned model's its ``source``
+(pretrained on) and ``target``.
 
 Seeds (one integer seeds the initial weights, the dropout streams and the training
-order; ``seeding.int_seed`` of the config seed and the job's identity):
+order): ``seeding.int_seed`` of the config seed and ``tstransfer.plan.seed_parts`` of the
+job's identity:
 
 * pretrain: ("pretrain", arch, dataset, seed_index)
 * stream_max: ("stream_max", arch, dataset, seed_index) -- the same for the runs with
   and without the input, so Table 2 compares paired runs (same order, same conv init);
 * referent: ("referent", arch, target, variant, run)
-* finetune: ("finetune", arch, source, target, variant, run, omega)
+* finetune: ("finetune", arch, source, target, variant, run, repr(omega))
 
 ConvNetQuake_INGV's per-dataset variants (initialiser, L2) are used only to pretrain on
 those datasets, as in the authors' scripts (REFERENCE.md section 4): ``build_model`` gets
@@ -48,6 +58,7 @@ import numpy as np
 from .channels import adapt_channels
 from .fsutil import atomic_path, json_safe, write_json
 from .metrics import LOWER_IS_BETTER, is_better
+from .plan import seed_parts, trained_on
 from .protocol import TARGET_KINDS, job_switches, shaping, spec_with
 from .seeding import int_seed
 from .store import store_attrs
@@ -187,24 +198,16 @@ def _record(kind: str, arch: str, identity: Mapping[str, Any], *, seed: int, use
 
 
 def _run(
-    *,
-    kind: str,
-    config: Mapping[str, Any],
-    arch: str,
-    dataset: str,
-    store: str | Path,
-    out_dir: str | Path,
-    seed: int,
-    use_stream_max: bool,
-    identity: Mapping[str, Any],
-    subset: str | Path | None = None,
-    pretrained: str | Path | None = None,
-    omega: float | None = None,
-    save: bool,
+    *, kind: str, config: Mapping[str, Any], arch: str, dataset: str, store: str | Path,
+    out_dir: str | Path, seed: int, use_stream_max: bool, identity: Mapping[str, Any],
+    subset: str | Path | None = None, pretrained: str | Path | None = None,
+    omega: float | None = None, save: bool,
 ) -> dict[str, Any]:
+    """Train one job's model on ``dataset`` (its ``subset`` when given), save it when
+    ``save``, write result.json last and return its content."""
     from .feed import Feed
     from .models.common import input_channels
-    from .training import remove_checkpoint, train
+    from .training import train
 
     started = process_start()
     timings = {"import": time.time() - started}  # process start -> this job's code running
@@ -214,9 +217,8 @@ def _run(
 
     clock = time.perf_counter()
     attrs = store_attrs(store)
-    task = attrs["task"]
     switches = job_switches(config)
-    shaped_by = shaping(switches, kind=kind, arch=arch, task=task, channels=int(attrs["channels"]))
+    shaped_by = shaping(switches, kind=kind, arch=arch, task=attrs["task"], channels=int(attrs["channels"]))
     model, optimizer, as_regression = _model_and_optimizer(
         kind, arch, dataset, attrs, config, switches, seed=seed, use_stream_max=use_stream_max,
         pretrained=pretrained, omega=omega,
@@ -232,25 +234,32 @@ def _run(
     feed = Feed.from_subset(store, subset, **feed_args) if subset else Feed(store, **feed_args)
     timings["data_load"] = time.perf_counter() - clock
 
-    result = train(model, optimizer, feed, task=task, config=config, out_dir=out_dir, seed=seed,
+    result = train(model, optimizer, feed, task=attrs["task"], config=config, out_dir=out_dir, seed=seed,
                    switches=switches, loss="mse" if as_regression else None, log=log)
-    timings["training"] = result.seconds["training"]
-    timings["evaluation"] = result.seconds["evaluation"]
+    timings.update(training=result.seconds["training"], evaluation=result.seconds["evaluation"])
     if save:
         clock = time.perf_counter()
         save_model(model, out_dir / "model.keras")
         timings["save"] = time.perf_counter() - clock
 
     record = _record(kind, arch, identity, seed=seed, use_stream_max=use_stream_max, omega=omega,
-                     task=task, result=result, feed=feed, timings=timings,
+                     task=attrs["task"], result=result, feed=feed, timings=timings,
                      spec=spec_with(config, dataset, shaped_by))  # the spec job_spec gives this job
-    record["runtime_s"] = time.time() - started  # process start -> result written
-    write_json(out_dir / "result.json", json_safe(record))
-    if not training.get("keep_checkpoint", False):
-        remove_checkpoint(out_dir)  # only now: a job killed before result.json resumes from it
-    log.info("%s %s: %s, best epoch %s, val %s %s, test %s", kind, arch, result.status,
-             result.best_epoch, result.metric, result.val_metric, result.test_metric)
+    _write_result(out_dir, record, started, keep_checkpoint=training.get("keep_checkpoint", False))
     return record
+
+
+def _write_result(out_dir: Path, record: dict[str, Any], started: float, *, keep_checkpoint: bool) -> None:
+    """Write result.json (with ``runtime_s``: process start -> now), then drop the checkpoint."""
+    from .training import remove_checkpoint
+
+    record["runtime_s"] = time.time() - started
+    write_json(out_dir / "result.json", json_safe(record))
+    if not keep_checkpoint:
+        remove_checkpoint(out_dir)  # only now: a job killed before result.json resumes from it
+    log.info("%s %s: %s, best epoch %s, val %s %s, test %s", record["kind"], record["arch"],
+             record["status"], record["best_epoch"], record["metric"], record["val_metric"],
+             record["test_metric"])
 
 
 def _stream_max_setting(config: Mapping[str, Any], dataset: str) -> bool:
@@ -259,22 +268,22 @@ def _stream_max_setting(config: Mapping[str, Any], dataset: str) -> bool:
 
 def pretrain(config, arch: str, dataset: str, seed_index: int, store, out_dir) -> dict[str, Any]:
     """Train ``arch`` from scratch on the full training split of ``dataset`` (one seed)."""
-    seed = int_seed(config["seed"], "pretrain", arch, dataset, int(seed_index))
+    seed = int_seed(config["seed"], *seed_parts("pretrain", arch=arch, dataset=dataset, seed_index=int(seed_index)))
     return _run(
         kind="pretrain", config=config, arch=arch, dataset=dataset, store=store, out_dir=out_dir,
         seed=seed, use_stream_max=_stream_max_setting(config, dataset),
-        identity={"source": None, "target": dataset, "seed_index": int(seed_index)}, save=True,
+        identity={"source": dataset, "target": None, "seed_index": int(seed_index)}, save=True,
     )
 
 
-def stream_max_job(
-    config, arch: str, dataset: str, use_stream_max: bool, seed_index: int, store, out_dir
+def stream_max(
+    config, arch: str, dataset: str, stream_max: bool, seed_index: int, store, out_dir
 ) -> dict[str, Any]:
-    """Table 2: ``pretrain`` with the stream_max input forced on or off."""
-    seed = int_seed(config["seed"], "stream_max", arch, dataset, int(seed_index))
+    """Table 2: ``pretrain`` with the stream_max input forced on (``stream_max``) or off."""
+    seed = int_seed(config["seed"], *seed_parts("stream_max", arch=arch, dataset=dataset, seed_index=int(seed_index)))
     return _run(
         kind="stream_max", config=config, arch=arch, dataset=dataset, store=store, out_dir=out_dir,
-        seed=seed, use_stream_max=bool(use_stream_max),
+        seed=seed, use_stream_max=bool(stream_max),
         identity={"source": None, "target": dataset, "seed_index": int(seed_index)},
         save=bool(config["training"].get("save_models", False)),
     )
@@ -282,7 +291,7 @@ def stream_max_job(
 
 def referent(config, arch: str, target: str, variant: str, run: int, store, subset, out_dir):
     """A model trained from scratch on one run's reduced training set of ``target``."""
-    seed = int_seed(config["seed"], "referent", arch, target, variant, int(run))
+    seed = int_seed(config["seed"], *seed_parts("referent", arch=arch, target=target, variant=variant, run=int(run)))
     return _run(
         kind="referent", config=config, arch=arch, dataset=target, store=store, out_dir=out_dir,
         seed=seed, use_stream_max=_stream_max_setting(config, target), subset=subset,
@@ -293,16 +302,18 @@ def referent(config, arch: str, target: str, variant: str, run: int, store, subs
 
 def finetune(
     config, arch: str, source: str, target: str, variant: str, run: int, omega: float,
-    pretrained_model, store, subset, out_dir,
+    pretrained, store, subset, out_dir,
 ) -> dict[str, Any]:
-    """The pretrained model's transferable layers in a fresh target model, fine-tuned with
-    learning-rate multiplier ``omega`` on the transferred variables."""
+    """The pretrained model's (``pretrained``, .keras) transferable layers in a fresh
+    target model, fine-tuned with learning-rate multiplier ``omega`` on the transferred
+    variables."""
     omega = float(omega)
-    seed = int_seed(config["seed"], "finetune", arch, source, target, variant, int(run), repr(omega))
+    seed = int_seed(config["seed"], *seed_parts("finetune", arch=arch, source=source, target=target,
+                                                variant=variant, run=int(run), omega=omega))
     return _run(
         kind="finetune", config=config, arch=arch, dataset=target, store=store, out_dir=out_dir,
         seed=seed, use_stream_max=_stream_max_setting(config, target), subset=subset,
-        pretrained=pretrained_model, omega=omega,
+        pretrained=pretrained, omega=omega,
         identity={"source": source, "target": target, "variant": variant, "run": int(run)},
         save=bool(config["training"].get("save_models", False)),
     )
@@ -328,7 +339,7 @@ def select_pretrained(
             "seed_index": result.get("seed_index"), "seed": result.get("seed"),
             "status": result.get("status"), "metric": result.get("metric"),
             "val_metric": result.get("val_metric"), "arch": result.get("arch"),
-            "dataset": result.get("target"),
+            "dataset": trained_on(result),
         })
     if not candidates:
         raise ValueError("no pretraining results to choose from")
@@ -363,5 +374,5 @@ def select_pretrained(
     return selection
 
 
-__all__ = ["pretrain", "referent", "finetune", "stream_max_job", "select_pretrained",
+__all__ = ["pretrain", "referent", "finetune", "stream_max", "select_pretrained",
            "versions", "save_model", "load_model", "process_start"]

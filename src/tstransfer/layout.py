@@ -1,7 +1,7 @@
 """Where the workflow puts things: the results tree's path patterns, in one place.
 
-``rules/common.smk`` builds every rule's outputs from these, and
-:mod:`tstransfer.progress` finds a run's jobs by them; paths are relative to the
+:mod:`tstransfer.plan` builds every job's paths from these (the rules' outputs, and the
+jobs :mod:`tstransfer.progress` looks at); paths are relative to the
 workflow's working directory, and ``{...}`` are the rules' wildcards. Importable without
 TensorFlow (the workflow parses it on every job).
 """
@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 SYNTHETIC_DIR = "resources/synthetic"
+RAW_FILE = "{raw_dir}/{dataset}/{filename}"  # a download; raw_dir is the config's
 STORE = "results/data/{dataset}.zarr"
 SUBSET = "results/data/subsets/{dataset}/{variant}/run{run}.npz"
 PRETRAIN_DIR = "results/pretrain/{arch}/{source}/seed{seed}"
@@ -24,9 +25,6 @@ TABLES_DIR = "results/tables"
 ANALYSIS_DIR = "results/analysis"
 ZOO_DIR = "results/zoo"
 ZOO_MODEL_DIR = "results/zoo/{arch}-{source}"
-# The rules that train a model (rules/training.smk): each one GPU on SLURM, run by the job
-# server where there is one, reported with diverged counts by tstransfer.progress.
-TRAINING_RULES = ("pretrain", "referent", "finetune", "stream_max_study")
 
 
 def omega_label(omega: Any) -> str:
@@ -47,6 +45,6 @@ def raw_origin(config: Mapping[str, Any], dataset: str) -> str:
     return "path" if spec.get("path") else "download"
 
 
-__all__ = ["SYNTHETIC_DIR", "STORE", "SUBSET", "PRETRAIN_DIR", "SELECTED_DIR", "REFERENT_DIR",
+__all__ = ["SYNTHETIC_DIR", "RAW_FILE", "STORE", "SUBSET", "PRETRAIN_DIR", "SELECTED_DIR", "REFERENT_DIR",
            "FINETUNE_DIR", "SMAX_DIR", "MANIFEST", "TABLES_DIR", "ANALYSIS_DIR", "ZOO_DIR",
-           "ZOO_MODEL_DIR", "TRAINING_RULES", "omega_label", "raw_origin"]
+           "ZOO_MODEL_DIR", "omega_label", "raw_origin"]

@@ -3,7 +3,9 @@
 :func:`transfer_gains` runs the workflow's own job functions (:mod:`tstransfer.jobs`) on
 synthetic data: each source is pretrained once, then per run the target's subset is
 drawn, a referent trained from scratch on it and every pretrained source fine-tuned on it
-at one multiplier. It is what ``bench/transfer_pair.py`` prints and what
+at one multiplier, each job with the spec the workflow gives it
+(:func:`tstransfer.plan.job_spec`) and laid out under ``workdir`` as the workflow lays
+out ``results/``. It is what ``bench/transfer_pair.py`` prints and what
 ``tests/test_demo_effect.py`` asserts on, so that the check used to design the synthetic
 datasets and the test that guards them measure the same thing. The workflow itself does
 not use it: there every step is a job of its own.
@@ -20,6 +22,8 @@ import numpy as np
 
 from tstransfer import jobs, pipeline, store
 from tstransfer.analysis import stats
+from tstransfer.layout import STORE, SUBSET, SYNTHETIC_DIR
+from tstransfer.plan import job_dir, job_spec, path_under
 
 
 @dataclass
@@ -62,27 +66,33 @@ def transfer_gains(
         size = int(config["variants"][variant])
     stores = {}
     for dataset in dict.fromkeys([target, *sources]):
-        raw = workdir / "raw" / dataset
+        raw = path_under(workdir, f"{SYNTHETIC_DIR}/{{dataset}}", dataset=dataset)
         pipeline.synthesize(dataset, raw, config["synthetic"][dataset], config["seed"])
-        stores[dataset] = workdir / f"{dataset}.zarr"
+        stores[dataset] = path_under(workdir, STORE, dataset=dataset)
         pipeline.convert(dataset, raw, stores[dataset], config["datasets"][dataset]["extract"], config["seed"])
     models, pretrained = {}, {}
     for source in sources:
-        out = workdir / "pretrain" / source
-        pretrained[source] = float(jobs.pretrain(config, arch, source, 0, stores[source], out)["test_metric"])
+        out = job_dir("pretrain", workdir, arch=arch, dataset=source, seed_index=0)
+        spec = job_spec(config, kind="pretrain", arch=arch, dataset=source)
+        pretrained[source] = float(jobs.pretrain(spec, arch, source, 0, stores[source], out)["test_metric"])
         models[source] = out / "model.keras"
     referent: list[float] = []
     tuned: dict[str, list[float]] = {source: [] for source in sources}
     metric = ""
+    referent_spec = job_spec(config, kind="referent", arch=arch, dataset=target)
+    finetune_spec = job_spec(config, kind="finetune", arch=arch, dataset=target)
     for run in range(runs):
-        subset = workdir / f"subset{run}.npz"
+        subset = path_under(workdir, SUBSET, dataset=target, variant=variant, run=run)
         store.make_subset(stores[target], subset, variant=variant, size=size, run=run, seed=config["seed"])
-        result = jobs.referent(config, arch, target, variant, run, stores[target], subset, workdir / f"referent{run}")
+        identity = dict(arch=arch, target=target, variant=variant, run=run)
+        result = jobs.referent(referent_spec, **identity, store=stores[target], subset=subset,
+                               out_dir=job_dir("referent", workdir, **identity))
         referent.append(result["test_metric"])
         metric = result["metric"]
         for source, model in models.items():
-            result = jobs.finetune(config, arch, source, target, variant, run, omega, model, stores[target],
-                                   subset, workdir / f"finetune_{source}{run}")
+            out = job_dir("finetune", workdir, source=source, omega=omega, **identity)
+            result = jobs.finetune(finetune_spec, source=source, omega=omega, pretrained=model,
+                                   store=stores[target], subset=subset, out_dir=out, **identity)
             tuned[source].append(result["test_metric"])
     return PairResult(
         target=target,

@@ -3,9 +3,9 @@
 Per rule of the workflow, the jobs the config plans and how many of them are done,
 diverged (training jobs whose ``result.json`` says so), failed, running or not started,
 and the time left estimated from the rules' ``benchmark:`` files. Fast enough for the
-paper's 17,000 jobs: the planned jobs are computed from the config the way
-``rules/common.smk`` enumerates them (a Snakemake dry run takes minutes on that DAG), and
-only the files of those jobs are looked at.
+paper's 17,000 jobs: the planned jobs come from the config through
+:func:`tstransfer.plan.planned_jobs`, with the paths the rules declare (a Snakemake dry
+run takes minutes on that DAG), and only the files of those jobs are looked at.
 
 A job's state, from its files (the rules write their output last, atomically):
 
@@ -34,33 +34,18 @@ import sys
 import textwrap
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml  # the workflow extra's (the command runs beside snakemake)
 
-# The results tree's path patterns, the ones rules/common.smk builds its outputs from.
-from .layout import (
-    FINETUNE_DIR,
-    PRETRAIN_DIR,
-    REFERENT_DIR,
-    SELECTED_DIR,
-    SMAX_DIR,
-    STORE,
-    SUBSET,
-    SYNTHETIC_DIR,
-    TRAINING_RULES,
-    omega_label,
-    raw_origin,
-)
+# The jobs a config plans, with the paths the rules declare.
+from .plan import KINDS, TRAINING_KINDS, Job, planned_jobs
 
-CHECKPOINT = "checkpoint/state.npz"  # tstransfer.training CHECKPOINT_DIR / CHECKPOINT_FILE
 # The Snakefile's `configfile:`, relative to the working directory.
 DEFAULT_CONFIGFILE = "config/demo.yaml"
 
-RULES = ("download", "synthesize", "convert", "subset", "pretrain", "select_pretrained",
-         "referent", "finetune", "stream_max_study")
+RULES = tuple(KINDS)
 STATES = ("done", "diverged", "failed", "running", "pending")
 # A running job that has not written its log or checkpoint for this long is reported as
 # quiet. A training job writes both after every epoch, so a longer pause suggests that it
@@ -70,113 +55,6 @@ DEFAULT_QUIET_MINUTES = 60.0
 LOG_TAIL_BYTES = 64 * 1024
 # Both a job's uncaught exception and tstransfer.logs.logged_errors (the scripts') print one.
 FAILURE_MARKS = ("Traceback (most recent call last)",)
-
-
-@dataclass(frozen=True)
-class Job:
-    """One planned job: its output, log, benchmark file and (training) checkpoint."""
-
-    rule: str
-    output: str
-    log: str
-    benchmark: str | None = None
-    checkpoint: str | None = None
-
-    @property
-    def has_result_json(self) -> bool:
-        return self.rule in TRAINING_RULES
-
-
-def _entry(config: Mapping[str, Any], source: str, *keys: str) -> Any:
-    value: Any = config
-    for depth, key in enumerate(keys):
-        if not isinstance(value, Mapping) or key not in value:
-            raise ValueError(f"{source}: config entry {'.'.join(keys[: depth + 1])!r} is missing")
-        value = value[key]
-    return value
-
-
-def planned_jobs(config: Mapping[str, Any], source: str = "config") -> dict[str, list[Job]]:
-    """The jobs of each rule that ``snakemake`` plans for a fresh run of ``config``.
-
-    Mirrors the target functions of rules/common.smk (all_targets, all_results and the
-    inputs they pull in); tests/test_workflow.py checks the counts against a dry run of
-    the paper's config. ``source`` names the config in error messages.
-    """
-    datasets = list(_entry(config, source, "datasets"))
-    archs = list(_entry(config, source, "architectures"))
-    variants = list(_entry(config, source, "variants"))
-    runs = range(int(_entry(config, source, "runs")))
-    omegas = [omega_label(o) for o in _entry(config, source, "omegas")]
-    seeds = range(int(_entry(config, source, "pretrain", "seeds")))
-    sources = list(_entry(config, source, "sources"))
-    targets = list(_entry(config, source, "targets"))
-    pairs = [(s, t) for s in sources for t in targets if s != t]
-    smax_datasets = list(_entry(config, source, "stream_max_study", "datasets"))
-    smax_seeds = range(int(_entry(config, source, "stream_max_study", "seeds")))
-    _entry(config, source, "raw_data")  # raw_origin reads it
-    raw_dir = str(_entry(config, source, "raw_dir"))
-
-    jobs: dict[str, list[Job]] = {rule: [] for rule in RULES}
-    for dataset in datasets:
-        spec = _entry(config, source, "datasets", dataset)
-        origin = raw_origin(config, dataset)
-        files = list(spec.get("files") or []) if origin == "download" else []
-        # Extract settings given as {name, url, ...} are downloaded whatever the raw data is.
-        files += [v for v in (spec.get("extract") or {}).values() if isinstance(v, Mapping)]
-        for item in files:
-            name = item["name"]
-            jobs["download"].append(Job("download", f"{raw_dir}/{dataset}/{name}",
-                                        f"results/logs/download/{dataset}/{name}.log"))
-        if origin == "synthetic":
-            jobs["synthesize"].append(Job("synthesize", f"{SYNTHETIC_DIR}/{dataset}",
-                                          f"results/logs/synthesize/{dataset}.log"))
-        jobs["convert"].append(Job("convert", STORE.format(dataset=dataset),
-                                   f"results/logs/convert/{dataset}.log",
-                                   f"results/benchmarks/convert/{dataset}.tsv"))
-    for dataset in targets:
-        for variant in variants:
-            for run in runs:
-                jobs["subset"].append(Job(
-                    "subset", SUBSET.format(dataset=dataset, variant=variant, run=run),
-                    f"results/logs/subset/{dataset}/{variant}/run{run}.log"))
-
-    def training(rule: str, folder: str, log: str, benchmark: str) -> Job:
-        return Job(rule, f"{folder}/result.json", f"results/logs/{log}.log",
-                   f"results/benchmarks/{benchmark}.tsv", f"{folder}/{CHECKPOINT}")
-
-    for arch in archs:
-        for src in sources:
-            for seed in seeds:
-                key = f"pretrain/{arch}/{src}/seed{seed}"
-                jobs["pretrain"].append(training(
-                    "pretrain", PRETRAIN_DIR.format(arch=arch, source=src, seed=seed), key, key))
-        # Only the sources that some fine-tuning job uses get a selected model.
-        for src in dict.fromkeys(s for s, _ in pairs):
-            jobs["select_pretrained"].append(Job(
-                "select_pretrained", SELECTED_DIR.format(arch=arch, source=src) + "/selection.json",
-                f"results/logs/pretrain/{arch}/{src}/select.log"))
-        for target in targets:
-            for variant in variants:
-                for run in runs:
-                    key = f"referent/{arch}/{target}/{variant}/run{run}"
-                    folder = REFERENT_DIR.format(arch=arch, target=target, variant=variant, run=run)
-                    jobs["referent"].append(training("referent", folder, key, key))
-        for src, target in pairs:
-            for variant in variants:
-                for run in runs:
-                    for omega in omegas:
-                        key = f"finetune/{arch}/{src}/{target}/{variant}/run{run}/omega{omega}"
-                        folder = FINETUNE_DIR.format(arch=arch, source=src, target=target,
-                                                     variant=variant, run=run, omega=omega)
-                        jobs["finetune"].append(training("finetune", folder, key, key))
-        for dataset in smax_datasets:
-            for smax in ("with", "without"):
-                for seed in smax_seeds:
-                    key = f"stream_max/{arch}/{dataset}/{smax}/seed{seed}"
-                    folder = SMAX_DIR.format(arch=arch, dataset=dataset, smax=smax, seed=seed)
-                    jobs["stream_max_study"].append(training("stream_max_study", folder, key, key))
-    return jobs
 
 
 # --------------------------------------------------------------------------- states
@@ -324,7 +202,7 @@ def format_table(report: Mapping[str, Any]) -> str:
     rows = []
     for rule, r in report["rules"].items():
         rows.append([
-            rule, r["planned"], r["done"], r["diverged"] if rule in TRAINING_RULES else "-",
+            rule, r["planned"], r["done"], r["diverged"] if rule in TRAINING_KINDS else "-",
             r["failed"], r["running"], r["pending"],
             "-" if r["mean_seconds"] is None else f"{r['mean_seconds']:.1f}",
             "-" if not r["left"] else format_duration(r["seconds_left"]) if r["has_benchmark"] else "n/a",

@@ -7,10 +7,10 @@ switch to ours, ``paper`` every switch to the authors'. ``protocol_switches`` th
 any one of them alone, e.g. ``{protocol: validation, protocol_switches:
 {referents_as_regression: true}}`` measures what that one bug does to the gains.
 
-A training job receives only the switches that change it (:func:`job_spec`), so that
-flipping one reruns exactly the jobs it shapes; each result.json records them under
-``config.switches``. Nothing here imports TensorFlow: the Snakefile builds every job's
-spec with this module when it parses.
+A training job receives only the switches that change it (:func:`shaping`, in the spec
+:func:`tstransfer.plan.job_spec` builds), so that flipping one reruns exactly the jobs it
+shapes; each result.json records them under ``config.switches``. Nothing here imports
+TensorFlow: the Snakefile builds every job's spec with this module when it parses.
 """
 
 from __future__ import annotations
@@ -103,23 +103,9 @@ def shaping(switches: Mapping[str, bool], *, kind: str, arch: str, task: str, ch
     return {name: bool(switches[name]) for name in SWITCHES if name in relevant}
 
 
-def job_spec(config: Mapping[str, Any], *, kind: str, arch: str, dataset: str) -> dict[str, Any]:
-    """The config values that shape one training job, and nothing else.
-
-    The job receives this as its config (``--spec``) and records it in result.json
-    (:func:`spec_with`); Snakemake keeps it as the job's params, so a change reruns
-    exactly these jobs.
-    """
-    from .datasets import task_and_channels  # no TensorFlow
-
-    task, channels = task_and_channels(dataset)
-    switches = shaping(project_switches(config), kind=kind, arch=arch, task=task,
-                       channels=channels)
-    return spec_with(config, dataset, switches)
-
-
 def spec_with(config: Mapping[str, Any], dataset: str, switches: Mapping[str, bool]) -> dict[str, Any]:
-    """A job spec from a config (a project config or a job's own spec) and the job's switches."""
+    """A job spec from a config (a project config or a job's own spec) and the job's
+    switches: what :func:`tstransfer.plan.job_spec` gives and result.json records."""
     return {
         "seed": config["seed"],
         "switches": dict(switches),

@@ -20,9 +20,10 @@ import pandas as pd
 
 from tstransfer.fsutil import atomic_path
 from tstransfer.metrics import LOWER_IS_BETTER
+from tstransfer.plan import TRAINING_KINDS as KINDS
+from tstransfer.plan import trained_on
 from tstransfer.protocol import SWITCHES
 
-KINDS = ("pretrain", "referent", "finetune", "stream_max")
 STATUSES = ("ok", "diverged")
 METRICS = tuple(LOWER_IS_BETTER)  # the metrics tstransfer.metrics knows: mae, f1_weighted
 
@@ -30,8 +31,8 @@ METRICS = tuple(LOWER_IS_BETTER)  # the metrics tstransfer.metrics knows: mae, f
 COLUMNS: dict[str, str] = {
     "kind": "string",
     "arch": "string",
-    "source": "string",  # "" for models trained from scratch
-    "target": "string",
+    "source": "string",  # a fine-tuned model's pretraining dataset; "" for the others
+    "target": "string",  # the dataset a model was trained (fine-tuned) and tested on
     "variant": "string",  # "" for pretrain jobs (full training set)
     "run": "Int64",  # <NA> for pretrain jobs
     "omega": "float64",  # NaN unless finetune
@@ -97,7 +98,9 @@ def record_from_job(job: Mapping[str, object], origin: str = "<job>") -> dict[st
     """One table row from a parsed job JSON.
 
     Nulls become the table's missing values: ``source`` and ``variant`` the empty
-    string, numbers NaN / <NA>. A job with missing keys or an unknown kind, status or
+    string, numbers NaN / <NA>. A pretraining job's dataset, which its result.json names
+    ``source`` (``target`` in results written before), is the row's ``target``, as for
+    every model trained from scratch (:func:`tstransfer.plan.trained_on`). A job with missing keys or an unknown kind, status or
     metric is rejected with the file it came from, rather than silently skewing counts.
     """
     missing = [key for key in REQUIRED_KEYS if key not in job]
@@ -112,8 +115,8 @@ def record_from_job(job: Mapping[str, object], origin: str = "<job>") -> dict[st
     return {
         "kind": job["kind"],
         "arch": job["arch"],
-        "source": job["source"] or "",
-        "target": job["target"],
+        "source": (job["source"] if job["kind"] == "finetune" else None) or "",
+        "target": trained_on(job),
         "variant": job["variant"] or "",
         "run": job["run"],
         "omega": _as_float(job["omega"]),

@@ -18,8 +18,8 @@ import pandas as pd
 
 from tstransfer.analysis import html, stats
 from tstransfer.analysis.tables import ARCH_LABELS, DOMAIN_TABLES, SINGLE_RUN_MARK, WINS_TABLES, domain_table_name
+from tstransfer.plan import TRAINING_KINDS as KINDS
 
-KINDS = ("pretrain", "referent", "finetune", "stream_max")
 TITLE = "Transfer learning for time series: summary of this run"
 
 
