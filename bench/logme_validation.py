@@ -74,16 +74,10 @@ def model_inputs(zoo_dir: Path, entry: dict, waveform, stream_max, labels, task:
     import keras
 
     model = zoo.load(entry["arch"], entry["source"], zoo_dir)
-    features = zoo.penultimate_features(model, waveform, stream_max)
-    probs = None
-    if entry["output"]["task"] == "classification":
-        kernel, bias = model.get_layer("head").get_weights()
-        logits = features @ kernel + bias
-        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probs /= probs.sum(axis=1, keepdims=True)
+    inputs = zoo.model_inputs(model, entry, waveform, stream_max, labels, task)
     del model
     keras.backend.clear_session()
-    return selection.Inputs(task=task, labels=labels, features=features, source_probs=probs)
+    return inputs
 
 
 def score_cell(estimators, inputs: selection.Inputs, target_averages, source_averages) -> dict[str, float]:

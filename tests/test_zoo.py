@@ -170,6 +170,17 @@ def test_transfer_command_prints_and_writes_the_gain_table(zoo_run, tmp_path, ca
                      "--size", "40", "--out", str(ranked)]) == 0
     ranking = pd.read_csv(ranked / "ranking.csv")
     assert ranking["logme"].tolist() == pytest.approx(gains["logme"].tolist())
+    # The jobs lie under --out as the pipeline lays them out under results/ (tstransfer.plan).
+    assert len(list(out.glob("finetune/convnetquake_ingv/sp500/emg/*/run0/omega0.5/result.json"))) == 1
+    assert len(list(out.glob("data/subsets/emg/*/run0.npz"))) == 1
+    # Every estimator at once: the features' estimators score the model; LEEP and NCE need
+    # a classification source head (S&P 500's is regression) and DTW the source's series.
+    assert cli.main(["rank", "--zoo", str(zoo_run / "results" / "zoo"), "--data", str(store),
+                     "--size", "40", "--out", str(ranked), "--method", "all"]) == 0
+    every = pd.read_csv(ranked / "ranking.csv")
+    assert every["logme"].tolist() == pytest.approx(gains["logme"].tolist())
+    assert np.isfinite(every[["hscore", "shrinkage_hscore", "gbc", "transrate"]].to_numpy()).all()
+    assert every[["leep", "nce", "dtw_dba", "finetune_proxy", "linear_mse"]].isna().all().all()
     assert (zoo.variant_name(40, 40), zoo.variant_name(40, 41)) == ("all", "n40")
 
 

@@ -5,7 +5,7 @@
     python -m tstransfer.cli finetune   --spec JSON --arch A --source S --target T --variant V --run R --omega W
                                         --pretrained M --store Z --subset S --out DIR
     python -m tstransfer.cli stream_max --spec JSON --arch A --dataset D --stream-max with|without --seed-index K --store Z --out DIR
-    python -m tstransfer.cli rank       --zoo DIR --data DATA [--size N] [--out DIR]
+    python -m tstransfer.cli rank       --zoo DIR --data DATA [--size N] [--out DIR] [--method NAME ... | all]
     python -m tstransfer.cli transfer   --zoo DIR --data DATA --out DIR [--runs R] [--omegas W ...] [--size N]
 
 DATA: a converted store, a dataset entry (.yaml) or a data file/folder (tstransfer.zoo.data_entry).
@@ -66,7 +66,7 @@ ZOO_COMMANDS = ("rank", "transfer")
 
 def _zoo_commands(commands) -> None:
     for name, help_text in (
-        ("rank", "rank a zoo's models for a target dataset by LogME (no fine-tuning)"),
+        ("rank", "rank a zoo's models for a target dataset by source-selection estimators (no fine-tuning)"),
         ("transfer", "fine-tune every compatible zoo model on a target dataset; print the gain table"),
     ):
         sub = commands.add_parser(name, help=help_text)
@@ -78,10 +78,14 @@ def _zoo_commands(commands) -> None:
         sub.add_argument("--seed", type=int, help="seed of every draw (default: the zoo's)")
         sub.add_argument("--out", help="folder for the jobs and tables (transfer: required; rank: ranking.csv)",
                          required=name == "transfer")
+        if name == "rank":
+            sub.add_argument("--method", nargs="+", default=["logme"], metavar="NAME",
+                             help="source-selection estimators (tstransfer.selection), several at once, "
+                                  "or all (default: logme); the first orders the table")
         if name == "transfer":
             sub.add_argument("--runs", type=int, default=7, help="runs (the paper's 7 by default)")
             sub.add_argument("--omegas", type=float, nargs="+",
-                             help="learning-rate multipliers (default: the paper's grid of ten)")
+                             help="learning-rate multipliers (default: the grid the zoo's study searched)")
             sub.add_argument("--max-epochs", type=int, help="override the zoo's training.max_epochs")
             sub.add_argument("--stream-max", choices=["with", "without"], default="with",
                              help="give the models the stream_max input (default: with)")
@@ -98,17 +102,18 @@ def _run_zoo_command(args: argparse.Namespace) -> int:
     logs.setup(None)
     if args.command == "rank":
         with tempfile.TemporaryDirectory() as scratch:  # the converted store, without --out
-            table = zoo.rank_target(args.zoo, args.data, args.out or scratch, size=args.size, seed=args.seed)
+            table = zoo.rank_target(args.zoo, args.data, args.out or scratch, size=args.size, seed=args.seed,
+                                    methods=args.method)
         print(table.to_string(index=False))
         if args.out:
             Path(args.out).mkdir(parents=True, exist_ok=True)
             with atomic_path(Path(args.out) / "ranking.csv") as tmp:
                 table.to_csv(tmp, index=False)
         return 0
-    from .analysis.stats import OMEGAS
-
+    # The default grid is the one the zoo's study searched (index.json's protocol).
+    omegas = args.omegas or zoo.read_index(args.zoo)["protocol"]["omegas"]
     tables = zoo.transfer(
-        args.zoo, args.data, args.out, runs=args.runs, omegas=args.omegas or OMEGAS, size=args.size,
+        args.zoo, args.data, args.out, runs=args.runs, omegas=omegas, size=args.size,
         seed=args.seed, stream_max=args.stream_max == "with", max_epochs=args.max_epochs, archs=args.arch,
     )
     print(tables["report"])

@@ -31,7 +31,7 @@ converts the last two with the study's preprocessing first.
 The package by concern: :mod:`.cards` (the card, the folder's file names),
 :mod:`.folder` (export, index and checksums, reading, loading, compatibility),
 :mod:`.target` (``--data`` as a store, the runs' subsets, LogME's training data),
-:mod:`.ranking` (features and LogME), :mod:`.finetune` (``transfer``'s jobs) and
+:mod:`.ranking` (features and the estimators' scores), :mod:`.finetune` (``transfer``'s jobs) and
 :mod:`.gains` (the gain tables, their report, and LogME's validation against them).
 None imports TensorFlow when imported (``snakemake zoo`` runs in the data env without
 it): the functions that train or load a model import it when they run.
@@ -45,7 +45,7 @@ from .finetune import transfer
 from .folder import (card, compatibility, compatible_models, export_model, load, model_path, read_index,
                      verify, write_index)
 from .gains import gain_report, gain_tables, validate_ranking
-from .ranking import adapt_input, penultimate_features, rank, rank_target
+from .ranking import adapt_input, model_inputs, penultimate_features, rank, rank_target, source_head_probabilities
 from .target import (FEATURE_LIMIT, data_entry, run_subset, target_store, target_training_data,
                      variant_name, zoo_seed)
 
@@ -53,7 +53,7 @@ __all__ = [
     "CARD_JSON", "CARD_MD", "FEATURE_LIMIT", "FORMAT", "INDEX", "MODEL_FILE", "PREPROCESSING", "SUMS",
     "ZooError", "adapt_input", "card", "card_markdown", "compatibility", "compatible_models", "data_entry",
     "export_model", "gain_report", "gain_tables", "load", "model_card", "model_name", "model_path",
-    "penultimate_features", "rank", "rank_target", "read_index", "run_subset", "target_store",
+    "model_inputs", "penultimate_features", "rank", "rank_target", "source_head_probabilities", "read_index", "run_subset", "target_store",
     "target_training_data", "transfer", "validate_ranking", "variant_name", "verify", "write_index",
     "zoo_seed",
 ]

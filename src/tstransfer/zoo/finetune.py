@@ -12,8 +12,8 @@ from typing import Any
 
 from .. import jobs
 from ..fsutil import atomic_path, write_text
-from ..layout import omega_label
-from ..protocol import shaping, spec_with
+from .. import plan
+from ..layout import SUBSET
 from ..store import store_attrs
 from .cards import ZooError
 from .folder import compatible_models, model_path, read_index, verify
@@ -26,28 +26,31 @@ log = logging.getLogger(__name__)
 
 def _job_spec(protocol: Mapping[str, Any], *, kind: str, arch: str, target: str, attrs: Mapping[str, Any],
               seed: int, stream_max: bool, max_epochs: int | None) -> dict[str, Any]:
-    """A job's spec (:func:`tstransfer.protocol.spec_with`) from the zoo's protocol."""
+    """A job's spec (:func:`tstransfer.plan.job_spec`, as the pipeline builds it) from the
+    zoo's protocol, whose ``switches`` carry every switch's value."""
     training = dict(protocol["training"])
     if max_epochs is not None:
         training["max_epochs"] = int(max_epochs)
-    config = {"seed": int(seed), "training": training, "datasets": {target: {"stream_max": bool(stream_max)}}}
-    switches = shaping(protocol["switches"], kind=kind, arch=arch, task=attrs["task"],
-                       channels=int(attrs["channels"]))
-    return spec_with(config, target, switches)
+    config = {"seed": int(seed), "training": training, "switches": protocol["switches"],
+              "datasets": {target: {"stream_max": bool(stream_max)}}}
+    return plan.job_spec(config, kind=kind, arch=arch, dataset=target, task=attrs["task"],
+                         channels=int(attrs["channels"]))
 
 
-def job_folder(runs_dir: Path, kind: str, arch: str, run: int, *, source: str | None = None,
-               omega: float | None = None) -> Path:
-    """A job's folder under ``runs_dir`` (``<out>/<target>/<variant>``, laid out as the
-    pipeline's so that another --data or --size into the same --out never reuses it)."""
-    if kind == "referent":
-        return runs_dir / "referent" / arch / f"run{run}"
-    return runs_dir / "finetune" / arch / source / f"run{run}" / f"omega{omega_label(omega)}"
+def job_folder(out_dir: Path, kind: str, arch: str, target: str, variant: str, run: int, *,
+               source: str | None = None, omega: float | None = None) -> Path:
+    """A job's folder under ``out_dir``, laid out as the pipeline lays it out under
+    ``results/`` (:func:`tstransfer.plan.job_dir`): the target and variant are in the path,
+    so another --data or --size into the same --out never reuses it."""
+    identity = dict(arch=arch, target=target, variant=variant, run=run)
+    if kind == "finetune":
+        identity.update(source=source, omega=omega)
+    return plan.job_dir(kind, out_dir, **identity)
 
 
-def subset_file(runs_dir: Path, run: int) -> Path:
-    """Run ``run``'s training subset under ``runs_dir`` (beside the jobs that train on it)."""
-    return runs_dir / "subsets" / f"run{run}.npz"
+def subset_file(out_dir: Path, target: str, variant: str, run: int) -> Path:
+    """Run ``run``'s training subset under ``out_dir``, where the pipeline keeps it."""
+    return plan.path_under(out_dir, SUBSET, dataset=target, variant=variant, run=run)
 
 
 def _done(out_dir: Path, spec: Mapping[str, Any]) -> bool:
@@ -63,7 +66,7 @@ class _Target:
     store: Path
     name: str
     variant: str
-    runs_dir: Path
+    out_dir: Path
     specs: Mapping[tuple[str, str], dict[str, Any]]  # (kind, arch) -> the job spec
     pretrained: Mapping[str, Path]  # zoo model name -> its model file
 
@@ -83,14 +86,15 @@ def _run_jobs(target: _Target, models: Sequence[Mapping[str, Any]], omegas: Sequ
               run: int, subset: Path) -> list[Path]:
     """One run's referents (one per architecture) and fine-tuned models; their result.json."""
     common = (target.store, subset)
-    paths = [_run_job(jobs.referent, job_folder(target.runs_dir, "referent", arch, run),
+    where = (target.out_dir, target.name, target.variant, run)
+    paths = [_run_job(jobs.referent, job_folder(where[0], "referent", arch, *where[1:]),
                       target.specs["referent", arch], arch, target.name, target.variant, run, *common)
              for arch in sorted({m["arch"] for m in models})]
     for entry in models:
         arch, source = entry["arch"], entry["source"]
         for omega in omegas:
             paths.append(_run_job(
-                jobs.finetune, job_folder(target.runs_dir, "finetune", arch, run, source=source, omega=omega),
+                jobs.finetune, job_folder(where[0], "finetune", arch, *where[1:], source=source, omega=omega),
                 target.specs["finetune", arch], arch, source, target.name, target.variant, run, float(omega),
                 target.pretrained[entry["name"]], *common))
     return paths
@@ -116,7 +120,7 @@ def _target(zoo_dir: Path, store: Path, attrs: Mapping[str, Any], out_dir: Path,
              for kind in ("referent", "finetune") for m in models}
     # verify() has checked every model file of the zoo: no second hash per model.
     pretrained = {m["name"]: model_path(m["arch"], m["source"], zoo_dir, check=False) for m in models}
-    return _Target(store, name, variant, out_dir / name / variant, specs, pretrained)
+    return _Target(store, name, variant, out_dir, specs, pretrained)
 
 
 def transfer(zoo_dir: str | Path, data: str | Path, out_dir: str | Path, *, runs: int,
@@ -149,12 +153,12 @@ def transfer(zoo_dir: str | Path, data: str | Path, out_dir: str | Path, *, runs
                      {"protocol": protocol, "seed": seed, "stream_max": stream_max, "max_epochs": max_epochs})
     paths = []
     for run in range(int(runs)):
-        subset = run_subset(store, subset_file(target.runs_dir, run), variant=target.variant, size=size,
+        subset = run_subset(store, subset_file(out_dir, target.name, target.variant, run), variant=target.variant, size=size,
                             run=run, seed=seed)
         paths += _run_jobs(target, models, omegas, run, subset)
     ranking = None
     if with_ranking:
-        ranking = rank(zoo_dir, store, subset=subset_file(target.runs_dir, 0), seed=seed,
+        ranking = rank(zoo_dir, store, subset=subset_file(out_dir, target.name, target.variant, 0), seed=seed,
                        models=models, check=False)
     tables: dict[str, Any] = gain_tables(paths, protocol, ranking)
     if ranking is not None:

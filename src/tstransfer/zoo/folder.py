@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .. import plan
 from ..archive import verify as verify_sums
 from ..channels import adapt_channels
 from ..fsutil import atomic_path, sha256_file, write_json, write_text
@@ -28,9 +29,9 @@ def export_model(arch: str, source: str, *, selection_json: str | Path, model: s
     # relative to the workflow's folder.
     result_path = Path(selection_json).parent.parent / f"seed{selection['seed_index']}" / "result.json"
     result = json.loads(result_path.read_text())
-    if (result.get("arch"), result.get("target")) != (arch, source):
+    if (result.get("arch"), plan.trained_on(result)) != (arch, source):
         raise ZooError(f"{result_path}: a pretraining result of {result.get('arch')} on "
-                       f"{result.get('target')}, expected {arch} on {source}")
+                       f"{plan.trained_on(result)}, expected {arch} on {source}")
     card = model_card(arch, source, selection=selection, result=result, attrs=store_attrs(store),
                       sha256=sha256_file(model), raw_data=raw_data)
     out_dir = Path(out_dir)

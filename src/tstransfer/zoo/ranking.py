@@ -1,5 +1,5 @@
-"""Rank a zoo's models for a target by LogME (:mod:`tstransfer.logme`) on frozen
-penultimate-layer features, without fine-tuning any."""
+"""Rank a zoo's models for a target by source-selection estimators (:mod:`tstransfer.selection`;
+LogME by default) on frozen penultimate-layer features, without fine-tuning any."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..channels import source_model_input
-from ..logme import logme
+from .. import selection
 from ..store import store_attrs
 from .folder import compatible_models, load, read_index
 from .target import run_subset, target_store, target_training_data, variant_name, zoo_seed
@@ -54,48 +54,82 @@ def penultimate_features(model, waveform: np.ndarray, stream_max: np.ndarray, ba
     return np.asarray(features, dtype=np.float64).reshape(len(waveform), -1)
 
 
-def rank(zoo_dir: str | Path, store: str | Path, *, subset: str | Path | None = None, seed: int = 0,
-         models: Sequence[Mapping[str, Any]] | None = None, check: bool = True) -> pd.DataFrame:
-    """LogME of every compatible zoo model (or of ``models``) on the target's training
-    set, best first. ``check``: check each model's sha256 as it is loaded (False: the
-    caller has verified the zoo).
+def source_head_probabilities(model, features: np.ndarray) -> np.ndarray:
+    """The source head's class probabilities (softmax of its logits) on ``features``."""
+    from ..models.common import HEAD_LAYER
 
-    Returns a DataFrame: name, arch, source, logme, rank (1 = best), n_features.
+    kernel, bias = model.get_layer(HEAD_LAYER).get_weights()
+    logits = features @ kernel + bias
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def model_inputs(model, entry: Mapping[str, Any], waveform: np.ndarray, stream_max: np.ndarray,
+                 labels: np.ndarray, task: str) -> selection.Inputs:
+    """What the estimators read of one zoo model on the target: its features and, for a
+    classification source, its head's probabilities (LEEP, NCE)."""
+    features = penultimate_features(model, waveform, stream_max)
+    probs = source_head_probabilities(model, features) if entry["output"]["task"] == "classification" else None
+    return selection.Inputs(task=task, labels=labels, features=features, source_probs=probs)
+
+
+def rank(zoo_dir: str | Path, store: str | Path, *, subset: str | Path | None = None, seed: int = 0,
+         models: Sequence[Mapping[str, Any]] | None = None, check: bool = True,
+         methods: Sequence[str] = ("logme",)) -> pd.DataFrame:
+    """Every compatible zoo model (or ``models``) scored by each estimator of ``methods``
+    (names of :mod:`tstransfer.selection`, or ``all``) on the target's training set, best
+    first by the first method. ``check``: check each model's sha256 as it is loaded (False:
+    the caller has verified the zoo). An estimator that cannot score a model (a regression
+    source for LEEP, the series for DTW) leaves its cell empty and says why in the log.
+
+    Returns a DataFrame: name, arch, source, one column per method, rank (1 = best),
+    n_features.
     """
     # TensorFlow lazily: the data env imports this package (`snakemake zoo`) without it.
     import keras
 
+    estimators = selection.resolve(methods)
     attrs = store_attrs(store)
     if models is None:
         models, skipped = compatible_models(read_index(zoo_dir), attrs)
         for name, reason in skipped.items():
             log.info("rank: %s skipped: %s", name, reason)
     waveform, stream_max, labels = target_training_data(store, subset, seed=seed)
-    n_classes = int(attrs["n_outputs"]) if attrs["task"] == "classification" else None
     rows = []
     for entry in models:
         model = load(entry["arch"], entry["source"], zoo_dir, check=check)
-        features = penultimate_features(model, waveform, stream_max)
+        inputs = model_inputs(model, entry, waveform, stream_max, labels, attrs["task"])
         rows.append({"name": entry["name"], "arch": entry["arch"], "source": entry["source"],
-                     "logme": logme(features, labels, attrs["task"], n_classes), "n_features": features.shape[1]})
+                     **_scores(estimators, inputs, entry["name"]), "n_features": inputs.features.shape[1]})
         del model
         keras.backend.clear_session()
-    table = pd.DataFrame(rows, columns=["name", "arch", "source", "logme", "n_features"])
-    table = table.sort_values("logme", ascending=False, ignore_index=True)
-    table.insert(4, "rank", np.arange(1, len(table) + 1))
+    names = [e.name for e in estimators]
+    table = pd.DataFrame(rows, columns=["name", "arch", "source", *names, "n_features"])
+    table = table.sort_values(names[0], ascending=False, ignore_index=True, na_position="last")
+    table.insert(3 + len(names), "rank", np.arange(1, len(table) + 1))
     return table
 
 
+def _scores(estimators, inputs: selection.Inputs, model: str) -> dict[str, float]:
+    scores = {}
+    for estimator in estimators:
+        reason = estimator.unavailable(inputs)
+        if reason is not None:
+            log.info("rank: no %s for %s: %s", estimator.name, model, reason)
+        scores[estimator.name] = np.nan if reason else estimator(inputs)
+    return scores
+
+
 def rank_target(zoo_dir: str | Path, data: str | Path, work_dir: str | Path, *, size: int | None = None,
-                seed: int | None = None) -> pd.DataFrame:
+                seed: int | None = None, methods: Sequence[str] = ("logme",)) -> pd.DataFrame:
     """``rank`` for ``--data`` as ``transfer`` would see it: the same seed (``seed`` or
     the zoo's), the same store (converted into ``work_dir`` when it is not one), and with
     ``size`` the subset ``transfer``'s first run fine-tunes on (else the training split)."""
     seed = zoo_seed(read_index(zoo_dir)["protocol"], seed)
     store = target_store(data, work_dir, seed=seed)
     if size is None:
-        return rank(zoo_dir, store, seed=seed)
+        return rank(zoo_dir, store, seed=seed, methods=methods)
     variant = variant_name(size, store_attrs(store)["split_counts"]["train"])
     with tempfile.TemporaryDirectory() as scratch:
         subset = run_subset(store, Path(scratch) / "run0.npz", variant=variant, size=int(size), run=0, seed=seed)
-        return rank(zoo_dir, store, subset=subset, seed=seed)
+        return rank(zoo_dir, store, subset=subset, seed=seed, methods=methods)
