@@ -9,8 +9,8 @@ checkpoint).
 
 ``result.json`` keys: kind, arch, source, target, variant, run, omega, seed, seed_index,
 stream_max, task, status, best_epoch, last_epoch, metric, val_metric, test_metric,
-convergence_rate, convergence_rate_val, convergence_rate_test, runtime_s, timings,
-history, config, versions (see ``_result``). Non-finite numbers are written as null.
+convergence_rate, convergence_rate_val, convergence_rate_test, n_train, n_val, n_test,
+steps_per_epoch, runtime_s, timings, history, config, versions (see ``_result``). Non-finite numbers are written as null.
 
 Seeds (one integer seeds the initial weights, the dropout streams and the training
 order; ``seeding.int_seed`` of the config seed and the job's identity):
@@ -178,6 +178,7 @@ def _record(kind: str, arch: str, identity: Mapping[str, Any], *, seed: int, use
         "n_train": len(feed.train),
         "n_val": len(feed.val),
         "n_test": len(feed.test),
+        "steps_per_epoch": feed.steps_per_epoch(),  # more than one pass with training.min_epoch_steps
         "timings": timings,
         "history": result.history,
         "config": spec,
@@ -227,6 +228,7 @@ def _run(
         use_stream_max=use_stream_max, seed=seed, model_channels=input_channels(model),
         batch_size=int(training["batch_size"]),
         standardize_labels=bool(training.get("standardize_labels", False)),
+        min_epoch_steps=int(training.get("min_epoch_steps", 0)),
     )
     feed = Feed.from_subset(store, subset, **feed_args) if subset else Feed(store, **feed_args)
     timings["data_load"] = time.perf_counter() - clock
@@ -253,7 +255,8 @@ def _run(
 
 
 def _stream_max_setting(config: Mapping[str, Any], dataset: str) -> bool:
-    return bool(config["datasets"][dataset]["stream_max"])
+    # a dataset given by format may leave stream_max out (default false, as job_spec has it)
+    return bool(config["datasets"][dataset].get("stream_max", False))
 
 
 def pretrain(config, arch: str, dataset: str, seed_index: int, store, out_dir) -> dict[str, Any]:
