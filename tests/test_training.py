@@ -219,6 +219,28 @@ def test_jobs_train_min_epoch_steps_per_epoch(stores, tmp_path):
     assert loss[10] != loss[0]  # three passes trained, not one
 
 
+def test_monitor_train_loss_picks_the_best_weights_by_training_loss(stores, tmp_path):
+    results = {}
+    for monitor in ("val_loss", "train_loss"):
+        config = base_config(max_epochs=8)
+        config["training"]["monitor"] = monitor
+        # all 8 epochs at one learning rate: both runs train alike, only the pick differs
+        config["training"]["early_stopping"]["patience"] = 100
+        config["training"]["reduce_lr"]["patience"] = 100
+        results[monitor], _, _ = run_training(stores, "classification", tmp_path / monitor, config=config,
+                                              learning_rate=0.3)
+    assert results["val_loss"].history["train_loss"] == results["train_loss"].history["train_loss"]
+    for monitor, result in results.items():
+        assert result.last_epoch == 8
+        assert result.best_epoch == 1 + int(np.argmin(result.history[monitor]))
+    # at this learning rate the two curves disagree on the best epoch (else this test would not tell)
+    assert results["val_loss"].best_epoch != results["train_loss"].best_epoch
+    config = base_config(max_epochs=1)
+    config["training"]["monitor"] = "val_accuracy"
+    with pytest.raises(ValueError, match="training.monitor must be one of val_loss, train_loss"):
+        run_training(stores, "classification", tmp_path / "bad", config=config)
+
+
 def test_full_training_split_uses_store_mask_and_streams_every_instance_once(stores):
     import zarr
 

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from .background import read_ahead
+from .budget import epoch_passes
 from .datasets.base import SPLIT_CODES
 from .seeding import rng_for
 from .store import load_subset
@@ -180,20 +181,6 @@ class SplitData:
             for span, block in _ordered_reads(self.read_span, self.spans, pool):
                 rows = slice(span.first, span.first + len(span.rows))
                 yield block, self.stream_max[rows], self.labels[rows]
-
-
-def epoch_passes(n_train: int, batch_size: int, min_epoch_steps: int) -> int:
-    """Passes over a training set of ``n_train`` instances that make one epoch: the fewest
-    whose batches number at least ``min_epoch_steps`` (config ``training.min_epoch_steps``).
-
-    1 for any set of ``min_epoch_steps`` batches or more (the paper's 1,500 instances are
-    47 batches of 32), and always 1 without the setting (0). For tiny training sets (a
-    UCR problem's 30 instances are 1 batch) an epoch otherwise holds so few optimizer steps
-    that the epoch-counted budget and patience stop training before it has learned.
-    """
-    if min_epoch_steps <= 0:
-        return 1
-    return (int(min_epoch_steps) - 1) * int(batch_size) // int(n_train) + 1
 
 
 # --------------------------------------------------------------------------- feed
