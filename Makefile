@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: install demo test lint report clean-demo system-deps slurm-deps browser-deps test-slurm slurm-up slurm-down ucr-data
+.PHONY: install demo test lint report clean-demo system-deps slurm-deps browser-deps test-slurm slurm-up slurm-down ucr-data study-real
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,15 @@ $(UCR_DIR)/%/.extracted: | $(AEON_WHEEL)
 	mv $(UCR_DIR)/.wheel-$*/aeon/datasets/data/$* $(UCR_DIR)/$*
 	rm -rf $(UCR_DIR)/.wheel-$*
 	touch $@
+
+# The study on the real problems (config/real.yaml: every problem a source and a target),
+# into results/ as the demo (a fresh clone, or make clean-demo first). The flag
+# --replace-workflow-config keeps the Snakefile's default config/demo.yaml from merging
+# its datasets and variants into this config.
+REAL := --configfile config/real.yaml --replace-workflow-config
+study-real: install ucr-data
+	$(BIN)/snakemake --cores $(CORES) $(REAL)
+	$(BIN)/snakemake $(REAL) --report results/report.html
 
 lint: install
 	$(BIN)/snakemake --lint

@@ -119,6 +119,9 @@ def main() -> None:
         key, _, value = item.partition("=")
         set_key(config, key, value)
     config["training"]["save_models"] = True  # the accuracy is read from the saved model
+    for entry in config["datasets"].values():  # the config's relative paths are the checkout's
+        if entry.get("format") and not Path(entry["path"]).is_absolute():
+            entry["path"] = str(ROOT / entry["path"])
     datasets.register_config(config)
     problems = args.problems or [t for t in config["targets"] if datasets.get(t).INFO.task == "classification"]
     archs = args.archs or config["architectures"]
