@@ -328,6 +328,7 @@ class Feed:
         """The in-memory training order of ``epoch``: a function of (seed, epoch) only;
         :meth:`passes` permutations of the training set one after the other."""
         n = len(self.train)
+        # pass 0 draws what a one-pass epoch always drew, so the paper's orders are unchanged
         return np.concatenate([rng_for(self.seed, "train-order", epoch, *([p] if p else [])).permutation(n)
                                for p in range(self.passes())])
 

@@ -10,9 +10,10 @@ a checkpoint after every epoch (so that a job killed at any moment resumes and e
 the result of an uninterrupted run), and Keras callbacks keep their state in private
 attributes. The two rules are therefore re-implemented here with exactly the semantics of
 ``keras.callbacks.ReduceLROnPlateau`` and ``keras.callbacks.EarlyStopping`` in Keras 3.15
-(monitor ``val_loss``, or what ``training.monitor`` names, mode min, comparisons in float32, ReduceLROnPlateau ``min_delta``
-1e-4 and cooldown 0, EarlyStopping ``min_delta`` 0 and ``epoch > 0`` before stopping,
-best weights restored at the end even when no early stop happened).
+(monitor ``val_loss``, or what ``training.monitor`` names, mode min, comparisons in
+float32, ReduceLROnPlateau ``min_delta`` 1e-4 and cooldown 0, EarlyStopping ``min_delta``
+0 and ``epoch > 0`` before stopping, best weights restored at the end even when no early
+stop happened).
 
 All epochs of a job run in ONE ``model.fit`` call over ``Feed.training_dataset`` (a call
 per epoch would cost ~0.1 s of Keras set-up each time, over 10 % of a short epoch); the
@@ -331,7 +332,8 @@ class EpochLoop:
         self.monitor_accuracy = task == "classification" and bool(switches["monitor_val_acc"])
         self.monitor = str(training.get("monitor", "val_loss"))
         if self.monitor not in MONITORS:
-            raise ValueError(f"config training.monitor must be one of {', '.join(MONITORS)}, got {self.monitor!r}")
+            raise ValueError(f"config training.monitor must be one of {', '.join(MONITORS)}, "
+                             f"got {self.monitor!r}")
         self.reduce_lr = training["reduce_lr"]
         self.early_stopping = training["early_stopping"]
         self.max_epochs = int(training["max_epochs"])
