@@ -36,10 +36,10 @@ from tstransfer.metrics import weighted_f1
 ROOT = Path(__file__).resolve().parents[1]
 
 FAWAZ_2019 = ("Ismail Fawaz et al. 2019, Deep learning for time series classification: a review, "
-              "DMKD 33:917-963, Table 4 (UCR 2015, mean of 10 runs); the values as in "
+              "DMKD 33 (UCR 2015 archive, mean of 10 runs), as its repository gives them: "
               "github.com/hfawaz/dl-4-tsc results/results-uea-avg-std.csv @ e0233ef")
-FAWAZ_2019_MTS = ("Ismail Fawaz et al. 2019, Table 5 (Baydogan's MTS archive, mean of 10 runs); "
-                  "github.com/hfawaz/dl-4-tsc results/results-mts-avg-std.csv @ e0233ef")
+FAWAZ_2019_MTS = ("Ismail Fawaz et al. 2019 (Baydogan's MTS archive, mean of 10 runs), as its repository "
+                  "gives them: github.com/hfawaz/dl-4-tsc results/results-mts-avg-std.csv @ e0233ef")
 FAWAZ_UCR128 = ("github.com/hfawaz/dl-4-tsc results/results-ucr-128.csv @ e0233ef (UCR 2018 "
                 "archive, the review's code; mean accuracy of its 5 iterations, computed here)")
 # Published test accuracy (%) of FCN and ResNet on each problem's own train/test split.
