@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: install demo test lint report clean-demo system-deps slurm-deps browser-deps test-slurm slurm-up slurm-down ucr-data
+.PHONY: install demo test lint report clean-demo system-deps slurm-deps browser-deps test-slurm slurm-up slurm-down ucr-data study-real
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -27,26 +27,43 @@ demo: install
 test: install ucr-data
 	$(BIN)/python -m pytest -q
 
-# Real UCR/UEA datasets for the tests (tests/ucr_data.py): the aeon 1.6.0 wheel ships
-# them in aeon/datasets/data/. pip downloads the wheel as a file, checked against its
-# sha256, and it is unpacked, never installed: aeon pins pandas < 3.1 and, through
-# numba, numpy < 2.4, which this project's pins exclude (own .ts reader instead).
-AEON_WHEEL := aeon-1.6.0-py3-none-any.whl
+# Real UCR/UEA datasets (the tests' tests/ucr_data.py, config/real.yaml's study): the aeon
+# 1.6.0 wheel ships them in aeon/datasets/data/. pip downloads the wheel as a file, checked
+# against its sha256, and it is unpacked, never installed: aeon pins pandas < 3.1 and,
+# through numba, numpy < 2.4, which this project's pins exclude (own .ts reader instead).
+# UCR_PROBLEMS is the one list of problems taken from the wheel: every real problem it
+# ships (8 classification, 2 regression). Each is extracted on its own (a stamp per
+# problem), so a longer list extracts only the problems not there yet.
+AEON_WHEEL := resources/wheels/aeon-1.6.0-py3-none-any.whl
 AEON_SHA256 := d05227086706f80111ac5fee8de4d5d3115bb3bcfd1c786c8629393055816409
-UCR_PROBLEMS := BasicMotions GunPoint JapaneseVowels Covid3Month
+UCR_PROBLEMS := ACSF1 ArrowHead BasicMotions GunPoint ItalyPowerDemand JapaneseVowels OSULeaf \
+  PickupGestureWiimoteZ Covid3Month CardanoSentiment
 UCR_DIR := resources/ucr
-ucr-data: $(UCR_DIR)/.extracted
-$(UCR_DIR)/.extracted: | $(BIN)/activate
-	mkdir -p resources/wheels $(UCR_DIR)
-	test -f resources/wheels/$(AEON_WHEEL) || \
-	  $(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: aeon==1.6.0 -d resources/wheels
-	echo "$(AEON_SHA256)  resources/wheels/$(AEON_WHEEL)" | sha256sum -c --quiet
+ucr-data: $(foreach p,$(UCR_PROBLEMS),$(UCR_DIR)/$(p)/.extracted)
+$(AEON_WHEEL): | $(BIN)/activate
+	mkdir -p $(dir $@)
+	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: aeon==1.6.0 -d $(dir $@)
+	echo "$(AEON_SHA256)  $@" | sha256sum -c --quiet
+$(UCR_DIR)/%/.extracted: | $(AEON_WHEEL)
+	echo "$(AEON_SHA256)  $(AEON_WHEEL)" | sha256sum -c --quiet
+	rm -rf $(UCR_DIR)/.wheel-$* $(UCR_DIR)/$*
 	$(BIN)/python -c "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); \
-	  [z.extract(n, sys.argv[2]) for n in z.namelist() if n.split('/')[3:4] and n.split('/')[3] in sys.argv[3:]]" \
-	  resources/wheels/$(AEON_WHEEL) $(UCR_DIR)/.wheel $(UCR_PROBLEMS)
-	cp -r $(addprefix $(UCR_DIR)/.wheel/aeon/datasets/data/,$(UCR_PROBLEMS)) $(UCR_DIR)/
-	rm -rf $(UCR_DIR)/.wheel
+	  names = [n for n in z.namelist() if n.split('/')[3:4] == [sys.argv[3]]]; \
+	  names or sys.exit(f'{sys.argv[1]}: no problem {sys.argv[3]} in aeon/datasets/data/'); \
+	  [z.extract(n, sys.argv[2]) for n in names]" $(AEON_WHEEL) $(UCR_DIR)/.wheel-$* $*
+	mkdir -p $(UCR_DIR)
+	mv $(UCR_DIR)/.wheel-$*/aeon/datasets/data/$* $(UCR_DIR)/$*
+	rm -rf $(UCR_DIR)/.wheel-$*
 	touch $@
+
+# The study on the real problems (config/real.yaml: every problem a source and a target),
+# into results/ as the demo (a fresh clone, or make clean-demo first). The flag
+# --replace-workflow-config keeps the Snakefile's default config/demo.yaml from merging
+# its datasets and variants into this config.
+REAL := --configfile config/real.yaml --replace-workflow-config
+study-real: install ucr-data
+	$(BIN)/snakemake --cores $(CORES) $(REAL)
+	$(BIN)/snakemake $(REAL) --report results/report.html
 
 lint: install
 	$(BIN)/snakemake --lint

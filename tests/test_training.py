@@ -179,6 +179,68 @@ def test_subset_loading_reads_selected_instances_minus_subset_mask(stores):
     assert np.array_equal(order, make_feed(stores, "regression").epoch_order(0))
 
 
+def test_min_epoch_steps_makes_an_epoch_of_several_passes(stores):
+    from tstransfer.feed import epoch_passes
+
+    # 120 instances in batches of 32: 4 steps a pass; at least 10 steps take 3 passes
+    assert [epoch_passes(120, 32, s) for s in (0, 1, 4, 5, 10, 12, 13)] == [1, 1, 1, 2, 3, 3, 4]
+    assert epoch_passes(1500, 32, 47) == 1  # the paper's 1k5 subsets keep one pass
+    plain = make_feed(stores, "regression")
+    feed = make_feed(stores, "regression", min_epoch_steps=10)
+    assert (plain.steps_per_epoch(), feed.steps_per_epoch()) == (4, 12)
+    for epoch in (0, 1):
+        order = feed.epoch_order(epoch)
+        # every instance once per pass, the first pass the one-pass epoch's order
+        assert len(order) == 3 * 120 and np.array_equal(order[:120], plain.epoch_order(epoch))
+        assert all(np.array_equal(np.sort(part), np.arange(120)) for part in np.split(order, 3))
+        assert not np.array_equal(order[:120], order[120:240])
+    batches = list(feed.training_dataset(0, 2).as_numpy_iterator())
+    assert len(batches) == 2 * 12
+    labels = np.concatenate([y[:, 0] for _, y in batches[12:]])
+    assert np.array_equal(labels, feed.train.labels[feed.epoch_order(1)])
+    # a setting at or below a pass's steps changes nothing
+    assert np.array_equal(make_feed(stores, "regression", min_epoch_steps=4).epoch_order(0),
+                          plain.epoch_order(0))
+
+
+def test_jobs_train_min_epoch_steps_per_epoch(stores, tmp_path):
+    from tstransfer import jobs
+
+    cls_store, cls_subset = stores["classification"]
+    records = {}
+    for steps in (0, 4, 10):
+        config = base_config(max_epochs=1)
+        config["training"]["min_epoch_steps"] = steps
+        records[steps] = jobs.referent(config, "convnetquake_ingv", "toy_classification", "tiny", 0,
+                                       cls_store, cls_subset, tmp_path / f"steps{steps}")
+    assert [records[s]["steps_per_epoch"] for s in (0, 4, 10)] == [4, 4, 12]
+    loss = {s: r["history"]["train_loss"] for s, r in records.items()}
+    assert loss[0] == loss[4]  # the same job: the setting is only a lower bound
+    assert loss[10] != loss[0]  # three passes trained, not one
+
+
+def test_monitor_train_loss_picks_the_best_weights_by_training_loss(stores, tmp_path):
+    results = {}
+    for monitor in ("val_loss", "train_loss"):
+        config = base_config(max_epochs=8)
+        config["training"]["monitor"] = monitor
+        # all 8 epochs at one learning rate: both runs train alike, only the pick differs
+        config["training"]["early_stopping"]["patience"] = 100
+        config["training"]["reduce_lr"]["patience"] = 100
+        results[monitor], _, _ = run_training(stores, "classification", tmp_path / monitor, config=config,
+                                              learning_rate=0.3)
+    assert results["val_loss"].history["train_loss"] == results["train_loss"].history["train_loss"]
+    for monitor, result in results.items():
+        assert result.last_epoch == 8
+        assert result.best_epoch == 1 + int(np.argmin(result.history[monitor]))
+    # at this learning rate the two curves disagree on the best epoch (else this test would not tell)
+    assert results["val_loss"].best_epoch != results["train_loss"].best_epoch
+    config = base_config(max_epochs=1)
+    config["training"]["monitor"] = "val_accuracy"
+    with pytest.raises(ValueError, match="training.monitor must be one of val_loss, train_loss"):
+        run_training(stores, "classification", tmp_path / "bad", config=config)
+
+
 def test_full_training_split_uses_store_mask_and_streams_every_instance_once(stores):
     import zarr
 

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from .background import read_ahead
+from .budget import epoch_passes
 from .channels import repeat_channels
 from .datasets.base import SPLIT_CODES
 from .seeding import rng_for
@@ -64,7 +65,8 @@ class Feed:
     ``train_indices``/``train_mask``: a subset (``Feed.from_subset``) or ``None`` for the
     store's full training split and mask. ``model_channels``: the channels the model was
     built with (defaults to the data's). ``force_stream``: stream every split whatever
-    its size (tests and benchmarks).
+    its size (tests and benchmarks). ``min_epoch_steps``: an in-memory epoch is as many
+    passes over the training set as make at least this many batches (:func:`epoch_passes`).
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class Feed:
         shuffle_window: int = SHUFFLE_WINDOW_CHUNKS,
         force_stream: bool = False,
         standardize_labels: bool = False,
+        min_epoch_steps: int = 0,
     ):
         import zarr
 
@@ -102,6 +105,7 @@ class Feed:
         self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size)
         self.shuffle_window = int(shuffle_window)
+        self.min_epoch_steps = int(min_epoch_steps)
 
         split = np.asarray(root["split"][:])
         train_indices, train_mask = _training_set(root, split, train_indices, train_mask)
@@ -181,11 +185,21 @@ class Feed:
 
     # ----------------------------------------------------------------- training
     def epoch_order(self, epoch: int) -> np.ndarray:
-        """The in-memory training order of ``epoch``: a function of (seed, epoch) only."""
-        return rng_for(self.seed, "train-order", epoch).permutation(len(self.train))
+        """The in-memory training order of ``epoch``: a function of (seed, epoch) only;
+        :meth:`passes` permutations of the training set one after the other."""
+        n = len(self.train)
+        # pass 0 draws what a one-pass epoch always drew, so the paper's orders are unchanged
+        return np.concatenate([rng_for(self.seed, "train-order", epoch, *([p] if p else [])).permutation(n)
+                               for p in range(self.passes())])
+
+    def passes(self) -> int:
+        """Passes over the training set in one epoch (:func:`epoch_passes`; 1 when streamed)."""
+        if not self.train.in_memory:
+            return 1
+        return epoch_passes(len(self.train), self.batch_size, self.min_epoch_steps)
 
     def steps_per_epoch(self) -> int:
-        return -(-len(self.train) // self.batch_size)
+        return -(-self.passes() * len(self.train) // self.batch_size)
 
     def training_dataset(self, first_epoch: int, stop_epoch: int):
         """One ``tf.data`` stream of the training batches of epochs ``first_epoch`` to

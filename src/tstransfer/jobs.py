@@ -14,7 +14,8 @@ checkpoint).
 ``result.json`` keys (see ``_record``): kind, arch, source, target, variant, run, omega,
 seed, seed_index, stream_max, task, status, best_epoch, last_epoch, resumed_from_epoch,
 metric, val_metric, test_metric, convergence_rate, convergence_rate_val,
-convergence_rate_test, n_train, n_val, n_test, timings, history, config, versions and
+convergence_rate_test, n_train, n_val, n_test, steps_per_epoch,
+timings, history, config, versions and
 runtime_s. Non-finite numbers are written as null. The datasets: a pretraining job's is
 its ``source`` (``target`` null; results written before this named it ``target``, which
 :func:`tstransfer.plan.trained_on` and the results table still read), a stream_max
@@ -190,6 +191,7 @@ def _record(kind: str, arch: str, identity: Mapping[str, Any], *, seed: int, use
         "n_train": len(feed.train),
         "n_val": len(feed.val),
         "n_test": len(feed.test),
+        "steps_per_epoch": feed.steps_per_epoch(),  # more than one pass with training.min_epoch_steps
         "timings": timings,
         "history": result.history,
         "config": spec,
@@ -230,6 +232,7 @@ def _run(
         use_stream_max=use_stream_max, seed=seed, model_channels=input_channels(model),
         batch_size=int(training["batch_size"]),
         standardize_labels=bool(training.get("standardize_labels", False)),
+        min_epoch_steps=int(training.get("min_epoch_steps", 0)),
     )
     feed = Feed.from_subset(store, subset, **feed_args) if subset else Feed(store, **feed_args)
     timings["data_load"] = time.perf_counter() - clock
@@ -263,7 +266,8 @@ def _write_result(out_dir: Path, record: dict[str, Any], started: float, *, keep
 
 
 def _stream_max_setting(config: Mapping[str, Any], dataset: str) -> bool:
-    return bool(config["datasets"][dataset]["stream_max"])
+    # a dataset given by format may leave stream_max out (default false, as job_spec has it)
+    return bool(config["datasets"][dataset].get("stream_max", False))
 
 
 def pretrain(config, arch: str, dataset: str, seed_index: int, store, out_dir) -> dict[str, Any]:

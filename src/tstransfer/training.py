@@ -10,9 +10,10 @@ a checkpoint after every epoch (so that a job killed at any moment resumes and e
 the result of an uninterrupted run), and Keras callbacks keep their state in private
 attributes. The two rules are therefore re-implemented here with exactly the semantics of
 ``keras.callbacks.ReduceLROnPlateau`` and ``keras.callbacks.EarlyStopping`` in Keras 3.15
-(monitor ``val_loss``, mode min, comparisons in float32, ReduceLROnPlateau ``min_delta``
-1e-4 and cooldown 0, EarlyStopping ``min_delta`` 0 and ``epoch > 0`` before stopping,
-best weights restored at the end even when no early stop happened).
+(monitor ``val_loss``, or what ``training.monitor`` names, mode min, comparisons in
+float32, ReduceLROnPlateau ``min_delta`` 1e-4 and cooldown 0, EarlyStopping ``min_delta``
+0 and ``epoch > 0`` before stopping, best weights restored at the end even when no early
+stop happened).
 
 All epochs of a job run in ONE ``model.fit`` call over ``Feed.training_dataset`` (a call
 per epoch would cost ~0.1 s of Keras set-up each time, over 10 % of a short epoch); the
@@ -47,6 +48,7 @@ import numpy as np
 from .checkpoint import CHECKPOINT_DIR, CHECKPOINT_FILE, fingerprint, load_checkpoint, save_checkpoint
 from .checkpoint import remove_checkpoint  # re-exported: jobs.py imports it from here
 from .fsutil import atomic_path
+from .budget import MONITORS, monitored_value
 from .metrics import METRIC_FOR_TASK, convergence_rate, mae, weighted_f1
 from .protocol import job_switches
 from .seeding import int_seed
@@ -265,6 +267,10 @@ class EpochLoop:
         self.task, self.loss, self.metric = task, loss, METRIC_FOR_TASK[task]
         self.test_curves = bool(switches["test_curves"])
         self.monitor_accuracy = task == "classification" and bool(switches["monitor_val_acc"])
+        self.monitor = str(training.get("monitor", "val_loss"))
+        if self.monitor not in MONITORS:
+            raise ValueError(f"config training.monitor must be one of {', '.join(MONITORS)}, "
+                             f"got {self.monitor!r}")
         self.reduce_lr = training["reduce_lr"]
         self.early_stopping = training["early_stopping"]
         self.max_epochs = int(training["max_epochs"])
@@ -360,9 +366,7 @@ class EpochLoop:
                              epoch + 1, train_loss, val_loss)
             state.status, state.finished = "diverged", True
         else:
-            # Accuracy is monitored in mode max: the min-mode rules on its negative are
-            # Keras's mode-max rules (greater(a, best + min_delta)).
-            monitored = -row["val_accuracy"] if self.monitor_accuracy else val_loss
+            monitored = monitored_value(row, monitor=self.monitor, monitor_accuracy=self.monitor_accuracy)
             improved, stop = schedule_step(state, epoch, monitored, self.optimizer,
                                            self.reduce_lr, self.early_stopping)
             if self.best_weights is None or improved:
