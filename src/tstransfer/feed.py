@@ -112,11 +112,9 @@ class Feed:
         options = dict(memory_limit_bytes=memory_limit_bytes, force_stream=force_stream)
         self.train = SplitData(root, "train", train_indices, train_mask, **options)
         # validation and test are centred with the *training* mask (paper section 2.4.1)
-        self.val = SplitData(
-            root, "val", np.flatnonzero(split == SPLIT_CODES["val"]), train_mask, **options
-        )
-        self.test = SplitData(
-            root, "test", np.flatnonzero(split == SPLIT_CODES["test"]), train_mask, **options
+        self.val, self.test = (
+            SplitData(root, name, np.flatnonzero(split == SPLIT_CODES[name]), train_mask, **options)
+            for name in ("val", "test")
         )
         if not self.train.in_memory and attrs.get("instance_order") != "shuffled":
             log.warning(
