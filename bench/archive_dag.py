@@ -20,6 +20,10 @@ and peak memory (max RSS) of:
   of B batches of the training jobs (rule ``manifest`` lists every training result; README,
   "A whole archive as one entry").
 
+First, on the real problems in resources/ucr (``make ucr-data``) where present, the time
+to learn a problem's task and channels from its ``.ts`` headers (what the Snakefile's
+parse does now, tstransfer.datasets.tsheader) beside reading its data (what it did).
+
 Each figure is the median of ``--repeats`` runs. The machine's load average is printed
 beside them: on a shared machine wall time follows the load, CPU time much less.
 """
@@ -94,6 +98,34 @@ def measure(cwd: Path, repeats: int, *args: str) -> tuple[float, float, float, s
             max(r[2] for r in runs), runs[-1][3])
 
 
+def probe_against_full_read(folder: Path, repeats: int = 5) -> None:
+    """Per real problem: ms to probe its headers, ms to read it whole (both from a cold registry)."""
+    from tstransfer.datasets import collection, tsheader
+    from tstransfer.datasets.custom import CustomDataset
+
+    if not folder.is_dir():
+        print(f"({folder} absent: make ucr-data for the header probe's figures)\n")
+        return
+    print(f"{'problem':>16} {'probe ms':>9} {'full read ms':>12}  task, channels (probe = full read)")
+    for name, entry in collection.archive_entries("ucr", {"path": str(folder)}).items():
+        files = CustomDataset(name, entry).raw_files()
+        probes, reads = [], []
+        for _ in range(repeats):
+            tsheader._probe_ts_file.cache_clear()
+            started = time.perf_counter()
+            probed = tsheader.probe(entry, files)
+            probes.append(time.perf_counter() - started)
+            dataset = CustomDataset(name, entry)
+            started = time.perf_counter()
+            full = (dataset.INFO.task, dataset.INFO.channels)
+            reads.append(time.perf_counter() - started)
+        if probed != full:
+            raise SystemExit(f"{name}: the header probe says {probed}, the full read {full}")
+        print(f"{entry['title']:>16} {1000 * statistics.median(probes):>9.2f} "
+              f"{1000 * statistics.median(reads):>12.1f}  {full[0]}, {full[1]}")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 64])
@@ -103,6 +135,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--no-full", action="store_true", help="skip the whole DAG's dry run (batches only)")
     args = parser.parse_args()
+    probe_against_full_read(ROOT / "resources" / "ucr")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         names = write_standin_archive(tmp / "archive", max(args.sizes), seed=0)

@@ -211,3 +211,9 @@ def test_dry_run_over_a_small_archive_plans_every_pair(tmp_path):
     assert count["pretrain"] == 4 * seeds and count["referent"] == 5 * runs
     assert count["convert"] == 5 and count["synthesize"] == 1
     assert {wc["dataset"] for r, wc in jobs if r == "convert"} == {*problems, "sp500"}
+    # tstransfer.progress plans the same jobs from the config file (it expands the archive too).
+    from tstransfer import progress
+
+    planned = progress.planned_jobs(progress.load_config([tmp_path / "config.yaml"]))
+    assert {rule: len(listed) for rule, listed in planned.items()} == {
+        rule: count.get(rule, 0) for rule in progress.RULES}

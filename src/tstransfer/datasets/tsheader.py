@@ -15,6 +15,7 @@ caller reads the data, whose reader then names what is wrong.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,14 @@ def ts_header(path: Path) -> tuple[dict[str, str], str | None]:
 
 def probe_ts_file(path: Path) -> tuple[str, int] | None:
     """(task, channels) one ``.ts`` file declares; None where it does not settle them."""
-    header, first = ts_header(path)
+    stat = path.stat()
+    return _probe_ts_file(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4096)
+def _probe_ts_file(path: str, mtime_ns: int, size: int) -> tuple[str, int] | None:
+    # Cached by the file's identity: the Snakefile asks once per (job kind, architecture).
+    header, first = ts_header(Path(path))
     if first is None or header.get("timestamps", "false").lower() == "true":
         return None
     if header.get("classlabel", "").lower().startswith("true"):
