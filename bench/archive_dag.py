@@ -146,9 +146,9 @@ def main() -> None:
             cwd.mkdir()
             (cwd / "config.yaml").write_text(yaml.safe_dump(study_config(tmp / "archive", names[:size], args.seeds)))
             modes = [("parse", ("--list-rules",))]
-            if not args.no_full:
-                modes.append(("dry run", ("-n", "--quiet", "rules")))
             modes += [(f"batch 1/{b}", ("-n", "--quiet", "rules", "--batch", f"manifest=1/{b}")) for b in args.batches]
+            if not args.no_full:  # last: at 128 problems the longest by far
+                modes.append(("dry run", ("-n", "--quiet", "rules")))
             for label, snakemake_args in modes:
                 wall, cpu, rss, stdout = measure(cwd, args.repeats, *snakemake_args)
                 counts = jobs_per_rule(stdout) if label != "parse" else {}
