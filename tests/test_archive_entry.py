@@ -106,6 +106,8 @@ def test_a_missing_problem_or_bad_folder_is_refused_naming_entry_and_path(standi
     (tmp_path / "empty").mkdir()
     assert "holds no problem folder" in _refused(_config({"path": str(tmp_path / "empty")}))
     assert "problems must be all or" in _refused(_config({"path": str(standin), "problems": "some"}))
+    message = _refused(_config({"path": str(standin), "exclude": ["StandIn999"]}))
+    assert message == f"config archives.ucr.exclude: StandIn999 is not among the problems in {standin}"
 
 
 def test_clashing_names_are_refused(standin):

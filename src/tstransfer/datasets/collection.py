@@ -68,13 +68,17 @@ def problem_folders(archive: str, spec: Mapping[str, Any]) -> list[Path]:
     exclude = set(spec.get("exclude") or [])
     if problems == "all":
         folders = [p for p in sorted(root.iterdir(), key=lambda p: p.name)
-                   if p.is_dir() and (p / f"{p.name}{train_suffix}").is_file() and p.name not in exclude]
+                   if p.is_dir() and (p / f"{p.name}{train_suffix}").is_file()]
         if not folders:
             raise ValueError(f"{where}.path: {root} holds no problem folder <Problem>/<Problem>{train_suffix}")
     elif isinstance(problems, list) and problems and all(isinstance(p, str) for p in problems):
-        folders = [root / p for p in problems if p not in exclude]
+        folders = [root / p for p in problems]
     else:
         raise ValueError(f"{where}.problems must be all or a non-empty list of problem names, got {problems!r}")
+    unknown = sorted(exclude - {folder.name for folder in folders})
+    if unknown:
+        raise ValueError(f"{where}.exclude: {', '.join(unknown)} is not among the problems in {root}")
+    folders = [folder for folder in folders if folder.name not in exclude]
     for folder in folders:
         for suffix in (train_suffix, test_suffix):
             file = folder / f"{folder.name}{suffix}"
