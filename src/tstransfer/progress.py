@@ -256,7 +256,8 @@ def format_table(report: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- command line
 def load_config(paths: Sequence[str | Path]) -> dict[str, Any]:
     """The config files merged in order, as Snakemake merges ``--configfile``s: nested
-    mappings key by key (an overlay's ``pretrain: {seeds: 1}`` keeps the other keys)."""
+    mappings key by key (an overlay's ``pretrain: {seeds: 1}`` keeps the other keys);
+    ``archives`` expanded into their problems' ``datasets`` entries."""
     from snakemake.utils import update_config
 
     config: dict[str, Any] = {}
@@ -270,6 +271,10 @@ def load_config(paths: Sequence[str | Path]) -> dict[str, Any]:
         if not isinstance(loaded, dict):
             raise ValueError(f"config file {path}: expected a mapping at the top level")
         update_config(config, loaded)
+    if config.get("archives"):  # each archive's problems as datasets, as the Snakefile does
+        from .datasets.collection import expand_archives
+
+        expand_archives(config)
     return config
 
 

@@ -23,9 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from . import emg, lendb, lomax, sp500, speech, stead
+from . import emg, lendb, lomax, sp500, speech, stead, tsheader
 from .base import DataError, DatasetInfo, InstanceIndex, RawChunk
+from .collection import expand_archives
 from .custom import CustomDataset
+from .readers import FORMATS
 
 REGISTRY: dict[str, ModuleType | CustomDataset] = {
     module.INFO.name: module for module in (lomax, lendb, stead, speech, emg, sp500)
@@ -57,10 +59,15 @@ def domain(name: str) -> str:
 
 
 def task_and_channels(name: str) -> tuple[str, int]:
-    """Task and channel count; a config entry that states both is not read for them."""
+    """Task and channel count; a config entry that states both is not read for them, nor
+    a ``.ts``/``.tsv`` one whose headers declare them (:mod:`.tsheader`)."""
     module = get(name)
     if isinstance(module, CustomDataset) and module.spec.get("task") and module.spec.get("channels"):
         return str(module.spec["task"]), int(module.spec["channels"])
+    if isinstance(module, CustomDataset) and module.spec.get("format") in ("ts", "tsv"):
+        declared = tsheader.probe(module.spec, module.raw_files())
+        if declared is not None:
+            return declared
     return module.INFO.task, int(module.INFO.channels)
 
 
@@ -103,10 +110,16 @@ def register_config(config: Mapping[str, Any]) -> list[str]:
     """Register every ``datasets`` entry of ``config`` that has ``format:``; drop custom
     entries the config no longer has. Returns the config's custom dataset names.
 
+    Expands the config's ``archives`` first, in place (:mod:`.collection`): each
+    archive's problems become ``datasets`` entries, and its name in the dataset lists
+    their names.
+
     Also checks that every dataset the config uses (sources, targets, the stream_max
     study) is an entry of ``datasets`` and that every entry is either built in or
     given by format.
     """
+    if config.get("archives"):
+        expand_archives(config)  # type: ignore[arg-type]  # a config is a dict
     entries = config.get("datasets") or {}
     custom = [name for name, spec in entries.items() if isinstance(spec, Mapping) and "format" in spec]
     for name in [n for n in REGISTRY if n not in BUILTIN and n not in custom]:
@@ -116,7 +129,7 @@ def register_config(config: Mapping[str, Any]) -> list[str]:
     unknown = [name for name in entries if name not in REGISTRY]
     if unknown:
         raise ValueError(f"config datasets: {', '.join(unknown)} is neither built in "
-                         f"({', '.join(BUILTIN)}) nor given by format: (numpy, hdf5, csv, xarray, ts)")
+                         f"({', '.join(BUILTIN)}) nor given by format: ({', '.join(FORMATS)})")
     uses = {"sources": config.get("sources") or [], "targets": config.get("targets") or [],
             "stream_max_study.datasets": (config.get("stream_max_study") or {}).get("datasets") or []}
     for key, names in uses.items():
@@ -127,5 +140,5 @@ def register_config(config: Mapping[str, Any]) -> list[str]:
 
 
 __all__ = ["REGISTRY", "BUILTIN", "get", "title", "domain", "task_and_channels", "is_custom", "register", "register_config",
-           "write_synthetic", "DataError",
+           "expand_archives", "write_synthetic", "DataError",
            "DatasetInfo", "InstanceIndex", "RawChunk", "CustomDataset"]

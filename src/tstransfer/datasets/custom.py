@@ -7,7 +7,8 @@ and this class makes what they return into what the store takes. Everything afte
 
 What the entry says, and what is read from the data where it does not:
 
-* ``format`` (required): ``numpy``, ``hdf5``, ``csv``, ``xarray`` or ``ts``;
+* ``format`` (required): ``numpy``, ``hdf5``, ``csv``, ``xarray``, ``ts`` or ``tsv``
+  (the UCR 2018 archive's files; with ``train:`` and ``test:`` for its two files);
 * ``path`` (required): the file, or a folder (with ``train``/``test``/``val`` file names
   inside it; a ``ts`` folder without them is read as ``<Problem>_TRAIN.ts`` and
   ``<Problem>_TEST.ts``, the UCR/UEA archive's layout);

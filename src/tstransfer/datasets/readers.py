@@ -22,6 +22,9 @@ Formats (``datasets.<name>.format``):
 * ``ts``: the UCR/UEA ``.ts`` format, read by :func:`read_ts` (this project's own
   parser: aeon's loader, the format's reference, pins pandas < 3.1 and, through numba,
   numpy < 2.4, which this project's pins exclude).
+* ``tsv``: the UCR 2018 archive's ``.tsv`` files (:func:`read_ucr_tsv`): no header, one
+  series per row, the class label first, then the values (one channel); trailing empty
+  or NaN cells are a shorter series.
 
 Every format may also name a per-instance split variable/column (``split``) holding
 ``train``, ``val`` or ``test``.
@@ -39,7 +42,7 @@ import pandas as pd
 
 from .base import DataError
 
-FORMATS = ("numpy", "hdf5", "csv", "xarray", "ts")
+FORMATS = ("numpy", "hdf5", "csv", "xarray", "ts", "tsv")
 
 
 @dataclass
@@ -309,4 +312,22 @@ def _ts_labelled(name: str, path: Path, header: Mapping[str, str], series: list[
     raise DataError(name, path, "neither @classLabel true nor @targetLabel true: no labels")
 
 
-READERS = {"numpy": read_numpy, "hdf5": read_hdf5, "csv": read_csv, "xarray": read_xarray, "ts": read_ts}
+# --------------------------------------------------------------------------- tsv
+def read_ucr_tsv(name: str, path: Path, settings: Mapping[str, Any] | None = None) -> Series:
+    """One UCR 2018 ``.tsv`` file: label, then the series' values, tab-separated, no header."""
+    try:
+        frame = pd.read_csv(path, sep="\t", header=None, dtype={0: str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        raise DataError(name, path, f"not a readable UCR .tsv file ({exc})") from None
+    try:
+        x = frame.iloc[:, 1:].to_numpy(dtype=np.float64)
+    except ValueError as exc:
+        raise DataError(name, path, f"a value column is not numeric ({exc})") from None
+    if x.shape[1] == 0:
+        raise DataError(name, path, "no values after the label column")
+    labels = frame.iloc[:, 0].str.strip().to_numpy()
+    return Series([row[: _filled_length(row)][:, None] for row in x], labels, task="classification")
+
+
+READERS = {"numpy": read_numpy, "hdf5": read_hdf5, "csv": read_csv, "xarray": read_xarray, "ts": read_ts,
+           "tsv": read_ucr_tsv}
