@@ -41,10 +41,9 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from tstransfer.datasets.standin_archive import write_standin_archive
 
-from tstransfer.datasets.standin_archive import write_standin_archive  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def study_config(archive: Path, problems: list[str], seeds: int | None) -> dict:
