@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import yaml
 
-from workflow_runs import ROOT
+from workflow_runs import ROOT, snakemake
 
 
 def _makefile_problems() -> list[str]:
@@ -35,3 +36,37 @@ def test_small_set_settings_are_on_for_the_real_study_and_off_for_the_paper():
     for name in ("config.yaml", "demo.yaml"):
         training = yaml.safe_load((ROOT / "config" / name).read_text())["training"]
         assert "min_epoch_steps" not in training and "monitor" not in training, name
+
+
+# The CI cut of `make study-real`: three of its problems (two classification, one
+# regression), one architecture, two runs and two multipliers, two short epochs; every
+# rule of the study runs, on the real files.
+CUT = ["gunpoint", "italypowerdemand", "covid3month"]
+
+
+@pytest.mark.slow
+def test_a_cut_of_the_real_study_runs_every_rule_on_the_real_files(tmp_path, bare_env):
+    import pandas as pd
+
+    from ucr_data import ucr
+
+    config = yaml.safe_load((ROOT / "config" / "real.yaml").read_text())
+    config["datasets"] = {name: config["datasets"][name] for name in CUT}
+    for entry in config["datasets"].values():
+        entry["path"] = str(ucr(entry["path"].split("/")[-1]))
+    config.update(sources=CUT, targets=CUT, architectures=["convnetquake_ingv"], runs=2, omegas=[0.1, 1.0])
+    config["training"].update(max_epochs=2, min_epoch_steps=4)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    snakemake(tmp_path, bare_env, "--cores", "2", timeout=600)
+
+    table = pd.read_parquet(tmp_path / "results" / "tables" / "results.parquet")
+    counts = table["kind"].value_counts().to_dict()
+    assert counts == {"finetune": 6 * 2 * 2, "referent": 3 * 2, "pretrain": 3}
+    assert set(table["target"].dropna()) == set(CUT)
+    tasks = table.drop_duplicates("target").set_index("target")["task"].to_dict()
+    assert tasks == {"gunpoint": "classification", "italypowerdemand": "classification",
+                     "covid3month": "regression"}
+    # The tables name the study's problems and none of the paper's datasets.
+    performance = (tmp_path / "results" / "analysis" / "tables" / "table7_performance_other.csv").read_text()
+    assert all(name in performance.lower() for name in ("gunpoint", "italypowerdemand", "covid3month"))
+    assert not any(name in performance.lower() for name in ("lomax", "stead", "speech", "sp500"))
