@@ -6,8 +6,8 @@ Reads RUN_DIR's config.yaml (else config/demo.yaml), its zoo (results/zoo; expor
 into a scratch folder from the selected models when the run has none, as `snakemake
 zoo` would), stores, run-0 subsets and results table, then times
 tstransfer.zoo.study.score_study (rule selection_scores: every zoo model loaded once,
-every estimator that needs no training) and validation_tables (rule
-selection_validation), and prints the seconds and the validation's summary.
+every estimator that needs no training) and
+tstransfer.selection.validation.study_tables (rule selection_validation), and prints the seconds and the validation's summary.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import yaml
 from tstransfer import zoo
 from tstransfer.analysis import results
 from tstransfer.layout import STORE, SUBSET
+from tstransfer.selection import validation
 from tstransfer.zoo import study
 
 
@@ -57,7 +58,8 @@ def main(run_dir: Path, names: list[str]) -> None:
         scored = time.perf_counter() - start
     start = time.perf_counter()
     table = results.read_table(run_dir / "results" / "tables" / "results.parquet")
-    per_target, summary = study.validation_tables(scores, table, protocol=None)  # the curve the run's switches recorded
+    # protocol None: the curve the run's switches recorded
+    per_target, summary = validation.study_tables(scores, table, protocol=None)
     validated = time.perf_counter() - start
     print(f"selection_scores: {n_models} models x {len(targets)} (target, variant): {len(scores)} scores "
           f"in {scored:.1f} s (TensorFlow's import not counted)")

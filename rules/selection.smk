@@ -30,7 +30,7 @@ rule selection_scores:
         ],
         source_stores={s: STORE.format(dataset=s) for s in SOURCES},
     script:
-        "../workflow/scripts/selection.py"
+        "../workflow/scripts/selection_scores.py"
 
 
 rule selection_validation:
@@ -51,4 +51,4 @@ rule selection_validation:
     params:
         protocol=SELECTION,
     script:
-        "../workflow/scripts/selection.py"
+        "../workflow/scripts/selection_validation.py"

@@ -649,16 +649,15 @@ def test_summary_opens_on_the_gain_heatmap_and_the_estimators_validation(tmp_pat
 
     from tstransfer.analysis import figures, summary
     from tstransfer.selection import validation
-    from tstransfer.zoo import study as selection_study
 
     ours = experiment(np.random.default_rng(12), runs=4)
-    gains = validation.mean_gains(ours, keys=selection_study.KEYS)
+    gains = validation.mean_gains(ours, keys=validation.STUDY_KEYS)
     # Two scorers of known quality: one ranks by the measured gain, one against it.
     scores = pd.concat([gains.assign(estimator="follows_gain", score=gains["gain"]),
                         gains.assign(estimator="against_gain", score=-gains["gain"])])
-    per_target, estimators = selection_study.validation_tables(scores, ours)
+    per_target, estimators = validation.study_tables(scores, ours)
     assert set(per_target.groupby("estimator")["top1"].mean().items()) == {("follows_gain", 1.0), ("against_gain", 0.0)}
-    best = selection_study.best_estimator(estimators)
+    best = validation.best_estimator(estimators)
     assert best["estimator"] == "follows_gain" and best["regret"] == 0.0
     analysis = stats.analyse(ours, "validation")
     png = figures.plot_study_heatmap(analysis["domains_performance"], analysis["study"], tmp_path / "heatmap")[0]

@@ -51,16 +51,15 @@ def test_the_gain_heatmap_and_estimator_table_render_in_chromium(tmp_path):
     from browser import dump_dom
     from tstransfer.analysis import figures, stats
     from tstransfer.selection import validation
-    from tstransfer.zoo import study
 
     chromium = require_chromium()
     df = experiment(np.random.default_rng(11), archs=("magnet",), runs=3)
     analysis = stats.analyse(df, "validation")
     png = figures.plot_study_heatmap(analysis["domains_performance"], analysis["study"], tmp_path / "heatmap")[0]
-    measured = validation.mean_gains(df, keys=study.KEYS)  # the harness on a scorer that follows the gain
-    _, table = study.validation_tables(measured.assign(estimator="follows_gain", score=measured["gain"]), df)
-    numbers = summary.build_summary(df, "validation", analysis=analysis,
-                                    selection={"summary": table.to_dict("records"), "best": study.best_estimator(table)})
+    measured = validation.mean_gains(df, keys=validation.STUDY_KEYS)  # the harness on a scorer that follows the gain
+    _, table = validation.study_tables(measured.assign(estimator="follows_gain", score=measured["gain"]), df)
+    selection = {"summary": table.to_dict("records"), "best": validation.best_estimator(table)}
+    numbers = summary.build_summary(df, "validation", analysis=analysis, selection=selection)
     # A script after the page's content reports the image's decoded size in the DOM.
     probe = ("<script>window.addEventListener('load', () => { const i = document.getElementById('tstl-gain-heatmap');"
              " document.body.dataset.heatmap = i.naturalWidth + 'x' + i.naturalHeight; });</script>")

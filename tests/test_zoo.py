@@ -202,7 +202,7 @@ def test_the_studys_selection_rules_score_every_zoo_model_and_validate_through_t
     assert list(scores.columns) == study.SCORE_COLUMNS and np.isfinite(scores["score"]).all()
     # Each target's compatible models: every source but itself. S&P 500's head is a
     # regression head (no LEEP, NCE) and EMG a classification target (no linear MSE).
-    assert sorted(map(tuple, scores[study.KEYS].drop_duplicates().to_numpy())) == [
+    assert sorted(map(tuple, scores[validation.STUDY_KEYS].drop_duplicates().to_numpy())) == [
         ("convnetquake_ingv", "emg", "sp500", "1k5"), ("convnetquake_ingv", "sp500", "emg", "1k5")]
     estimators = scores.groupby("target")["estimator"].apply(set).to_dict()
     assert estimators == {"emg": {"logme", "hscore", "shrinkage_hscore", "gbc", "transrate", "dtw_dba"},
@@ -217,15 +217,15 @@ def test_the_studys_selection_rules_score_every_zoo_model_and_validate_through_t
         assert ranked.loc[0, list(mine.index)].to_numpy(float) == pytest.approx(mine.to_numpy(), rel=1e-9)
 
     table = results.read_table(zoo_run / "results" / "tables" / "results.parquet")
-    per_target, summary = study.validation_tables(scores, table)
+    per_target, summary = validation.study_tables(scores, table)
     for name, expected in (("selection_validation.csv", per_target), ("selection_validation_summary.csv", summary)):
         written = pd.read_csv(analysis / name)
         assert list(written.columns) == list(expected.columns)
         pd.testing.assert_frame_equal(written, expected.reset_index(drop=True), check_dtype=False)
     # Every scored cell has its measured gain; with one candidate source per target the
     # tiny run leaves the harness no choice to validate, and the page says so.
-    cells = validation.cells(scores, validation.mean_gains(table, keys=study.KEYS), keys=study.KEYS)
-    assert len(cells) == len(scores) and (cells.groupby(study.WITHIN)["source"].nunique() == 1).all()
+    cells = validation.cells(scores, validation.mean_gains(table, keys=validation.STUDY_KEYS), keys=validation.STUDY_KEYS)
+    assert len(cells) == len(scores) and (cells.groupby(validation.STUDY_WITHIN)["source"].nunique() == 1).all()
     assert per_target.empty and list(summary.columns) == validation.SUMMARY_COLUMNS
 
     page = (analysis / "summary.html").read_text(encoding="utf-8")

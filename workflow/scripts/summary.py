@@ -7,6 +7,7 @@ import pandas as pd
 from tstransfer import datasets, logs
 from tstransfer.analysis import figures, results, stats, summary
 from tstransfer.fsutil import write_json, write_text
+from tstransfer.selection import validation
 
 # Datasets given by format: (one's own data) join the registry the tables are made from.
 datasets.register_config(snakemake.config)
@@ -19,10 +20,8 @@ with logs.logged_errors(log):
         comparison = pd.read_csv(snakemake.input.comparison[0])
     selection = None
     if snakemake.input.selection:
-        from tstransfer.zoo.study import best_estimator
-
         estimators = pd.read_csv(snakemake.input.selection[0])
-        best = best_estimator(estimators)
+        best = validation.best_estimator(estimators)
         selection = {"summary": estimators.to_dict("records"), "best": best}
     analysis = stats.analyse(table, snakemake.params.protocol)
     numbers = summary.build_summary(

@@ -9,10 +9,8 @@ series of the target's subset and of the source's training split (a seeded sampl
 interpolated to at most :data:`DTW_LENGTH` points, averaged by DBA; its score is minus
 the smallest DTW distance between a target and a source average.
 
-:func:`validation_tables` joins the scores to the study's measured mean gains
-(:func:`tstransfer.selection.validation.mean_gains` per (arch, source, target, variant))
-and runs the harness: the choice of a source per (target, variant, architecture), as the
-study fine-tunes every source into every target per architecture.
+:func:`tstransfer.selection.validation.study_tables` (TensorFlow- and zarr-free, rule
+selection_validation) joins the scores to the study's measured gains and runs the harness.
 """
 
 from __future__ import annotations
@@ -25,15 +23,14 @@ import pandas as pd
 
 from .. import selection
 from ..seeding import rng_for
-from ..selection import similarity, validation
+from ..selection import similarity
+from ..selection.validation import STUDY_KEYS
 from ..store import store_attrs
 from .folder import compatibility, load, read_index
 from .ranking import adapt_input, model_inputs
 from .target import target_training_data
 
-KEYS = ["arch", "source", "target", "variant"]
-WITHIN = ["target", "variant", "arch"]
-SCORE_COLUMNS = [*KEYS, "estimator", "score"]
+SCORE_COLUMNS = [*STUDY_KEYS, "estimator", "score"]
 DTW = "dtw_dba"
 DTW_PER_CLASS = 20  # DBA costs one DTW per instance and iteration
 DTW_LENGTH = 256
@@ -116,25 +113,4 @@ def score_study(zoo_dir: str | Path, targets: Sequence[tuple[str, str, str | Pat
     return pd.DataFrame(rows, columns=SCORE_COLUMNS)
 
 
-def validation_tables(scores: pd.DataFrame, results_table: pd.DataFrame, *,
-                      protocol: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(per_target, summary)`` of the harness on ``scores`` beside the study's mean gains
-    (the grid-selected model's, by ``protocol``'s curve): per estimator and (target,
-    variant, arch), then per estimator with the random pick as the last row."""
-    gains = validation.mean_gains(results_table, keys=KEYS, protocol=protocol)
-    return validation.validate(validation.cells(scores, gains, keys=KEYS), within=WITHIN)
-
-
-def best_estimator(summary: pd.DataFrame) -> dict | None:
-    """The summary's best estimator row: lowest mean regret, then highest top-1 hit rate,
-    then highest mean Spearman; None when no estimator was validated on any target."""
-    rows = summary[(summary["estimator"] != validation.RANDOM) & (summary["n_targets"] > 0)]
-    if rows.empty:
-        return None
-    ranked = rows.assign(_spearman=rows["spearman"].fillna(-np.inf)).sort_values(
-        ["regret", "top1", "_spearman"], ascending=[True, False, False], kind="stable")
-    return ranked.drop(columns="_spearman").iloc[0].to_dict()
-
-
-__all__ = ["DTW_LENGTH", "DTW_PER_CLASS", "KEYS", "SCORE_COLUMNS", "WITHIN", "best_estimator", "dtw_averages",
-           "score_study", "study_estimators", "validation_tables"]
+__all__ = ["DTW_LENGTH", "DTW_PER_CLASS", "SCORE_COLUMNS", "dtw_averages", "score_study", "study_estimators"]
