@@ -8,6 +8,7 @@ as PNG and SVG, each atomically.
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -180,7 +181,9 @@ def _draw_heatmap(grid, sources: list[str], columns: list[tuple[str, str]], whic
     axis.set_yticks(range(len(sources)), [dataset_label(s) for s in sources])
     axis.set_xlabel("Target (variant)")
     axis.set_ylabel("Source")
-    axis.set_title(f"{which.capitalize()} gain (%): mean, median below; {legend}", fontsize=9)
+    # Wrapped to the figure's width (about 14 characters per inch at this size).
+    title = f"{which.capitalize()} gain (%): mean, median below; {legend}"
+    axis.set_title("\n".join(textwrap.wrap(title, int(14 * figure.get_figwidth()))), fontsize=9)
     figure.colorbar(
         image, ax=axis, extend="both",
         label=f"{which} gain (%), colour clipped at ±{format_percent(limit)}% "

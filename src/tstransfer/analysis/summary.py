@@ -229,11 +229,12 @@ def _selection_section(selection: Mapping[str, object] | None) -> list[str]:
         verdict = ("<p>No target had two or more scored sources with a measured gain: "
                    "no estimator could be validated.</p>")
     else:
+        targets = int(best["n_targets"])
         verdict = (f"<p>Best estimator on this study: <b>{html_lib.escape(str(best['estimator']))}</b> "
-                   f"(mean regret {_number(best['regret'])} points, top-1 hit rate "
-                   f"{_number(best['top1'])}, mean Spearman {_number(best['spearman'])}; "
-                   f"a random pick: regret {_number(best['regret_random'])}, "
-                   f"top-1 {_number(best['top1_random'])}).</p>")
+                   f"(lowest mean regret; on its {targets} target{'s' if targets != 1 else ''}: regret "
+                   f"{_number(best['regret'])} points, top-1 hit rate {_number(best['top1'])}, mean Spearman "
+                   f"{_number(best['spearman'])}; a random pick on the same targets: regret "
+                   f"{_number(best['regret_random'])}, top-1 {_number(best['top1_random'])}).</p>")
     return [
         "<h3>Source-selection estimators against the measured gains</h3>",
         verdict,
