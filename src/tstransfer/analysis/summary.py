@@ -206,7 +206,7 @@ def _answer_section(summary: Mapping[str, object], heatmap_png: bytes | None) ->
     if heatmap_png:
         data = base64.b64encode(heatmap_png).decode("ascii")
         parts.append('<figure style="flex:1 1 28rem;margin:0"><img id="tstl-gain-heatmap" alt="Mean performance gain '
-                     f'per source and target variant" style="max-width:100%" src="data:image/png;base64,{data}">'
+                     f'per source and target variant" style="max-width:100%;max-height:34rem" src="data:image/png;base64,{data}">'
                      "<figcaption>Mean performance gain (%) of fine-tuning over the referents per source (rows) "
                      "and target variant (columns), all architectures and runs pooled; * and outline: "
                      "significant (Wilcoxon, BKY-corrected).</figcaption></figure>")
