@@ -37,6 +37,7 @@ include: "rules/training.smk"
 include: "rules/analysis.smk"
 include: "rules/archive.smk"
 include: "rules/zoo.smk"
+include: "rules/selection.smk"
 
 
 rule all:

@@ -184,13 +184,19 @@ rule comparison:
 
 
 rule summary:
-    """The report's first page: sign tests, significant cells, protocol, run size and the
+    """The report's first page: the gain heatmap beside the source-selection estimators'
+    validation (when configured), sign tests, significant cells, protocol, run size and the
     comparison with the published results (when imported)."""
     input:
         results=f"{TABLES_DIR}/results.parquet",
         comparison=(
             [f"{ANALYSIS_DIR}/comparison_with_published.csv"]
             if config["published_results"]
+            else []
+        ),
+        selection=(
+            [f"{ANALYSIS_DIR}/selection_validation_summary.csv"]
+            if SELECTION_ESTIMATORS
             else []
         ),
     output:
@@ -200,6 +206,8 @@ rule summary:
             category="Summary",
         ),
         json=f"{ANALYSIS_DIR}/summary_page.json",
+        heatmap=f"{ANALYSIS_DIR}/summary_heatmap.png",
+        heatmap_svg=f"{ANALYSIS_DIR}/summary_heatmap.svg",
     log:
         "results/logs/summary.log",
     conda:

@@ -41,6 +41,10 @@ ARCHS = list(config["architectures"])
 VARIANTS = list(config["variants"])
 SEEDS = list(range(config["pretrain"]["seeds"]))
 SOURCES = list(config["sources"])
+TARGETS = list(config["targets"])
+# Source selection validated on the study (rules/selection.smk); none named: not planned.
+SELECTION_ESTIMATORS = list(config.get("selection", {}).get("estimators", []))
+SELECTION_DATASETS = list(dict.fromkeys([*TARGETS, *SOURCES]))
 
 RAW_DIR = config["raw_dir"]
 SELECTED_MODEL = os.path.join(SELECTED_DIR, "model.keras")
@@ -286,6 +290,8 @@ def all_targets():
         f"{ANALYSIS_DIR}/done",
         f"{ANALYSIS_DIR}/summary.html",
     ]
+    if SELECTION_ESTIMATORS:
+        targets.append(f"{ANALYSIS_DIR}/selection_validation.csv")
     if config["published_results"]:
         targets += [
             "results/published/analysis/done",

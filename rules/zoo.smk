@@ -1,6 +1,7 @@
 # The pretrained-model zoo (`snakemake zoo`): the selected pretrained models with their
 # model cards, an index and checksums, in one folder that can be archived or published
-# alone (src/tstransfer/zoo/). Not part of `all`: asked for by name. Its paths are
+# alone (src/tstransfer/zoo/). Part of `all` where config selection.estimators names any
+# (rules/selection.smk scores its models), else asked for by name. Its paths are
 # ZOO_DIR and ZOO_MODEL_DIR of tstransfer.layout (rules/common.smk).
 
 

@@ -640,3 +640,34 @@ def test_summary_counts_sign_tests_cells_jobs_and_the_published_comparison():
     assert "ConvNetQuake INGV" not in page and "MLSTM FCN" not in page
     no_published = summary.summary_page(summary.build_summary(ours, "validation"))
     assert "No published results were imported" in no_published
+
+
+def test_summary_opens_on_the_gain_heatmap_and_the_estimators_validation(tmp_path):
+    """The summary's first section: the heatmap of every (source, target variant) and the
+    harness's table, the best estimator named; a study without selection says so."""
+    import base64
+
+    from tstransfer.analysis import figures, summary
+    from tstransfer.selection import validation
+
+    ours = experiment(np.random.default_rng(12), runs=4)
+    gains = validation.mean_gains(ours, keys=validation.STUDY_KEYS)
+    # Two scorers of known quality: one ranks by the measured gain, one against it.
+    scores = pd.concat([gains.assign(estimator="follows_gain", score=gains["gain"]),
+                        gains.assign(estimator="against_gain", score=-gains["gain"])])
+    per_target, estimators = validation.study_tables(scores, ours)
+    assert set(per_target.groupby("estimator")["top1"].mean().items()) == {("follows_gain", 1.0), ("against_gain", 0.0)}
+    best = validation.best_estimator(estimators)
+    assert best["estimator"] == "follows_gain" and best["regret"] == 0.0
+    analysis = stats.analyse(ours, "validation")
+    png = figures.plot_study_heatmap(analysis["domains_performance"], analysis["study"], tmp_path / "heatmap")[0]
+    numbers = summary.build_summary(ours, "validation", analysis=analysis,
+                                    selection={"summary": estimators.to_dict("records"), "best": best})
+    page = summary.summary_page(numbers, png.read_bytes())
+    assert base64.b64encode(png.read_bytes()).decode() in page
+    assert "Best estimator on this study: <b>follows_gain</b>" in page
+    for name in ("follows_gain", "against_gain", validation.RANDOM):
+        assert f"<tr><th>{name}</th>" in page
+    assert page.index("tstl-gain-heatmap") < page.index("Does transfer help?")
+    off = summary.summary_page(summary.build_summary(ours, "validation"))
+    assert "Source selection was not validated on this study" in off and "tstl-gain-heatmap" not in off

@@ -153,5 +153,7 @@ def test_the_report_opens_on_the_summary_in_a_browser(finished_run, bare_env, tm
     assert "Wins and losses with the sign test" in dom  # on the landing page, built by the report's JS
     assert f"{total['wins']} / {total['losses']}" in dom
     assert "Size of this run" in dom and "Protocol and switches in force" in dom
+    # It opens on the gain heatmap beside the source-selection estimators (rules/selection.smk).
+    assert 'id="tstl-gain-heatmap"' in dom and "Source-selection estimators against the measured gains" in dom
     png = screenshot(chromium, report.as_uri(), tmp_path / "report.png", tmp_path / "profile")
     assert ink_fraction(png) > 0.02, "the report's landing page rendered (nearly) blank"

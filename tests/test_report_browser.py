@@ -39,3 +39,36 @@ def test_an_empty_page_counts_as_blank(tmp_path):
     page.write_text("<!DOCTYPE html><html><body></body></html>", encoding="utf-8")
     png = screenshot(chromium, page.as_uri(), tmp_path / "empty.png", tmp_path / "profile", size="400,300")
     assert ink_fraction(png) == 0.0
+
+
+def test_the_gain_heatmap_and_estimator_table_render_in_chromium(tmp_path):
+    """The summary's first section in Chromium: the embedded heatmap decodes to an image
+    of its PNG's size, and the estimator table with the random row is in the DOM."""
+    import re
+
+    from PIL import Image
+
+    from browser import dump_dom
+    from tstransfer.analysis import figures, stats
+    from tstransfer.selection import validation
+
+    chromium = require_chromium()
+    df = experiment(np.random.default_rng(11), archs=("magnet",), runs=3)
+    analysis = stats.analyse(df, "validation")
+    png = figures.plot_study_heatmap(analysis["domains_performance"], analysis["study"], tmp_path / "heatmap")[0]
+    measured = validation.mean_gains(df, keys=validation.STUDY_KEYS)  # the harness on a scorer that follows the gain
+    _, table = validation.study_tables(measured.assign(estimator="follows_gain", score=measured["gain"]), df)
+    selection = {"summary": table.to_dict("records"), "best": validation.best_estimator(table)}
+    numbers = summary.build_summary(df, "validation", analysis=analysis, selection=selection)
+    # A script after the page's content reports the image's decoded size in the DOM.
+    probe = ("<script>window.addEventListener('load', () => { const i = document.getElementById('tstl-gain-heatmap');"
+             " document.body.dataset.heatmap = i.naturalWidth + 'x' + i.naturalHeight; });</script>")
+    page = tmp_path / "summary.html"
+    page.write_text(summary.summary_page(numbers, png.read_bytes()).replace("</body>", probe + "</body>"),
+                    encoding="utf-8")
+    dom = dump_dom(chromium, page.as_uri(), tmp_path / "profile")
+    width, height = Image.open(png).size
+    assert re.search(r'data-heatmap="(\d+x\d+)"', dom)[1] == f"{width}x{height}"
+    assert "Best estimator on this study: <b>follows_gain</b>" in dom and "<th>random</th>" in dom
+    shot = screenshot(chromium, page.as_uri(), tmp_path / "summary.png", tmp_path / "profile2")
+    assert ink_fraction(shot) > 0.02

@@ -184,6 +184,59 @@ def test_transfer_command_prints_and_writes_the_gain_table(zoo_run, tmp_path, ca
     assert (zoo.variant_name(40, 40), zoo.variant_name(40, 41)) == ("all", "n40")
 
 
+def test_the_studys_selection_rules_score_every_zoo_model_and_validate_through_the_harness(zoo_run):
+    """rules/selection.smk in `all` of the tiny run: the scores are rank's on each target's
+    run-0 subset, the validation is the harness on them and the results table, and the
+    summary page opens on the gain heatmap beside the estimator table."""
+    import base64
+    import re
+
+    import yaml
+
+    from tstransfer.analysis import results
+    from tstransfer.selection import validation
+    from tstransfer.zoo import study
+
+    analysis = zoo_run / "results" / "analysis"
+    scores = pd.read_csv(analysis / "selection_scores.csv")
+    assert list(scores.columns) == study.SCORE_COLUMNS and np.isfinite(scores["score"]).all()
+    # Each target's compatible models: every source but itself. S&P 500's head is a
+    # regression head (no LEEP, NCE) and EMG a classification target (no linear MSE).
+    assert sorted(map(tuple, scores[validation.STUDY_KEYS].drop_duplicates().to_numpy())) == [
+        ("convnetquake_ingv", "emg", "sp500", "1k5"), ("convnetquake_ingv", "sp500", "emg", "1k5")]
+    estimators = scores.groupby("target")["estimator"].apply(set).to_dict()
+    assert estimators == {"emg": {"logme", "hscore", "shrinkage_hscore", "gbc", "transrate", "dtw_dba"},
+                          "sp500": {"logme", "linear_mse", "dtw_dba"}}
+    seed = yaml.safe_load((zoo_run / "config.yaml").read_text())["seed"]
+    for target, source in (("emg", "sp500"), ("sp500", "emg")):
+        mine = scores[scores["target"] == target].set_index("estimator")["score"].drop("dtw_dba")
+        ranked = zoo.rank(zoo_run / "results" / "zoo", zoo_run / "results" / "data" / f"{target}.zarr",
+                          subset=zoo_run / "results" / "data" / "subsets" / target / "1k5" / "run0.npz",
+                          seed=seed, methods=list(mine.index))
+        assert ranked["source"].tolist() == [source]
+        assert ranked.loc[0, list(mine.index)].to_numpy(float) == pytest.approx(mine.to_numpy(), rel=1e-9)
+
+    table = results.read_table(zoo_run / "results" / "tables" / "results.parquet")
+    per_target, summary = validation.study_tables(scores, table)
+    for name, expected in (("selection_validation.csv", per_target), ("selection_validation_summary.csv", summary)):
+        written = pd.read_csv(analysis / name)
+        assert list(written.columns) == list(expected.columns)
+        pd.testing.assert_frame_equal(written, expected.reset_index(drop=True), check_dtype=False)
+    # Every scored cell has its measured gain; with one candidate source per target the
+    # tiny run leaves the harness no choice to validate, and the page says so.
+    cells = validation.cells(scores, validation.mean_gains(table, keys=validation.STUDY_KEYS), keys=validation.STUDY_KEYS)
+    assert len(cells) == len(scores) and (cells.groupby(validation.STUDY_WITHIN)["source"].nunique() == 1).all()
+    assert per_target.empty and list(summary.columns) == validation.SUMMARY_COLUMNS
+
+    page = (analysis / "summary.html").read_text(encoding="utf-8")
+    image = re.search(r'id="tstl-gain-heatmap"[^>]*src="data:image/png;base64,([^"]+)"', page)
+    assert base64.b64decode(image[1]) == (analysis / "summary_heatmap.png").read_bytes()
+    assert page.index("tstl-gain-heatmap") < page.index("Source-selection estimators") < page.index("Does transfer help?")
+    assert "No target had two or more scored sources" in page
+    numbers = json.loads((analysis / "summary_page.json").read_text())
+    assert numbers["selection"] == {"summary": [], "best": None}
+
+
 def test_data_entry_reads_a_yaml_entry_a_ucr_folder_and_names_what_it_cannot(tmp_path):
     entry = tmp_path / "mine.yaml"
     entry.write_text("My-Set:\n  format: csv\n  path: series.csv\n  domain: medicine\n")
@@ -244,3 +297,23 @@ def test_transfer_reuses_a_subset_only_when_it_is_the_one_it_would_draw(zoo_run,
     assert not zoo.target._subset_drawn(subset, size=30, seed=7)  # another --size into the same --out
     assert not zoo.target._subset_drawn(subset, size=40, seed=8)  # another --seed
     assert not zoo.target._subset_drawn(tmp_path / "absent.npz", size=40, seed=7)
+
+
+def test_the_config_schema_names_every_estimator_the_study_can_run():
+    """config selection.estimators: the schema's names are the registry's estimators that
+    need no training; the fine-tuning proxy is refused with the config entry named."""
+    import yaml
+
+    from tstransfer import selection
+    from tstransfer.zoo import study
+    from workflow_runs import ROOT
+
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    names = schema["properties"]["selection"]["properties"]["estimators"]["items"]["enum"]
+    untrained = [name for name, e in selection.ESTIMATORS.items() if "train_for" not in e.needs]
+    assert sorted(names) == sorted([selection.ALL, *untrained])
+    assert [e.name for e in study.study_estimators(["all"])] == untrained
+    with pytest.raises(ValueError, match=r"config selection.estimators: finetune_proxy trains a model"):
+        study.study_estimators(["logme", "finetune_proxy"])
+    with pytest.raises(ValueError, match=r"config selection.estimators: unknown estimator\(s\) \['lme'\]"):
+        study.study_estimators(["lme"])

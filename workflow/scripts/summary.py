@@ -1,10 +1,13 @@
-"""Snakemake script: the report's summary page (HTML) and its numbers (JSON)."""
+"""Snakemake script: the report's summary page (HTML), its numbers (JSON) and its gain heatmap."""
+
+import os
 
 import pandas as pd
 
 from tstransfer import datasets, logs
-from tstransfer.analysis import results, summary
+from tstransfer.analysis import figures, results, stats, summary
 from tstransfer.fsutil import write_json, write_text
+from tstransfer.selection import validation
 
 # Datasets given by format: (one's own data) join the registry the tables are made from.
 datasets.register_config(snakemake.config)
@@ -15,6 +18,12 @@ with logs.logged_errors(log):
     comparison = None
     if snakemake.input.comparison:
         comparison = pd.read_csv(snakemake.input.comparison[0])
+    selection = None
+    if snakemake.input.selection:
+        estimators = pd.read_csv(snakemake.input.selection[0])
+        best = validation.best_estimator(estimators)
+        selection = {"summary": estimators.to_dict("records"), "best": best}
+    analysis = stats.analyse(table, snakemake.params.protocol)
     numbers = summary.build_summary(
         table,
         snakemake.params.protocol,
@@ -22,7 +31,13 @@ with logs.logged_errors(log):
         switches=dict(snakemake.params.switches),
         expected_jobs=dict(snakemake.params.expected_jobs),
         comparison=comparison,
+        selection=selection,
+        analysis=analysis,
     )
+    stem = os.path.splitext(snakemake.output.heatmap)[0]
+    figures.plot_study_heatmap(analysis["domains_performance"], analysis["study"], stem)
+    with open(snakemake.output.heatmap, "rb") as png:
+        heatmap = png.read()
     write_json(snakemake.output.json, numbers)
-    write_text(snakemake.output.html, summary.summary_page(numbers))
+    write_text(snakemake.output.html, summary.summary_page(numbers, heatmap))
     log.info("summary page written to %s", snakemake.output.html)

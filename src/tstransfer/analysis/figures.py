@@ -1,4 +1,5 @@
-"""Figures: Figure 8 (gain against multiplier) and heatmaps of Tables 6-9.
+"""Figures: Figure 8 (gain against multiplier), heatmaps of Tables 6-9 and the summary
+page's heatmap of every source and target variant.
 
 Matplotlib with the Agg backend (no display on a cluster node). Every figure is saved
 as PNG and SVG, each atomically.
@@ -7,6 +8,7 @@ as PNG and SVG, each atomically.
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -147,7 +149,16 @@ def plot_domain_heatmap(
     if not columns or not sources:
         return _save_empty(f"No {'seismology' if group == 'seismology' else 'other-domain'} targets "
                            f"with fine-tuned models in this study: no {which} heatmap.", stem)
-    values, medians, significant, flagged = _heatmap_grid(cells[cells["target"].isin(targets)], sources, columns)
+    grid = _heatmap_grid(cells[cells["target"].isin(targets)], sources, columns)
+    figure = _draw_heatmap(grid, sources, columns, which,
+                           "* significant (BKY-corrected p <= 0.05); † mean driven by a single run")
+    return _save(figure, stem)
+
+
+def _draw_heatmap(grid, sources: list[str], columns: list[tuple[str, str]], which: str, legend: str) -> plt.Figure:
+    """The heatmap of :func:`_heatmap_grid`'s arrays: colours symmetric around 0 (green:
+    TL better), clipped at :func:`colour_limit`; significant cells outlined and starred."""
+    values, medians, significant, flagged = grid
     limit = colour_limit(values)
     figure, axis = plt.subplots(figsize=(1.5 * len(columns) + 2, 0.8 * len(sources) + 1.5))
     # Symmetric limits keep 0 at the colormap's centre; beyond +-limit the colour saturates.
@@ -170,14 +181,29 @@ def plot_domain_heatmap(
     axis.set_yticks(range(len(sources)), [dataset_label(s) for s in sources])
     axis.set_xlabel("Target (variant)")
     axis.set_ylabel("Source")
-    axis.set_title(
-        f"{which.capitalize()} gain (%): mean, median below; * significant (BKY-corrected p <= 0.05); "
-        "† mean driven by a single run", fontsize=9,
-    )
+    # Wrapped to the figure's width (about 14 characters per inch at this size).
+    title = f"{which.capitalize()} gain (%): mean, median below; {legend}"
+    axis.set_title("\n".join(textwrap.wrap(title, int(14 * figure.get_figwidth()))), fontsize=9)
     figure.colorbar(
         image, ax=axis, extend="both",
         label=f"{which} gain (%), colour clipped at ±{format_percent(limit)}% "
         f"(the {CLIP_PERCENTILE:g}th percentile of |mean gain|)",
     )
     figure.tight_layout()
+    return figure
+
+
+def plot_study_heatmap(cells: pd.DataFrame, study: Study, stem: str | os.PathLike) -> list[Path]:
+    """The summary page's heatmap: the mean performance gain (%) of every source (rows)
+    on every target variant of the study (columns), all domain groups in one figure,
+    drawn as :func:`plot_domain_heatmap` draws one table (``cells``: Tables 6+7's,
+    stats.domain_tables). A study without fine-tuned cells gets a figure that says so."""
+    stem = Path(stem)
+    columns = [(t, v) for t in study.targets for v in study.variants]
+    sources = list(study.sources)
+    if not columns or not sources:
+        return _save_empty("No fine-tuned models in this study: no gain heatmap.", stem)
+    figure = _draw_heatmap(_heatmap_grid(cells, sources, columns), sources, columns, "performance",
+                           "* significant (Wilcoxon, BKY-corrected over Tables 6+7, p <= 0.05); "
+                           "† mean driven by a single run")
     return _save(figure, stem)

@@ -4,12 +4,16 @@
 of Tables 3, 4 and 10, the number of significant (and single-run-driven) cells per table,
 the protocol and the switches in force, the run's size (training jobs expected and
 done, diverged models, missing pairs and cells) and, where the authors' results were
-imported, how our tables compare with theirs. :func:`summary_page` renders it as one
-HTML page; the report's landing page (report/workflow.rst) inlines that page.
+imported, how our tables compare with theirs; and, where the study validated its
+source-selection estimators (rules/selection.smk), their summary. :func:`summary_page`
+renders it as one HTML page, opening on the study's answer at a glance (a source x
+target heatmap of the gains, given as PNG bytes, beside the estimator table); the
+report's landing page (report/workflow.rst) inlines that page.
 """
 
 from __future__ import annotations
 
+import base64
 import html as html_lib
 from collections.abc import Mapping
 
@@ -43,15 +47,21 @@ def build_summary(
     switches: Mapping[str, bool] | None = None,
     expected_jobs: Mapping[str, int] | None = None,
     comparison: pd.DataFrame | None = None,
+    selection: Mapping[str, object] | None = None,
+    analysis: Mapping[str, object] | None = None,
 ) -> dict[str, object]:
     """Every number of the summary page, as plain data (also written as JSON).
 
     ``protocol`` is the selection protocol the analysis ran under (``validation`` or
     ``paper``); ``label`` names the procedure in force, ``switches`` its switches,
     ``expected_jobs`` the training jobs the config asks for per kind, ``comparison``
-    the output of :func:`tables.compare_with_published` (None: nothing imported).
+    the output of :func:`tables.compare_with_published` (None: nothing imported),
+    ``selection`` the estimators' validation (``{"summary": rows, "best": row or None}``,
+    rows as :func:`tstransfer.selection.validation.summarise` writes them; None: not
+    run), ``analysis`` :func:`stats.analyse` of ``results_df`` when the caller has it.
     """
-    analysis = stats.analyse(results_df, protocol)
+    if analysis is None:
+        analysis = stats.analyse(results_df, protocol)
     # Plain Python values; write_json takes numpy's too.
     sign_tests = {which: analysis[f"table{number}"].to_dict("records") for which, number in WINS_TABLES.items()}
     table10 = analysis["table10"]
@@ -68,6 +78,7 @@ def build_summary(
         "size": _run_size(results_df, analysis, expected_jobs),
         "robust_rule": {"shift": stats.SINGLE_RUN_SHIFT},
         "published": _published_summary(comparison) if comparison is not None else None,
+        "selection": dict(selection) if selection is not None else None,
     }
 
 
@@ -171,8 +182,9 @@ def _p(value: float) -> str:
     return f"{value:.3g}" if value == value else ""
 
 
-def summary_fragment(summary: Mapping[str, object]) -> str:
-    """The summary's HTML body; summary_page puts it in ``<div class="tstl" id="tstl-summary">``."""
+def summary_fragment(summary: Mapping[str, object], heatmap_png: bytes | None = None) -> str:
+    """The summary's HTML body; summary_page puts it in ``<div class="tstl" id="tstl-summary">``.
+    ``heatmap_png``: the gain heatmap, embedded as a data URI (the page is inlined)."""
     parts = [f"<h1>{html_lib.escape(TITLE)}</h1>"]
     parts.append(
         f"<p>Protocol in force: <b>{html_lib.escape(str(summary['label']))}</b> "
@@ -180,10 +192,58 @@ def summary_fragment(summary: Mapping[str, object]) -> str:
         "Headline numbers are the paper's (means of per-run gains, its tests), so that they compare "
         "with the published tables; medians and single-run flags stand beside them in every gain table.</p>"
     )
+    parts += _answer_section(summary, heatmap_png)
     for section in (_sign_tests_section, _architectures_section, _cells_section, _switches_section,
                     _size_section, _published_section):
         parts += section(summary)
     return "\n".join(parts)
+
+
+def _answer_section(summary: Mapping[str, object], heatmap_png: bytes | None) -> list[str]:
+    """The study's answer at a glance: the gain heatmap beside the estimators' validation."""
+    parts = ['<h2>The study at a glance: gains, and which estimator predicts them</h2>',
+             '<div class="glance" style="display:flex;flex-wrap:wrap;gap:1.5rem;align-items:flex-start">']
+    if heatmap_png:
+        data = base64.b64encode(heatmap_png).decode("ascii")
+        parts.append('<figure style="flex:1 1 28rem;margin:0"><img id="tstl-gain-heatmap" alt="Mean performance gain '
+                     f'per source and target variant" style="max-width:100%;max-height:34rem" src="data:image/png;base64,{data}">'
+                     "<figcaption>Mean performance gain (%) of fine-tuning over the referents per source (rows) "
+                     "and target variant (columns), all architectures and runs pooled; * and outline: "
+                     "significant (Wilcoxon, BKY-corrected).</figcaption></figure>")
+    parts.append('<div style="flex:1 1 24rem">' + "\n".join(_selection_section(summary.get("selection"))) + "</div>")
+    return parts + ["</div>"]
+
+
+def _number(value: object) -> str:
+    return html.format_value(value) or "n/a"
+
+
+def _selection_section(selection: Mapping[str, object] | None) -> list[str]:
+    if selection is None:
+        return ["<p>Source selection was not validated on this study (config <code>selection.estimators</code> "
+                "names none).</p>"]
+    rows = [[row["estimator"], row["n_targets"], row["spearman"], row["top1"], row["regret"]]
+            for row in selection["summary"]]
+    best = selection.get("best")
+    if best is None:
+        verdict = ("<p>No target had two or more scored sources with a measured gain: "
+                   "no estimator could be validated.</p>")
+    else:
+        targets = int(best["n_targets"])
+        verdict = (f"<p>Best estimator on this study: <b>{html_lib.escape(str(best['estimator']))}</b> "
+                   f"(lowest mean regret; on its {targets} target{'s' if targets != 1 else ''}: regret "
+                   f"{_number(best['regret'])} points, top-1 hit rate {_number(best['top1'])}, mean Spearman "
+                   f"{_number(best['spearman'])}; a random pick on the same targets: regret "
+                   f"{_number(best['regret_random'])}, top-1 {_number(best['top1_random'])}).</p>")
+    return [
+        "<h3>Source-selection estimators against the measured gains</h3>",
+        verdict,
+        _table(["Estimator", "targets", "mean Spearman", "top-1 hit rate", "mean regret (points)"], rows),
+        '<p class="notes">Per (target, variant, architecture): the rank correlation of the estimator\'s score '
+        "with the mean gain over the sources, whether its top-scored source has the best gain, and the best "
+        "gain minus the picked source's; means over targets. <i>random</i>: a random pick's exact "
+        "expectations on the same sources (Spearman 0).</p>",
+    ]
 
 
 def _sign_tests_section(summary: Mapping[str, object]) -> list[str]:
@@ -300,6 +360,7 @@ div.h-screen:has(#tstl-summary) { align-items: flex-start; justify-content: flex
 """
 
 
-def summary_page(summary: Mapping[str, object]) -> str:
+def summary_page(summary: Mapping[str, object], heatmap_png: bytes | None = None) -> str:
     """The summary as a complete HTML document (style scoped under ``.tstl``)."""
-    return html.page(TITLE, summary_fragment(summary), extra_style=REPORT_LAYOUT, div_id="tstl-summary")
+    return html.page(TITLE, summary_fragment(summary, heatmap_png), extra_style=REPORT_LAYOUT,
+                     div_id="tstl-summary")

@@ -16,6 +16,10 @@ expectations on the same sources, computed exactly: ``top1_random`` = the share 
 with the best gain (1 / n_sources without ties), ``regret_random`` = best gain minus the
 mean gain; a random ranking's expected Spearman is 0. :func:`summarise` averages each
 column over targets, per estimator, and adds the random pick as the row ``random``.
+
+On a study (rules/selection.smk): :func:`study_tables` runs all of it on the scores of
+every (arch, source, target, variant) and the study's results table, choosing a source
+per (target, variant, architecture); :func:`best_estimator` names the summary's best.
 """
 
 from __future__ import annotations
@@ -33,6 +37,11 @@ CELL_COLUMNS = ("target", "source", "estimator", "score", "gain")
 RANDOM = "random"
 PER_TARGET_COLUMNS = ["estimator", "n_sources", "spearman", "top1", "regret", "top1_random",
                       "regret_random", "best_source", "picked_source", "best_gain", "picked_gain"]
+# A study's selection (rules/selection.smk): scores and gains per (arch, source, target,
+# variant); a source is chosen per (target, variant, architecture), as the study
+# fine-tunes every source into every target per architecture.
+STUDY_KEYS = ["arch", "source", "target", "variant"]
+STUDY_WITHIN = ["target", "variant", "arch"]
 SUMMARY_COLUMNS = ["estimator", "n_targets", "n_spearman", "spearman", "top1", "regret",
                    "top1_random", "regret_random"]
 
@@ -143,4 +152,25 @@ def validate(frame: pd.DataFrame, *, within: Sequence[str] = ("target",)) -> tup
     return targets, summarise(targets, within=within)
 
 
-__all__ = ["mean_gains", "cells", "per_target", "summarise", "validate", "CELL_COLUMNS", "RANDOM"]
+def study_tables(scores: pd.DataFrame, results_table: pd.DataFrame, *,
+               protocol: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(per_target, summary)`` of the harness on ``scores`` beside the study's mean gains
+    (the grid-selected model's, by ``protocol``'s curve): per estimator and (target,
+    variant, arch), then per estimator with the random pick as the last row."""
+    gains = mean_gains(results_table, keys=STUDY_KEYS, protocol=protocol)
+    return validate(cells(scores, gains, keys=STUDY_KEYS), within=STUDY_WITHIN)
+
+
+def best_estimator(summary: pd.DataFrame) -> dict | None:
+    """The summary's best estimator row: lowest mean regret, then highest top-1 hit rate,
+    then highest mean Spearman; None when no estimator was validated on any target."""
+    rows = summary[(summary["estimator"] != RANDOM) & (summary["n_targets"] > 0)]
+    if rows.empty:
+        return None
+    ranked = rows.assign(_spearman=rows["spearman"].fillna(-np.inf)).sort_values(
+        ["regret", "top1", "_spearman"], ascending=[True, False, False], kind="stable")
+    return ranked.drop(columns="_spearman").iloc[0].to_dict()
+
+
+__all__ = ["mean_gains", "cells", "per_target", "summarise", "validate", "study_tables", "best_estimator",
+           "CELL_COLUMNS", "RANDOM", "STUDY_KEYS", "STUDY_WITHIN"]

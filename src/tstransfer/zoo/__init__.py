@@ -31,8 +31,9 @@ converts the last two with the study's preprocessing first.
 The package by concern: :mod:`.cards` (the card, the folder's file names),
 :mod:`.folder` (export, index and checksums, reading, loading, compatibility),
 :mod:`.target` (``--data`` as a store, the runs' subsets, LogME's training data),
-:mod:`.ranking` (features and the estimators' scores), :mod:`.finetune` (``transfer``'s jobs) and
-:mod:`.gains` (the gain tables, their report, and LogME's validation against them).
+:mod:`.ranking` (features and the estimators' scores), :mod:`.finetune` (``transfer``'s jobs),
+:mod:`.gains` (the gain tables, their report, and LogME's validation against them) and
+:mod:`.study` (every estimator's scores on a finished study, rules/selection.smk).
 None imports TensorFlow when imported (``snakemake zoo`` runs in the data env without
 it): the functions that train or load a model import it when they run.
 """
