@@ -70,3 +70,12 @@ def test_a_cut_of_the_real_study_runs_every_rule_on_the_real_files(tmp_path, bar
     performance = (tmp_path / "results" / "analysis" / "tables" / "table7_performance_other.csv").read_text()
     assert all(name in performance.lower() for name in ("gunpoint", "italypowerdemand", "covid3month"))
     assert not any(name in performance.lower() for name in ("lomax", "stead", "speech", "sp500"))
+    # Source selection validated on the cut: every estimator that applies scored each
+    # (source, target), and the summary sets them beside a random pick.
+    analysis = tmp_path / "results" / "analysis"
+    scores = pd.read_csv(analysis / "selection_scores.csv")
+    assert {"logme", "hscore", "linear_mse"} <= set(scores["estimator"])
+    assert set(scores.loc[scores["estimator"] == "linear_mse", "target"]) == {"covid3month"}
+    summary = pd.read_csv(analysis / "selection_validation_summary.csv")
+    assert summary["estimator"].iloc[-1] == "random" and "logme" in set(summary["estimator"])
+    assert "Best estimator on this study: <b>" in (analysis / "summary.html").read_text()

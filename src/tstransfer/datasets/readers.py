@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from .base import DataError
+from .tsheader import read_header_line
 
 FORMATS = ("numpy", "hdf5", "csv", "xarray", "ts", "tsv")
 
@@ -251,12 +252,7 @@ def read_ts(name: str, path: Path, settings: Mapping[str, Any] | None = None) ->
         if not in_data:
             if not line.startswith("@"):
                 raise DataError(name, path, f"line {number}: expected a @header line before @data")
-            key, _, value = line[1:].partition(" ")
-            key = key.lower()
-            if key == "data":
-                in_data = True
-            else:
-                header[key] = value.strip()
+            in_data = read_header_line(line, header)
             continue
         instance, label = _ts_instance(name, path, number, line)
         series.append(instance)

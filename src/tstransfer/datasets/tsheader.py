@@ -34,13 +34,18 @@ def ts_header(path: Path) -> tuple[dict[str, str], str | None]:
                 return header, line
             if not line.startswith("@"):
                 return header, None
-            key, _, value = line[1:].partition(" ")
-            key = key.lower()
-            if key == "data":
-                in_data = True
-            else:
-                header[key] = value.strip()
+            in_data = read_header_line(line, header)
     return header, None
+
+
+def read_header_line(line: str, header: dict[str, str]) -> bool:
+    """One stripped ``@key value`` line into ``header`` (key lower case); True at ``@data``."""
+    key, _, value = line[1:].partition(" ")
+    key = key.lower()
+    if key == "data":
+        return True
+    header[key] = value.strip()
+    return False
 
 
 def probe_ts_file(path: Path) -> tuple[str, int] | None:
