@@ -317,3 +317,16 @@ def test_the_config_schema_names_every_estimator_the_study_can_run():
         study.study_estimators(["logme", "finetune_proxy"])
     with pytest.raises(ValueError, match=r"config selection.estimators: unknown estimator\(s\) \['lme'\]"):
         study.study_estimators(["lme"])
+
+
+def test_zoo_commands_answer_bad_input_in_one_line(tmp_path, capsys):
+    from tstransfer import cli
+
+    assert cli.main(["rank", "--zoo", str(tmp_path), "--data", str(tmp_path), "--method", "bogus"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --method: unknown estimator(s) ['bogus']")
+    out = tmp_path / "transfer"
+    assert cli.main(["transfer", "--zoo", str(tmp_path / "nozoo"), "--data", str(tmp_path), "--out", str(out)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"error: {tmp_path / 'nozoo' / 'index.json'}: no zoo index (export a zoo with `snakemake zoo`)"]
+    assert not out.exists()

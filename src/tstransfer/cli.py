@@ -92,15 +92,32 @@ def _zoo_commands(commands) -> None:
             sub.add_argument("--arch", nargs="+", help="only these architectures")
 
 
+def _zoo_command_or_error(args: argparse.Namespace) -> int:
+    """A zoo command, whose bad input (no zoo, unreadable data, an unknown estimator) is
+    one line ``error: ...`` on stderr and exit status 2, not a traceback."""
+    from .datasets import DataError
+    from .zoo import ZooError
+
+    try:
+        return _run_zoo_command(args)
+    except (ZooError, DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
 def _run_zoo_command(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
-    from . import logs, zoo
+    from . import logs, selection, zoo
     from .fsutil import atomic_path
 
     logs.setup(None)
     if args.command == "rank":
+        try:  # before the zoo and the data are read
+            selection.resolve(args.method)
+        except ValueError as error:
+            raise zoo.ZooError(f"--method: {error}") from None
         with tempfile.TemporaryDirectory() as scratch:  # the converted store, without --out
             table = zoo.rank_target(args.zoo, args.data, args.out or scratch, size=args.size, seed=args.seed,
                                     methods=args.method)
@@ -147,7 +164,7 @@ def run_job(argv: Sequence[str]) -> int:
     """Parse ``argv`` and run the job in this process; return the exit status."""
     args = _parser().parse_args(list(argv))
     if args.command in ZOO_COMMANDS:
-        return _run_zoo_command(args)
+        return _zoo_command_or_error(args)
     with _exclusive(args.out) as waited:
         if waited and os.path.exists(os.path.join(args.out, "result.json")):
             # The process we waited for finished this very job: its result stands.
