@@ -11,7 +11,7 @@ source), each estimator on the target's training subset of that run (the trainin
 fine-tuning used): the frozen penultimate-layer features, the source head's class
 probabilities (the head's softmax applied to those features, where the source is a
 classification dataset), and for ``dtw_dba`` the raw series of target and source (at most
-DTW_PER_CLASS instances per class, a seeded sample, interpolated to at most DTW_LENGTH
+tstransfer.zoo.study.DTW_PER_CLASS instances per class, a seeded sample, interpolated to at most DTW_LENGTH
 points). Scores are averaged over runs; the gain is the mean per-run performance gain of
 the grid-selected model over its referent (tstransfer.selection.validation.mean_gains).
 The fine-tuning proxy trains and is not run here.
@@ -33,14 +33,11 @@ import pandas as pd
 from tstransfer import selection, zoo
 from tstransfer.analysis import results
 from tstransfer.fsutil import write_text
-from tstransfer.seeding import rng_for
 from tstransfer.store import store_attrs
+from tstransfer.zoo import study
 from tstransfer.selection import similarity, validation
 
 KEYS = ["arch", "source", "target", "variant"]
-DTW_PER_CLASS = 20  # DBA costs one DTW per instance and iteration
-DTW_LENGTH = 256
-TRAINED = {"finetune_proxy"}
 
 
 def partial_run(run_dir: Path) -> tuple[Path, pd.DataFrame]:
@@ -60,13 +57,8 @@ def partial_run(run_dir: Path) -> tuple[Path, pd.DataFrame]:
 
 
 def dtw_averages(waveform: np.ndarray, labels, task: str, dataset: str) -> list[np.ndarray]:
-    """Per-class DBA averages of a seeded sample of at most DTW_PER_CLASS series per class."""
-    labels = np.asarray(labels).reshape(len(waveform), -1)[:, 0] if task == "classification" else np.zeros(len(waveform))
-    rng = rng_for(0, "dtw-sample", dataset)
-    keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(labels == value))[:DTW_PER_CLASS]
-                                   for value in np.unique(labels)]))
-    series = zoo.adapt_input(waveform[keep], min(DTW_LENGTH, waveform.shape[1]), waveform.shape[2])
-    return similarity.class_averages(series, labels[keep] if task == "classification" else None)
+    """The workflow's DTW sample and averages (tstransfer.zoo.study), seeded with 0 here."""
+    return study.dtw_averages(waveform, labels, task, dataset, 0)
 
 
 def model_inputs(zoo_dir: Path, entry: dict, waveform, stream_max, labels, task: str) -> selection.Inputs:
@@ -117,7 +109,7 @@ def scores_of_run(run_dir: Path, zoo_dir: Path, finetuned: pd.DataFrame, estimat
 
 
 def main(run_dir: Path, partial: bool = False, names: list[str] | None = None) -> dict[str, pd.DataFrame]:
-    estimators = [e for e in selection.resolve(names or [selection.ALL]) if e.name not in TRAINED]
+    estimators = study.study_estimators(names or [selection.ALL])
     if partial:
         zoo_dir, table = partial_run(run_dir)
     else:
