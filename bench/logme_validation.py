@@ -73,13 +73,8 @@ def model_inputs(zoo_dir: Path, entry: dict, waveform, stream_max, labels, task:
 
 
 def score_cell(estimators, inputs: selection.Inputs, target_averages, source_averages) -> dict[str, float]:
-    scores = {}
-    for estimator in estimators:
-        if estimator.name == "dtw_dba":
-            scores[estimator.name] = -similarity.averages_distance(target_averages, source_averages)
-        elif estimator.unavailable(inputs) is None:
-            scores[estimator.name] = estimator(inputs)
-    return scores
+    dtw_score = -similarity.averages_distance(target_averages, source_averages)
+    return zoo.ranking.estimator_scores(estimators, inputs, dtw_score=dtw_score)
 
 
 def scores_of_run(run_dir: Path, zoo_dir: Path, finetuned: pd.DataFrame, estimators) -> pd.DataFrame:

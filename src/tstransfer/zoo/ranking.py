@@ -100,7 +100,7 @@ def rank(zoo_dir: str | Path, store: str | Path, *, subset: str | Path | None = 
         model = load(entry["arch"], entry["source"], zoo_dir, check=check)
         inputs = model_inputs(model, entry, waveform, stream_max, labels, attrs["task"])
         rows.append({"name": entry["name"], "arch": entry["arch"], "source": entry["source"],
-                     **_scores(estimators, inputs, entry["name"]), "n_features": inputs.features.shape[1]})
+                     **estimator_scores(estimators, inputs, model=entry["name"]), "n_features": inputs.features.shape[1]})
         del model
         keras.backend.clear_session()
     names = [e.name for e in estimators]
@@ -110,13 +110,24 @@ def rank(zoo_dir: str | Path, store: str | Path, *, subset: str | Path | None = 
     return table
 
 
-def _scores(estimators, inputs: selection.Inputs, model: str) -> dict[str, float]:
+# The estimator that compares raw series, not one model's features: its callers give its
+# score (minus the DTW distance of the class averages), computed once per source.
+DTW = "dtw_dba"
+
+
+def estimator_scores(estimators, inputs: selection.Inputs, *, dtw_score: float | None = None,
+                     model: str = "") -> dict[str, float]:
+    """Each estimator's score of ``inputs``, for those that can score them (the others are
+    left out, and why is logged); ``dtw_dba`` takes ``dtw_score`` where one is given."""
     scores = {}
     for estimator in estimators:
         reason = estimator.unavailable(inputs)
-        if reason is not None:
-            log.info("rank: no %s for %s: %s", estimator.name, model, reason)
-        scores[estimator.name] = np.nan if reason else estimator(inputs)
+        if estimator.name == DTW and dtw_score is not None:
+            scores[DTW] = float(dtw_score)
+        elif reason is None:
+            scores[estimator.name] = estimator(inputs)
+        else:
+            log.info("no %s for %s: %s", estimator.name, model or "this model", reason)
     return scores
 
 

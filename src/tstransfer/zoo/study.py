@@ -27,11 +27,10 @@ from ..selection import similarity
 from ..selection.validation import STUDY_KEYS
 from ..store import store_attrs
 from .folder import compatibility, load, read_index
-from .ranking import adapt_input, model_inputs
+from .ranking import DTW, adapt_input, estimator_scores, model_inputs
 from .target import target_training_data
 
 SCORE_COLUMNS = [*STUDY_KEYS, "estimator", "score"]
-DTW = "dtw_dba"
 DTW_PER_CLASS = 20  # DBA costs one DTW per instance and iteration
 DTW_LENGTH = 256
 
@@ -102,12 +101,10 @@ def score_study(zoo_dir: str | Path, targets: Sequence[tuple[str, str, str | Pat
         for cell in usable:
             inputs = model_inputs(model, entry, *cell["data"], cell["attrs"]["task"])
             key = {"arch": entry["arch"], "source": source, "target": cell["target"], "variant": cell["variant"]}
-            for estimator in estimators:
-                if estimator.name == DTW:
-                    rows.append({**key, "estimator": DTW,
-                                 "score": -similarity.averages_distance(cell["averages"], source_averages[source])})
-                elif estimator.unavailable(inputs) is None:
-                    rows.append({**key, "estimator": estimator.name, "score": estimator(inputs)})
+            dtw_score = -similarity.averages_distance(cell["averages"], source_averages[source]) if dtw else None
+            rows += [{**key, "estimator": name, "score": score}
+                     for name, score in estimator_scores(estimators, inputs, dtw_score=dtw_score,
+                                                         model=entry["name"]).items()]
         del model
         keras.backend.clear_session()
     return pd.DataFrame(rows, columns=SCORE_COLUMNS)
