@@ -71,10 +71,10 @@ def main(n: int = 5000, d: int = 512) -> None:
         for task, (inputs, size) in cases.items():
             seconds, score = timed(estimator, inputs)
             print(f"{estimator.name:<18} {task:<15} {size:<32} {seconds:>9.3f} {score:>12.5g}", flush=True)
-    logme_spectrum(by_task["classification"].features)
+    logme_spectrum(by_task["classification"].features, by_task["classification"].labels)
 
 
-def logme_spectrum(features: np.ndarray) -> None:
+def logme_spectrum(features: np.ndarray, labels: np.ndarray) -> None:
     """LogME's spectrum (tstransfer.logme._spectrum: the Gram matrix's eigendecomposition
     where n >= 2d) against the thin SVD it replaced, in turns, and the LogME each gives."""
     from tstransfer import logme
@@ -91,8 +91,15 @@ def logme_spectrum(features: np.ndarray) -> None:
             spectrum(features)
             seconds[name].append(time.perf_counter() - start)
     gram, full = (statistics.median(seconds[name]) for name in ("gram", "svd"))
+    with_gram = logme.logme(features, labels, "classification")
+    logme._spectrum, gram_spectrum = svd, logme._spectrum
+    try:
+        with_svd = logme.logme(features, labels, "classification")
+    finally:
+        logme._spectrum = gram_spectrum
     print(f"logme spectrum, {features.shape[0]} x {features.shape[1]}: gram {gram:.3f} s, svd {full:.3f} s, "
-          f"ratio {full / gram:.2f}")
+          f"ratio {full / gram:.2f}; LogME {with_gram:.10f} (gram) vs {with_svd:.10f} (svd), "
+          f"difference {abs(with_gram - with_svd):.1e}")
 
 
 if __name__ == "__main__":
