@@ -477,6 +477,9 @@ def test_one_epoch_of_training(stores, task, force_stream, tmp_path):
         else:
             expected = weighted_f1(data.labels, predictions.argmax(axis=1), 3)
         assert value == pytest.approx(expected, rel=1e-5)
+        if split == "test":  # the accuracy published results are given in (classification only)
+            accuracy = np.mean(predictions.argmax(axis=1) == np.asarray(data.labels))
+            assert result.test_accuracy == (None if task == "regression" else pytest.approx(accuracy))
     assert result.val_metric == history["val_metric"][0]
     # one epoch: no convergence rate (degenerate curve)
     assert result.convergence_rate is None and result.convergence_rate_val is None
@@ -750,7 +753,7 @@ def test_jobs_pretrain_select_referent_finetune(stores, tmp_path):
                 "stream_max", "task", "status", "best_epoch", "last_epoch", "resumed_from_epoch",
                 "metric", "val_metric", "test_metric", "convergence_rate", "convergence_rate_val",
                 "convergence_rate_test", "n_train", "n_val", "n_test", "timings", "history", "config",
-                "versions", "runtime_s"}
+                "versions", "runtime_s", "test_accuracy"}
     for r in stored:
         assert required <= set(r), required - set(r)
         assert r["convergence_rate"] == r["convergence_rate_val"] and r["convergence_rate_test"] is None
@@ -759,6 +762,7 @@ def test_jobs_pretrain_select_referent_finetune(stores, tmp_path):
         assert r["kind"] == "pretrain" and r["source"] == "toy_regression" and r["target"] is None
         assert r["variant"] is None and r["run"] is None and r["omega"] is None
         assert r["n_train"] == 224 and r["stream_max"] is True and r["metric"] == "mae"
+        assert r["test_accuracy"] is None  # a regression model has no accuracy
         assert set(r["timings"]) >= {"import", "model_build", "data_load", "training", "evaluation"}
         assert r["config"]["training"]["max_epochs"] == 2 and r["versions"]["keras"]
 
@@ -782,6 +786,7 @@ def test_jobs_pretrain_select_referent_finetune(stores, tmp_path):
     out = tmp_path / "referent"
     record = jobs.referent(config, arch, "toy_classification", "tiny", 0, cls_store, cls_subset, out)
     assert record["kind"] == "referent" and record["source"] is None and record["omega"] is None
+    assert 0 <= record["test_accuracy"] <= 1  # classification: what published figures give
     assert record["seed"] != result["seed"]
 
 

@@ -185,6 +185,7 @@ def _record(kind: str, arch: str, identity: Mapping[str, Any], *, seed: int, use
         "metric": result.metric,
         "val_metric": result.val_metric,
         "test_metric": result.test_metric,
+        "test_accuracy": result.test_accuracy,
         "convergence_rate": result.convergence_rate,
         "convergence_rate_val": result.convergence_rate_val,
         "convergence_rate_test": result.convergence_rate_test,

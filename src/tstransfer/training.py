@@ -77,6 +77,9 @@ class TrainResult:
     history: dict[str, list]
     seconds: dict[str, float] = field(default_factory=dict)  # training, evaluation
     resumed_from_epoch: int = 0  # epochs already done when this call started
+    # the share of test instances classified right (classification only): the figure
+    # published results of a model family give, which a referent is held to
+    test_accuracy: float | None = None
 
 
 def loss_value(task: str, labels: np.ndarray, predictions: np.ndarray, n_outputs: int,
@@ -385,11 +388,13 @@ class EpochLoop:
         """The best weights put in the model, evaluated on the test set."""
         state, task = self.state, self.task
         started = time.perf_counter()
-        val_metric = test_metric = None
+        val_metric = test_metric = test_accuracy = None
         if self.best_weights is not None:
             self.model.set_weights(self.best_weights)
             val_metric = state.history["val_metric"][state.best_epoch]
-            test_metric = evaluate(self.model, self.feed, "test", self.loss)[1]
+            test = evaluate_all(self.model, self.feed, "test", self.loss)
+            test_metric = test["metric"]
+            test_accuracy = test["accuracy"] if task == "classification" else None
         rate_val = convergence_rate(state.history["val_metric"], task)
         rate_test = convergence_rate(state.history["test_metric"], task) if self.test_curves else None
         return TrainResult(
@@ -405,6 +410,7 @@ class EpochLoop:
             history={k: list(v) for k, v in state.history.items()},
             seconds={"training": state.training_seconds, "evaluation": time.perf_counter() - started},
             resumed_from_epoch=self.resumed_from,
+            test_accuracy=_finite_or_none(test_accuracy),
         )
 
 

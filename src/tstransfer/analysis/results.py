@@ -44,6 +44,7 @@ COLUMNS: dict[str, str] = {
     "last_epoch": "Int64",
     "val_metric": "float64",
     "test_metric": "float64",
+    "test_accuracy": "float64",  # classification; NaN for regression and results written before
     "metric": "string",  # "mae" | "f1_weighted"
     "convergence_rate": "float64",  # the one the configured protocol defines
     "convergence_rate_val": "float64",
@@ -51,8 +52,10 @@ COLUMNS: dict[str, str] = {
     "runtime_s": "float64",
 }
 
+# Keys a job JSON may lack: results written before the key existed.
+OPTIONAL_KEYS = ("test_accuracy",)
 # Keys a job JSON must carry (``history``, ``config`` and ``versions`` are ignored here).
-REQUIRED_KEYS = tuple(COLUMNS)
+REQUIRED_KEYS = tuple(key for key in COLUMNS if key not in OPTIONAL_KEYS)
 
 # One column per protocol switch (tstransfer.protocol): its value for the model, or <NA>
 # where the switch does not shape that kind of model (so a flip leaves it unchanged).
@@ -128,6 +131,7 @@ def record_from_job(job: Mapping[str, object], origin: str = "<job>") -> dict[st
         "last_epoch": job["last_epoch"],
         "val_metric": _as_float(job["val_metric"]),
         "test_metric": _as_float(job["test_metric"]),
+        "test_accuracy": _as_float(job.get("test_accuracy")),
         "metric": job["metric"],
         "convergence_rate": _as_float(job["convergence_rate"]),
         "convergence_rate_val": _as_float(job["convergence_rate_val"]),
