@@ -78,6 +78,7 @@ rule analysis:
     params:
         protocol=SELECTION,
         out=lambda wc, output: os.path.dirname(output.done),
+        referent_check=config.get("referent_check"),
     script:
         "../workflow/scripts/analysis.py"
 
@@ -220,5 +221,6 @@ rule summary:
         label=PROTOCOL_LABEL,
         switches=SWITCHES,
         expected_jobs=expected_jobs,
+        referent_check=config.get("referent_check"),
     script:
         "../workflow/scripts/summary.py"

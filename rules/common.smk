@@ -170,6 +170,21 @@ def check_synthetic_settings():
 check_synthetic_settings()
 
 
+def check_referent_check():
+    """A published figure names a dataset of this config (one that is no target is unused):
+    any other name is a typo."""
+    named = list(((config.get("referent_check") or {}).get("accuracy") or {}))
+    unknown = [name for name in named if name not in DATASETS]
+    if unknown:
+        raise ValueError(
+            f"config referent_check.accuracy: {', '.join(unknown)} is not a dataset of this config"
+            f" ({', '.join(DATASETS)})"
+        )
+
+
+check_referent_check()
+
+
 def download_spec(wildcards):
     dataset = wildcards.dataset
     for item in downloads(dataset):

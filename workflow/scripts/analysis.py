@@ -9,5 +9,10 @@ datasets.register_config(snakemake.config)
 log = logs.setup(snakemake.log[0])
 with logs.logged_errors(log):
     table = results.read_table(snakemake.input[0])
-    written = render.write_all_outputs(table, snakemake.params.out, snakemake.params.protocol)
+    written = render.write_all_outputs(
+        table,
+        snakemake.params.out,
+        snakemake.params.protocol,
+        {"referent_check": snakemake.params.referent_check},
+    )
     log.info("wrote %d files under %s", len(written), snakemake.params.out)

@@ -5,7 +5,7 @@ import os
 import pandas as pd
 
 from tstransfer import datasets, logs
-from tstransfer.analysis import figures, results, stats, summary
+from tstransfer.analysis import figures, render, results, stats, summary
 from tstransfer.fsutil import write_json, write_text
 from tstransfer.selection import validation
 
@@ -24,6 +24,7 @@ with logs.logged_errors(log):
         best = validation.best_estimator(estimators)
         selection = {"summary": estimators.to_dict("records"), "best": best}
     analysis = stats.analyse(table, snakemake.params.protocol)
+    check = render.add_referent_check(analysis, table, {"referent_check": snakemake.params.referent_check})
     numbers = summary.build_summary(
         table,
         snakemake.params.protocol,
@@ -33,9 +34,13 @@ with logs.logged_errors(log):
         comparison=comparison,
         selection=selection,
         analysis=analysis,
+        referent_check=check,
+        referent_note=analysis.get("referents_note", ""),
     )
     stem = os.path.splitext(snakemake.output.heatmap)[0]
-    figures.plot_study_heatmap(analysis["domains_performance"], analysis["study"], stem)
+    figures.plot_study_heatmap(analysis["domains_performance"], analysis["study"], stem,
+                               short=analysis.get("referents_short", frozenset()),
+                               short_note=analysis.get("referents_note", ""))
     with open(snakemake.output.heatmap, "rb") as png:
         heatmap = png.read()
     write_json(snakemake.output.json, numbers)

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 
-from tstransfer.analysis import stats  # noqa: E402
+from tstransfer.analysis import competence, stats  # noqa: E402
 from tstransfer.analysis.study import Study, dataset_label  # noqa: E402
 from tstransfer.analysis.tables import ARCH_LABELS, format_percent  # noqa: E402
 from tstransfer.fsutil import atomic_path  # noqa: E402
@@ -131,7 +131,8 @@ def _heatmap_grid(cells: pd.DataFrame, sources: list[str], columns: list[tuple[s
 
 
 def plot_domain_heatmap(
-    cells: pd.DataFrame, which: str, group: str, study: Study, stem: str | os.PathLike
+    cells: pd.DataFrame, which: str, group: str, study: Study, stem: str | os.PathLike, *,
+    short: frozenset[tuple[str, str]] = frozenset(), short_note: str = "",
 ) -> list[Path]:
     """Heatmap of one of Tables 6-9: the study's sources x its target variants of ``group``.
 
@@ -139,8 +140,10 @@ def plot_domain_heatmap(
     +-the 90th percentile of the table's |mean gains| (:func:`colour_limit`) and saturated
     beyond, as the colour bar says. The printed numbers are the table's mean, with the
     median below it and a dagger where the mean is driven by a single run.
-    Significant cells (corrected p <= 0.05) are outlined and starred. A study without
-    sources or without targets of ``group`` gets a figure that says so.
+    Significant cells (corrected p <= 0.05) are outlined and starred; target variants in
+    ``short`` (referents short of the published figure, :mod:`.competence`) carry its mark
+    on their label and ``short_note`` under the legend. A study without sources or without
+    targets of ``group`` gets a figure that says so.
     """
     stem = Path(stem)
     targets = study.table_targets(group)
@@ -151,11 +154,13 @@ def plot_domain_heatmap(
                            f"with fine-tuned models in this study: no {which} heatmap.", stem)
     grid = _heatmap_grid(cells[cells["target"].isin(targets)], sources, columns)
     figure = _draw_heatmap(grid, sources, columns, which,
-                           "* significant (BKY-corrected p <= 0.05); † mean driven by a single run")
+                           "* significant (BKY-corrected p <= 0.05); † mean driven by a single run",
+                           short=short, short_note=short_note)
     return _save(figure, stem)
 
 
-def _draw_heatmap(grid, sources: list[str], columns: list[tuple[str, str]], which: str, legend: str) -> plt.Figure:
+def _draw_heatmap(grid, sources: list[str], columns: list[tuple[str, str]], which: str, legend: str, *,
+                  short: frozenset[tuple[str, str]] = frozenset(), short_note: str = "") -> plt.Figure:
     """The heatmap of :func:`_heatmap_grid`'s arrays: colours symmetric around 0 (green:
     TL better), clipped at :func:`colour_limit`; significant cells outlined and starred."""
     values, medians, significant, flagged = grid
@@ -177,7 +182,11 @@ def _draw_heatmap(grid, sources: list[str], columns: list[tuple[str, str]], whic
                       fontweight="bold" if significant[i, j] else "normal")
             if significant[i, j]:
                 axis.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.5))
-    axis.set_xticks(range(len(columns)), [f"{dataset_label(t)} {v}" for t, v in columns], rotation=30, ha="right")
+    marked = [(t, v) in short for t, v in columns]
+    labels = [f"{dataset_label(t)} {v}" + (f" {competence.SHORT_MARK}" if m else "") for (t, v), m in zip(columns, marked)]
+    axis.set_xticks(range(len(columns)), labels, rotation=30, ha="right")
+    if short_note and any(marked):
+        legend = f"{legend}; {short_note}"
     axis.set_yticks(range(len(sources)), [dataset_label(s) for s in sources])
     axis.set_xlabel("Target (variant)")
     axis.set_ylabel("Source")
@@ -193,7 +202,8 @@ def _draw_heatmap(grid, sources: list[str], columns: list[tuple[str, str]], whic
     return figure
 
 
-def plot_study_heatmap(cells: pd.DataFrame, study: Study, stem: str | os.PathLike) -> list[Path]:
+def plot_study_heatmap(cells: pd.DataFrame, study: Study, stem: str | os.PathLike, *,
+                       short: frozenset[tuple[str, str]] = frozenset(), short_note: str = "") -> list[Path]:
     """The summary page's heatmap: the mean performance gain (%) of every source (rows)
     on every target variant of the study (columns), all domain groups in one figure,
     drawn as :func:`plot_domain_heatmap` draws one table (``cells``: Tables 6+7's,
@@ -205,5 +215,5 @@ def plot_study_heatmap(cells: pd.DataFrame, study: Study, stem: str | os.PathLik
         return _save_empty("No fine-tuned models in this study: no gain heatmap.", stem)
     figure = _draw_heatmap(_heatmap_grid(cells, sources, columns), sources, columns, "performance",
                            "* significant (Wilcoxon, BKY-corrected over Tables 6+7, p <= 0.05); "
-                           "† mean driven by a single run")
+                           "† mean driven by a single run", short=short, short_note=short_note)
     return _save(figure, stem)

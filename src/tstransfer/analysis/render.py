@@ -9,11 +9,13 @@ arrow in Markdown (up: TL better, down: TL worse) and a green/red cell colour in
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from tstransfer.analysis import figures, html, stats
+from tstransfer.analysis import competence, figures, html, stats
 from tstransfer.analysis.tables import (
     DOMAIN_TABLES, MARK_NEGATIVE, MARK_POSITIVE, SINGLE_RUN_MARK, WINS_TABLES, Table, build_tables,
 )
@@ -136,7 +138,8 @@ def write_frame(frame: pd.DataFrame, csv_path: str | os.PathLike, title: str, in
     return [csv_path, write_text(csv_path.with_suffix(".html"), html.frame_page(title, frame, intro))]
 
 
-def write_all_outputs(results_df: pd.DataFrame, out_dir: str | os.PathLike, protocol: str) -> list[Path]:
+def write_all_outputs(results_df: pd.DataFrame, out_dir: str | os.PathLike, protocol: str,
+                      config: Mapping[str, Any] | None = None) -> list[Path]:
     """Compute every statistic and write all tables, figures and a summary under ``out_dir``.
 
     Stable names: ``tables/<table>.{csv,md,tex,html}`` (table2_stream_max, table3_wins_performance,
@@ -146,10 +149,13 @@ def write_all_outputs(results_df: pd.DataFrame, out_dir: str | os.PathLike, prot
     table10_wins_per_architecture, per_architecture_{performance,convergence},
     figure8_data, sign_tests), ``tables/grid_selection.{csv,html}``, ``tables/pairs.{csv,html}``,
     ``figures/figure8.{png,svg}``, ``figures/table{6,7,8,9}_heatmap.{png,svg}`` and
-    ``summary.json``. Returns the paths written.
+    ``summary.json``; with config ``referent_check`` (``config``, :mod:`.competence`) also
+    ``tables/referent_check.{csv,html}``, and the gain tables and heatmaps mark the targets
+    whose referents fall short. Returns the paths written.
     """
     out_dir = Path(out_dir)
     analysis = stats.analyse(results_df, protocol)
+    check = add_referent_check(analysis, results_df, config)
     tables = build_tables(analysis)
     written: list[Path] = []
     for table in tables.values():
@@ -157,16 +163,33 @@ def write_all_outputs(results_df: pd.DataFrame, out_dir: str | os.PathLike, prot
     for name, frame, title in (
         ("grid_selection", stats.select_grid(results_df, protocol), "Grid search: the selected multiplier per run"),
         ("pairs", analysis["pairs"], "Selected fine-tuned models beside their referents, per run"),
+        *([("referent_check", check, "Referents beside the published test accuracy of their family")]
+          if check is not None else []),
     ):
         written += write_frame(frame, out_dir / "tables" / f"{name}.csv", title)
     figure_dir = out_dir / "figures"
     written += figures.plot_figure8(analysis["figure8"], figure_dir / "figure8")
     for (which, group), number in DOMAIN_TABLES.items():
         written += figures.plot_domain_heatmap(
-            analysis[f"domains_{which}"], which, group, analysis["study"], figure_dir / f"table{number}_heatmap"
+            analysis[f"domains_{which}"], which, group, analysis["study"], figure_dir / f"table{number}_heatmap",
+            short=analysis.get("referents_short", frozenset()), short_note=analysis.get("referents_note", ""),
         )
     written.append(_write_summary(results_df, analysis, protocol, out_dir / "summary.json"))
     return written
+
+
+def add_referent_check(analysis: dict, results_df: pd.DataFrame,
+                       config: Mapping[str, Any] | None) -> pd.DataFrame | None:
+    """The referent check of config ``referent_check`` (None when it names no dataset); its
+    short targets and note go into ``analysis`` (``referents_short``, ``referents_note``),
+    where the gain tables and heatmaps read them."""
+    published, margin, source = competence.settings(config)
+    if not published:
+        return None
+    check = competence.referent_check(results_df, published, margin=margin)
+    analysis["referents_short"] = competence.short_targets(check)
+    analysis["referents_note"] = competence.note(margin, source)
+    return check
 
 
 def _write_summary(results_df: pd.DataFrame, analysis: dict[str, pd.DataFrame], protocol: str, path: Path) -> Path:

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 from tstransfer.analysis import html, stats
+from tstransfer.analysis.competence import SHORT_MARK
+from tstransfer.analysis.study import dataset_label
 from tstransfer.analysis.tables import ARCH_LABELS, DOMAIN_TABLES, SINGLE_RUN_MARK, WINS_TABLES, domain_table_name
 from tstransfer.plan import TRAINING_KINDS as KINDS
 
@@ -49,6 +51,8 @@ def build_summary(
     comparison: pd.DataFrame | None = None,
     selection: Mapping[str, object] | None = None,
     analysis: Mapping[str, object] | None = None,
+    referent_check: pd.DataFrame | None = None,
+    referent_note: str = "",
 ) -> dict[str, object]:
     """Every number of the summary page, as plain data (also written as JSON).
 
@@ -58,7 +62,9 @@ def build_summary(
     the output of :func:`tables.compare_with_published` (None: nothing imported),
     ``selection`` the estimators' validation (``{"summary": rows, "best": row or None}``,
     rows as :func:`tstransfer.selection.validation.summarise` writes them; None: not
-    run), ``analysis`` :func:`stats.analyse` of ``results_df`` when the caller has it.
+    run), ``analysis`` :func:`stats.analyse` of ``results_df`` when the caller has it,
+    ``referent_check`` :func:`tstransfer.analysis.competence.referent_check` with the
+    ``referent_note`` explaining its mark (None: no published figures configured).
     """
     if analysis is None:
         analysis = stats.analyse(results_df, protocol)
@@ -79,6 +85,8 @@ def build_summary(
         "robust_rule": {"shift": stats.SINGLE_RUN_SHIFT},
         "published": _published_summary(comparison) if comparison is not None else None,
         "selection": dict(selection) if selection is not None else None,
+        "referent_check": (None if referent_check is None else
+                           {"rows": referent_check.to_dict("records"), "note": referent_note}),
     }
 
 
@@ -193,7 +201,7 @@ def summary_fragment(summary: Mapping[str, object], heatmap_png: bytes | None = 
         "with the published tables; medians and single-run flags stand beside them in every gain table.</p>"
     )
     parts += _answer_section(summary, heatmap_png)
-    for section in (_sign_tests_section, _architectures_section, _cells_section, _switches_section,
+    for section in (_referents_section, _sign_tests_section, _architectures_section, _cells_section, _switches_section,
                     _size_section, _published_section):
         parts += section(summary)
     return "\n".join(parts)
@@ -244,6 +252,33 @@ def _selection_section(selection: Mapping[str, object] | None) -> list[str]:
         "gain minus the picked source's; means over targets. <i>random</i>: a random pick's exact "
         "expectations on the same sources (Spearman 0).</p>",
     ]
+
+
+def _referents_section(summary: Mapping[str, object]) -> list[str]:
+    """The referents beside the published accuracy of their family (config referent_check)."""
+    check = summary.get("referent_check")
+    if not check:
+        return []
+    rows, short = [], 0
+    for row in check["rows"]:
+        short += not row["competent"]
+        rows.append([ARCH_LABELS.get(row["arch"], row["arch"]), dataset_label(row["target"]), row["variant"],
+                     row["n_runs"], row["measure"], row["ours"], row["published"], f"{row['gap_points']:.1f}",
+                     _verdict_text(row["competent"])])
+    targets = {(row["target"], row["variant"]) for row in check["rows"] if not row["competent"]}
+    return [
+        "<h2>Are the referents competent?</h2>",
+        f"<p>{short} of {len(rows)} (architecture, target) referent sets fall short of the published "
+        f"accuracy by more than the margin; {len(targets)} target variant{'s' if len(targets) != 1 else ''} "
+        f"carr{'y' if len(targets) != 1 else 'ies'} the mark in the gain tables and heatmaps.</p>",
+        _table(["Architecture", "Target", "variant", "runs", "ours: measure", "ours", "published",
+                "gap (points)", "within margin"], rows),
+        f'<p class="notes">{html_lib.escape(check["note"])}</p>',
+    ]
+
+
+def _verdict_text(competent: bool) -> str:
+    return "yes" if competent else f"no {SHORT_MARK}"
 
 
 def _sign_tests_section(summary: Mapping[str, object]) -> list[str]:

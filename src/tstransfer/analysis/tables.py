@@ -17,7 +17,7 @@ import pandas as pd
 import scipy.stats
 
 from tstransfer import registry
-from tstransfer.analysis import stats
+from tstransfer.analysis import competence, stats
 from tstransfer.analysis.study import Study, dataset_label, dataset_order, table_group
 
 ARCH_LABELS = {**registry.ARCHITECTURE_LABELS, "average": "Average"}  # Table 2's average row
@@ -102,23 +102,29 @@ def _percent(value: float) -> str:
     return f"{text}%" if text else "n/a"
 
 
-def _variant_column(target: str, variant: str) -> str:
-    return f"{dataset_label(target)} {variant}"
+def _variant_column(target: str, variant: str, short: frozenset = frozenset()) -> str:
+    mark = f" {competence.SHORT_MARK}" if (target, variant) in short else ""
+    return f"{dataset_label(target)} {variant}{mark}"
 
 
-def domain_table(cells: pd.DataFrame, which: str, group: str, study: Study) -> Table:
+def domain_table(cells: pd.DataFrame, which: str, group: str, study: Study, *,
+                 short: frozenset[tuple[str, str]] = frozenset(), short_note: str = "") -> Table:
     """Table 6, 7, 8 or 9 from :func:`stats.domain_tables` output: the study's sources as
-    rows, its targets of ``group`` times its variants as columns."""
+    rows, its targets of ``group`` times its variants as columns. With ``short_note`` (a
+    referent check is configured, :mod:`.competence`), the (target, variant)s in ``short``
+    carry its mark in their column and the data a ``referent_short`` column."""
     targets = study.table_targets(group)
     name, title = domain_table_name(which, group), domain_table_title(which, group, targets)
     data = cells[cells["target"].isin(targets)].reset_index(drop=True)
-    columns = [_variant_column(t, v) for t in targets for v in study.variants]
+    if short_note:
+        data["referent_short"] = [(t, v) in short for t, v in zip(data["target"], data["variant"])]
+    columns = [_variant_column(t, v, short) for t in targets for v in study.variants]
     rows = [dataset_label(s) for s in study.sources] if columns else []  # no targets: no cells
     display = pd.DataFrame("-", index=rows, columns=columns)
     marks = pd.DataFrame("", index=rows, columns=columns)
     extras = pd.DataFrame("", index=rows, columns=columns)
     for cell in data.itertuples(index=False):
-        row, column = dataset_label(cell.source), _variant_column(cell.target, cell.variant)
+        row, column = dataset_label(cell.source), _variant_column(cell.target, cell.variant, short)
         display.loc[row, column] = _percent(cell.value)
         extras.loc[row, column] = robust_text(cell.median, cell.single_run_driven)
         if cell.significant:
@@ -138,6 +144,8 @@ def domain_table(cells: pd.DataFrame, which: str, group: str, study: Study) -> T
     diverged = int(data["n_diverged"].sum()) if len(data) else 0
     notes.append(f"Pairs missing: {missing}; diverged models: {diverged}.")
     notes.append(ROBUST_NOTE)
+    if short_note and any(key in short for key in zip(data["target"], data["variant"])):
+        notes.append(short_note)
     return Table(name, title, data, display, marks, notes, extras)
 
 
@@ -280,11 +288,12 @@ def build_tables(analysis: dict[str, pd.DataFrame | Study]) -> dict[str, Table]:
     """Every output table from :func:`stats.analyse` output, keyed by file stem; they lay
     out the datasets and variants of the analysed table (``analysis["study"]``)."""
     study = analysis["study"]
+    short = {"short": analysis.get("referents_short", frozenset()), "short_note": analysis.get("referents_note", "")}
     tables = [
         stream_max_table(analysis["table2"]),
         *(wins_table(analysis[f"table{number}"], which) for which, number in WINS_TABLES.items()),
         convergence_performance_table(analysis["table5"]),
-        *(domain_table(analysis[f"domains_{which}"], which, group, study) for which, group in DOMAIN_TABLES),
+        *(domain_table(analysis[f"domains_{which}"], which, group, study, **short) for which, group in DOMAIN_TABLES),
         architecture_wins_table(analysis["table10"]),
         per_architecture_table(analysis["per_architecture_performance"], "performance", study),
         per_architecture_table(analysis["per_architecture_convergence"], "convergence", study),
