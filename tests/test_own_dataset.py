@@ -131,6 +131,36 @@ def test_bad_entries_name_the_config_key(tmp_path):
                                "channels": 3}).INFO
 
 
+def test_bad_real_world_files_are_refused_in_one_line_naming_file_and_problem(tmp_path):
+    """Issue 20's four: mismatched X and y lengths, a missing value, a label column missing,
+    ragged channels; each a DataError whose one-line message names the file and the problem."""
+    from tstransfer.datasets.base import DataError
+
+    np.savez(tmp_path / "short_y.npz", X=np.zeros((4, 5)), y=np.arange(3))
+    np.savez(tmp_path / "split.npz", X=np.zeros((4, 5)), y=np.arange(4), s=np.array(["train"] * 5))
+    x = np.ones((4, 5))
+    x[2, 3] = np.nan
+    np.savez(tmp_path / "nan.npz", X=x, y=np.arange(4))
+    (tmp_path / "nolabel.csv").write_text("a,b,c\n1,2,3\n4,5,6\n")
+    # ragged: the channels of one instance differ in length (series of different lengths
+    # across instances are fine: they are padded, test_variable_length_is_padded...)
+    (tmp_path / "ragged.ts").write_text("@problemName r\n@timeStamps false\n@univariate false\n@dimensions 2\n"
+                                        "@equalLength false\n@classLabel true a b\n@data\n1,2,3:4,5,6:a\n1,2,3:4,5:b\n")
+    cases = [
+        ("short_y.npz", {"format": "numpy"}, "4 instances but 3 labels"),
+        ("split.npz", {"format": "numpy", "split": "s"}, "4 instances but 5 split values"),
+        ("nan.npz", {"format": "numpy"}, "missing or non-finite values"),
+        ("nolabel.csv", {"format": "csv", "label": "label"}, "label"),
+        ("ragged.ts", {"format": "ts"}, "line 9: channels of one instance differ in length"),
+    ]
+    for name, spec, problem in cases:
+        entry = CustomDataset("mine", {**spec, "path": str(tmp_path / name), "domain": "d"})
+        with pytest.raises(DataError) as caught:
+            entry.INFO
+        message = str(caught.value)
+        assert "\n" not in message and name in message and problem in message, message
+
+
 def test_synthetic_raw_files_come_from_the_generator_named_like_the_dataset(tmp_path, monkeypatch):
     """The registry finds synthetic.<name> by the dataset's name; a dataset of one's own,
     or one without a generator module, gets an error naming why, and nothing is written."""
