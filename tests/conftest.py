@@ -1,4 +1,5 @@
-"""Fixtures shared across test modules: one finished tiny workflow run, one SLURM cluster."""
+"""Fixtures shared across test modules: the dataset registry restored around every test,
+one finished tiny workflow run, one SLURM cluster."""
 
 from __future__ import annotations
 
@@ -8,6 +9,20 @@ import pytest
 import yaml
 
 from workflow_runs import environment_without_the_project, snakemake, tiny_config
+
+
+@pytest.fixture(autouse=True)
+def _dataset_registry():
+    """Every test starts from the dataset registry it found and leaves it so: what a test
+    registers (datasets.register, register_config, zoo.target_store through `rank` and
+    `transfer`) is dropped, and an entry it removed comes back. REGISTRY keeps its identity,
+    since modules hold it by reference."""
+    from tstransfer import datasets
+
+    before = dict(datasets.REGISTRY)
+    yield
+    datasets.REGISTRY.clear()
+    datasets.REGISTRY.update(before)
 
 
 @pytest.fixture(scope="session")
