@@ -1,4 +1,5 @@
-"""Fixtures shared across test modules: one finished tiny workflow run, one SLURM cluster."""
+"""Fixtures shared across test modules: the dataset registry restored around every test,
+one finished tiny workflow run, one SLURM cluster."""
 
 from __future__ import annotations
 
@@ -8,6 +9,33 @@ import pytest
 import yaml
 
 from workflow_runs import environment_without_the_project, snakemake, tiny_config
+
+# Time limits (seconds) above pyproject.toml's default for the tests that set up these
+# fixtures: the first test to ask for one pays for it. finished_run runs the tiny config
+# locally; slurm_cluster starts a cluster, and test_slurm's runs on it may each take
+# 1200 s (on_slurm's own timeout). A test's own timeout marker wins.
+FIXTURE_TIMEOUTS = {"finished_run": 1800, "slurm_cluster": 3600}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        limits = [s for name, s in FIXTURE_TIMEOUTS.items() if name in getattr(item, "fixturenames", ())]
+        if limits and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(max(limits)))
+
+
+@pytest.fixture(autouse=True)
+def _dataset_registry():
+    """Every test starts from the dataset registry it found and leaves it so: what a test
+    registers (datasets.register, register_config, zoo.target_store through `rank` and
+    `transfer`) is dropped, and an entry it removed comes back. REGISTRY keeps its identity,
+    since modules hold it by reference."""
+    from tstransfer import datasets
+
+    before = dict(datasets.REGISTRY)
+    yield
+    datasets.REGISTRY.clear()
+    datasets.REGISTRY.update(before)
 
 
 @pytest.fixture(scope="session")

@@ -245,6 +245,116 @@ def test_identical_values_give_p_one():
     assert math.isnan(stats.wilcoxon_p([], []))
 
 
+# ------------------------------------------- the corrections and tests, by hand
+
+
+def _step_up(p: np.ndarray, q: float) -> np.ndarray:
+    """The linear step-up procedure (Benjamini-Hochberg) at level ``q``: reject the k
+    smallest p-values, k the largest i with p_(i) <= i q / m."""
+    m = len(p)
+    order = np.argsort(p)
+    below = p[order] <= q * np.arange(1, m + 1) / m
+    k = int(np.nonzero(below)[0].max()) + 1 if below.any() else 0
+    reject = np.zeros(m, dtype=bool)
+    reject[order[:k]] = True
+    return reject
+
+
+def _bh_adjusted(p: np.ndarray) -> np.ndarray:
+    """BH-adjusted p: min over j >= i of p_(j) m / j, capped at 1, in the input's order."""
+    m = len(p)
+    order = np.argsort(p)
+    scaled = p[order] * m / np.arange(1, m + 1)
+    adjusted = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    out = np.empty(m)
+    out[order] = adjusted
+    return out
+
+
+def _two_stage_bky(p: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
+    """Benjamini, Krieger & Yekutieli (2006), Definition 6, the two-stage linear step-up
+    procedure: stage 1 is the step-up at q' = q / (1 + q), rejecting r1; with r1 = 0
+    nothing and with r1 = m everything is rejected; otherwise m0 = m - r1 and stage 2 is
+    the step-up at q* = q' m / m0. The adjusted p-values follow statsmodels' fdr_tsbky
+    (maxiter=1): the BH-adjusted p times (1 + q) m0 / m (m0 = m when r1 is 0 or m), capped
+    at 1, so that adjusted <= q is stage 2's decision. Returns (reject, adjusted)."""
+    m = len(p)
+    q_prime = q / (1 + q)
+    r1 = int(_step_up(p, q_prime).sum())
+    if r1 in (0, m):
+        reject = np.full(m, r1 == m)
+        m0 = m
+    else:
+        m0 = m - r1
+        reject = _step_up(p, q_prime * m / m0)
+    return reject, np.minimum(_bh_adjusted(p) * (1 + q) * m0 / m, 1.0)
+
+
+def _wilcoxon_normal_p(positive_ranks: float, negative_ranks: float, n: int, ties=()) -> float:
+    """Two-sided p of the signed-rank statistic's normal approximation, no continuity
+    correction: mean n(n+1)/4, variance n(n+1)(2n+1)/24 - sum(t^3 - t)/48 over tie groups."""
+    mean = n * (n + 1) / 4
+    variance = n * (n + 1) * (2 * n + 1) / 24 - sum(t**3 - t for t in ties) / 48
+    z = (min(positive_ranks, negative_ranks) - mean) / math.sqrt(variance)
+    return 2 * scipy.stats.norm.sf(abs(z))
+
+
+def test_domain_tables_correct_by_the_two_stage_bky_procedure_not_bh():
+    """Tables 6-9's correction, checked without the reference data: ten cells whose
+    Wilcoxon p-values are set by the signs of 14 paired differences of sizes 1..14 (no
+    ties, no zeros), so each p is the normal approximation of its rank sum T+ alone. At
+    q = 0.05 plain BH rejects 3 of them, the two-stage procedure 7; fdr_bh in stats
+    would fail both the values and the decisions."""
+    n = 14
+    positive_rank_sums = [0, 7, 12, 16, 18, 19, 20, 35, 45, 52]
+    rows = []
+    for cell, total in enumerate(positive_rank_sums):
+        positive, left = set(), total
+        for rank in range(n, 0, -1):  # a set of distinct ranks 1..14 summing to T+
+            if rank <= left:
+                positive.add(rank)
+                left -= rank
+        assert left == 0 and sum(positive) == total
+        for rank in range(1, n + 1):
+            difference = 0.01 * rank * (1 if rank in positive else -1)  # referent - transfer
+            rows.append({"arch": "magnet", "source": "lomax", "target": "lendb", "variant": f"v{cell}",
+                         "run": rank, "usable": True, "ref_metric": 10.0, "tl_metric": 10.0 - difference,
+                         "gain_performance": 10.0 * difference, "n_diverged": 0})
+    pairs = pd.DataFrame(rows)
+    cells = stats.domain_tables(pairs, "performance").set_index("variant").loc[
+        [f"v{cell}" for cell in range(len(positive_rank_sums))]]
+
+    all_ranks = n * (n + 1) // 2
+    p = np.array([_wilcoxon_normal_p(t, all_ranks - t, n) for t in positive_rank_sums])
+    np.testing.assert_allclose(cells["p"].to_numpy(), p, rtol=1e-10)
+    reject, adjusted = _two_stage_bky(p, stats.ALPHA)
+    # What the test tells apart: BH's adjusted values and decisions are other ones.
+    assert reject.sum() == 7 and _step_up(p, stats.ALPHA).sum() == 3
+    assert not np.allclose(adjusted, _bh_adjusted(p), rtol=1e-3)
+    np.testing.assert_allclose(cells["p_corrected"].to_numpy(), adjusted, rtol=1e-10)
+    assert cells["significant"].tolist() == reject.tolist()
+
+
+def test_wilcoxon_drops_zero_differences_and_corrects_the_variance_for_ties():
+    """stats.wilcoxon_p is scipy's zero_method="wilcox" (zero differences dropped before
+    ranking), without continuity correction: checked against the statistic by hand on
+    pairs with three zero differences and a tie among the others."""
+    referent = np.array([5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0])
+    difference = np.array([0.0, 0.5, 0.0, -0.5, 1.0, 1.5, 2.0, 0.0, 2.5, -3.0, 3.5, 4.0, 4.5, 5.0])
+    transfer = referent - difference  # halves: every difference exact in binary
+    # Zeros dropped: 11 differences; |d| = 0.5 twice share ranks 1 and 2 (1.5 each); the
+    # others rank 3..11 by size; -0.5 and -3.0 (rank 7) are the negative ones.
+    n = 11
+    negative_ranks = 1.5 + 7
+    positive_ranks = n * (n + 1) / 2 - negative_ranks
+    expected = _wilcoxon_normal_p(positive_ranks, negative_ranks, n, ties=(2,))
+    assert stats.wilcoxon_p(referent, transfer) == pytest.approx(expected, rel=1e-12)
+    # What the test tells apart: keeping the zeros, or a continuity correction, gives other p.
+    for other in ({"zero_method": "pratt"}, {"zero_method": "zsplit"}, {"correction": True}):
+        options = {"zero_method": "wilcox", "correction": False, "method": "approx", **other}
+        assert abs(scipy.stats.wilcoxon(referent, transfer, **options).pvalue - expected) > 1e-3, other
+
+
 def test_figure8_averages_every_multiplier_without_grid_search():
     jobs = [
         job("referent", "tcn", None, "lendb", "1k5", 0, test=2.0, cr=0.5),

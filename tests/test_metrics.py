@@ -15,7 +15,7 @@ def test_mae_by_hand():
     assert mae([1, 2, 3], [1.5, 2, 1]) == pytest.approx(2.5 / 3, abs=1e-15)
     # column vectors (model outputs are (n, 1)) are flattened
     assert mae(np.array([1.0, 2.0]), np.array([[0.0], [4.0]])) == pytest.approx(1.5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="mae: 2 targets but 3 predictions"):
         mae([1, 2], [1, 2, 3])
 
 
@@ -35,7 +35,7 @@ def test_weighted_f1_unpredicted_and_absent_classes():
     assert weighted_f1([0, 0, 1, 1], [0, 0, 0, 0], 3) == pytest.approx((2 * 2 / 3) / 4, abs=1e-12)
     assert weighted_f1([2, 1, 0, 1], [2, 1, 0, 1], 3) == 1.0
     assert weighted_f1([0, 1], [1, 0], 2) == 0.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"weighted_f1: true labels outside 0\.\.2"):
         weighted_f1([0, 3], [0, 1], 3)
 
 
@@ -100,7 +100,7 @@ def test_is_better():
     assert not is_better(0.5, 0.5, "mae") and not is_better(0.5, 0.5, "f1_weighted")
     assert is_better(5.0, float("nan"), "mae") and not is_better(float("nan"), 5.0, "mae")
     assert is_better(0.0, None, "f1_weighted") and not is_better(None, 0.0, "f1_weighted")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown metric 'accuracy'; known: mae, f1_weighted"):
         is_better(1, 2, "accuracy")
 
 

@@ -201,7 +201,7 @@ def test_magnet_dropout_at_inference(tmp_path):
     built[True].save(tmp_path / "on.keras")
     loaded = keras.models.load_model(tmp_path / "on.keras", compile=False)
     assert np.abs(loaded.predict(x, verbose=0) - off).max() > 1e-3  # survives save and load
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'dropout_at_inference'"):
         models.build_model("tcn", length=64, channels=1, task="regression", n_outputs=1,
                            stream_max=False, dropout_at_inference=True)
 

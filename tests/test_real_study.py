@@ -45,6 +45,7 @@ CUT = ["gunpoint", "italypowerdemand", "covid3month"]
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # its snakemake may take 600 s
 def test_a_cut_of_the_real_study_runs_every_rule_on_the_real_files(tmp_path, bare_env):
     import pandas as pd
 

@@ -141,18 +141,19 @@ def test_channel_helpers_reject_what_they_cannot_adapt():
     assert adapt_channels(1, 1) == 1 and adapt_channels(3, 3) == 3
     # m -> k beyond 1 <-> n keeps the target's channels (tests/test_channel_rule.py).
     assert adapt_channels(3, 2) == 2
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="source_channels must be a positive int, got 0"):
         adapt_channels(0, 3)
     x3 = np.zeros((2, 10, 3), "float32")
     assert repeat_channels(x3, 3) is x3
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"can only repeat a single channel, got 2 channels \(shape \(2, 10, 2\)\)"):
         repeat_channels(np.zeros((2, 10, 2)), 3)
 
 
 def test_mismatched_architectures_are_refused():
     magnet_source = build_model("magnet", length=50, channels=3, task="regression", n_outputs=1, stream_max=False)
     mlstm_target = build_model("mlstm_fcn", length=50, channels=3, task="regression", n_outputs=1, stream_max=False)
-    with pytest.raises(ValueError):
+    # Refused by Keras: the MagNet source has no layer of MLSTM-FCN's transferable ones.
+    with pytest.raises(ValueError, match="No such layer: conv3"):
         transfer_weights(magnet_source, mlstm_target, "mlstm_fcn")
 
 
@@ -270,7 +271,7 @@ def test_unmatched_multipliers_are_an_error():
         optimizer.build(model.trainable_variables)
     with pytest.raises(ValueError, match="does not train"):
         MultiplierAdam(multipliers={"nonexistent/kernel": 0.5}).build(model.trainable_variables)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"multiplier for 'conv1/kernel' must be finite and >= 0, got -1.0"):
         MultiplierAdam(multipliers={"conv1/kernel": -1.0})
     with pytest.raises(ValueError, match="weight_decay"):
         MultiplierAdam(weight_decay=0.01)
