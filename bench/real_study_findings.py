@@ -1,0 +1,166 @@
+"""What a finished study shows, as Markdown: the README's "what the real study shows".
+
+    python bench/real_study_findings.py [--results results] [--config config/real.yaml]
+
+From the study's results table (``tables/results.parquet``), its source-selection
+validation (``analysis/selection_validation.csv``) and config ``referent_check``, it prints
+
+1. the referents beside the published accuracy of their family (tstransfer.analysis.competence);
+2. transfer wins and losses (Table 3's triplets: per architecture, source and target, the
+   mean over runs of the grid-selected fine-tuned model against the referent), between
+   problems of the same config domain and of different ones, with the sign test; and the significant cells of the gain tables
+   (Wilcoxon, BKY over all cells); each for all targets and for the targets whose
+   referents are within the margin (the correction stays the one over all cells);
+3. the same for the convergence rate;
+4. per target, the source that gained most;
+5. the source-selection estimators: mean within-target Spearman, top-1 hit rate and regret
+   against a random pick, for all targets and for the competent ones, and whether the
+   best meets issue 20's goal (Spearman >= 0.5, regret at most half of a random pick's).
+
+Nothing is trained; it reads what the study wrote. The figures of README "Transfer on real
+data" come from this script on the run named there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from tstransfer import datasets
+from tstransfer.analysis import competence, results, stats
+from tstransfer.analysis.study import dataset_label
+from tstransfer.selection import validation
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def markdown(frame: pd.DataFrame, digits: int = 3) -> str:
+    def cell(value: object) -> str:
+        if isinstance(value, (float, np.floating)):
+            return "n/a" if not np.isfinite(value) else f"{value:.{digits}g}"
+        return str(value)
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def wins(triplets: pd.DataFrame, which: str, domains: dict[str, str]) -> pd.DataFrame:
+    """Wins and losses of the triplets, between problems of the same config ``domain``,
+    of different domains, and in total, with the sign test (Table 3's, on these groups:
+    the paper's groups are seismology against the rest, and no problem here is seismic)."""
+    same = np.array([domains.get(s) == domains.get(t) for s, t in zip(triplets["source"], triplets["target"])],
+                    dtype=bool)
+    rows = []
+    for label, mask in (("same domain", same), ("different domains", ~same), ("total", np.ones_like(same))):
+        outcome = triplets.loc[mask, f"outcome_{which}"].value_counts()
+        won, lost, tied = (int(outcome.get(key, 0)) for key in ("win", "loss", "tie"))
+        rows.append({"triplets": label, "wins": won, "losses": lost, "ties": tied, "n": won + lost + tied,
+                     "sign test p": stats.sign_test(won, lost)["p_binomial"]})
+    return pd.DataFrame(rows)
+
+
+def significant(cells: pd.DataFrame) -> str:
+    tested = cells[cells["p"].notna()]
+    positive = int((tested["significant"] & (tested["value"] > 0)).sum())
+    negative = int((tested["significant"] & (tested["value"] < 0)).sum())
+    return (f"{len(tested)} cells tested: {positive} significantly positive, {negative} significantly negative "
+            f"(mean gain > 0 in {int((tested['value'] > 0).sum())})")
+
+
+def estimator_summary(per_target: pd.DataFrame) -> pd.DataFrame:
+    summary = validation.summarise(per_target, within=validation.STUDY_WITHIN)
+    return summary[["estimator", "n_targets", "spearman", "top1", "regret", "regret_random"]]
+
+
+def verdict(summary: pd.DataFrame) -> str:
+    """The best estimators and issue 20's goal, each estimator against a random pick on its
+    own targets (``regret_random``): estimators that skip a target (LEEP without a source
+    head) are not compared with chance on targets they did not score."""
+    rows = summary[(summary["estimator"] != validation.RANDOM) & (summary["n_targets"] > 0)]
+    if rows.empty:
+        return "no estimator could be validated"
+    ratio = rows["regret"] / rows["regret_random"].where(rows["regret_random"] > 0)
+    best_ratio = rows.loc[ratio.idxmin()] if ratio.notna().any() else None
+    by_spearman = rows.sort_values("spearman", ascending=False, na_position="last").iloc[0]
+    met = rows[(rows["spearman"] >= 0.5) & (rows["regret"] <= 0.5 * rows["regret_random"])]["estimator"].tolist()
+    parts = [f"highest mean Spearman: {by_spearman['estimator']} ({by_spearman['spearman']:.3g}, "
+             f"{int(by_spearman['n_targets'])} targets)"]
+    if best_ratio is not None:
+        parts.append(f"lowest regret against a random pick on the same targets: {best_ratio['estimator']} "
+                     f"({best_ratio['regret']:.3g} vs {best_ratio['regret_random']:.3g} points, top-1 "
+                     f"{best_ratio['top1']:.3g})")
+    parts.append("issue 20's goal (Spearman >= 0.5 and regret at most half a random pick's) met by "
+                 + (", ".join(met) if met else "none"))
+    return "; ".join(parts)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--results", type=Path, default=ROOT / "results")
+    parser.add_argument("--config", type=Path, default=ROOT / "config" / "real.yaml")
+    args = parser.parse_args()
+    config = yaml.safe_load(args.config.read_text())
+    datasets.register_config(config)  # the study's own datasets: titles and domains
+    domains = {name: entry.get("domain") for name, entry in config["datasets"].items()}
+    table = results.read_table(args.results / "tables" / "results.parquet")
+    analysis = stats.analyse(table, "validation")
+    published, margin, _ = competence.settings(config)
+    check = competence.referent_check(table, published, margin=margin)
+    short = competence.short_targets(check)
+    competent = lambda frame: frame[[(t, v) not in short for t, v in zip(frame["target"], frame["variant"])]]  # noqa: E731
+
+    print(f"# What the study in {args.results} shows\n")
+    print(f"Training jobs: {table['kind'].value_counts().to_dict()}; diverged: {int((table['status'] == 'diverged').sum())}.\n")
+    unmarked = sorted(dataset_label(t) for t in set(table["target"]) - {t for t, _ in short} - set(check["target"])
+                      if (table["target"] == t).any() and t)
+    kept_label = ("targets not marked (referents within the margin"
+                  + (f"; no published figure: {', '.join(unmarked)})" if unmarked else ")"))
+    print(f"## 1. Referents beside the published accuracy (margin {100 * margin:g} points)\n")
+    shown = check.assign(target=check["target"].map(dataset_label))
+    print(markdown(shown[["arch", "target", "n_runs", "measure", "ours", "published", "gap_points", "competent"]]))
+    print(f"\nWithin the margin: {int(check['competent'].sum())} of {len(check)} (architecture, target); "
+          f"targets marked: {', '.join(sorted(dataset_label(t) for t, _ in short)) or 'none'}.\n")
+
+    for number, which in ((2, "performance"), (3, "convergence")):
+        triplets, cells = analysis["triplets"], analysis[f"domains_{which}"]
+        print(f"## {number}. {which.capitalize()}: wins and losses of transfer\n")
+        print("All targets:\n")
+        print(markdown(wins(triplets, which, domains)))
+        print(f"\nGain cells (source x target, architectures and runs pooled): {significant(cells)}.\n")
+        if short:
+            print(f"Only the {len(set(cells['target']) - {t for t, _ in short})} {kept_label}:\n")
+            print(markdown(wins(competent(triplets), which, domains)))
+            print(f"\nGain cells: {significant(competent(cells))}.\n")
+
+    cells = analysis["domains_performance"]
+    best = cells.sort_values("value", ascending=False).drop_duplicates(["target", "variant"])
+    best = best.assign(target=best["target"].map(dataset_label), source=best["source"].map(dataset_label),
+                       referent_short=[(t, v) in short for t, v in zip(best["target"], best["variant"])])
+    print("## 4. The best source per target (mean performance gain, %)\n")
+    print(markdown(best[["target", "source", "value", "median", "significant", "referent_short"]].sort_values("target")))
+
+    per_target_path = args.results / "analysis" / "selection_validation.csv"
+    if per_target_path.is_file():
+        per_target = pd.read_csv(per_target_path, dtype={"variant": str})
+        print("\n## 5. Source-selection estimators against the measured gains\n")
+        print("Per (target, variant, architecture), means over targets; all targets:\n")
+        summary = estimator_summary(per_target)
+        print(markdown(summary))
+        print(f"\n{verdict(summary)}.\n")
+        if short:
+            kept = competent(per_target)
+            print(f"Only the {kept['target'].nunique()} {kept_label}:\n")
+            summary = estimator_summary(kept)
+            print(markdown(summary))
+            print(f"\n{verdict(summary)}.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
