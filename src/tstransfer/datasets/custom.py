@@ -129,6 +129,14 @@ class CustomDataset:
             return list(found.items())
         return [("", path)]
 
+    def _paired(self, file: Path, part: Series) -> Series:
+        """``part`` if its instances, labels and split values pair up one to one; a file whose
+        arrays differ in length is refused here, naming it, before anything is written."""
+        for role, values in (("labels", part.y), ("split values", part.split)):
+            if values is not None and len(values) != len(part.x):
+                raise DataError(self.name, file, f"{len(part.x)} instances but {len(values)} {role}")
+        return part
+
     def _load(self, log: logging.Logger | None = None):
         if self._loaded is not None:
             return self._loaded
@@ -138,13 +146,7 @@ class CustomDataset:
         for split, file in self._sources():
             if not file.exists():
                 raise FileNotFoundError(f"config datasets.{self.name}: {file} not found")
-            part = read(self.name, file, {**self.spec, "_name": self.name})
-            # every reader's instances and labels pair up one to one; a file whose arrays
-            # differ in length is refused here, naming it, before anything is written
-            for role, values in (("labels", part.y), ("split values", part.split)):
-                if values is not None and len(values) != len(part.x):
-                    raise DataError(self.name, file, f"{len(part.x)} instances but {len(values)} {role}")
-            parts.append((split, file, part))
+            parts.append((split, file, self._paired(file, read(self.name, file, {**self.spec, "_name": self.name}))))
         files = [file for _, file, _ in parts]
 
         series = [x for _, _, part in parts for x in part.x]
