@@ -1,15 +1,19 @@
-"""The short fine-tuning proxy on a finished study (tstransfer.selection.proxy.study_proxy_scores):
-hand-made result.json records against values worked out by hand."""
+"""The short fine-tuning proxy on a finished study (tstransfer.selection.proxy.study_proxy_scores,
+rule selection_proxy): hand-made result.json records against values worked out by hand, the
+config's defaults, and the rules that carry it into the selection validation."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
 
 from tstransfer.fsutil import json_safe, write_json
 from tstransfer.selection.proxy import NAME, SCORE_COLUMNS, kept_epoch, study_proxy_scores
+from workflow_runs import ROOT, planned_jobs, tiny_config
 
 TRAINING = {"learning_rate": 0.001, "max_epochs": 40, "reduce_lr": {"factor": 0.2, "patience": 3, "min_lr": 5e-7},
             "early_stopping": {"patience": 6}}
@@ -147,3 +151,141 @@ def test_bad_settings_and_records_are_named():
         _scores([{**record, "config": {}}], epochs=1)
     with pytest.raises(ValueError, match="metric 'mae' for a classification target"):
         _scores([{**record, "metric": "mae"}], epochs=1)
+
+
+# ------------------------------------------------------------------ config
+def _validated(config):
+    from snakemake.utils import validate
+
+    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    return config
+
+
+def test_the_schema_defaults_the_proxy_settings_and_takes_them_by_name():
+    for name in ("config.yaml", "demo.yaml", "real.yaml"):
+        config = _validated(yaml.safe_load((ROOT / "config" / name).read_text()))
+        assert config["selection"]["proxy"] == {"epochs": 2, "omega": 1.0}, name
+        assert 1.0 in config["omegas"], name
+    config = tiny_config()
+    config["selection"] = {"estimators": ["logme", "finetune_proxy"], "proxy": {"epochs": 5}}
+    assert _validated(config)["selection"]["proxy"] == {"epochs": 5, "omega": 1.0}
+    config = tiny_config()
+    del config["selection"]
+    assert "selection" not in _validated(config)  # no selection, nothing filled in
+    from snakemake_interface_common.exceptions import WorkflowError
+
+    for bad, message in (({"epochs": 0}, "0 is less than the minimum of 1"), ({"epoch": 2}, "'epoch' was unexpected"),
+                         ({"omega": -1}, "-1 is less than the minimum of 0")):
+        config = tiny_config()
+        config["selection"]["proxy"] = bad
+        with pytest.raises(WorkflowError, match=message):
+            _validated(config)
+
+
+# ------------------------------------------------------------------ the rules
+def _dry_run(tmp_path, bare_env, config, *targets, check=True):
+    from workflow_runs import snakemake
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    return snakemake(tmp_path, bare_env, "-n", *targets, check=check)
+
+
+def test_selection_validation_takes_the_proxy_when_all_or_named(tmp_path, bare_env):
+    target = "results/analysis/selection_validation_summary.csv"
+    config = tiny_config()  # selection.estimators: [all]
+    rules = {rule for rule, _ in planned_jobs(_dry_run(tmp_path, bare_env, config, target).stdout)}
+    assert {"selection_proxy", "selection_scores", "selection_validation"} <= rules
+    config["selection"] = {"estimators": ["finetune_proxy"]}  # the proxy alone: no zoo is scored
+    rules = {rule for rule, _ in planned_jobs(_dry_run(tmp_path, bare_env, config, target).stdout)}
+    assert "selection_proxy" in rules and not {"selection_scores", "zoo"} & rules
+    config["selection"] = {"estimators": ["logme"]}
+    rules = {rule for rule, _ in planned_jobs(_dry_run(tmp_path, bare_env, config, target).stdout)}
+    assert "selection_scores" in rules and "selection_proxy" not in rules
+
+
+def test_a_proxy_multiplier_the_study_does_not_train_is_a_config_error(tmp_path, bare_env):
+    config = tiny_config()  # omegas [0.5, 1.0]
+    config["selection"]["proxy"] = {"omega": 0.25}
+    done = _dry_run(tmp_path, bare_env, config, check=False)
+    assert done.returncode != 0
+    assert "config selection.proxy.omega: 0.25 is not one of omegas [0.5, 1.0]" in done.stdout + done.stderr
+    config["selection"]["estimators"] = ["logme"]  # the proxy not selected: its setting unused
+    assert _dry_run(tmp_path, bare_env, config).returncode == 0
+
+
+# A finished study's (target, source) cells: the test metric of every fine-tuning run
+# (the referents': 0.5 F1 on EMG, 1.0 MAE on S&P 500) and the validation metric that
+# run 0 at omega 1.0 has in epoch 2, the one 2 epochs keep. Every gain favours the
+# first source of its target; the proxy picks it, LogME (written by hand) does not.
+STUDY = {("emg", "sp500"): (0.6, 0.8), ("emg", "lomax"): (0.55, 0.7),  # F1: +20 %, +10 %
+         ("sp500", "emg"): (0.8, 0.5), ("sp500", "lomax"): (0.9, 0.6)}  # MAE: +20 %, +10 %
+REFERENT = {"emg": 0.5, "sp500": 1.0}
+TASK = {"emg": "classification", "sp500": "regression"}
+
+
+def _study_tree(workdir):
+    """The results of a finished study that the selection rules read, written by hand:
+    convnetquake_ingv, variant 1k5, runs 0-1, omegas 0.5 and 1.0 (the tiny config's), the
+    cells of STUDY, their manifest, results table and LogME's scores."""
+    from tstransfer import pipeline
+    from tstransfer.analysis import results
+
+    common = {"arch": "convnetquake_ingv", "variant": "1k5", "seed": 0, "stream_max": False, "best_epoch": 2,
+              "last_epoch": 3, "val_metric": 0.5, "convergence_rate": 0.5, "convergence_rate_val": 0.5,
+              "convergence_rate_test": None, "runtime_s": 1.0}
+    jobs = []
+    for run in (0, 1):
+        for target, test in REFERENT.items():
+            jobs.append(_record(_history([1.0, 0.9], [0.5, 0.5]), kind="referent", target=target, run=run,
+                                task=TASK[target]) | {"test_metric": test})
+        for (target, source), (test, proxy) in STUDY.items():
+            jobs += [_record(_history([1.0, 0.6, 0.8], [0.4, proxy if (run, omega) == (0, 1.0) else 0.3, 0.9]),
+                             source=source, target=target, run=run, omega=omega, task=TASK[target])
+                     | {"test_metric": test} for omega in (0.5, 1.0)]
+    paths = []
+    for job in jobs:
+        job.update(common)
+        folder = "/".join([f"results/{job['kind']}/{job['arch']}", *([job["source"]] if job["source"] else []),
+                           f"{job['target']}/1k5/run{job['run']}", *([f"omega{job['omega']}"] if job["omega"] else [])])
+        paths.append(workdir / folder / "result.json")
+        paths[-1].parent.mkdir(parents=True)
+        write_json(paths[-1], job)
+    pipeline.write_manifest(paths, workdir / "results" / "manifest.txt")
+    tables = workdir / "results" / "tables"
+    tables.mkdir(parents=True)
+    results.write_table(results.build_results_table(paths), tables / "results.parquet", tables / "results.csv")
+    analysis = workdir / "results" / "analysis"
+    analysis.mkdir(parents=True)
+    pd.DataFrame([{"arch": "convnetquake_ingv", "source": source, "target": target, "variant": "1k5",
+                   "estimator": "logme", "score": proxy if TASK[target] == "regression" else -proxy}
+                  for (target, source), (_, proxy) in STUDY.items()]).to_csv(
+        analysis / "selection_scores.csv", index=False)
+
+
+def test_the_rules_put_the_proxy_into_the_validation_summary(tmp_path, bare_env):
+    """selection_proxy and selection_validation run on a study's results (the other rules
+    not allowed: their outputs are written by hand); the summary sets the proxy beside LogME."""
+    from workflow_runs import snakemake
+
+    _study_tree(tmp_path)
+    config = tiny_config()
+    config.update(sources=["emg", "sp500", "lomax"], job_server=False)  # no training job runs
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    # The scripts import this checkout's package (the venv may hold another checkout's).
+    env = {**bare_env, "PYTHONPATH": str(ROOT / "src")}
+    snakemake(tmp_path, env, "results/analysis/selection_validation_summary.csv", "--cores", "1",
+              "--allowed-rules", "selection_proxy", "selection_validation")
+    analysis = tmp_path / "results" / "analysis"
+    proxy = pd.read_csv(analysis / "selection_proxy_scores.csv").set_index(["target", "source"])
+    # run 0 at omega 1.0, 2 epochs (the defaults): epoch 2's F1, or minus its MAE
+    assert proxy["score"].to_dict() == pytest.approx({("emg", "lomax"): 0.7, ("emg", "sp500"): 0.8,
+                                                      ("sp500", "emg"): -0.5, ("sp500", "lomax"): -0.6})
+    summary = pd.read_csv(analysis / "selection_validation_summary.csv").set_index("estimator")
+    assert summary.index.tolist() == ["logme", NAME, "random"]
+    assert summary.loc[NAME, "n_targets"] == 2 and summary.loc[NAME, "top1"] == 1.0
+    assert summary.loc[NAME, "regret"] == pytest.approx(0.0)
+    assert summary.loc["logme", "top1"] == 0.0 and summary.loc["logme", "regret"] == pytest.approx(10.0)
+    log = (tmp_path / "results" / "logs" / "selection_proxy.log").read_text()
+    assert "4 finetune_proxy scores (run 0, omega 1.0, 2 epochs)" in log
+    # the tiny config trains 2 epochs: the proxy reads whole runs, and says so
+    assert "selection.proxy.epochs (2) is not below training.max_epochs (2)" in log
