@@ -29,6 +29,7 @@ from tstransfer.layout import (
     TABLES_DIR,
     ZOO_DIR,
     ZOO_MODEL_DIR,
+    omega_label,
     raw_origin,
 )
 
@@ -43,8 +44,15 @@ SEEDS = list(range(config["pretrain"]["seeds"]))
 SOURCES = list(config["sources"])
 TARGETS = list(config["targets"])
 # Source selection validated on the study (rules/selection.smk); none named: not planned.
+# The fine-tuning proxy (in `all`, or named) is read from the study's own fine-tuning runs
+# (rule selection_proxy); every other estimator scores the zoo models (selection_scores).
 SELECTION_ESTIMATORS = list(config.get("selection", {}).get("estimators", []))
 SELECTION_DATASETS = list(dict.fromkeys([*TARGETS, *SOURCES]))
+PROXY_ESTIMATOR = "finetune_proxy"
+SELECTION_PROXY = any(n in ("all", PROXY_ESTIMATOR) for n in SELECTION_ESTIMATORS)
+SELECTION_MODEL_SCORES = [n for n in SELECTION_ESTIMATORS if n != PROXY_ESTIMATOR]
+# Filled in by the config schema's defaults whenever config selection is given.
+PROXY_SETTINGS = config.get("selection", {}).get("proxy", {})
 
 RAW_DIR = config["raw_dir"]
 SELECTED_MODEL = os.path.join(SELECTED_DIR, "model.keras")
@@ -183,6 +191,21 @@ def check_referent_check():
 
 
 check_referent_check()
+
+
+def check_proxy_omega():
+    """The proxy reads the runs at selection.proxy.omega: it must be a multiplier the study trains."""
+    if not SELECTION_PROXY:
+        return
+    omega = PROXY_SETTINGS["omega"]
+    if omega_label(omega) not in {omega_label(o) for o in config["omegas"]}:
+        raise ValueError(
+            f"config selection.proxy.omega: {omega} is not one of omegas {config['omegas']} "
+            "(the fine-tuning proxy reads the study's runs at that multiplier)"
+        )
+
+
+check_proxy_omega()
 
 
 def download_spec(wildcards):

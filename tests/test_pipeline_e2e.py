@@ -44,6 +44,16 @@ def test_every_output_exists(finished_run, bare_env):
     assert (results / "tables" / "results.parquet").is_file()
     assert (results / "analysis" / "done").is_file()
     assert any((results / "analysis" / "figures").glob("*.png"))
+    # The fine-tuning proxy (rule selection_proxy): run 0 at omega 1.0 read as a 2-epoch run,
+    # which these runs are (max_epochs 2), so each run's own validation metric, oriented.
+    import pandas as pd
+
+    proxy = pd.read_csv(results / "analysis" / "selection_proxy_scores.csv")
+    assert len(proxy) == 2 and set(proxy["estimator"]) == {"finetune_proxy"}
+    for row in proxy.itertuples():
+        run0 = results / "finetune" / row.arch / row.source / row.target / row.variant / "run0" / "omega1.0"
+        cell = json.loads((run0 / "result.json").read_text())
+        assert row.score == pytest.approx(cell["val_metric"] * (1 if cell["task"] == "classification" else -1))
     manifest = (results / "MANIFEST.sha256").read_text().splitlines()
     assert any(line.endswith("tables/results.csv") for line in manifest)
     assert not any(".zarr/" in line or line.endswith(".keras") for line in manifest)

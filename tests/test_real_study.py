@@ -81,6 +81,10 @@ def test_a_cut_of_the_real_study_runs_every_rule_on_the_real_files(tmp_path, bar
     assert set(scores.loc[scores["estimator"] == "linear_mse", "target"]) == {"covid3month"}
     summary = pd.read_csv(analysis / "selection_validation_summary.csv")
     assert summary["estimator"].iloc[-1] == "random" and "logme" in set(summary["estimator"])
+    # ... and the fine-tuning proxy, read from the runs themselves (rule selection_proxy)
+    proxy = pd.read_csv(analysis / "selection_proxy_scores.csv")
+    assert set(proxy["estimator"]) == {"finetune_proxy"} and set(proxy["target"]) == set(CUT)
+    assert "finetune_proxy" in set(summary["estimator"])
     # The referents held to the published accuracy: each classification target's runs, by
     # their recorded test accuracy; a target that falls short is marked in Table 7.
     referents = table[table["kind"] == "referent"].set_index("target")

@@ -591,6 +591,32 @@ def test_epoch_line_of_a_classification_run():
         "epoch 4/100: loss nan val_loss 1 val_f1_weighted 0.61235 lr 0.0002 time 12.3 s")
 
 
+def test_the_proxy_read_off_a_longer_run_is_what_the_shorter_run_keeps(stores, tmp_path):
+    """The study's fine-tuning proxy (tstransfer.selection.proxy.study_proxy_scores) reads a
+    k-epoch run off the history of a longer one: trained for k epochs, the run agrees."""
+    from tstransfer.protocol import job_switches
+    from tstransfer.selection.proxy import study_proxy_scores
+
+    def config_of(max_epochs):
+        config = base_config(max_epochs=max_epochs)
+        config["training"]["reduce_lr"]["patience"] = 1  # the schedule acts within the epochs read
+        return config
+
+    config = config_of(6)
+    long, _, _ = run_training(stores, "classification", tmp_path / "long", config=config, learning_rate=0.3)
+    record = {"kind": "finetune", "arch": "tiny", "source": "s", "target": "t", "variant": "v", "run": 0,
+              "omega": 1.0, "task": "classification", "metric": "f1_weighted", "history": long.history,
+              "config": {"training": config["training"], "switches": job_switches(config)}}
+    for k in (3, 5):
+        short, _, _ = run_training(stores, "classification", tmp_path / f"short{k}", config=config_of(k),
+                                   learning_rate=0.3)
+        assert short.history["val_loss"] == long.history["val_loss"][:k]  # the same run, cut short
+        score = study_proxy_scores([record], epochs=k, omega=1.0)["score"].tolist()
+        assert score == [short.val_metric], k
+        if k == 3:  # what it keeps is the lowest validation loss's F1, here not the best F1 (else this would not tell)
+            assert short.val_metric < max(long.history["val_metric"][:k])
+
+
 def test_diverging_run_stops_with_status_diverged(stores, tmp_path):
     config = base_config(max_epochs=5)
     result, _, _ = run_training(stores, "regression", tmp_path, config=config, learning_rate=1e30)

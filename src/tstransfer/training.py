@@ -208,6 +208,12 @@ def schedule_step(
     return first, stop
 
 
+def diverges(row: Mapping[str, Any]) -> bool:
+    """Whether an epoch's history row ends the run as diverged: a non-finite (or, as
+    result.json writes one, null) training loss, validation loss or validation metric."""
+    return not all(row[c] is not None and math.isfinite(row[c]) for c in ("train_loss", "val_loss", "val_metric"))
+
+
 # --------------------------------------------------------------------------- history
 HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_metric", "val_accuracy", "test_metric",
                    "learning_rate", "epoch_seconds"]
@@ -363,10 +369,9 @@ class EpochLoop:
         """Divergence, ReduceLROnPlateau and EarlyStopping after the epoch; snapshots the
         weights when they are the best so far (or the first)."""
         state = self.state
-        train_loss, val_loss, val_metric = row["train_loss"], row["val_loss"], row["val_metric"]
-        if not all(math.isfinite(v) for v in (train_loss, val_loss, val_metric)):
+        if diverges(row):
             self.log.warning("epoch %d: non-finite loss (train %s, val %s): diverged",
-                             epoch + 1, train_loss, val_loss)
+                             epoch + 1, row["train_loss"], row["val_loss"])
             state.status, state.finished = "diverged", True
         else:
             monitored = monitored_value(row, monitor=self.monitor, monitor_accuracy=self.monitor_accuracy)
@@ -474,5 +479,5 @@ def train(
     return loop.result()
 
 
-__all__ = ["TrainResult", "train", "EpochLoop", "epoch_line", "schedule_step", "evaluate", "loss_value", "metric_value",
-           "remove_checkpoint", "HISTORY_COLUMNS"]
+__all__ = ["TrainResult", "train", "EpochLoop", "epoch_line", "schedule_step", "diverges", "evaluate", "loss_value",
+           "metric_value", "remove_checkpoint", "HISTORY_COLUMNS"]

@@ -9,8 +9,10 @@ from tstransfer.selection import validation
 
 log = logs.setup(snakemake.log[0])
 with logs.logged_errors(log):
+    # The zoo models' scores and the fine-tuning proxy's (rule selection_proxy), as configured.
+    scores = pd.concat([pd.read_csv(path) for path in snakemake.input.scores], ignore_index=True)
     per_target, summary = validation.study_tables(
-        pd.read_csv(snakemake.input.scores),
+        scores,
         results.read_table(snakemake.input.results),
         protocol=snakemake.params.protocol,
     )

@@ -18,7 +18,8 @@ Estimators by what they read (``Estimator.needs``):
   (:mod:`.source_head`);
 - the raw series of target and source: ``dtw_dba`` (:mod:`.similarity`);
 - training: ``finetune_proxy`` (:mod:`.proxy`), given a callable that fine-tunes for k
-  epochs and returns the validation metric.
+  epochs and returns the validation metric (on a finished study,
+  :func:`.proxy.study_proxy_scores` reads it from the study's own runs).
 
 ``Estimator.tasks`` are the target tasks it is defined for; :meth:`Estimator.unavailable`
 says why it cannot score given inputs (wrong task, a missing input), so that a caller

@@ -3,8 +3,10 @@
 :func:`score_study` scores every (architecture, source, target, variant) of a study: each
 compatible zoo model (:func:`tstransfer.zoo.compatibility`) on each target's run-0
 training subset of each variant (the instances the first fine-tuning run trained on),
-with the estimators of :mod:`tstransfer.selection` that need no training. Each model is
-loaded once. ``dtw_dba`` compares raw series: per class at most :data:`DTW_PER_CLASS`
+with the estimators of :mod:`tstransfer.selection` that need no training (the fine-tuning
+proxy's scores come from rule selection_proxy, which reads the study's own runs:
+:func:`tstransfer.selection.proxy.study_proxy_scores`). Each model is loaded once.
+``dtw_dba`` compares raw series: per class at most :data:`DTW_PER_CLASS`
 series of the target's subset and of the source's training split (a seeded sample),
 interpolated to at most :data:`DTW_LENGTH` points, averaged by DBA; its score is minus
 the smallest DTW distance between a target and a source average.
@@ -36,14 +38,11 @@ DTW_LENGTH = 256
 
 
 def study_estimators(names: Iterable[str]) -> list[selection.Estimator]:
-    """The estimators of config ``selection.estimators`` (``all``: every one that needs no
-    training; the fine-tuning proxy trains, and a study has measured fine-tuning already)."""
+    """The estimators of config ``selection.estimators`` that score zoo models here: every
+    one named (``all``: every one) but those that train. The fine-tuning proxy is not run
+    here: rule selection_proxy reads it from the study's own fine-tuning runs
+    (:func:`tstransfer.selection.proxy.study_proxy_scores`)."""
     names = list(names)
-    trains = [name for name in names if name in selection.ESTIMATORS
-              and "train_for" in selection.ESTIMATORS[name].needs]
-    if trains:
-        raise ValueError(f"config selection.estimators: {', '.join(trains)} trains a model; "
-                         "the study's selection scores only estimators that need no training")
     try:
         estimators = selection.resolve(names)
     except ValueError as error:
