@@ -108,7 +108,16 @@ def main() -> int:
     config = yaml.safe_load(args.config.read_text())
     datasets.register_config(config)  # the study's own datasets: titles and domains
     domains = {name: entry.get("domain") for name, entry in config["datasets"].items()}
-    table = results.read_table(args.results / "tables" / "results.parquet")
+    parquet = args.results / "tables" / "results.parquet"
+    if parquet.is_file():
+        table = results.read_table(parquet)
+    else:  # a study still running: the jobs finished so far, said so in the heading
+        paths = sorted(p for kind in ("pretrain", "referent", "finetune") for p in (args.results / kind).rglob("result.json"))
+        if not paths:
+            print(f"{args.results}: no tables/results.parquet and no result.json under it", file=sys.stderr)
+            return 2
+        table = results.build_results_table(paths)
+        print(f"(unfinished study: {parquet} is missing; {len(paths)} result.json files read)\n")
     analysis = stats.analyse(table, "validation")
     published, margin, _ = competence.settings(config)
     check = competence.referent_check(table, published, margin=margin)
@@ -117,10 +126,12 @@ def main() -> int:
 
     print(f"# What the study in {args.results} shows\n")
     print(f"Training jobs: {table['kind'].value_counts().to_dict()}; diverged: {int((table['status'] == 'diverged').sum())}.\n")
-    unmarked = sorted(dataset_label(t) for t in set(table["target"]) - {t for t, _ in short} - set(check["target"])
-                      if (table["target"] == t).any() and t)
+    targets = {t for t in table["target"] if t}
+    no_figure = sorted(dataset_label(t) for t in targets if t not in published)
+    unchecked = sorted(dataset_label(t) for t in targets if t in published and t not in set(check["target"]))
     kept_label = ("targets not marked (referents within the margin"
-                  + (f"; no published figure: {', '.join(unmarked)})" if unmarked else ")"))
+                  + (f"; no published figure: {', '.join(no_figure)}" if no_figure else "")
+                  + (f"; no referent finished yet: {', '.join(unchecked)}" if unchecked else "") + ")")
     print(f"## 1. Referents beside the published accuracy (margin {100 * margin:g} points)\n")
     shown = check.assign(target=check["target"].map(dataset_label))
     print(markdown(shown[["arch", "target", "n_runs", "measure", "ours", "published", "gap_points", "competent"]]))
