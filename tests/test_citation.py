@@ -11,6 +11,7 @@ import re
 import tomllib
 
 import jsonschema
+import tstransfer
 import yaml
 from shared_data import PAPER_TEXT, require
 from workflow_runs import ROOT
@@ -52,6 +53,8 @@ def test_licence_version_and_authors_agree_with_pyproject():
     assert licence.startswith("MIT License\n")
     assert re.search(rf"^Copyright \(c\) \d{{4}} {re.escape(author['name'])}$", licence, re.M)
     assert "LICENSE" in PYPROJECT["license-files"]
+    # The package's own copy, which the model cards and the archive's RO-Crate carry.
+    assert (tstransfer.__license__, tstransfer.__author__) == (PYPROJECT["license"], author["name"])
 
 
 def test_the_reference_is_the_paper_as_printed():
