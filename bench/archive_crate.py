@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from tstransfer import archive, crate, datasets, plan
+from tstransfer import archive, crate, datasets, jobrecords, plan
 from tstransfer.layout import SELECTED_DIR, STORE, SUBSET
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +47,7 @@ def write(path: Path, text: str) -> None:
 
 def record(workdir: Path, output: str, rule: str, inputs: list[str], log: str, when: float) -> None:
     name = base64.urlsafe_b64encode(output.encode()).decode()
-    write(workdir / crate.SNAKEMAKE_RECORDS / name, json.dumps({
+    write(workdir / jobrecords.SNAKEMAKE_RECORDS / name, json.dumps({
         "rule": rule, "input": inputs, "log": [log], "record_format_version": 6, "job_hash": hash(log),
         "starttime": when, "endtime": when + 812.5, "incomplete": False}))
 

@@ -23,7 +23,7 @@ import pytest
 from rocrate_offline import assert_every_required_check_passes, seed_cache, validate, validator
 from workflow_runs import ROOT, snakemake
 
-from tstransfer import archive, crate
+from tstransfer import archive, crate, jobrecords
 
 PROFILES = ("workflow-run-crate-0.5", "provenance-run-crate-0.5")
 CONFIG = {"architectures": ["magnet"], "runs": 1, "omegas": [0.5], "training": {"max_epochs": 2},
@@ -251,7 +251,7 @@ def test_the_crate_grows_linearly_with_the_jobs(tmp_path):
     _write(results / "workflow" / "Snakefile", "rule all:\n    input: []\n")
 
     def build(n: int) -> float:
-        jobs = [crate.Job("finetune", (f"results/finetune/a/s/t/1k5/run{i // 10}/omega{i % 10}.0/result.json",),
+        jobs = [jobrecords.Job("finetune", (f"results/finetune/a/s/t/1k5/run{i // 10}/omega{i % 10}.0/result.json",),
                           ("results/data/t.zarr", f"results/data/subsets/t/1k5/run{i // 10}.npz"),
                           (f"results/logs/finetune/{i}.log",), 1.0 * i, 1.0 * i + 5) for i in range(n)]
         files = [Path(p.removeprefix("results/")) for job in jobs for p in job.outputs]

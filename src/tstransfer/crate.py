@@ -22,12 +22,9 @@ relative, so the tree can be moved. It claims four profiles:
   with a benchmark (training, convert) has its resource usage from it.
 
 Which rule made which file from which inputs, and when, is Snakemake's own record of each
-job (``.snakemake/metadata``, one record per output: rule, inputs, log, start and end
-time), read once: the DAG need not be rebuilt, and the archive costs one pass over the
-records, the files and the jobs (the paper's run has about 17,000 jobs). A training job
-without a record (the records were dropped with ``--drop-metadata``, or the tree was
-archived elsewhere) still gets its action, from its result.json (end: the file's time,
-start: end minus ``runtime_s``) and its benchmark; its inputs are then unknown.
+job, read once (:mod:`tstransfer.jobrecords`; a training job without one, from its
+result.json): the DAG need not be rebuilt, and the crate costs one pass over the records,
+the files and the jobs (the paper's run has about 17,000 jobs).
 
 Files the archive leaves out (large intermediates when ``archive.exclude_large``, or
 anything outside the results folder such as the raw data) are named by local
@@ -37,27 +34,23 @@ models are datasets (``zoo/<arch>-<source>/``) with their cards and the licence.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import mimetypes
-import os
 import platform
 import re
 import shutil
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __author__, __license__, __version__, plan
+from . import __author__, __license__, __version__
 from .archive import _is_large
+from .jobrecords import RESULTS, SKIPPED_RULES, USAGE, Job, benchmark_of, read_benchmark, result_json_jobs, snakemake_jobs
 
 CRATE_VERSION = "1.1"
 METADATA_NAME = "ro-crate-metadata.json"
 WORKFLOW_DIR = "workflow"  # the copy of the workflow definition, inside the results folder
-RESULTS = "results"  # the results folder, relative to the workflow's working directory
-SNAKEMAKE_RECORDS = ".snakemake/metadata"
 WFRUN_CONTEXT = "https://w3id.org/ro/terms/workflow-run/context"
 PROFILES = (
     ("https://w3id.org/ro/wfrun/process/0.5", "Process Run Crate", "0.5"),
@@ -71,125 +64,13 @@ WORKFLOW_FILES = (
     "config/*.yaml", "profiles/*/*.yaml", "report/*", "src/tstransfer/**/*.py", "pyproject.toml",
     "README.md", "LICENSE", "CITATION.cff",
 )
-# Rules the crate leaves out: the archive's own job (running while the crate is written).
-SKIPPED_RULES = ("archive",)
-# Benchmark columns reported as a job's resource usage (Snakemake's names), with units.
-USAGE = (("s", "wall-clock time", "https://qudt.org/vocab/unit/SEC"),
-         ("max_rss", "maximum resident set size", "https://qudt.org/vocab/unit/MegaBYTE"),
-         ("cpu_time", "CPU time", "https://qudt.org/vocab/unit/SEC"))
 # Media types mimetypes does not know.
 MEDIA_TYPES = {".md": "text/markdown", ".parquet": "application/vnd.apache.parquet", ".npz": "application/octet-stream",
                ".keras": "application/zip", ".tsv": "text/tab-separated-values", ".smk": "text/plain",
                ".sha256": "text/plain", ".log": "text/plain", ".yaml": "application/yaml", ".cff": "application/yaml"}
 LICENSE_URL = f"https://spdx.org/licenses/{__license__}"
 ZOO_MODEL_FILE = "model.keras"  # tstransfer.zoo.cards.MODEL_FILE (not imported: the zoo imports the models)
-
-
-@dataclass(frozen=True)
-class Job:
-    """One job: its rule, the files it wrote and read, its log(s), and when it ran
-    (seconds since the epoch). Paths are relative to the workflow's working directory."""
-
-    rule: str
-    outputs: tuple[str, ...]
-    inputs: tuple[str, ...] = ()
-    logs: tuple[str, ...] = ()
-    start: float | None = None
-    end: float | None = None
-
-
-# --------------------------------------------------------------------------- the jobs
-def _record_key(relative: Path) -> str:
-    """The output path a Snakemake record file stands for (its name, urlsafe base64, split
-    into ``@``-prefixed folders when longer than a file name may be)."""
-    return base64.urlsafe_b64decode("".join(part.removeprefix("@") for part in relative.parts)).decode()
-
-
-def snakemake_jobs(workdir: str | Path = ".") -> list[Job]:
-    """Every finished job Snakemake has a record of in ``workdir``, one :class:`Job` each.
-
-    Snakemake keeps one record per output; the outputs of one job share its rule and its
-    log (every rule here logs per job) or, for a job without a log, its hash. A record
-    whose output is gone, or that is still incomplete, is left out.
-    """
-    root = Path(workdir) / SNAKEMAKE_RECORDS
-    grouped: dict[tuple, dict[str, Any]] = {}
-    for folder, _, names in os.walk(root):
-        for name in names:
-            path = Path(folder) / name
-            try:
-                output = _record_key(path.relative_to(root))
-                record = json.loads(path.read_text())
-            except (ValueError, OSError):
-                continue  # not a record (or one being written)
-            rule = record.get("rule")
-            if not rule or record.get("incomplete") or rule in SKIPPED_RULES:
-                continue
-            if not os.path.lexists(Path(workdir) / output):
-                continue
-            logs = tuple(record.get("log") or ())
-            key = (rule, logs) if logs else (rule, record.get("job_hash"))
-            job = grouped.setdefault(key, {"rule": rule, "outputs": [], "inputs": tuple(record.get("input") or ()),
-                                           "logs": logs, "start": [], "end": []})
-            job["outputs"].append(output)
-            for when in ("start", "end"):
-                value = record.get(f"{when}time")
-                if value is not None:
-                    job[when].append(float(value))
-    return [Job(j["rule"], tuple(sorted(j["outputs"])), j["inputs"], j["logs"],
-                min(j["start"], default=None), max(j["end"], default=None)) for j in grouped.values()]
-
-
-def result_json_jobs(results: Path, files: Iterable[Path], recorded: set[str]) -> list[Job]:
-    """Training jobs with no Snakemake record, from their result.json (the fallback)."""
-    jobs = []
-    for relative in files:
-        parts = relative.parts
-        if relative.name != plan.RESULT or not parts or parts[0] not in plan.TRAINING_KINDS:
-            continue
-        output = f"{RESULTS}/{relative.as_posix()}"
-        if output in recorded:
-            continue
-        path = results / relative
-        end = path.stat().st_mtime
-        try:
-            runtime = float(json.loads(path.read_text()).get("runtime_s"))
-        except (ValueError, TypeError, OSError):
-            runtime = None
-        jobs.append(Job(parts[0], (output,), start=None if runtime is None else end - runtime, end=end))
-    return jobs
-
-
-def benchmark_of(job: Job) -> str | None:
-    """The benchmark file of a job whose kind has one (:data:`tstransfer.plan.KINDS`): its
-    log's path with ``logs/`` -> ``benchmarks/`` and ``.log`` -> ``.tsv``, as the kinds lay them out;
-    for a job without a record, the one beside its result.json's kind folder."""
-    kind = plan.KINDS.get(job.rule)
-    if kind is None or kind.benchmark is None:
-        return None
-    if job.logs:
-        log = job.logs[0]
-        prefix = f"{RESULTS}/logs/"
-        return f"{RESULTS}/benchmarks/{log[len(prefix):-len('.log')]}.tsv" if log.startswith(prefix) else None
-    # result.json at results/<kind>/<key>/result.json; its benchmark is results/benchmarks/<kind>/<key>.tsv
-    folder = job.outputs[0].removesuffix(f"/{plan.RESULT}")
-    return f"{RESULTS}/benchmarks/{folder.removeprefix(f'{RESULTS}/')}.tsv"
-
-
-def read_benchmark(path: Path) -> dict[str, float]:
-    """Snakemake's benchmark file: the columns of :data:`USAGE` from its first row."""
-    try:
-        header, row = path.read_text().splitlines()[:2]
-    except (OSError, ValueError):
-        return {}
-    values = {}
-    for key, value in zip(header.split("\t"), row.split("\t")):
-        if key in dict((k, None) for k, _, _ in USAGE):
-            try:
-                values[key] = float(value)
-            except ValueError:
-                pass
-    return values
+COMPLETED = "http://schema.org/CompletedActionStatus"
 
 
 # --------------------------------------------------------------------------- the workflow's files
@@ -317,209 +198,249 @@ class _Files:
         return entity
 
 
+class _Builder:
+    """The crate, built one part at a time (each method one pass over what it describes)."""
+
+    def __init__(self, results: Path, files: Iterable[Path], *, exclude_large: bool,
+                 versions: Mapping[str, str | None], git_commit: str | None):
+        from rocrate.rocrate import ROCrate
+
+        self.results = results
+        self.archived = {f.as_posix() for f in files}
+        self.crate = ROCrate(version=CRATE_VERSION)
+        self.crate.metadata.extra_contexts.append(WFRUN_CONTEXT)
+        self.version = git_commit or __version__
+        self.versions = versions
+        self.citation = _citation(results / WORKFLOW_DIR)
+        self.entity = _Files(self.crate, results, self.archived, exclude_large)
+        self.licence = self.context(LICENSE_URL, **{"@type": "CreativeWork", "name": f"{__license__} License",
+                                                    "identifier": __license__})
+
+    def context(self, entity_id: str, /, **properties):
+        """A contextual entity (``@type`` among ``properties``)."""
+        from rocrate.model import ContextEntity
+
+        return self.crate.add(ContextEntity(self.crate, entity_id, properties=properties))
+
+    def people(self) -> list:
+        """The software's authors, as CITATION.cff names them (else the package's)."""
+        people = []
+        for i, author in enumerate(self.citation.get("authors") or [{"name": __author__}]):
+            if "name" in author:
+                people.append(self.context(f"#author-{i}", **{"@type": "Organization", "name": author["name"]}))
+            else:
+                name = f"{author.get('given-names', '')} {author.get('family-names', '')}".strip()
+                people.append(self.context(f"#author-{i}", **{"@type": "Person", "name": name}))
+        return people
+
+    def software(self) -> dict[str, Any]:
+        """The package, the engine and the libraries the results depend on, with versions."""
+        software = {name: self.context(f"#software-{name}", **{"@type": "SoftwareApplication", "name": name,
+                                                               "softwareVersion": version})
+                    for name, version in self.versions.items() if version}
+        if "snakemake" not in software:
+            software["snakemake"] = self.context("#software-snakemake", **{"@type": "SoftwareApplication",
+                                                                            "name": "snakemake"})
+        software["snakemake"]["url"] = "https://snakemake.github.io"
+        return software
+
+    def workflow(self, workflow_files: list[str], authors: list, software: Mapping[str, Any]):
+        """The copy of the workflow definition; the Snakefile as the main workflow."""
+        from rocrate.model import File
+        from rocrate.model.computationalworkflow import ComputationalWorkflow
+
+        for relative in workflow_files:
+            if relative != "Snakefile":
+                self.crate.add(File(self.crate, dest_path=f"{WORKFLOW_DIR}/{relative}", properties={
+                    "name": relative, "description": "Part of the workflow definition.",
+                    "encodingFormat": media_type(relative)}))
+        workflow = self.crate.add_workflow(
+            dest_path=f"{WORKFLOW_DIR}/Snakefile", main=True, lang="snakemake",
+            lang_version=self.versions.get("snakemake"),
+            properties={"name": self.citation.get("title") or "tstransfer",
+                        "description": self.citation.get("abstract", "").strip(), "license": self.licence,
+                        "author": _one(authors), "version": self.version, "encodingFormat": "text/plain",
+                        "softwareRequirements": list(software.values())},
+        )
+        workflow._jsonld["@type"] = [*ComputationalWorkflow.TYPES, "HowTo"]  # it has steps (Provenance Run Crate)
+        if "LICENSE" in workflow_files:
+            self.crate.get(f"{WORKFLOW_DIR}/LICENSE")["about"] = self.licence
+        papers = [self.reference(i, reference) for i, reference in enumerate(self.citation.get("references") or [])]
+        if papers:
+            workflow["citation"] = _one(papers)
+        return workflow
+
+    def reference(self, i: int, reference: Mapping[str, Any]):
+        """A reference of CITATION.cff (the paper the workflow reproduces), with its authors."""
+        people = [self.context(f"#reference-{i}-author-{j}", **{
+            "@type": "Person", "name": f"{a.get('given-names', '')} {a.get('family-names', '')}".strip(),
+            "givenName": a.get("given-names"), "familyName": a.get("family-names"),
+            "affiliation": a.get("affiliation")}) for j, a in enumerate(reference.get("authors") or [])]
+        return self.context(f"#reference-{i}", **{"@type": "ScholarlyArticle", "name": reference.get("title"),
+                                                  "author": people})
+
+    def rules(self, workflow, jobs: list[Job], workflow_files: list[str], software: Mapping[str, Any]):
+        """One tool and one step per rule that ran (in the order of its first job)."""
+        docs = rule_docs(self.results / WORKFLOW_DIR, workflow_files)
+        tools, steps = {}, {}
+        for job in jobs:
+            if job.rule in tools:
+                continue
+            defined_in, doc = docs.get(job.rule, (None, ""))
+            tool = self.context(f"#rule-{job.rule}", **{
+                "@type": "SoftwareApplication", "name": job.rule, "softwareVersion": self.version,
+                "description": doc or f"The workflow's rule {job.rule}.",
+                "softwareRequirements": [software[p] for p in ("tstransfer", "python") if p in software]})
+            if defined_in:
+                tool["isPartOf"] = self.crate.get(f"{WORKFLOW_DIR}/{defined_in}") or workflow
+            steps[job.rule] = self.context(f"#step-{job.rule}", **{
+                "@type": "HowToStep", "name": job.rule, "position": str(len(steps)), "workExample": tool})
+            tools[job.rule] = tool
+        workflow["hasPart"] = list(tools.values())
+        workflow["step"] = list(steps.values())
+        return tools, steps
+
+    def job(self, job: Job, tool, step) -> tuple[Any, Any]:
+        """A job's CreateAction (inputs, outputs, times, resource usage) and its ControlAction."""
+        ident = f"#job/{job.outputs[0]}"
+        action = self.context(ident, **{"@type": "CreateAction", "name": f"{job.rule} job", "instrument": tool,
+                                        "actionStatus": COMPLETED,
+                                        "result": _one([self.entity(p) for p in job.outputs])})
+        if job.inputs:
+            action["object"] = _one([self.entity(p) for p in job.inputs])
+        if job.start is not None:
+            action["startTime"] = _iso(job.start)
+        if job.end is not None:
+            action["endTime"] = _iso(job.end)
+        benchmark = benchmark_of(job)
+        usage = read_benchmark(self.results.parent / benchmark) if benchmark else {}
+        if usage:
+            action["resourceUsage"] = _one([
+                self.context(f"{ident}/usage/{key}", **{"@type": "PropertyValue", "propertyID": key, "name": name,
+                                                        "value": usage[key], "unitCode": unit})
+                for key, name, unit in USAGE if key in usage])
+        control = self.context(f"#control/{job.outputs[0]}", **{
+            "@type": "ControlAction", "name": f"orchestrate {job.rule}", "instrument": step, "object": action})
+        return action, control
+
+    def parameters(self, workflow, config: Mapping[str, Any], jobs: list[Job]) -> tuple[list, list]:
+        """The workflow's inputs (one per config key, with its value) and outputs (one per
+        file no job read, with the file): the run's object and result."""
+        values, inputs = [], []
+        for key, value in config.items():
+            additional_type, literal = _additional_type(value)
+            parameter = self.crate.add_formal_parameter(
+                name=key, additionalType=additional_type, identifier=f"#param-config-{key}",
+                description=f"Config entry {key} (config/*.yaml).")
+            values.append(self.context(f"#pv-config-{key}", **{"@type": "PropertyValue", "name": key,
+                                                               "value": literal, "exampleOfWork": parameter}))
+            parameter["workExample"] = values[-1]
+            inputs.append(parameter)
+        read = {path for job in jobs for path in job.inputs}
+        produced, outputs = [], []
+        for job in jobs:
+            for path in (p for p in job.outputs if p not in read):
+                out = self.entity(path)
+                parameter = self.crate.add_formal_parameter(
+                    name=path, additionalType="Dataset" if "Dataset" in str(out.type) else "File",
+                    identifier=f"#param-output-{path}", description=f"Written by the rule {job.rule}.")
+                parameter["workExample"] = out
+                out["exampleOfWork"] = parameter
+                outputs.append(parameter)
+                produced.append(out)
+        workflow["input"], workflow["output"] = inputs, outputs
+        return values, produced
+
+    def run(self, workflow, jobs: list[Job], config: Mapping[str, Any], controls: list, engine):
+        """The run's CreateAction and Snakemake's OrganizeAction of the jobs' ControlActions."""
+        values, produced = self.parameters(workflow, config, jobs)
+        run = self.context("#run", **{"@type": "CreateAction", "name": f"Run of {workflow['name']}",
+                                      "instrument": workflow, "object": values, "result": produced})
+        organize = self.context("#organize", **{"@type": "OrganizeAction", "name": "Snakemake's orchestration of the run",
+                                                "instrument": engine, "object": controls, "result": run})
+        starts = [j.start for j in jobs if j.start is not None]
+        ends = [j.end for j in jobs if j.end is not None]
+        for when, times, pick in (("startTime", starts, min), ("endTime", ends, max)):
+            if times:
+                run[when] = organize[when] = _iso(pick(times))
+        return run, organize
+
+    def zoo(self) -> bool:
+        """The zoo's models: a dataset each, with its cards, its weights and the licence."""
+        folders: dict[str, list[str]] = {}
+        for relative in sorted(self.archived):
+            parts = relative.split("/")
+            if len(parts) == 3 and parts[0] == "zoo":
+                folders.setdefault(f"zoo/{parts[1]}", []).append(relative)
+        for folder, contents in folders.items():
+            if f"{folder}/card.json" not in contents:
+                continue
+            card = json.loads((self.results / folder / "card.json").read_text())
+            weights = f"{folder}/{ZOO_MODEL_FILE}"  # left out with the large intermediates: named all the same
+            if weights not in contents and (self.results / weights).is_file():
+                contents = [*contents, weights]
+            members = [self.entity(f"{RESULTS}/{f}") for f in contents]
+            model = self.entity(f"{RESULTS}/{folder}", properties={
+                "name": card.get("name", folder.split("/")[1]),
+                "description": f"Zoo model: {card.get('arch_label', card.get('arch'))} pretrained on "
+                               f"{card.get('training_data', {}).get('title') or card.get('source')}; its model "
+                               "card is card.json, card.md and README.md (model hub front matter).",
+                "license": self.licence, "keywords": ["pretrained model", "time series", "transfer learning"]})
+            model["hasPart"] = members
+            for member in members:
+                if member.id.endswith(("README.md", "card.md", "card.json")):
+                    member["about"] = model
+        return bool(folders)
+
+    def root(self, workflow, authors: list, mentions: list, *, jobs: int, zoo: bool, exclude_large: bool,
+             archived_at: str | None) -> None:
+        """The archive's own documents, and the root: name, licence, authors, profiles, mentions."""
+        from rocrate.model import File
+
+        for name, description in (
+                ("MANIFEST.sha256", "sha256 of every archived file (sha256sum -c MANIFEST.sha256)."),
+                ("PROVENANCE.json", "Config, git commit, package versions, host and time span.")):
+            self.crate.add(File(self.crate, dest_path=name, properties={
+                "name": name, "description": description, "encodingFormat": media_type(name)}))
+        root = self.crate.root_dataset
+        root["name"] = f"{workflow['name']}: results"
+        root["description"] = (
+            f"The results tree of one run of the tstransfer workflow ({jobs} jobs): outputs, tables, figures, "
+            "logs, benchmarks" + (", the zoo's pretrained models" if zoo else "")
+            + ("; large intermediates left out" if exclude_large else "")
+            + ". Which rule made which file from which inputs is in this crate's actions; MANIFEST.sha256 checks "
+              "the files (snakemake verify).")
+        root["datePublished"] = archived_at or _iso(dt.datetime.now(dt.timezone.utc).timestamp())
+        root["license"] = self.licence
+        root["author"] = _one(authors)
+        root["conformsTo"] = [self.context(uri, **{"@type": "CreativeWork", "name": name, "version": version})
+                              for uri, name, version in PROFILES]
+        root["mentions"] = mentions
+
+
 def build_crate(results: str | Path, config: Mapping[str, Any], files: Iterable[Path], jobs: list[Job], *,
                 workflow_files: list[str], exclude_large: bool, versions: Mapping[str, str | None],
                 git_commit: str | None = None, archived_at: str | None = None):
     """The crate of the results folder ``results`` (an ``rocrate.rocrate.ROCrate``).
 
     ``files``: the archived files (relative to ``results``); ``jobs``: what ran
-    (:func:`snakemake_jobs`); ``workflow_files``: the copy of the workflow definition
+    (:mod:`tstransfer.jobrecords`); ``workflow_files``: the copy of the workflow definition
     under ``results/workflow`` (:func:`copy_workflow`). Linear in files and jobs.
     """
-    from rocrate.model import ContextEntity, File
-    from rocrate.model.computationalworkflow import ComputationalWorkflow
-    from rocrate.rocrate import ROCrate
-
-    results = Path(results)
-    archived = {f.as_posix() for f in files}
-    crate = ROCrate(version=CRATE_VERSION)
-    crate.metadata.extra_contexts.append(WFRUN_CONTEXT)
-    workflow_dir = results / WORKFLOW_DIR
-    citation = _citation(workflow_dir)
-
-    def context(entity_id: str, /, **properties):
-        return crate.add(ContextEntity(crate, entity_id, properties=properties))
-
-    licence = context(LICENSE_URL, **{"@type": "CreativeWork", "name": f"{__license__} License",
-                                      "identifier": __license__})
-    authors = [context(f"#author-{i}", **{"@type": "Organization", "name": a["name"]}) if "name" in a
-               else context(f"#author-{i}", **{"@type": "Person", "name": f"{a['given-names']} {a['family-names']}"})
-               for i, a in enumerate(citation.get("authors") or [{"name": __author__}])]
-    profiles = [context(uri, **{"@type": "CreativeWork", "name": name, "version": version})
-                for uri, name, version in PROFILES]
-
-    # The software: the package, the engine, the libraries the results depend on.
-    software = {name: context(f"#software-{name}", **{"@type": "SoftwareApplication", "name": name,
-                                                       "softwareVersion": version})
-                for name, version in versions.items() if version}
-    engine = software.get("snakemake") or context("#software-snakemake", **{"@type": "SoftwareApplication",
-                                                                             "name": "snakemake"})
-    engine["url"] = "https://snakemake.github.io"
-
-    # The workflow definition: its files, the Snakefile as the main workflow.
-    for relative in workflow_files:
-        if relative != "Snakefile":
-            crate.add(File(crate, dest_path=f"{WORKFLOW_DIR}/{relative}",
-                           properties={"name": relative, "description": "Part of the workflow definition.",
-                                       "encodingFormat": media_type(relative)}))
-    workflow = crate.add_workflow(
-        dest_path=f"{WORKFLOW_DIR}/Snakefile", main=True, lang="snakemake", lang_version=versions.get("snakemake"),
-        properties={"name": citation.get("title") or "tstransfer", "description": citation.get("abstract", "").strip(),
-                    "license": licence, "author": _one(authors), "version": git_commit or __version__,
-                    "encodingFormat": "text/plain",
-                    "softwareRequirements": list(software.values())},
-    )
-    workflow._jsonld["@type"] = [*ComputationalWorkflow.TYPES, "HowTo"]  # it has steps (Provenance Run Crate)
-    if "LICENSE" in workflow_files:
-        crate.get(f"{WORKFLOW_DIR}/LICENSE")["about"] = licence
-
-    # The paper the workflow reproduces.
-    papers = []
-    for i, reference in enumerate(citation.get("references") or []):
-        people = [context(f"#reference-{i}-author-{j}", **{
-            "@type": "Person", "name": f"{a.get('given-names', '')} {a.get('family-names', '')}".strip(),
-            "givenName": a.get("given-names"), "familyName": a.get("family-names"),
-            "affiliation": a.get("affiliation")}) for j, a in enumerate(reference.get("authors") or [])]
-        paper = context(f"#reference-{i}", **{"@type": "ScholarlyArticle", "name": reference.get("title"),
-                                               "author": people})
-        papers.append(paper)
-    if papers:
-        workflow["citation"] = _one(papers)
-
-    # The rules: one tool and one step each, for every rule that ran (in order of first job).
-    docs = rule_docs(workflow_dir, workflow_files)
-    tools, steps = {}, {}
+    builder = _Builder(Path(results), files, exclude_large=exclude_large, versions=versions, git_commit=git_commit)
+    authors, software = builder.people(), builder.software()
+    workflow = builder.workflow(workflow_files, authors, software)
+    tools, steps = builder.rules(workflow, jobs, workflow_files, software)
+    actions, controls = [], []
     for job in jobs:
-        if job.rule in tools:
-            continue
-        defined_in, doc = docs.get(job.rule, (None, ""))
-        tool = context(f"#rule-{job.rule}", **{
-            "@type": "SoftwareApplication", "name": job.rule,
-            "description": doc or f"The workflow's rule {job.rule}.", "softwareVersion": git_commit or __version__,
-            "softwareRequirements": [software[p] for p in ("tstransfer", "python") if p in software]})
-        if defined_in:
-            tool["isPartOf"] = crate.get(f"{WORKFLOW_DIR}/{defined_in}") or workflow
-        step = context(f"#step-{job.rule}", **{"@type": "HowToStep", "name": job.rule,
-                                                "position": str(len(steps)), "workExample": tool})
-        tools[job.rule], steps[job.rule] = tool, step
-    workflow["hasPart"] = list(tools.values())
-    workflow["step"] = list(steps.values())
-
-    # The jobs.
-    entity = _Files(crate, results, archived, exclude_large)
-    actions, controls, read = [], [], set()
-    for job in jobs:
-        ident = f"#job/{job.outputs[0]}"
-        action = context(ident, **{
-            "@type": "CreateAction", "name": f"{job.rule} job",
-            "instrument": tools[job.rule], "actionStatus": "http://schema.org/CompletedActionStatus",
-            "result": _one([entity(p) for p in job.outputs])})
-        if job.inputs:
-            action["object"] = _one([entity(p) for p in job.inputs])
-            read.update(job.inputs)
-        if job.start is not None:
-            action["startTime"] = _iso(job.start)
-        if job.end is not None:
-            action["endTime"] = _iso(job.end)
-        benchmark = benchmark_of(job)
-        if benchmark is not None:
-            usage = read_benchmark(results.parent / benchmark)
-            if usage:
-                action["resourceUsage"] = _one([
-                    context(f"{ident}/usage/{key}", **{"@type": "PropertyValue", "propertyID": key, "name": name,
-                                                        "value": usage[key], "unitCode": unit})
-                    for key, name, unit in USAGE if key in usage])
+        action, control = builder.job(job, tools[job.rule], steps[job.rule])
         actions.append(action)
-        controls.append(context(f"#control/{job.outputs[0]}", **{
-            "@type": "ControlAction", "name": f"orchestrate {job.rule}", "instrument": steps[job.rule],
-            "object": action}))
-
-    # The run: the config in, the outputs no job read out.
-    inputs, values = [], []
-    for key, value in config.items():
-        additional_type, literal = _additional_type(value)
-        parameter = crate.add_formal_parameter(name=key, additionalType=additional_type,
-                                               identifier=f"#param-config-{key}",
-                                               description=f"Config entry {key} (config/*.yaml).")
-        pv = context(f"#pv-config-{key}", **{"@type": "PropertyValue", "name": key, "value": literal,
-                                             "exampleOfWork": parameter})
-        parameter["workExample"] = pv
-        inputs.append(parameter)
-        values.append(pv)
-    outputs, produced = [], []
-    for job in jobs:
-        for path in job.outputs:
-            if path in read:
-                continue
-            out = entity(path)
-            parameter = crate.add_formal_parameter(
-                name=path, additionalType="Dataset" if "Dataset" in str(out.type) else "File",
-                identifier=f"#param-output-{path}", description=f"Written by the rule {job.rule}.")
-            parameter["workExample"] = out
-            out["exampleOfWork"] = parameter
-            outputs.append(parameter)
-            produced.append(out)
-    workflow["input"] = inputs
-    workflow["output"] = outputs
-    starts = [j.start for j in jobs if j.start is not None]
-    ends = [j.end for j in jobs if j.end is not None]
-    run = context("#run", **{"@type": "CreateAction", "name": f"Run of {workflow['name']}",
-                             "instrument": workflow, "object": values, "result": produced})
-    if starts:
-        run["startTime"] = _iso(min(starts))
-    if ends:
-        run["endTime"] = _iso(max(ends))
-    organize = context("#organize", **{"@type": "OrganizeAction", "name": "Snakemake's orchestration of the run",
-                                       "instrument": engine, "object": controls, "result": run})
-    for when in ("startTime", "endTime"):
-        if when in run:
-            organize[when] = run[when]
-
-    # The zoo's models: a dataset each, with its cards and the licence.
-    zoo: dict[str, list[str]] = {}
-    for relative in sorted(archived):
-        parts = relative.split("/")
-        if len(parts) == 3 and parts[0] == "zoo":
-            zoo.setdefault(f"zoo/{parts[1]}", []).append(relative)
-    for folder, contents in zoo.items():
-        if f"{folder}/card.json" in contents:
-            card = json.loads((results / folder / "card.json").read_text())
-            weights = f"{folder}/{ZOO_MODEL_FILE}"  # left out with the large intermediates: named all the same
-            if weights not in contents and (results / weights).is_file():
-                contents = [*contents, weights]
-            members = [entity(f"{RESULTS}/{f}") for f in contents]
-            model = entity(f"{RESULTS}/{folder}", properties={
-                "name": card.get("name", folder.split("/")[1]),
-                "description": f"Zoo model: {card.get('arch_label', card.get('arch'))} pretrained on "
-                               f"{card.get('training_data', {}).get('title') or card.get('source')}; its model "
-                               "card is card.json, card.md and README.md (model hub front matter).",
-                "license": licence, "keywords": ["pretrained model", "time series", "transfer learning"]})
-            model["hasPart"] = members
-            for member in members:
-                if member.id.endswith(("README.md", "card.md", "card.json")):
-                    member["about"] = model
-
-    # The archive's own documents.
-    for name, description in (("MANIFEST.sha256", "sha256 of every archived file (sha256sum -c MANIFEST.sha256)."),
-                              ("PROVENANCE.json", "Config, git commit, package versions, host and time span.")):
-        crate.add(File(crate, dest_path=name, properties={"name": name, "description": description,
-                                                          "encodingFormat": media_type(name)}))
-
-    root = crate.root_dataset
-    root["name"] = f"{workflow['name']}: results"
-    root["description"] = (
-        f"The results tree of one run of the tstransfer workflow ({len(jobs)} jobs): outputs, tables, figures, "
-        "logs, benchmarks"
-        + (", the zoo's pretrained models" if any(a.startswith("zoo/") for a in archived) else "")
-        + ("; large intermediates left out" if exclude_large else "")
-        + ". Which rule made which file from which inputs is in this crate's actions; MANIFEST.sha256 checks "
-          "the files (snakemake verify).")
-    root["datePublished"] = archived_at or _iso(dt.datetime.now(dt.timezone.utc).timestamp())
-    root["license"] = licence
-    root["author"] = _one(authors)
-    root["conformsTo"] = profiles
-    root["mentions"] = [run, organize, *actions]
-    return crate
+        controls.append(control)
+    run, organize = builder.run(workflow, jobs, config, controls, software["snakemake"])
+    zoo = builder.zoo()
+    builder.root(workflow, authors, [run, organize, *actions], jobs=len(jobs), zoo=zoo,
+                 exclude_large=exclude_large, archived_at=archived_at)
+    return builder.crate
 
 
 def write_crate(results: str | Path, config: Mapping[str, Any], files: Iterable[Path], *,
@@ -527,8 +448,8 @@ def write_crate(results: str | Path, config: Mapping[str, Any], files: Iterable[
                 versions: Mapping[str, str | None] | None = None, git_commit: str | None = None,
                 archived_at: str | None = None) -> dict[str, int]:
     """Write ``results/ro-crate-metadata.json`` (:func:`build_crate` with the jobs of
-    :func:`snakemake_jobs`, and of :func:`result_json_jobs` for training jobs without a
-    record); how many jobs each source gave."""
+    Snakemake's records, and of result.json for training jobs without one); how many jobs
+    each source gave."""
     from .archive import package_versions
 
     if versions is None:
@@ -536,11 +457,10 @@ def write_crate(results: str | Path, config: Mapping[str, Any], files: Iterable[
     results = Path(results)
     files = list(files)
     recorded = [job for job in snakemake_jobs(workdir) if job.rule not in SKIPPED_RULES]
-    outputs = {path for job in recorded for path in job.outputs}
-    fallback = result_json_jobs(results, files, outputs)
+    fallback = result_json_jobs(results, files, {path for job in recorded for path in job.outputs})
     crate = build_crate(results, config, files, recorded + fallback, workflow_files=workflow_files,
-                        exclude_large=exclude_large, versions=versions,
-                        git_commit=git_commit, archived_at=archived_at)
+                        exclude_large=exclude_large, versions=versions, git_commit=git_commit,
+                        archived_at=archived_at)
     write_metadata(crate, results / METADATA_NAME)
     return {"snakemake_records": len(recorded), "result_json": len(fallback)}
 
@@ -559,6 +479,5 @@ def write_metadata(crate, path: str | Path) -> None:
         out.write("\n]}\n")
 
 
-__all__ = ["CRATE_VERSION", "Job", "METADATA_NAME", "PROFILES", "WORKFLOW_DIR", "benchmark_of", "build_crate",
-           "copy_workflow", "read_benchmark", "result_json_jobs", "rule_docs", "snakemake_jobs", "write_crate",
-           "write_metadata"]
+__all__ = ["CRATE_VERSION", "METADATA_NAME", "PROFILES", "WORKFLOW_DIR", "WORKFLOW_FILES", "build_crate",
+           "copy_workflow", "media_type", "rule_docs", "write_crate", "write_metadata"]
