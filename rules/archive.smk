@@ -1,13 +1,16 @@
-# The results tree as a data artifact: checksums, provenance, and verification.
+# The results tree as a data artifact: checksums, provenance, a Workflow Run RO-Crate, and
+# verification (src/tstransfer/archive.py, src/tstransfer/crate.py).
 
 
 rule archive:
-    """results/MANIFEST.sha256 over the results tree and results/PROVENANCE.json."""
+    """results/MANIFEST.sha256 over the results tree, results/PROVENANCE.json, and the tree as a Workflow Run RO-Crate (results/ro-crate-metadata.json, with a copy of the workflow definition in results/workflow)."""
     input:
         all_targets(),
     output:
         manifest="results/MANIFEST.sha256",
         provenance="results/PROVENANCE.json",
+        crate="results/ro-crate-metadata.json",
+        workflow=directory("results/workflow"),
     log:
         "results/logs/archive.log",
     conda:

@@ -6,7 +6,7 @@
 
 
 rule zoo_model:
-    """One selected pretrained model, its card (JSON and Markdown) and its weights' sha256."""
+    """One selected pretrained model, its card (JSON, Markdown, README.md for model hubs) and its weights' sha256."""
     input:
         selection=f"{SELECTED_DIR}/selection.json",
         model=SELECTED_MODEL,
@@ -15,6 +15,7 @@ rule zoo_model:
         model=f"{ZOO_MODEL_DIR}/model.keras",
         card=f"{ZOO_MODEL_DIR}/card.json",
         card_md=f"{ZOO_MODEL_DIR}/card.md",
+        card_readme=f"{ZOO_MODEL_DIR}/README.md",
     log:
         "results/logs/zoo/{arch}-{source}.log",
     conda:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tstransfer.devtools.reference_data import (  # noqa: F401  (the tests import them from here)
-    LOMAX_KEEP_LIST, PUBLISHED_RESULTS, REAL_SP500, SHARED_DATA,
+    LOMAX_KEEP_LIST, PAPER_TEXT, PUBLISHED_RESULTS, REAL_SP500, RO_CRATE_CONTEXTS, SHARED_DATA,
 )
 
 

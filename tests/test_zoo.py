@@ -118,6 +118,9 @@ def test_snakemake_zoo_exports_every_selected_model_with_cards_and_checksums(zoo
         assert card["input"]["length"] > 0 and card["input"]["channels"] in (1, 3)
         assert card["versions"]["tensorflow"] and card["training_data"]["raw_data"] == "synthetic"
         assert card["weights"]["sha256"] in (folder / "card.md").read_text()
+        readme = (folder / "README.md").read_text()  # the card as model hubs read it (tests/test_zoo_cards.py)
+        assert readme.startswith("---\nlibrary_name: keras\nlicense: mit\n") and card["weights"]["sha256"] in readme
+        assert card["license"] == "MIT"
     listed = {line.split()[1] for line in (zoo_dir / "SHA256SUMS").read_text().splitlines()}
     assert listed == {p.relative_to(zoo_dir).as_posix() for p in zoo_dir.rglob("*") if p.is_file()} - {"SHA256SUMS"}
     zoo.verify(zoo_dir)

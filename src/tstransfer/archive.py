@@ -5,6 +5,10 @@ results folder), so ``cd results && sha256sum -c MANIFEST.sha256`` checks it wit
 this package. Large intermediates (zarr stores, training checkpoints, model files) can
 be left out, so that the archive holds what a paper's readers need: results, tables,
 figures, logs, benchmarks.
+
+The archive rule walks the tree once (:func:`archived_files`) and hands the list to the
+manifest, the provenance and the RO-Crate (:mod:`tstransfer.crate`), which it writes
+before the manifest, so that the manifest covers the crate's metadata file too.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from .fsutil import atomic_path, sha256_file, write_json
 
 MANIFEST_NAME = "MANIFEST.sha256"
 PROVENANCE_NAME = "PROVENANCE.json"
+CRATE_NAME = "ro-crate-metadata.json"  # tstransfer.crate.METADATA_NAME
+# Written by the archive rule itself: never taken from a walk (a stale copy would be listed).
+ARCHIVE_OUTPUTS = (MANIFEST_NAME, PROVENANCE_NAME, CRATE_NAME)
 LARGE_SUFFIXES = (".zarr", ".keras", ".npz")
 LARGE_FOLDERS = ("checkpoint",)
 # Logs still being written while (or after) the manifest is made: the archive rule's own
@@ -52,7 +59,7 @@ def archived_files(results: str | Path, *, exclude_large: bool) -> Iterator[Path
         )
         for name in files:
             relative = here / name
-            if name.startswith(".") or (here == Path(".") and name in (MANIFEST_NAME, PROVENANCE_NAME)):
+            if name.startswith(".") or (here == Path(".") and name in ARCHIVE_OUTPUTS):
                 continue
             if exclude_large and _is_large(relative):
                 continue
@@ -62,10 +69,13 @@ def archived_files(results: str | Path, *, exclude_large: bool) -> Iterator[Path
     return iter(sorted(found))
 
 
-def write_manifest(results: str | Path, out: str | Path, *, exclude_large: bool) -> int:
-    """Checksum every archived file (hashed in parallel threads); returns the count."""
+def write_manifest(results: str | Path, out: str | Path, *, exclude_large: bool,
+                   files: list[Path] | None = None) -> int:
+    """Checksum every archived file (hashed in parallel threads); returns the count.
+    ``files``: the list :func:`archived_files` gives (walked here when None), plus any
+    file the archive rule wrote itself that the manifest should cover."""
     results = Path(results)
-    files = list(archived_files(results, exclude_large=exclude_large))
+    files = list(archived_files(results, exclude_large=exclude_large)) if files is None else sorted(files)
     with ThreadPoolExecutor(max_workers=4) as pool:
         sums = list(pool.map(lambda rel: sha256_file(results / rel), files))
     with atomic_path(out) as tmp:
@@ -131,11 +141,12 @@ def _mtime_range(results: Path, files: list[Path]) -> tuple[str | None, str | No
 
 def write_provenance(
     results: str | Path, out: str | Path, config: Mapping[str, Any], *, repo: str | Path = ".",
-    exclude_large: bool,
+    exclude_large: bool, files: list[Path] | None = None,
 ) -> dict[str, Any]:
-    """Config, git commit, package versions, host, and the time span of the outputs."""
+    """Config, git commit, package versions, host, and the time span of the outputs
+    (``files``: as :func:`write_manifest` takes them)."""
     results = Path(results)
-    files = list(archived_files(results, exclude_large=exclude_large))
+    files = list(archived_files(results, exclude_large=exclude_large)) if files is None else list(files)
     first, last = _mtime_range(results, files)
     provenance = {
         "config": dict(config),

@@ -7,6 +7,7 @@ A zoo folder (``snakemake zoo`` writes ``results/zoo``) is self-contained::
     {arch}-{source}/model.keras
     {arch}-{source}/card.json  the model card (keys: see :func:`model_card`)
     {arch}-{source}/card.md    the same card for people
+    {arch}-{source}/README.md  the card as model hubs read it (YAML front matter: licence, datasets, metrics, model-index)
 
 so it can be archived or published alone. :func:`load` returns a model ready to
 fine-tune after checking its weights' sha256. :func:`rank` scores every compatible model
@@ -40,8 +41,8 @@ it): the functions that train or load a model import it when they run.
 
 from __future__ import annotations
 
-from .cards import (CARD_JSON, CARD_MD, FORMAT, INDEX, MODEL_FILE, PREPROCESSING, SUMS, ZooError,
-                    card_markdown, model_card, model_name)
+from .cards import (CARD_JSON, CARD_MD, CARD_README, FORMAT, INDEX, MODEL_FILE, PREPROCESSING, SUMS, ZooError,
+                    card_front_matter, card_markdown, card_readme, model_card, model_name)
 from .finetune import transfer
 from .folder import (card, compatibility, compatible_models, export_model, load, model_path, read_index,
                      verify, write_index)
@@ -51,8 +52,8 @@ from .target import (FEATURE_LIMIT, data_entry, run_subset, target_store, target
                      variant_name, zoo_seed)
 
 __all__ = [
-    "CARD_JSON", "CARD_MD", "FEATURE_LIMIT", "FORMAT", "INDEX", "MODEL_FILE", "PREPROCESSING", "SUMS",
-    "ZooError", "adapt_input", "card", "card_markdown", "compatibility", "compatible_models", "data_entry",
+    "CARD_JSON", "CARD_MD", "CARD_README", "FEATURE_LIMIT", "FORMAT", "INDEX", "MODEL_FILE", "PREPROCESSING", "SUMS",
+    "ZooError", "adapt_input", "card", "card_front_matter", "card_markdown", "card_readme", "compatibility", "compatible_models", "data_entry",
     "export_model", "gain_report", "gain_tables", "load", "model_card", "model_name", "model_path",
     "model_inputs", "penultimate_features", "rank", "rank_target", "source_head_probabilities", "read_index", "run_subset", "target_store",
     "target_training_data", "transfer", "validate_ranking", "variant_name", "verify", "write_index",

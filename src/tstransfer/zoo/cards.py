@@ -1,4 +1,11 @@
-"""A zoo model's card (JSON and Markdown), the zoo folder's file names and its error."""
+"""A zoo model's card (JSON, Markdown, and README.md for model hubs), the zoo folder's file
+names and its error.
+
+``README.md`` is the card in the form model hubs read (the Hugging Face model card
+format): YAML front matter (library, licence, datasets, metrics, and a ``model-index``
+with the validation and test results) above the Markdown of ``card.md``. Its values are
+the card's (tests/test_zoo_cards.py reads it back with ``huggingface_hub``'s parser).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +13,15 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import yaml
+
+from .. import __license__
 from ..registry import ARCHITECTURE_LABELS
 
 MODEL_FILE = "model.keras"
 CARD_JSON = "card.json"
 CARD_MD = "card.md"
+CARD_README = "README.md"  # the card with YAML front matter, as model hubs read it
 INDEX = "index.json"
 SUMS = "SHA256SUMS"
 FORMAT = 1
@@ -58,6 +69,7 @@ def model_card(arch: str, source: str, *, selection: Mapping[str, Any], result: 
     return {
         "format": FORMAT,
         "name": model_name(arch, source),
+        "license": __license__,
         "arch": arch,
         "arch_label": ARCHITECTURE_LABELS.get(arch, arch),
         "source": source,
@@ -116,7 +128,42 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         f"- versions: {versions}",
         f"- weights: `{card['weights']['file']}`, sha256 `{card['weights']['sha256']}`",
         "",
+        "## Licence",
+        f"- {card.get('license') or __license__} (the licence of tstransfer, which trained it); the training "
+        f"data keep their own terms ({data['raw_data']} data of `{data['dataset']}`)",
+        "",
         "Load it with `tstransfer.zoo.load(arch, source, zoo_dir)` (checks the sha256).",
         "",
     ]
     return "\n".join(lines)
+
+
+# The split each of the card's metrics was measured on, as the model-index names it.
+_SPLITS = (("validation", "validation"), ("test", "test"))
+
+
+def card_front_matter(card: Mapping[str, Any]) -> dict[str, Any]:
+    """The model hub metadata of a card: README.md's YAML front matter."""
+    data, metrics = card["training_data"], card["metrics"]
+    task = card["output"]["task"]
+    results = [
+        {"task": {"type": task, "name": f"{task} on {data['dataset']}"},
+         "dataset": {"type": data["dataset"], "name": data.get("title") or data["dataset"], "split": split},
+         "metrics": [{"type": metrics["metric"], "value": metrics[key], "name": f"{split} {metrics['metric']}"}]}
+        for key, split in _SPLITS
+        if metrics.get(key) is not None  # a non-finite metric is null in card.json: no result
+    ]
+    return {
+        "library_name": "keras",
+        "license": str(card.get("license") or __license__).lower(),  # the hubs' licence ids
+        "tags": ["time-series", "transfer-learning", task, card["arch"], "tstransfer"],
+        "datasets": [data["dataset"]],
+        "metrics": [metrics["metric"]],
+        "model-index": [{"name": card["name"], "results": results}],
+    }
+
+
+def card_readme(card: Mapping[str, Any]) -> str:
+    """README.md: the card's front matter (:func:`card_front_matter`) above its Markdown."""
+    front = yaml.safe_dump(card_front_matter(card), sort_keys=False, allow_unicode=True)
+    return f"---\n{front}---\n\n{card_markdown(card)}"

@@ -16,7 +16,8 @@ from ..fsutil import atomic_path, sha256_file, write_json, write_text
 from ..jobs import load_model
 from ..registry import ARCHITECTURES
 from ..store import store_attrs
-from .cards import CARD_JSON, CARD_MD, FORMAT, INDEX, MODEL_FILE, SUMS, ZooError, card_markdown, model_card, model_name
+from .cards import (CARD_JSON, CARD_MD, CARD_README, FORMAT, INDEX, MODEL_FILE, SUMS, ZooError, card_markdown,
+                    card_readme, model_card, model_name)
 
 
 # --------------------------------------------------------------------------- export
@@ -41,6 +42,7 @@ def export_model(arch: str, source: str, *, selection_json: str | Path, model: s
         raise ZooError(f"{out_dir / MODEL_FILE}: copy differs from {model}")
     write_json(out_dir / CARD_JSON, card)
     write_text(out_dir / CARD_MD, card_markdown(card))
+    write_text(out_dir / CARD_README, card_readme(card))
     return card
 
 
@@ -61,7 +63,7 @@ def write_index(zoo_dir: str | Path, card_paths: Iterable[str | Path], protocol:
         if not (folder / MODEL_FILE).is_file():
             raise ZooError(f"{folder / MODEL_FILE}: missing (named by {folder / CARD_JSON})")
         sums += [(folder / MODEL_FILE, card["weights"]["sha256"]), (folder / CARD_JSON, None),
-                 (folder / CARD_MD, None)]
+                 (folder / CARD_MD, None), (folder / CARD_README, None)]
     lines = [f"{digest or sha256_file(f)}  {f.relative_to(zoo_dir).as_posix()}\n" for f, digest in sums]
     write_text(zoo_dir / SUMS, "".join(lines))
     return index
