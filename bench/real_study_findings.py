@@ -34,7 +34,7 @@ import yaml
 from tstransfer import datasets
 from tstransfer.analysis import competence, results, stats
 from tstransfer.analysis.study import dataset_label
-from tstransfer.selection import validation
+from tstransfer.selection import proxy, validation
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,6 +100,25 @@ def verdict(summary: pd.DataFrame) -> str:
     return "; ".join(parts)
 
 
+def selection_per_target(results_dir: Path, table: pd.DataFrame, config: dict, *, finished: bool) -> pd.DataFrame | None:
+    """The study's per-target validation (rule selection_validation's CSV) or, for an
+    unfinished study whose ``analysis/selection_scores.csv`` exists (``snakemake
+    results/analysis/selection_scores.csv`` needs only the zoo), the same harness on the
+    gains measured so far, with the fine-tuning proxy read from the finished runs."""
+    path = results_dir / "analysis" / "selection_validation.csv"
+    if finished and path.is_file():
+        return pd.read_csv(path, dtype={"variant": str})
+    scores_path = results_dir / "analysis" / "selection_scores.csv"
+    if not scores_path.is_file():
+        return None
+    scores = [pd.read_csv(scores_path, dtype={"variant": str})]
+    proxy_settings = {"epochs": 2, "omega": 1.0, **((config.get("selection") or {}).get("proxy") or {})}
+    finetunes = sorted((results_dir / "finetune").rglob("result.json"))
+    scores.append(proxy.study_proxy_scores(finetunes, epochs=proxy_settings["epochs"], omega=proxy_settings["omega"]))
+    per_target, _ = validation.study_tables(pd.concat(scores, ignore_index=True), table)
+    return per_target
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--results", type=Path, default=ROOT / "results")
@@ -156,9 +175,8 @@ def main() -> int:
     print("## 4. The best source per target (mean performance gain, %)\n")
     print(markdown(best[["target", "source", "value", "median", "significant", "referent_short"]].sort_values("target")))
 
-    per_target_path = args.results / "analysis" / "selection_validation.csv"
-    if per_target_path.is_file():
-        per_target = pd.read_csv(per_target_path, dtype={"variant": str})
+    per_target = selection_per_target(args.results, table, config, finished=parquet.is_file())
+    if per_target is not None:
         print("\n## 5. Source-selection estimators against the measured gains\n")
         print("Per (target, variant, architecture), means over targets; all targets:\n")
         summary = estimator_summary(per_target)
