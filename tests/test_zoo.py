@@ -335,3 +335,56 @@ def test_zoo_commands_answer_bad_input_in_one_line(tmp_path, capsys):
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [f"error: {tmp_path / 'nozoo' / 'index.json'}: no zoo index (export a zoo with `snakemake zoo`)"]
     assert not out.exists()
+
+
+def test_rank_answers_five_bad_inputs_in_one_line_without_tensorflows_start_up_lines(zoo_run, tmp_path):
+    """Issue 23's five, as a new user meets them: `python -m tstransfer.cli rank` on a
+    malformed .ts, a CSV with a missing value, a CSV without its label column, an .npz
+    whose X and y differ in length, and a damaged zoo model. Each is one line on stderr
+    naming the file and the problem, exit status 2, none of TensorFlow's C++ start-up
+    lines; --debug shows the traceback."""
+    import subprocess
+    import sys
+
+    zoo_dir = zoo_run / "results" / "zoo"
+    damaged = tmp_path / "damaged_zoo"
+    shutil.copytree(zoo_dir, damaged)
+    weights = damaged / "convnetquake_ingv-sp500" / "model.keras"  # the source that ranks EMG
+    weights.write_bytes(weights.read_bytes() + b"\0")
+    (tmp_path / "bad.ts").write_text("@problemName b\n@timeStamps false\n@univariate true\n@classLabel true a b\n"
+                                     "@data\n1,2,oops:a\n")
+    (tmp_path / "gap.csv").write_text("label,t0,t1,t2\na,1,,3\nb,4,5,6\n")
+    (tmp_path / "nolabel.csv").write_text("t0,t1,t2\n1,2,3\n4,5,6\n")
+    np.savez(tmp_path / "short_y.npz", X=np.zeros((4, 8)), y=np.arange(3))
+    store = zoo_run / "results" / "data" / "emg.zarr"
+    cases = [
+        (zoo_dir, tmp_path / "bad.ts", "bad.ts: line 6, channel 0: not a number list"),
+        (zoo_dir, tmp_path / "gap.csv", "gap.csv [trace instance 0]: missing or non-finite values"),
+        (zoo_dir, tmp_path / "nolabel.csv", "nolabel.csv: missing column(s) ['label']"),
+        (zoo_dir, tmp_path / "short_y.npz", "short_y.npz: 4 instances but 3 labels"),
+        (damaged, store, "convnetquake_ingv-sp500/model.keras: sha256"),
+    ]
+    command = [sys.executable, "-m", "tstransfer.cli", "rank"]
+    for zoo_folder, data, problem in cases:
+        ran = subprocess.run([*command, "--zoo", str(zoo_folder), "--data", str(data)], capture_output=True,
+                             text=True, timeout=300)
+        lines = ran.stderr.strip().splitlines()
+        assert ran.returncode == 2 and len(lines) == 1, ran.stderr
+        assert lines[0].startswith("error: ") and problem in lines[0], lines[0]
+    ran = subprocess.run([*command, "--debug", "--zoo", str(damaged), "--data", str(store)], capture_output=True,
+                         text=True, timeout=300)
+    assert ran.returncode != 0 and "Traceback (most recent call last)" in ran.stderr
+
+
+def test_tensorflows_native_stderr_is_hidden_and_replayed_on_failure(capfd):
+    import os
+
+    from tstransfer.tfquiet import native_stderr_hidden
+
+    with native_stderr_hidden():
+        os.write(2, b"noise from C++\n")
+    assert "noise" not in capfd.readouterr().err
+    with pytest.raises(ImportError, match="no such module"), native_stderr_hidden():
+        os.write(2, b"why it failed\n")
+        raise ImportError("no such module")
+    assert capfd.readouterr().err == "why it failed\n"

@@ -9,6 +9,8 @@
     python -m tstransfer.cli transfer   --zoo DIR --data DATA --out DIR [--runs R] [--omegas W ...] [--size N]
 
 DATA: a converted store, a dataset entry (.yaml) or a data file/folder (tstransfer.zoo.data_entry).
+Bad data or a bad zoo is one line ``error: ...`` and exit status 2; ``--debug`` (anywhere)
+shows the traceback instead, the zoo commands' INFO log and TensorFlow's start-up lines.
 
 The training commands are the training kinds of ``tstransfer.plan.KINDS``, their arguments
 its identity fields and inputs (``stream-max`` is still accepted for ``stream_max``).
@@ -92,32 +94,50 @@ def _zoo_commands(commands) -> None:
             sub.add_argument("--arch", nargs="+", help="only these architectures")
 
 
-def _zoo_command_or_error(args: argparse.Namespace) -> int:
-    """A zoo command, whose bad input (no zoo, unreadable data, an unknown estimator) is
-    one line ``error: ...`` on stderr and exit status 2, not a traceback."""
+# Anywhere on the command line: the traceback of a failure (otherwise one line), the
+# zoo commands' INFO log and TensorFlow's start-up lines.
+DEBUG = "--debug"
+
+
+def _one_line_errors(run, args: argparse.Namespace, debug: bool) -> int:
+    """``run(args)``, whose failures of the project's own kinds (bad data, a bad zoo, an
+    unknown estimator) are one line ``error: ...`` on stderr and exit status 2, not a
+    traceback; with ``--debug`` they raise as they are."""
     from .datasets import DataError
     from .zoo import ZooError
 
     try:
-        return _run_zoo_command(args)
+        return run(args)
     except (ZooError, DataError) as error:
+        if debug:
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 2
 
 
-def _run_zoo_command(args: argparse.Namespace) -> int:
+def _run_zoo_command(args: argparse.Namespace, debug: bool = False) -> int:
+    import logging
     import tempfile
     from pathlib import Path
 
-    from . import logs, selection, zoo
+    from . import logs
+
+    # rank says what it found on stdout, so its log is quiet but for warnings; transfer
+    # trains for minutes, and its INFO lines are its progress
+    logs.setup(None, level=logging.INFO if debug or args.command == "transfer" else logging.WARNING)
+    from . import selection, zoo
     from .fsutil import atomic_path
 
-    logs.setup(None)
     if args.command == "rank":
         try:  # before the zoo and the data are read
             selection.resolve(args.method)
         except ValueError as error:
             raise zoo.ZooError(f"--method: {error}") from None
+    if not debug:
+        from .tfquiet import import_tensorflow
+
+        import_tensorflow()
+    if args.command == "rank":
         with tempfile.TemporaryDirectory() as scratch:  # the converted store, without --out
             table = zoo.rank_target(args.zoo, args.data, args.out or scratch, size=args.size, seed=args.seed,
                                     methods=args.method)
@@ -162,15 +182,17 @@ def _exclusive(out_dir: str):
 
 def run_job(argv: Sequence[str]) -> int:
     """Parse ``argv`` and run the job in this process; return the exit status."""
-    args = _parser().parse_args(list(argv))
+    argv = list(argv)
+    debug = DEBUG in argv
+    args = _parser().parse_args([arg for arg in argv if arg != DEBUG])
     if args.command in ZOO_COMMANDS:
-        return _zoo_command_or_error(args)
+        return _one_line_errors(lambda a: _run_zoo_command(a, debug), args, debug)
     with _exclusive(args.out) as waited:
         if waited and os.path.exists(os.path.join(args.out, "result.json")):
             # The process we waited for finished this very job: its result stands.
             print(f"tstransfer: {args.out}/result.json was written meanwhile; nothing left to do", file=sys.stderr)
             return 0
-        return _dispatch(args)
+        return _one_line_errors(_dispatch, args, debug)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -189,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     server = os.environ.get("TSTRANSFER_JOBSERVER")
     if server and argv and argv[0] not in ("-h", "--help", *ZOO_COMMANDS):
-        _parser().parse_args(argv)  # fail fast on bad arguments, before bothering the server
+        _parser().parse_args([arg for arg in argv if arg != DEBUG])  # fail fast, before bothering the server
         from . import jobserver
 
         try:
