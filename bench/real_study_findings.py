@@ -112,7 +112,7 @@ def selection_per_target(results_dir: Path, table: pd.DataFrame, config: dict, *
     if not scores_path.is_file():
         return None
     scores = [pd.read_csv(scores_path, dtype={"variant": str})]
-    proxy_settings = {"epochs": 2, "omega": 1.0, **((config.get("selection") or {}).get("proxy") or {})}
+    proxy_settings = proxy.study_settings(config)
     finetunes = sorted((results_dir / "finetune").rglob("result.json"))
     scores.append(proxy.study_proxy_scores(finetunes, epochs=proxy_settings["epochs"], omega=proxy_settings["omega"]))
     per_target, _ = validation.study_tables(pd.concat(scores, ignore_index=True), table)

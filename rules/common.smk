@@ -15,6 +15,7 @@ from snakemake.logging import logger
 from snakemake.settings.types import DeploymentMethod
 
 from tstransfer import datasets, plan, protocol, slurm_compat
+from tstransfer.selection import proxy
 
 # The results tree's path patterns (tstransfer.plan builds every job's paths from them).
 from tstransfer.layout import (
@@ -51,8 +52,8 @@ SELECTION_DATASETS = list(dict.fromkeys([*TARGETS, *SOURCES]))
 PROXY_ESTIMATOR = "finetune_proxy"
 SELECTION_PROXY = any(n in ("all", PROXY_ESTIMATOR) for n in SELECTION_ESTIMATORS)
 SELECTION_MODEL_SCORES = [n for n in SELECTION_ESTIMATORS if n != PROXY_ESTIMATOR]
-# Filled in by the config schema's defaults whenever config selection is given.
-PROXY_SETTINGS = config.get("selection", {}).get("proxy", {})
+# selection.proxy, its absent keys from tstransfer.selection.proxy.STUDY_DEFAULTS.
+PROXY_SETTINGS = proxy.study_settings(config)
 
 RAW_DIR = config["raw_dir"]
 SELECTED_MODEL = os.path.join(SELECTED_DIR, "model.keras")

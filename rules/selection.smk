@@ -51,8 +51,8 @@ rule selection_proxy:
         runtime=10,
         mem_mb=2000,
     params:
-        epochs=PROXY_SETTINGS.get("epochs"),
-        omega=PROXY_SETTINGS.get("omega"),
+        epochs=PROXY_SETTINGS["epochs"],
+        omega=PROXY_SETTINGS["omega"],
         max_epochs=config["training"]["max_epochs"],
     script:
         "../workflow/scripts/selection_proxy.py"

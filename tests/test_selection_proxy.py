@@ -161,17 +161,20 @@ def _validated(config):
     return config
 
 
-def test_the_schema_defaults_the_proxy_settings_and_takes_them_by_name():
+def test_the_proxy_settings_default_in_code_and_the_schema_takes_them_by_name():
+    from tstransfer.selection.proxy import study_settings
+
     for name in ("config.yaml", "demo.yaml", "real.yaml"):
-        config = _validated(yaml.safe_load((ROOT / "config" / name).read_text()))
-        assert config["selection"]["proxy"] == {"epochs": 2, "omega": 1.0}, name
+        config = yaml.safe_load((ROOT / "config" / name).read_text())
+        assert "proxy" not in _validated(config)["selection"], name  # validation writes nothing in
+        assert study_settings(config) == {"epochs": 2, "omega": 1.0}, name
         assert 1.0 in config["omegas"], name
     config = tiny_config()
     config["selection"] = {"estimators": ["logme", "finetune_proxy"], "proxy": {"epochs": 5}}
-    assert _validated(config)["selection"]["proxy"] == {"epochs": 5, "omega": 1.0}
+    assert study_settings(_validated(config)) == {"epochs": 5, "omega": 1.0}
     config = tiny_config()
     del config["selection"]
-    assert "selection" not in _validated(config)  # no selection, nothing filled in
+    assert "selection" not in _validated(config) and study_settings(config) == {"epochs": 2, "omega": 1.0}
     from snakemake_interface_common.exceptions import WorkflowError
 
     for bad, message in (({"epochs": 0}, "0 is less than the minimum of 1"), ({"epoch": 2}, "'epoch' was unexpected"),

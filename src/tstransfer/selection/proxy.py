@@ -132,6 +132,16 @@ def _run_score(record: Mapping[str, Any], origin: str, epochs: int) -> float | s
         return "diverged within the epochs"
 
 
+# The study's proxy (config selection.proxy): 2 epochs of the runs at multiplier 1.0.
+STUDY_DEFAULTS = {"epochs": 2, "omega": 1.0}
+
+
+def study_settings(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Config ``selection.proxy`` with :data:`STUDY_DEFAULTS` for the keys it leaves out."""
+    given = ((config or {}).get("selection") or {}).get("proxy") or {}
+    return {**STUDY_DEFAULTS, **given}
+
+
 def study_proxy_scores(results: Iterable[str | os.PathLike | Mapping[str, Any]], *, epochs: int,
                        omega: float):
     """The fine-tuning proxy of every (arch, source, target, variant) of a finished study,
@@ -173,4 +183,4 @@ def study_proxy_scores(results: Iterable[str | os.PathLike | Mapping[str, Any]],
     return frame.sort_values(SCORE_COLUMNS[:4], kind="stable", ignore_index=True)
 
 
-__all__ = ["finetune_proxy", "kept_epoch", "study_proxy_scores", "NAME", "PROXY_EPOCHS", "SCORE_COLUMNS"]
+__all__ = ["finetune_proxy", "kept_epoch", "study_proxy_scores", "study_settings", "STUDY_DEFAULTS", "NAME", "PROXY_EPOCHS", "SCORE_COLUMNS"]
