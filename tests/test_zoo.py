@@ -388,3 +388,21 @@ def test_tensorflows_native_stderr_is_hidden_and_replayed_on_failure(capfd):
         os.write(2, b"why it failed\n")
         raise ImportError("no such module")
     assert capfd.readouterr().err == "why it failed\n"
+
+
+def test_a_model_with_constant_features_leaves_gaps_not_a_failure(caplog):
+    """A zoo model that maps every target instance to one feature vector (seen in the real
+    study) gets no feature-based score; the other estimators still score it."""
+    from tstransfer import selection
+    from tstransfer.zoo.ranking import estimator_scores
+
+    labels = np.array([0, 1] * 10)
+    probs = np.tile([[0.3, 0.7]], (20, 1))
+    dead = selection.Inputs(task="classification", labels=labels, features=np.ones((20, 4)), source_probs=probs)
+    estimators = selection.resolve(["logme", "hscore", "leep"])
+    with caplog.at_level("WARNING"):
+        scores = estimator_scores(estimators, dead, model="m")
+    assert set(scores) == {"leep"} and "m maps every target instance to the same features" in caplog.text
+    alive = selection.Inputs(task="classification", labels=labels,
+                             features=np.random.default_rng(0).normal(size=(20, 4)), source_probs=probs)
+    assert set(estimator_scores(estimators, alive)) == {"logme", "hscore", "leep"}

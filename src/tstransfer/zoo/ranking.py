@@ -118,10 +118,22 @@ DTW = "dtw_dba"
 def estimator_scores(estimators, inputs: selection.Inputs, *, dtw_score: float | None = None,
                      model: str = "") -> dict[str, float]:
     """Each estimator's score of ``inputs``, for those that can score them (the others are
-    left out, and why is logged); ``dtw_dba`` takes ``dtw_score`` where one is given."""
+    left out, and why is logged); ``dtw_dba`` takes ``dtw_score`` where one is given.
+
+    A model that maps every target instance to one feature vector (dead units throughout:
+    a real study's ConvNetQuake_INGV on a short regression target did) gives the feature
+    estimators nothing to score: they leave a gap, with a warning, rather than stopping
+    the ranking of every other model."""
     scores = {}
+    features = None if inputs.features is None else np.asarray(inputs.features)
+    dead = features is not None and len(features) > 0 and bool(np.all(features == features[:1]))
+    if dead:
+        log.warning("%s maps every target instance to the same features: no feature-based score",
+                    model or "this model")
     for estimator in estimators:
         reason = estimator.unavailable(inputs)
+        if reason is None and dead and "features" in estimator.needs:
+            reason = "constant features"
         if estimator.name == DTW and dtw_score is not None:
             scores[DTW] = float(dtw_score)
         elif reason is None:
