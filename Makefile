@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: install demo test lint report clean-demo system-deps slurm-deps browser-deps test-slurm slurm-up slurm-down ucr-data study-real
+.PHONY: install demo test lint report clean-demo system-deps slurm-deps browser-deps test-slurm slurm-up slurm-down ucr-data cff-schema study-real
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ demo: install
 	$(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --report results/report.html
 
-test: install ucr-data
+test: install ucr-data cff-schema
 	$(BIN)/python -m pytest -q
 
 # Real UCR/UEA datasets (the tests' tests/ucr_data.py, config/real.yaml's study): the aeon
@@ -34,6 +34,24 @@ test: install ucr-data
 # UCR_PROBLEMS is the one list of problems taken from the wheel: every real problem it
 # ships (8 classification, 2 regression). Each is extracted on its own (a stamp per
 # problem), so a longer list extracts only the problems not there yet.
+# The CFF 1.2.0 JSON schema that tests/test_citation.py checks CITATION.cff against, as the
+# cffconvert 2.0.0 wheel ships it (downloaded as a file, checked, unpacked, never installed:
+# cffconvert needs jsonschema < 4, below snakemake's); nothing fetched is committed.
+CFF_WHEEL := resources/wheels/cffconvert-2.0.0-py3-none-any.whl
+CFF_WHEEL_SHA256 := 573c825e4e16173d99396dc956bd22ff5d4f84215cc16b6ab05299124f5373bb
+CFF_SCHEMA := resources/cff/schema-1.2.0.json
+CFF_SCHEMA_SHA256 := 0b8d22140da702d766df318dcff3a91af2f39521298dcf36d76315fd99cc169b
+cff-schema: $(CFF_SCHEMA)
+$(CFF_WHEEL): | $(BIN)/activate
+	mkdir -p $(dir $@)
+	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: cffconvert==2.0.0 -d $(dir $@)
+	echo "$(CFF_WHEEL_SHA256)  $@" | sha256sum -c --quiet
+$(CFF_SCHEMA): | $(CFF_WHEEL)
+	mkdir -p $(dir $@)
+	$(BIN)/python -c "import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read('cffconvert/schemas/1.2.0/schema.json'))" $(CFF_WHEEL) > $@.tmp
+	echo "$(CFF_SCHEMA_SHA256)  $@.tmp" | sha256sum -c --quiet
+	mv $@.tmp $@
+
 AEON_WHEEL := resources/wheels/aeon-1.6.0-py3-none-any.whl
 AEON_SHA256 := d05227086706f80111ac5fee8de4d5d3115bb3bcfd1c786c8629393055816409
 UCR_PROBLEMS := ACSF1 ArrowHead BasicMotions GunPoint ItalyPowerDemand JapaneseVowels OSULeaf \
