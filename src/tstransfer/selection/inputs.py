@@ -19,6 +19,13 @@ def check_task(task: str) -> str:
     return task
 
 
+def constant_features(features) -> bool:
+    """Whether every instance has the same feature vector (the model maps all of them to one
+    point). Per column constant features (dead units) are common and harmless."""
+    f = np.asarray(features)
+    return len(f) > 0 and bool(np.all(f == f[:1]))
+
+
 def check_features(features, name: str = "features") -> np.ndarray:
     """``features`` as a float64 (n, d) array with finite values and some variance."""
     f = np.asarray(features, dtype=np.float64)
@@ -28,9 +35,7 @@ def check_features(features, name: str = "features") -> np.ndarray:
         raise ValueError(f"{name} hold non-finite values (NaN or inf)")
     if len(f) < 2:
         raise ValueError(f"{name} have a single row; an estimator needs at least 2 instances")
-    if np.all(f == f[0]):
-        # Per column constant features (dead units) are common and harmless; all of
-        # them constant means the model maps every instance to one point.
+    if constant_features(f):
         raise ValueError(f"{name} are constant: every instance has the same feature vector")
     return f
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..channels import source_model_input
 from .. import selection
+from ..selection.inputs import constant_features
 from ..store import store_attrs
 from .folder import compatible_models, load, read_index
 from .target import run_subset, target_store, target_training_data, variant_name, zoo_seed
@@ -125,8 +126,7 @@ def estimator_scores(estimators, inputs: selection.Inputs, *, dtw_score: float |
     estimators nothing to score: they leave a gap, with a warning, rather than stopping
     the ranking of every other model."""
     scores = {}
-    features = None if inputs.features is None else np.asarray(inputs.features)
-    dead = features is not None and len(features) > 0 and bool(np.all(features == features[:1]))
+    dead = inputs.features is not None and constant_features(inputs.features)
     if dead:
         log.warning("%s maps every target instance to the same features: no feature-based score",
                     model or "this model")
