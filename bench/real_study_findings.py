@@ -51,18 +51,15 @@ def markdown(frame: pd.DataFrame, digits: int = 3) -> str:
 
 
 def wins(triplets: pd.DataFrame, which: str, domains: dict[str, str]) -> pd.DataFrame:
-    """Wins and losses of the triplets, between problems of the same config ``domain``,
-    of different domains, and in total, with the sign test (Table 3's, on these groups:
-    the paper's groups are seismology against the rest, and no problem here is seismic)."""
-    same = np.array([domains.get(s) == domains.get(t) for s, t in zip(triplets["source"], triplets["target"])],
-                    dtype=bool)
-    rows = []
-    for label, mask in (("same domain", same), ("different domains", ~same), ("total", np.ones_like(same))):
-        outcome = triplets.loc[mask, f"outcome_{which}"].value_counts()
-        won, lost, tied = (int(outcome.get(key, 0)) for key in ("win", "loss", "tie"))
-        rows.append({"triplets": label, "wins": won, "losses": lost, "ties": tied, "n": won + lost + tied,
-                     "sign test p": stats.sign_test(won, lost)["p_binomial"]})
-    return pd.DataFrame(rows)
+    """Table 3's wins and losses (stats.wins_by_group) with its groups drawn from the config
+    ``domain`` of each problem: "intra" where source and target share it. The paper's groups
+    are seismology against the rest, and no problem here is seismic."""
+    same = [domains.get(s) == domains.get(t) for s, t in zip(triplets["source"], triplets["target"])]
+    grouped = triplets.assign(domain_group=np.where(same, "intra", "other_to_other"))
+    table = stats.wins_by_group(grouped, which).set_index("group").loc[["intra", "cross", "total"]]
+    table.index = ["same domain", "different domains", "total"]
+    return table.rename_axis("triplets").reset_index()[["triplets", "wins", "losses", "ties", "n", "p_binomial"]] \
+        .rename(columns={"p_binomial": "sign test p"})
 
 
 def significant(cells: pd.DataFrame) -> str:
@@ -124,6 +121,9 @@ def main() -> int:
     parser.add_argument("--results", type=Path, default=ROOT / "results")
     parser.add_argument("--config", type=Path, default=ROOT / "config" / "real.yaml")
     args = parser.parse_args()
+    if not args.config.is_file():
+        print(f"{args.config}: no such config file", file=sys.stderr)
+        return 2
     config = yaml.safe_load(args.config.read_text())
     datasets.register_config(config)  # the study's own datasets: titles and domains
     domains = {name: entry.get("domain") for name, entry in config["datasets"].items()}
@@ -144,7 +144,11 @@ def main() -> int:
     competent = lambda frame: frame[[(t, v) not in short for t, v in zip(frame["target"], frame["variant"])]]  # noqa: E731
 
     print(f"# What the study in {args.results} shows\n")
-    print(f"Training jobs: {table['kind'].value_counts().to_dict()}; diverged: {int((table['status'] == 'diverged').sum())}.\n")
+    runtime = table.groupby("kind")["runtime_s"].agg(["size", "sum", "median"])
+    print("Training jobs (their own wall times, result.json runtime_s): "
+          + "; ".join(f"{kind} {int(row['size'])}, sum {row['sum']:.0f} s, median {row['median']:.1f} s"
+                      for kind, row in runtime.iterrows())
+          + f"; all {runtime['sum'].sum():.0f} s; diverged: {int((table['status'] == 'diverged').sum())}.\n")
     targets = {t for t in table["target"] if t}
     no_figure = sorted(dataset_label(t) for t in targets if t not in published)
     unchecked = sorted(dataset_label(t) for t in targets if t in published and t not in set(check["target"]))
