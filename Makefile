@@ -5,6 +5,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
+# The suite in two processes (pytest-xdist): the SLURM tests, mostly waiting on the
+# scheduler, beside everything else; work units as tests/conftest.py groups them.
+# `make test PYTEST_PARALLEL=` runs it in one.
+PYTEST_PARALLEL ?= -n 2 --dist loadgroup --no-loadscope-reorder
 
 .PHONY: install demo test lint report clean-demo system-deps slurm-deps browser-deps test-slurm slurm-up slurm-down ucr-data cff-schema study-real
 
@@ -25,7 +29,7 @@ demo: install
 	$(BIN)/snakemake --report results/report.html
 
 test: install ucr-data cff-schema
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL)
 
 # Real UCR/UEA datasets (the tests' tests/ucr_data.py, config/real.yaml's study): the aeon
 # 1.6.0 wheel ships them in aeon/datasets/data/. pip downloads the wheel as a file, checked

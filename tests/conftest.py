@@ -1,8 +1,11 @@
 """Fixtures shared across test modules: the dataset registry restored around every test,
-one finished tiny workflow run, one SLURM cluster."""
+one finished tiny workflow run, one SLURM cluster; and the grouping that lets pytest-xdist
+(`make test`: two processes) run the SLURM tests beside the rest."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import subprocess
 
 import pytest
@@ -22,6 +25,23 @@ def pytest_collection_modifyitems(config, items):
         limits = [s for name, s in FIXTURE_TIMEOUTS.items() if name in getattr(item, "fixturenames", ())]
         if limits and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(max(limits)))
+    # Work units for `pytest -n N --dist loadgroup` (make test): a test module is one unit,
+    # so its module fixtures are built once; the tests that read the shared tiny run in
+    # place are one unit, so that no two processes use its folder at once; and the SLURM
+    # tests, a third of the suite's time and mostly waiting on the scheduler, come first,
+    # so that one process runs them while the other runs everything else. Run without
+    # xdist, the order changes nothing: every test sets up what it needs.
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(work_unit(item)))
+    items.sort(key=lambda item: {"slurm": 0, "finished_run": 1}.get(work_unit(item), 2))
+
+
+def work_unit(item) -> str:
+    if item.get_closest_marker("slurm"):
+        return "slurm"
+    if "finished_run" in getattr(item, "fixturenames", ()):
+        return "finished_run"
+    return item.module.__name__
 
 
 @pytest.fixture(autouse=True)
@@ -52,10 +72,21 @@ def bare_env(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory, bare_env):
-    """The tiny config run locally to the end (shared: tests that change it work on a copy)."""
-    workdir = tmp_path_factory.mktemp("tiny")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
-    snakemake(workdir, bare_env, "--cores", "2")
+    """The tiny config run locally to the end (shared: tests that change it work on a copy).
+
+    Under pytest-xdist every process may ask for it; it is run once, in the folder that the
+    processes' temporary folders share, by whichever asks first while the others wait."""
+    shared = tmp_path_factory.getbasetemp()
+    if "PYTEST_XDIST_WORKER" in os.environ:  # each process's basetemp is a folder of one parent
+        shared = shared.parent
+    workdir, done = shared / "tiny-finished-run", shared / "tiny-finished-run.done"
+    with open(shared / "tiny-finished-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            workdir.mkdir(exist_ok=True)
+            (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+            snakemake(workdir, bare_env, "--cores", "2")
+            done.touch()
     return workdir
 
 

@@ -71,11 +71,24 @@ def training_results(workdir: Path) -> dict[str, dict]:
     }
 
 
+def slurm_config() -> dict:
+    """The tiny config cut to one (source, target) pair and its two datasets: every rule and
+    every training kind still runs, as 28 jobs instead of 48 (on 2 cores each sbatch'd job
+    pays for its own Snakemake and TensorFlow start-up). Its jobs are jobs of the tiny
+    config too, with the same inputs and seeds, so their results must equal the local run's."""
+    config = tiny_config()
+    config.update(sources=["emg"], targets=["sp500"])
+    for section in ("datasets", "synthetic"):
+        config[section] = {name: entry for name, entry in config[section].items()
+                           if name in ("emg", "sp500") or name not in config["datasets"]}
+    return config
+
+
 @pytest.fixture(scope="module")
 def slurm_run(slurm_cluster, bare_env, tmp_path_factory):
-    """The tiny end-to-end config, every job submitted through the SLURM profile."""
+    """The tiny end-to-end config (cut to one pair), every job submitted through the SLURM profile."""
     workdir = tmp_path_factory.mktemp("tiny-slurm")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+    (workdir / "config.yaml").write_text(yaml.safe_dump(slurm_config()))
     first = slurm_cluster.next_job_id()
     started = time.monotonic()
     done = on_slurm(slurm_cluster, workdir, bare_env)
@@ -89,9 +102,9 @@ def test_every_training_job_is_its_own_slurm_job_with_one_v100_and_the_profiles_
     assert jobs and all(job["State"] == "COMPLETED" for job in jobs), [(j["rule"], j["State"]) for j in jobs]
     training = [job for job in jobs if job["rule"] in TRAINING_KINDS]
     counts = {rule: sum(job["rule"] == rule for job in training) for rule in TRAINING_KINDS}
-    # tiny_config: 2 sources x 2 seeds; 2 targets x 1 variant x 2 runs; 2 pairs x 2 runs x
+    # slurm_config: 1 source x 2 seeds; 1 target x 1 variant x 2 runs; 1 pair x 2 runs x
     # 2 omegas; with and without stream_max on one dataset
-    assert counts == {"pretrain": 4, "referent": 4, "finetune": 8, "stream_max": 2}
+    assert counts == {"pretrain": 2, "referent": 2, "finetune": 4, "stream_max": 2}
     # unpacked, a cell is a plain job (finetune has no group: without PACK_FINETUNE_ARGS)
     assert all(job["Comment"].startswith("rule_finetune_wildcards_")
                for job in training if job["rule"] == "finetune"), [j["Comment"] for j in training]
@@ -111,13 +124,17 @@ def test_every_training_job_is_its_own_slurm_job_with_one_v100_and_the_profiles_
 
 def test_outputs_equal_those_of_a_local_run(slurm_run, finished_run):
     on_cluster, local = training_results(slurm_run["workdir"]), training_results(finished_run)
-    assert len(on_cluster) == 18 and on_cluster.keys() == local.keys()
-    for key in local:
+    # The cut's ten jobs are ten of the local run's eighteen, with the same results.
+    assert len(on_cluster) == 10 and len(local) == 18 and on_cluster.keys() <= local.keys()
+    for key in on_cluster:
         assert on_cluster[key] == local[key], key
     table = pd.read_parquet(slurm_run["workdir"] / "results" / "tables" / "results.parquet")
     reference = pd.read_parquet(finished_run / "results" / "tables" / "results.parquet")
+    job = ["kind", "arch", "source", "target", "variant", "run", "omega", "seed", "stream_max"]
+    reference = reference.merge(table[job], on=job).reset_index(drop=True)
+    assert len(table) == len(reference) == 10
     columns = [c for c in reference.columns if c != "runtime_s"]  # wall time differs, nothing else
-    pd.testing.assert_frame_equal(table[columns], reference[columns])
+    pd.testing.assert_frame_equal(table[columns].reset_index(drop=True), reference[columns])
     for name in ("analysis/done", "MANIFEST.sha256"):
         assert (slurm_run["workdir"] / "results" / name).is_file()
 
@@ -129,8 +146,8 @@ def test_packed_grid_shares_one_allocation_and_one_job_server_per_group(slurm_cl
     on_slurm(slurm_cluster, workdir, bare_env, "--forcerun", "finetune", "--until", "finetune",
              *PACK_FINETUNE_ARGS)
     jobs = jobs_since(slurm_cluster, first)
-    # 2 (source, target) pairs x 1 variant x 2 runs: four allocations for the eight cells
-    assert len(jobs) == 4, [(j["JobIDRaw"], j["Comment"]) for j in jobs]
+    # 1 (source, target) pair x 1 variant x 2 runs: two allocations for the four cells
+    assert len(jobs) == 2, [(j["JobIDRaw"], j["Comment"]) for j in jobs]
     for job in jobs:
         assert job["State"] == "COMPLETED", job
         allocated = tres(job)
