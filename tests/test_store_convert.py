@@ -113,7 +113,7 @@ def test_an_error_on_either_side_of_the_read_ahead_stops_it_and_leaves_no_store(
     else:
         module = toy_module(nan_at=9 * CHUNK + 4, events=events)
     out = tmp_path / "out.zarr"
-    with pytest.raises(DataError) as info:
+    with pytest.raises(DataError, match=r"\Atoy_convert: .*raw/part-7\.h5") as info:
         store.convert(module, tmp_path, out, {}, seed=5, chunk_size=CHUNK, log=LOG)
     message = str(info.value)
     assert "raw/part-7.h5" in message

@@ -833,5 +833,5 @@ def test_select_pretrained_rules(tmp_path):
              write(3, "ok", 0.8), write(4, "ok", None)]
     selection = jobs.select_pretrained(paths, tmp_path / "sel.json")
     assert selection["seed_index"] == 2  # highest F1, tie -> lower index, diverged skipped
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"every pretraining seed diverged: .*1[/\\]result\.json"):
         jobs.select_pretrained(paths[1:2], tmp_path / "none.json")
