@@ -569,6 +569,10 @@ def test_comparison_names_the_protocol_of_each_side():
                                         label="validation (referents_as_regression=on)")
     assert set(comparison["ours_protocol"]) == {"validation (referents_as_regression=on)"}
     assert set(comparison["published_protocol"]) == {"paper (the authors' code and published runs)"}
+    # The same runs on both sides, whose validation and test metrics are equal here: both
+    # protocols select the same multipliers, and no cell or count differs.
+    assert len(comparison) > 2 * 8 and comparison["published"].notna().all()
+    assert (comparison["difference"] == 0).all()
 
 
 def test_referents_beside_the_published_ones():
