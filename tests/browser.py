@@ -7,7 +7,10 @@ should it outlive its timeout, kills that process group by the PID it started.
 
 from __future__ import annotations
 
+import html
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -54,6 +57,45 @@ def screenshot(binary: str, url: str, png: Path, profile: Path, size: str = "128
 def dump_dom(binary: str, url: str, profile: Path) -> str:
     """The DOM after the page's scripts ran (the report builds its pages in JavaScript)."""
     return run_chromium(binary, profile, "--virtual-time-budget=5000", "--dump-dom", url)
+
+
+# Run after the page's own scripts (at load): what Chromium laid out, written into the DOM as
+# JSON for --dump-dom to carry out. An element counts as shown when its box has an area
+# and it is not hidden by CSS; a table's rows and an image's size are read from the layout.
+PROBE = """<script>window.addEventListener('load', () => {
+  const shown = e => { const r = e.getBoundingClientRect(), s = getComputedStyle(e);
+    return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'; };
+  const probe = {
+    text: document.body.innerText,
+    tables: [...document.querySelectorAll('table')].filter(shown).map(t =>
+      [...t.rows].filter(shown).map(r => [...r.cells].map(c => c.innerText))),
+    images: [...document.images].map(i => ({id: i.id, natural: [i.naturalWidth, i.naturalHeight],
+      shown: shown(i) ? [Math.round(i.getBoundingClientRect().width), Math.round(i.getBoundingClientRect().height)]
+                      : [0, 0]})),
+  };
+  const out = document.createElement('pre');
+  out.id = 'tstl-probe';
+  out.textContent = JSON.stringify(probe);
+  document.body.appendChild(out);
+});</script>"""
+
+
+def rendered(binary: str, page: Path, profile: Path) -> dict:
+    """What Chromium shows of ``page`` (a file): ``text`` (the body's rendered text, CSS-hidden
+    parts left out), ``tables`` (each shown table's shown rows, as lists of cell texts,
+    whitespace collapsed) and ``images`` (each ``<img>``'s ``id``, decoded ``natural`` size
+    and ``shown`` size in CSS pixels, ``[0, 0]`` when not shown). The page is copied beside
+    itself with :data:`PROBE` before ``</body>``, so that relative links still resolve."""
+    source = page.read_text(encoding="utf-8")
+    assert source.count("</body>") == 1, f"{page}: no single </body> to put the probe before"
+    probed = page.with_name(f"{page.stem}.probed{page.suffix}")
+    probed.write_text(source.replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    dom = dump_dom(binary, probed.as_uri(), profile)
+    found = re.search(r'<pre id="tstl-probe">(.*?)</pre>', dom, re.DOTALL)
+    assert found, f"the probe did not run on {page} (a script error before load?)"
+    probe = json.loads(html.unescape(found[1]))
+    probe["tables"] = [[[" ".join(cell.split()) for cell in row] for row in table] for table in probe["tables"]]
+    return probe
 
 
 def ink_fraction(png: Path) -> float:

@@ -89,7 +89,7 @@ def test_the_real_problems_expand_and_their_entries_read(tmp_path):
 
 # --------------------------------------------------------------------------- refused
 def _refused(config: dict) -> str:
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ValueError, match=r"\Aconfig ") as caught:  # a config error, named as one
         datasets.register_config(config)
     message = str(caught.value)
     assert "\n" not in message

@@ -199,6 +199,17 @@ def test_a_moved_tree_still_validates(tmp_path, cache):
     for profile in PROFILES:
         assert_every_required_check_passes(validate(moved, profile, cache, tmp_path / f"{profile}.json"), profile)
     assert archive.verify(moved) == {"changed": [], "missing": []}
+    # With the original gone, verify reads the moved tree itself: it names exactly what
+    # changed there (one byte of a history, the crate's metadata) and what went missing.
+    lines = (moved / archive.MANIFEST_NAME).read_text().splitlines()
+    histories = sorted(line.split("  ", 1)[1] for line in lines if line.endswith("/history.csv"))
+    history = moved / histories[0]
+    history.write_bytes(history.read_bytes().replace(b"1", b"2"))
+    metadata = moved / crate.METADATA_NAME
+    metadata.write_text(metadata.read_text() + " ")
+    (moved / histories[1]).unlink()
+    assert archive.verify(moved) == {"changed": sorted([histories[0], crate.METADATA_NAME]),
+                                     "missing": [histories[1]]}
 
 
 def test_with_large_intermediates_archived_the_store_is_in_the_payload(tmp_path, cache):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import logging
+import re
 import struct
 import tarfile
 import wave
@@ -274,7 +275,7 @@ def test_speech_truncated_archive_names_dataset_file_and_member(speech_raw, tmp_
     data = (speech_raw / speech.DEFAULT_FILE).read_bytes()
     (raw / speech.DEFAULT_FILE).write_bytes(data[: len(data) // 2])
     out = tmp_path / "speech.zarr"
-    with pytest.raises(DataError) as caught:
+    with pytest.raises(DataError, match="truncated") as caught:
         convert(speech, raw, out, SPEECH_PARAMS, seed=SEED, log=LOG)
     _assert_names(caught.value, "speech", speech.DEFAULT_FILE, "member ")
     assert "truncated" in str(caught.value)
@@ -308,7 +309,7 @@ def test_speech_bad_wav_names_dataset_file_and_clip(tmp_path, bad_wav, reason):
     member = "./cat/00000003_nohash_0.wav"
     params = _tiny_speech(tmp_path / "raw", bad={member: bad_wav})
     out = tmp_path / "speech.zarr"
-    with pytest.raises(DataError) as caught:
+    with pytest.raises(DataError, match=re.escape(reason)) as caught:
         convert(speech, tmp_path / "raw", out, params, seed=SEED, log=LOG)
     _assert_names(caught.value, "speech", speech.DEFAULT_FILE, "cat/00000003_nohash_0.wav")
     assert reason in str(caught.value)
@@ -486,7 +487,7 @@ def test_emg_chunks_span_sessions_in_index_order(tmp_path):
 def test_emg_bad_input_names_dataset_file_and_session(tmp_path, members, file, instance, reason):
     _zip(tmp_path / "raw" / "Pinch.zip", members)
     out = tmp_path / "emg.zarr"
-    with pytest.raises(DataError) as caught:
+    with pytest.raises(DataError, match=re.escape(reason)) as caught:
         convert(emg, tmp_path / "raw", out, {"channels": [0, 2, 5], "window": 10, "step": 5}, seed=SEED, log=LOG)
     _assert_names(caught.value, "emg", f"Pinch.zip:{file}", f"[trace {instance}]")
     assert reason in str(caught.value)
@@ -677,7 +678,7 @@ def test_sp500_bad_input_names_dataset_file_and_row(sp500_raw, tmp_path, edit, i
     (tmp_path / "raw").mkdir()
     edit(frame).to_csv(tmp_path / "raw" / "GSPC.csv", index=False)
     out = tmp_path / "sp500.zarr"
-    with pytest.raises(DataError) as caught:
+    with pytest.raises(DataError, match=re.escape(reason)) as caught:
         convert(sp500, tmp_path / "raw", out, SP500_PARAMS, seed=SEED, log=LOG)
     _assert_names(caught.value, "sp500", "GSPC.csv", f"[trace {instance}]" if instance else "")
     assert reason in str(caught.value)

@@ -9,6 +9,7 @@ DataError naming the dataset, the file and the trace, and leave no store behind.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -214,7 +215,7 @@ def _small(module, raw: Path, **extra) -> None:
 
 
 def _assert_fails(module, raw: Path, out: Path, params, *parts: str) -> DataError:
-    with pytest.raises(DataError) as info:
+    with pytest.raises(DataError, match=f"\\A{re.escape(module.INFO.name)}: ") as info:
         store.convert(module, raw, out, params, seed=SEED, chunk_size=8, log=LOG)
     message = str(info.value)
     for part in (module.INFO.name, *parts):

@@ -67,7 +67,7 @@ def test_published_checksum_and_size_accepted(server, tmp_path):
 def test_checksum_mismatch_leaves_nothing(server, tmp_path):
     dest = tmp_path / NAME
     wrong = "0" * 64
-    with pytest.raises(ChecksumMismatch) as error:
+    with pytest.raises(ChecksumMismatch, match=wrong) as error:
         fetch(server.url(NAME), dest, sha256=wrong, **FAST)
     message = str(error.value)
     assert NAME in message and wrong in message and DATA_SHA in message
@@ -183,7 +183,7 @@ def test_416_without_content_range_starts_over(server, tmp_path):
 @pytest.mark.parametrize("size", [len(DATA) + 1, len(DATA) - 1])
 def test_size_mismatch_leaves_nothing(server, tmp_path, size):
     dest = tmp_path / NAME
-    with pytest.raises(SizeMismatch) as error:
+    with pytest.raises(SizeMismatch, match=str(size)) as error:
         fetch(server.url(NAME), dest, size=size, **FAST)
     message = str(error.value)
     assert NAME in message and str(size) in message and str(len(DATA)) in message
@@ -236,7 +236,7 @@ def test_recorded_checksum_used_on_second_run_and_tampering_detected(server, tmp
     tampered = bytearray(DATA)
     tampered[1234] ^= 0xFF
     dest.write_bytes(bytes(tampered))
-    with pytest.raises(ChecksumMismatch) as error:
+    with pytest.raises(ChecksumMismatch, match=DATA_SHA) as error:
         fetch(server.url(NAME), dest, **FAST)
     message = str(error.value)
     assert NAME in message and DATA_SHA in message

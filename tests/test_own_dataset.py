@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import numpy as np
 import pandas as pd
@@ -13,8 +14,10 @@ import pytest
 import yaml
 
 from tstransfer import datasets, registry, store
+from tstransfer.analysis.tables import format_percent
 from tstransfer.datasets.custom import CustomDataset, pad_or_cut
 from tstransfer.datasets.readers import read_ts
+from html_tables import html_tables, table_cells
 from ucr_data import ucr
 from workflow_runs import ROOT, snakemake, tiny_config
 
@@ -46,8 +49,16 @@ def test_ucr_split_keeps_test_and_draws_validation_from_train(tmp_path):
     summary = store.convert(dataset, ucr("BasicMotions"), tmp_path / "b.zarr", {}, seed=3, log=LOG)
     assert summary["split_counts"]["test"] == 40  # BasicMotions_TEST.ts as it is
     assert summary["split_counts"]["train"] + summary["split_counts"]["val"] == 40
-    assert 5 <= summary["split_counts"]["val"] <= 8  # 15 : 70 of the training file
     assert (summary["channels"], summary["length"], summary["n_outputs"]) == (6, 100, 4)
+    # Stratified: each class's training-file instances are split 70 : 15 on their own. Every
+    # one of the 4 classes has 10 of the training file's 40 and 10 of the test file's 40, and
+    # 15/85 of 10 rounds to 2: each class has 8 in train, 2 in val, and its 10 in test.
+    opened = store.open_store(tmp_path / "b.zarr")
+    labels, codes = opened["label"].values, opened["split"].values
+    per_class = {int(c): tuple(int(((labels == c) & (codes == s)).sum()) for s in (0, 1, 2))
+                 for c in np.unique(labels)}
+    assert per_class == dict.fromkeys(range(4), (8, 2, 10)), per_class
+    assert summary["split_counts"]["val"] == 8
     again = store.convert(dataset, ucr("BasicMotions"), tmp_path / "c.zarr", {}, seed=3, log=LOG)
     split = store.open_store(tmp_path / "b.zarr")["split"].values
     np.testing.assert_array_equal(split, store.open_store(tmp_path / "c.zarr")["split"].values)
@@ -155,7 +166,7 @@ def test_bad_real_world_files_are_refused_in_one_line_naming_file_and_problem(tm
     ]
     for name, spec, problem in cases:
         entry = CustomDataset("mine", {**spec, "path": str(tmp_path / name), "domain": "d"})
-        with pytest.raises(DataError) as caught:
+        with pytest.raises(DataError, match=re.escape(problem)) as caught:
             entry.INFO
         message = str(caught.value)
         assert "\n" not in message and name in message and problem in message, message
@@ -233,8 +244,24 @@ def test_basicmotions_as_target_and_source_through_the_workflow(tmp_path, bare_e
     finetuned = table[table["kind"] == "finetune"]
     assert {("sp500", "basicmotions"), ("basicmotions", "sp500")} <= set(
         zip(finetuned["source"], finetuned["target"]))
-    written = "\n".join(p.read_text() for p in (tmp_path / "results/analysis").rglob("*.csv"))
-    assert "BasicMotions" in written, done.stdout[-2000:]
+    # Table 7 (gains on the other domains' targets), as the reader sees it: BasicMotions is a
+    # row (a source) and a column (a target variant), and the cells where it is one end of a
+    # fine-tuned pair carry the gains of the long-form data.
+    tables = tmp_path / "results/analysis/tables"
+    [rows] = html_tables((tables / "table7_performance_other.html").read_text(encoding="utf-8"))
+    assert rows[0] == ["Source", "S&P 500 1k5", "BasicMotions 1k5"], (rows, done.stdout[-2000:])
+    assert [row[0] for row in rows[1:]] == ["S&P 500", "BasicMotions"]
+    shown = table_cells(rows)
+    gains = pd.read_csv(tables / "table7_performance_other.csv").set_index(["source", "target"])["value"]
+    for (source, target), label in {("sp500", "basicmotions"): ("S&P 500", "BasicMotions 1k5"),
+                                    ("basicmotions", "sp500"): ("BasicMotions", "S&P 500 1k5")}.items():
+        assert shown[label].startswith(f"{format_percent(gains[(source, target)])}% median "), shown
+    assert shown[("BasicMotions", "BasicMotions 1k5")] == shown[("S&P 500", "S&P 500 1k5")] == "-"
+    # ... and Table 3's group row names it beside the count of its fine-tuned pairs' wins.
+    [wins] = html_tables((tables / "table3_wins_performance.html").read_text(encoding="utf-8"))
+    group = {row[0]: row[1:] for row in wins[1:]}["TL between other domains (S&P 500, BasicMotions)"]
+    counted = pd.read_csv(tables / "table3_wins_performance.csv").set_index("group").loc["other_to_other"]
+    assert counted["n"] == 2 and group[2] == "2" and group[0].startswith(f"{counted['wins']} (")
 
 
 def test_schema_takes_an_entry_by_format_and_names_a_bad_one():
@@ -247,7 +274,7 @@ def test_schema_takes_an_entry_by_format_and_names_a_bad_one():
     config["targets"] = [*config["targets"], "basicmotions"]
     validate(config, schema)
     config["datasets"]["basicmotions"]["format"] = "parquet"
-    with pytest.raises(WorkflowError) as caught:
+    with pytest.raises(WorkflowError, match="'parquet' is not one of") as caught:
         validate(config, schema)
     assert "'parquet' is not one of" in str(caught.value)
     assert "instance['datasets']['basicmotions']['format']" in str(caught.value)

@@ -125,10 +125,18 @@ def test_convnetquake_variants_only_when_pretraining(stores, tmp_path):
 
 
 @pytest.mark.slow
-def test_referents_as_regression_and_single_channel_duplication(stores, tmp_path):
-    from tstransfer import jobs
+def test_referents_as_regression_and_single_channel_duplication(stores, tmp_path, monkeypatch):
+    from tstransfer import jobs, training
 
     cls_store, cls_subset = stores["classification"]  # 1 channel, 3 classes
+    trained = {}  # the model and feed of the last job (training.train is imported at call time)
+    real_train = training.train
+
+    def spy(model, optimizer, feed, **kwargs):
+        trained.update(model=model, feed=feed)
+        return real_train(model, optimizer, feed, **kwargs)
+
+    monkeypatch.setattr(training, "train", spy)
 
     def referent(out, **switches):
         record = jobs.referent(_switches_config(**switches), "convnetquake_ingv", "toy_classification",
@@ -148,39 +156,74 @@ def test_referents_as_regression_and_single_channel_duplication(stores, tmp_path
     assert (activation, channels) == ("linear", 3)
     assert theirs["metric"] == "f1_weighted" and 0.0 <= theirs["test_metric"] <= 1.0
     assert theirs["config"]["switches"]["referents_as_regression"] is True
-    # MSE against one-hot targets: a linear head's loss is not a cross-entropy
+    # MSE against one-hot targets: the kept epoch's validation loss is the mean squared
+    # difference between the model's outputs and the one-hot labels (plus its L2 terms),
+    # computed here from the predictions of the weights the job kept.
     history = pd.read_csv(tmp_path / "theirs" / "history.csv")
-    assert (history["val_loss"] < 1.0).all() and (ours["history"]["val_loss"][0] != history["val_loss"][0])
+    model, feed = trained["model"], trained["feed"]
+    outputs = feed.predict(model, "val")
+    labels = np.asarray(feed.split("val").labels, dtype=np.int64)
+    assert outputs.shape == (len(labels), 3) and set(np.unique(labels)) == {0, 1, 2}
+    one_hot = np.eye(3)[labels]
+    l2 = sum(float(np.asarray(term)) for term in model.losses)
+    mse = float(np.mean((outputs - one_hot) ** 2)) + l2
+    kept = history["val_loss"].iloc[theirs["best_epoch"] - 1]
+    assert kept == pytest.approx(mse, rel=1e-5)
+    softmax = np.exp(outputs) / np.exp(outputs).sum(axis=1, keepdims=True)
+    cross_entropy = float(-np.mean(np.log(softmax[np.arange(len(labels)), labels]))) + l2
+    assert abs(kept - cross_entropy) > 1e-3  # not a cross-entropy of the same outputs
+
+
+# Scripted validation loss and accuracy whose best epochs differ: the lowest loss is
+# epoch 6's, the highest accuracy epoch 3's (accuracy ties at 0.8 later: the first counts).
+SCRIPTED_VAL_LOSS = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5]
+SCRIPTED_VAL_ACCURACY = [0.3, 0.5, 0.8, 0.6, 0.8, 0.7]
 
 
 @pytest.mark.slow
-def test_monitoring_validation_accuracy_picks_the_best_accuracy_epoch(stores, tmp_path):
+def test_monitoring_validation_accuracy_picks_the_best_accuracy_epoch(stores, tmp_path, monkeypatch):
+    """Real training, with the validation loss and accuracy the loop reads replaced by a
+    script whose best epochs differ, so that following the loss cannot pass for following
+    the accuracy. The kept weights must be the chosen epoch's."""
     import keras
 
-    from tstransfer.training import train
+    from tstransfer import training
 
     try:
         from test_training import make_feed, tiny_model
     except ImportError:  # pragma: no cover
         from tests.test_training import make_feed, tiny_model
 
-    results = {}
-    for monitor in (False, True):
+    real_evaluate_all = training.evaluate_all
+
+    def scripted(model, feed, split, loss=None):
+        values = real_evaluate_all(model, feed, split, loss)
+        if split == "val":
+            epoch = len(weights)  # epochs whose end (hook) has run: this is the next one
+            values.update(loss=SCRIPTED_VAL_LOSS[epoch], accuracy=SCRIPTED_VAL_ACCURACY[epoch])
+        return values
+
+    monkeypatch.setattr(training, "evaluate_all", scripted)
+    for monitor, expected in ((False, 6), (True, 3)):
         config = base_config(max_epochs=6)
         config["training"]["early_stopping"]["patience"] = 10
         config["protocol_switches"] = {"monitor_val_acc": monitor}
         feed = make_feed(stores, "classification", seed=4)
         model = tiny_model(LENGTH, feed.model_channels, "classification", feed.n_outputs, True, 4)
+        weights: list = []  # each epoch's weights at its end
         out = tmp_path / str(monitor)
-        results[monitor] = train(model, keras.optimizers.Adam(3e-3), feed, task="classification",
-                                 config=config, out_dir=out, seed=4)
+        result = training.train(model, keras.optimizers.Adam(3e-3), feed, task="classification", config=config,
+                                out_dir=out, seed=4, epoch_end_hook=lambda done, history: weights.append(
+                                    [w.copy() for w in model.get_weights()]))
         history = pd.read_csv(out / "history.csv")
-        if monitor:
-            accuracy = history["val_accuracy"].to_numpy()
-            assert results[monitor].best_epoch == int(np.argmax(accuracy)) + 1  # first maximum
-        else:
-            assert "val_accuracy" not in history
-            assert results[monitor].best_epoch == int(np.argmin(history["val_loss"].to_numpy())) + 1
+        assert history["val_loss"].tolist() == SCRIPTED_VAL_LOSS and len(weights) == 6
+        assert ("val_accuracy" in history) is monitor
+        assert result.best_epoch == expected, (monitor, result.best_epoch)
+        assert result.val_metric == pytest.approx(history["val_metric"].iloc[expected - 1])
+        kept = model.get_weights()  # the best weights, put back by train()
+        for epoch, snapshot in enumerate(weights, start=1):
+            same = all(np.array_equal(a, b) for a, b in zip(kept, snapshot))
+            assert same == (epoch == expected), (monitor, epoch)
 
 
 def test_magnet_dropout_at_inference(tmp_path):

@@ -7,7 +7,7 @@ in tests/test_pipeline_e2e.py; this one needs no workflow run.
 from __future__ import annotations
 
 import numpy as np
-from browser import ink_fraction, require_chromium, screenshot
+from browser import ink_fraction, rendered, require_chromium, screenshot
 from test_analysis import experiment
 
 from tstransfer.analysis import summary
@@ -24,12 +24,24 @@ def test_summary_page_shows_its_numbers_in_chromium(tmp_path):
     page.write_text(summary.summary_page(numbers), encoding="utf-8")
     png = screenshot(chromium, page.as_uri(), tmp_path / "summary.png", tmp_path / "profile")
     assert ink_fraction(png) > 0.02, "the summary page rendered (nearly) blank"
-    # The text in the DOM is checked on the whole report (test_pipeline_e2e), which runs
-    # Chromium on the real landing page; here the page's source carries it.
-    text = page.read_text(encoding="utf-8")
-    total = next(row for row in numbers["sign_tests"]["performance"] if row["group"] == "total")
-    assert total["wins"] > 0 and f"{total['wins']} / {total['losses']}" in text
-    assert "Significant cells per table" in text and "Size of this run" in text
+    # What Chromium lays out, not the page's source: the sign-test table's rows, each
+    # group's counts in its column, and the sections' headings as shown text.
+    shown = rendered(chromium, page, tmp_path / "profile2")
+    signs = _shown_table(shown, "Domain group")
+    column = signs[0].index("Performance: TL wins / losses")
+    counts = {row[0]: row[column] for row in signs[1:]}
+    expected = {row["label"]: f"{row['wins']} / {row['losses']}" for row in numbers["sign_tests"]["performance"]}
+    assert counts == expected and len(counts) == 6
+    assert int(counts["Total"].split(" / ")[0]) > 0
+    jobs = {row[0]: row[1:] for row in _shown_table(shown, "Training jobs")[1:]}
+    assert jobs["finetune"][:2] == ["24", str(numbers["size"]["jobs"]["finetune"]["done"])]
+    assert "Significant cells per table" in shown["text"] and "Size of this run" in shown["text"]
+
+
+def _shown_table(shown: dict, first_header: str) -> list[list[str]]:
+    """The one table Chromium shows whose first header cell is ``first_header``."""
+    [table] = [t for t in shown["tables"] if t and t[0] and t[0][0] == first_header]
+    return table
 
 
 def test_an_empty_page_counts_as_blank(tmp_path):
@@ -44,11 +56,8 @@ def test_an_empty_page_counts_as_blank(tmp_path):
 def test_the_gain_heatmap_and_estimator_table_render_in_chromium(tmp_path):
     """The summary's first section in Chromium: the embedded heatmap decodes to an image
     of its PNG's size, and the estimator table with the random row is in the DOM."""
-    import re
-
     from PIL import Image
 
-    from browser import dump_dom
     from tstransfer.analysis import figures, stats
     from tstransfer.selection import validation
 
@@ -60,15 +69,14 @@ def test_the_gain_heatmap_and_estimator_table_render_in_chromium(tmp_path):
     _, table = validation.study_tables(measured.assign(estimator="follows_gain", score=measured["gain"]), df)
     selection = {"summary": table.to_dict("records"), "best": validation.best_estimator(table)}
     numbers = summary.build_summary(df, "validation", analysis=analysis, selection=selection)
-    # A script after the page's content reports the image's decoded size in the DOM.
-    probe = ("<script>window.addEventListener('load', () => { const i = document.getElementById('tstl-gain-heatmap');"
-             " document.body.dataset.heatmap = i.naturalWidth + 'x' + i.naturalHeight; });</script>")
     page = tmp_path / "summary.html"
-    page.write_text(summary.summary_page(numbers, png.read_bytes()).replace("</body>", probe + "</body>"),
-                    encoding="utf-8")
-    dom = dump_dom(chromium, page.as_uri(), tmp_path / "profile")
-    width, height = Image.open(png).size
-    assert re.search(r'data-heatmap="(\d+x\d+)"', dom)[1] == f"{width}x{height}"
-    assert "Best estimator on this study: <b>follows_gain</b>" in dom and "<th>random</th>" in dom
+    page.write_text(summary.summary_page(numbers, png.read_bytes()), encoding="utf-8")
+    shown = rendered(chromium, page, tmp_path / "profile")
+    [heatmap] = [image for image in shown["images"] if image["id"] == "tstl-gain-heatmap"]
+    assert heatmap["natural"] == list(Image.open(png).size)  # the embedded PNG decoded
+    assert min(heatmap["shown"]) > 100, heatmap  # and laid out at a visible size
+    assert "Best estimator on this study: follows_gain" in shown["text"]
+    rows = {row[0] for table in shown["tables"] for row in table if row}
+    assert {"random", "follows_gain"} <= rows, rows
     shot = screenshot(chromium, page.as_uri(), tmp_path / "summary.png", tmp_path / "profile2")
     assert ink_fraction(shot) > 0.02

@@ -17,7 +17,7 @@ def test_missing_reference_data_fails_under_ci_and_skips_elsewhere(monkeypatch, 
     with pytest.raises(pytest.skip.Exception, match=r"absent\.csv"):
         require(missing, "the S&P file")
     monkeypatch.setenv("CI", "false")
-    with pytest.raises(pytest.skip.Exception):
+    with pytest.raises(pytest.skip.Exception, match=r"the S&P file not found at .*absent\.csv"):
         require(missing, "the S&P file")
 
 

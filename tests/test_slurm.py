@@ -205,8 +205,9 @@ def wait_for(condition, what: str, timeout: float = 300) -> None:
         time.sleep(0.5)
 
 
-def running_jobs(cluster, rule: str) -> list[str]:
-    out = cluster.run(["squeue", "--noheader", "--states=RUNNING", "--format=%i|%k"]).stdout
+def running_jobs(cluster, rule: str, state: str = "RUNNING") -> list[str]:
+    """The ids of ``rule``'s jobs in SLURM state ``state`` (squeue's names)."""
+    out = cluster.run(["squeue", "--noheader", f"--states={state}", "--format=%i|%k"]).stdout
     return [line.split("|")[0] for line in out.splitlines() if rule_of(line.split("|", 1)[1]) == rule]
 
 
@@ -256,28 +257,49 @@ def test_killing_snakemake_mid_run_then_restarting_runs_no_job_twice(slurm_clust
     restarted Snakemake submits them again; each second copy waits for the first
     (tstransfer.cli's job lock) and adopts its result instead of training again.
 
+    The orphans are suspended (scontrol suspend, SIGSTOP) from before the kill until both
+    second copies report that they wait, so they are still unfinished when those start
+    however fast the machine trains; resumed, they finish and the copies adopt.
+
     (A job that ends while no Snakemake runs is still marked incomplete in Snakemake's
     metadata, and the restart runs it once more: README, "After a node failure".)"""
     workdir = copy_workdir(slow_job_dir, tmp_path / "killed")
     targets = [f"{referent_dir(run)}/result.json" for run in (0, 1)]
+    logs = [workdir / f"results/logs/referent/convnetquake_ingv/emg/1k5/run{run}.log" for run in (0, 1)]
     first = slurm_cluster.next_job_id()
     run = start_on_slurm(slurm_cluster, workdir, bare_env, *targets)
-    wait_for(lambda: all(epochs_done(workdir, r) >= 2 for r in (0, 1)), "both jobs training")
+    # one epoch done: each job holds its lock (taken before training starts)
+    wait_for(lambda: all(epochs_done(workdir, r) >= 1 for r in (0, 1)), "both jobs training")
+    orphans = running_jobs(slurm_cluster, "referent")
+    assert len(orphans) == 2, orphans
+    slurm_cluster.run(["scontrol", "suspend", ",".join(orphans)])
+    wait_for(lambda: sorted(running_jobs(slurm_cluster, "referent", "SUSPENDED")) == sorted(orphans),
+             "both jobs suspended")
     run.send_signal(signal.SIGKILL)
     run.wait()
-    assert len(running_jobs(slurm_cluster, "referent")) == 2  # orphaned, still training
+    paused_at = [epochs_done(workdir, r) for r in (0, 1)]
+    assert all(epochs < 150 for epochs in paused_at), paused_at  # unfinished: the copies must wait
+
     on_slurm(slurm_cluster, workdir, bare_env, "--unlock")
-    on_slurm(slurm_cluster, workdir, bare_env, *targets)
-    assert all(epochs_done(workdir, r) == 150 for r in (0, 1))
+    restart = start_on_slurm(slurm_cluster, workdir, bare_env, *targets)
+    wait_for(lambda: all(log.exists() and "waiting for it" in log.read_text(errors="replace") for log in logs),
+             "both second copies waiting for the first")
+    assert [epochs_done(workdir, r) for r in (0, 1)] == paused_at  # the first copies were still paused
+    assert not any((workdir / target).exists() for target in targets)
+    slurm_cluster.run(["scontrol", "resume", ",".join(orphans)])
+    assert restart.wait(timeout=600) == 0, (workdir / "snakemake-background.log").read_text()[-3000:]
+
+    assert all(epochs_done(workdir, r) == 150 for r in (0, 1))  # one training each, no epoch twice
     for target in targets:
         result = json.loads((workdir / target).read_text())
         assert result["status"] == "ok" and math.isfinite(result["test_metric"])
+        assert result["resumed_from_epoch"] == 0 and result["last_epoch"] == 150
     jobs = [job for job in jobs_since(slurm_cluster, first) if job["rule"] == "referent"]
     assert [job["State"] for job in jobs] == ["COMPLETED"] * 4, jobs
-    for run_index in (0, 1):
-        log = (workdir / f"results/logs/referent/convnetquake_ingv/emg/1k5/run{run_index}.log").read_text()
+    for log in logs:
         # The second copy's log: it waited, then found the first copy's result.
-        assert "waiting for it" in log and "nothing left to do" in log, log
+        text = log.read_text(errors="replace")
+        assert "waiting for it" in text and "nothing left to do" in text, text
 
 
 def test_the_plugin_sees_a_job_cancelled_by_a_user_as_cancelled():  # needs no cluster

@@ -113,7 +113,7 @@ def test_an_error_on_either_side_of_the_read_ahead_stops_it_and_leaves_no_store(
     else:
         module = toy_module(nan_at=9 * CHUNK + 4, events=events)
     out = tmp_path / "out.zarr"
-    with pytest.raises(DataError) as info:
+    with pytest.raises(DataError, match=r"\Atoy_convert: .*raw/part-7\.h5") as info:
         store.convert(module, tmp_path, out, {}, seed=5, chunk_size=CHUNK, log=LOG)
     message = str(info.value)
     assert "raw/part-7.h5" in message
@@ -161,3 +161,44 @@ def test_progress_bars_only_on_a_terminal(tmp_path, monkeypatch, terminal):
             assert desc in text and f"{N}/{N}" in text, text
     else:
         assert text == ""
+
+
+# --------------------------------------------------------------------------- a full disk
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 256 KiB tmpfs (the toy store needs about 300 KiB), mounted for the test and
+    unmounted after; root only (mount), so elsewhere it skips, and under CI=true fails."""
+    import subprocess
+
+    from shared_data import skip_or_fail
+
+    if os.geteuid() != 0:
+        skip_or_fail("mounting a small tmpfs needs root", "the full-disk drill must run (CI runs as root)")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        skip_or_fail(f"cannot mount a tmpfs: {done.stderr.strip()}", "the full-disk drill must run")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+@pytest.mark.parametrize("shuffle", [True, False], ids=["staged", "straight-to-zarr"])
+def test_a_disk_that_fills_during_the_write_leaves_no_store_and_says_so(small_disk, shuffle):
+    """The file system fills mid-write (in the staging scratch, or in zarr's own chunk
+    writes without the random order): no store under the final name, no temporary one,
+    and one line naming the dataset, the store and the cause."""
+    import errno
+
+    out = small_disk / "toy.zarr"
+    with pytest.raises(OSError, match="no space left") as caught:
+        store.convert(toy_module(), small_disk, out, {}, seed=5, chunk_size=CHUNK, shuffle=shuffle, log=LOG)
+    message = str(caught.value)
+    assert caught.value.errno == errno.ENOSPC
+    assert "\n" not in message and message.startswith(f"toy_convert: no space left on the device writing {out}")
+    assert f"{small_disk}" in message and "nothing was kept under that name" in message, message
+    assert os.listdir(small_disk) == []  # neither the store nor its temporary copy or scratch
+    assert _no_reader_thread_left()

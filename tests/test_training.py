@@ -833,5 +833,46 @@ def test_select_pretrained_rules(tmp_path):
              write(3, "ok", 0.8), write(4, "ok", None)]
     selection = jobs.select_pretrained(paths, tmp_path / "sel.json")
     assert selection["seed_index"] == 2  # highest F1, tie -> lower index, diverged skipped
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"every pretraining seed diverged: .*1[/\\]result\.json"):
         jobs.select_pretrained(paths[1:2], tmp_path / "none.json")
+
+
+def test_a_nan_in_training_marks_the_job_diverged_and_the_analysis_counts_it(stores, tmp_path):
+    """The drill end to end, short of Snakemake: a referent job whose loss turns non-finite
+    writes result.json with status diverged; read by the analysis (results table, pairs,
+    Table 6's cell, the summary's job counts) it is a diverged referent, counted, not lost."""
+    from tstransfer import jobs
+    from tstransfer.analysis import results, stats, summary
+
+    try:
+        from test_analysis import experiment
+    except ImportError:  # pragma: no cover
+        from tests.test_analysis import experiment
+
+    config = base_config(max_epochs=4)
+    config["training"]["learning_rate"] = 1e30  # the first update overflows: inf, then NaN
+    reg_store, reg_subset = stores["regression"]
+    jobs.referent(config, "convnetquake_ingv", "toy_regression", "tiny", 0, reg_store, reg_subset, tmp_path / "ref")
+    written = json.loads((tmp_path / "ref" / "result.json").read_text())
+    assert written["status"] == "diverged" and written["last_epoch"] < 4
+    history = pd.read_csv(tmp_path / "ref" / "history.csv")
+    assert not np.isfinite(history[["train_loss", "val_loss"]].iloc[-1]).all()
+
+    # That record, as the referent of one (magnet, LenDB 1k5) run of a small study.
+    study = experiment(np.random.default_rng(0))
+    where = dict(kind="referent", arch="magnet", target="lendb", variant="1k5", run=3)
+    mask = np.logical_and.reduce([study[key] == value for key, value in where.items()])
+    assert mask.sum() == 1
+    ours = results.table_from_records([results.record_from_job({**written, **where}, "ref/result.json")])
+    df = pd.concat([study[~mask], ours], ignore_index=True)
+
+    pairs = stats.paired_runs(df, "validation")
+    broken = pairs[pairs["pair_status"] == "referent_diverged"]
+    assert len(broken) == 2 and set(broken["source"]) == {"lomax", "speech"}  # one pair per source
+    cells = stats.domain_tables(pairs, "performance").set_index(stats.CELL_KEYS)
+    assert cells.loc[("lomax", "lendb", "1k5"), "n_diverged"] == 1
+    assert cells.loc[("speech", "lendb", "1k5"), "n_diverged"] == 1
+    assert cells.loc[("lomax", "emg", "1k5"), "n_diverged"] == 0
+    numbers = summary.build_summary(df, "validation", expected_jobs={"pretrain": 0, "referent": 56,
+                                                                     "finetune": 224, "stream_max": 0})
+    assert numbers["size"]["jobs"]["referent"] == {"expected": 56, "done": 56, "diverged": 1}

@@ -232,7 +232,7 @@ def test_bad_extract_setting_is_refused_naming_it(dataset, key, value):
 
     config = _demo_config()
     config["datasets"][dataset]["extract"][key] = value
-    with pytest.raises(WorkflowError) as caught:
+    with pytest.raises(WorkflowError, match=re.escape(f"datasets.{dataset}.extract.{key}")) as caught:
         _validate(config)
     assert f"datasets.{dataset}.extract.{key}" in str(caught.value)
 
@@ -243,7 +243,7 @@ def test_missing_extract_setting_is_refused_naming_it(dataset, key):
 
     config = _demo_config()
     del config["datasets"][dataset]["extract"][key]
-    with pytest.raises(WorkflowError) as caught:
+    with pytest.raises(WorkflowError, match=f"'{key}' is a required property") as caught:
         _validate(config)
     message = str(caught.value)
     assert f"datasets.{dataset}.extract" in message and f"'{key}' is a required property" in message
@@ -255,7 +255,7 @@ def test_unknown_extract_setting_is_refused_naming_it(dataset):
 
     config = _demo_config()
     config["datasets"][dataset]["extract"]["windwo"] = 50
-    with pytest.raises(WorkflowError) as caught:
+    with pytest.raises(WorkflowError, match="'windwo' was unexpected") as caught:
         _validate(config)
     message = str(caught.value)
     assert f"datasets.{dataset}.extract" in message and "'windwo' was unexpected" in message

@@ -8,6 +8,7 @@ later run (or Snakemake) would mistake for a finished one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -27,6 +28,37 @@ def sha256_file(path: str | os.PathLike, chunk_bytes: int = CHUNK_BYTES) -> str:
         while block := handle.read(chunk_bytes):
             digest.update(block)
     return digest.hexdigest()
+
+
+class NoSpaceError(OSError):
+    """The file system filled up (ENOSPC, or EDQUOT: a quota) while an output was written;
+    its message is one line naming what was written, where, and how much room is left."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+FULL_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_full_disk(error: BaseException) -> bool:
+    """Whether ``error`` is a write refused for want of space (or of quota)."""
+    return isinstance(error, OSError) and error.errno in FULL_DISK_ERRNOS
+
+
+def no_space_error(what: str, final: str | os.PathLike, error: OSError) -> NoSpaceError:
+    """A :class:`NoSpaceError` for ``final`` (written atomically, see :func:`atomic_path`,
+    whose partial copy is gone by the time this is called): ``what`` (say, the dataset)
+    and the space its file system has, from ``error`` (ENOSPC or EDQUOT)."""
+    final = Path(final)
+    cause = "no space left on the device" if error.errno == errno.ENOSPC else "disk quota exceeded"
+    try:
+        usage = shutil.disk_usage(final.parent)
+        room = f"{usage.free / 2**20:.1f} MiB free of {usage.total / 2**20:.1f} MiB in {final.parent}"
+    except OSError:
+        room = f"{final.parent} unreadable"
+    return NoSpaceError(error.errno, f"{what}: {cause} writing {final} ({room} once the partial copy was "
+                                     "removed); nothing was kept under that name")
 
 
 def _remove(path: Path) -> None:

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..background import read_ahead
 from ..datasets.base import SPLIT_CODES, TRAIN_OR_VAL, DataError, DatasetModule, InstanceIndex
-from ..fsutil import atomic_path, sha256_file
+from ..fsutil import atomic_path, is_full_disk, no_space_error, sha256_file
 from ..progressbar import terminal_bar
 from ..seeding import rng_for
 from .scaling import instance_range, scale
@@ -65,10 +65,10 @@ def convert(
     ``False`` keeps the raw order (benchmarks that measure what the random order buys).
 
     Returns a summary (counts per split, dropped counts, seconds) that is also stored
-    in the store's attributes.
+    in the store's attributes. A file system that fills up (or a quota) raises
+    :class:`tstransfer.fsutil.NoSpaceError`, one line naming the dataset, ``out`` and the
+    room left, once the partial store is removed.
     """
-    import zarr
-
     log = log or logging.getLogger(__name__)
     info = module.INFO
     raw = Path(raw)
@@ -77,6 +77,24 @@ def convert(
     position, raw_of = _store_order(len(table), seed, info.name, shuffle)
 
     label_dtype = np.int16 if info.task == "classification" else np.float32
+    try:
+        summary, seconds = _write_store(module, raw, params, out, index, table, split, position, raw_of,
+                                        label_dtype, chunk_size, fractions, seed, shuffle, started, log)
+    except OSError as error:
+        if is_full_disk(error):  # the partial store and its scratch are gone (atomic_path)
+            raise no_space_error(info.name, out, error) from error
+        raise
+    log.info("%s: wrote %s in %.1f s", info.name, out, seconds)
+    return summary
+
+
+def _write_store(module, raw, params, out, index, table, split, position, raw_of, label_dtype, chunk_size,
+                 fractions, seed, shuffle, started, log) -> tuple[dict[str, Any], float]:
+    """The store's writing, under a temporary name renamed to ``out`` at the end; returns
+    the summary and the seconds since ``started``."""
+    import zarr
+
+    info = module.INFO
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(atomic_path(out, directory=True))
         stager = None
@@ -96,8 +114,7 @@ def convert(
         summary = _summary(module, params, index, table, split, writer.shape, seed=seed,
                            fractions=fractions, shuffle=shuffle, seconds=seconds, log=log)
         zarr.open_group(tmp, mode="r+").attrs.update(summary)
-    log.info("%s: wrote %s in %.1f s", info.name, out, seconds)
-    return summary
+    return summary, seconds
 
 
 def _store_order(n: int, seed: int, dataset: str, shuffle: bool) -> tuple[np.ndarray | None, np.ndarray]:
