@@ -163,14 +163,18 @@ def test_packed_grid_shares_one_allocation_and_one_job_server_per_group(slurm_cl
 
 
 # ----------------------------------------------------------------------------- faults
+# Epochs of the fault tests' referents: ~0.3 s each here, so that a job is still training
+# seconds after the test sees its first epochs (the SIGKILL test also suspends them).
+SLOW_EPOCHS = 60
+
+
 @pytest.fixture(scope="module")
 def slow_job_dir(tmp_path_factory, bare_env):
     """A workdir with one dataset converted (locally) whose referent jobs train long
-    enough (150 epochs of ~0.3 s) to be interrupted mid-way, and for a restarted
-    Snakemake to resubmit them while they still run."""
+    enough (SLOW_EPOCHS) to be interrupted mid-way."""
     workdir = tmp_path_factory.mktemp("fault")
     config = tiny_config()
-    config["training"].update(max_epochs=150, batch_size=2, early_stopping={"patience": 1000})
+    config["training"].update(max_epochs=SLOW_EPOCHS, batch_size=2, early_stopping={"patience": 1000})
     config["training"]["reduce_lr"]["patience"] = 1000
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     snakemake(workdir, bare_env, "--cores", "2", *(f"results/data/subsets/emg/1k5/run{r}.npz" for r in (0, 1)))
@@ -278,7 +282,7 @@ def test_killing_snakemake_mid_run_then_restarting_runs_no_job_twice(slurm_clust
     run.send_signal(signal.SIGKILL)
     run.wait()
     paused_at = [epochs_done(workdir, r) for r in (0, 1)]
-    assert all(epochs < 150 for epochs in paused_at), paused_at  # unfinished: the copies must wait
+    assert all(epochs < SLOW_EPOCHS for epochs in paused_at), paused_at  # unfinished: the copies must wait
 
     on_slurm(slurm_cluster, workdir, bare_env, "--unlock")
     restart = start_on_slurm(slurm_cluster, workdir, bare_env, *targets)
@@ -289,11 +293,11 @@ def test_killing_snakemake_mid_run_then_restarting_runs_no_job_twice(slurm_clust
     slurm_cluster.run(["scontrol", "resume", ",".join(orphans)])
     assert restart.wait(timeout=600) == 0, (workdir / "snakemake-background.log").read_text()[-3000:]
 
-    assert all(epochs_done(workdir, r) == 150 for r in (0, 1))  # one training each, no epoch twice
+    assert all(epochs_done(workdir, r) == SLOW_EPOCHS for r in (0, 1))  # one training each, no epoch twice
     for target in targets:
         result = json.loads((workdir / target).read_text())
         assert result["status"] == "ok" and math.isfinite(result["test_metric"])
-        assert result["resumed_from_epoch"] == 0 and result["last_epoch"] == 150
+        assert result["resumed_from_epoch"] == 0 and result["last_epoch"] == SLOW_EPOCHS
     jobs = [job for job in jobs_since(slurm_cluster, first) if job["rule"] == "referent"]
     assert [job["State"] for job in jobs] == ["COMPLETED"] * 4, jobs
     for log in logs:
