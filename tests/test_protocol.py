@@ -270,3 +270,35 @@ def test_result_switches_become_table_columns():
     row = record_from_job(job)
     assert row["switch_referents_as_regression"] is True and row["switch_test_curves"] is False
     assert row["switch_adam_step_per_multiplier_group"] is None  # does not shape a referent
+
+
+# --------------------------------------------------------------------------- issue 21
+@pytest.mark.slow
+def test_a_referent_trained_as_regression_monitors_val_loss_under_paper(stores, tmp_path, caplog):
+    """The authors' train.py picks the callbacks' monitor from the task it is told
+    (``regression`` for every referent): a SPEECH/EMG referent under ``paper`` watches
+    ``val_loss`` (MSE on one-hot targets), not validation accuracy."""
+    import logging
+
+    from tstransfer import jobs
+
+    cls_store, cls_subset = stores["classification"]
+    config = _switches_config()
+    config["protocol"] = "paper"
+    config["training"]["max_epochs"] = 3
+    with caplog.at_level(logging.INFO):
+        record = jobs.referent(config, "convnetquake_ingv", "toy_classification", "tiny", 0,
+                               cls_store, cls_subset, tmp_path / "paper")
+    assert record["monitor"] == "val_loss"
+    assert "monitoring val_loss" in caplog.text and "monitoring val_accuracy" not in caplog.text
+    history = pd.read_csv(tmp_path / "paper" / "history.csv")
+    assert "val_accuracy" not in history  # nothing about accuracy steers the run
+    assert record["best_epoch"] == int(np.argmin(history["val_loss"].to_numpy())) + 1
+    # monitor_val_acc cannot change such a job, so its spec does not carry it
+    assert "monitor_val_acc" not in record["config"]["switches"]
+    assert record["config"]["switches"]["referents_as_regression"] is True
+    # the same referent with a softmax head (referents_as_regression off) monitors accuracy
+    config["protocol_switches"] = {"referents_as_regression": False}
+    ours = jobs.referent(config, "convnetquake_ingv", "toy_classification", "tiny", 0,
+                         cls_store, cls_subset, tmp_path / "softmax")
+    assert ours["monitor"] == "val_accuracy"

@@ -60,7 +60,7 @@ from .channels import adapt_channels
 from .fsutil import atomic_path, json_safe, write_json
 from .metrics import LOWER_IS_BETTER, is_better
 from .plan import seed_parts, trained_on
-from .protocol import TARGET_KINDS, job_switches, shaping, spec_with
+from .protocol import PRESETS, TARGET_KINDS, job_switches, shaping, spec_with, trains_as_regression
 from .seeding import int_seed
 from .store import store_attrs
 
@@ -137,7 +137,7 @@ def _model_and_optimizer(
     task, n_outputs = attrs["task"], int(attrs["n_outputs"])
     length, channels = int(attrs["length"]), int(attrs["channels"])
     learning_rate = float(config["training"]["learning_rate"])
-    as_regression = kind == "referent" and task == "classification" and switches["referents_as_regression"]
+    as_regression = trains_as_regression(switches, kind=kind, task=task)
     if switches["duplicate_single_channel"] and channels == 1 and kind in TARGET_KINDS:
         channels = 3  # the Feed repeats the single channel per batch
     build_args = dict(length=length, task="regression" if as_regression else task,
@@ -145,6 +145,8 @@ def _model_and_optimizer(
                       dataset=dataset if kind in PRETRAINING_KINDS else None, seed=seed)
     if arch == "magnet" and switches["magnet_dropout_at_inference"]:
         build_args["dropout_at_inference"] = True
+    if arch == "mlstm_fcn" and switches["lstm_hard_sigmoid"]:
+        build_args["recurrent_activation"] = "hard_sigmoid"
     if pretrained is None:
         model = models.build_model(arch, channels=channels, **build_args)
         return model, keras.optimizers.Adam(learning_rate=learning_rate), as_regression
@@ -186,6 +188,7 @@ def _record(kind: str, arch: str, identity: Mapping[str, Any], *, seed: int, use
         "val_metric": result.val_metric,
         "test_metric": result.test_metric,
         "test_accuracy": result.test_accuracy,
+        "monitor": result.monitor,
         "convergence_rate": result.convergence_rate,
         "convergence_rate_val": result.convergence_rate_val,
         "convergence_rate_test": result.convergence_rate_test,
@@ -220,8 +223,10 @@ def _run(
 
     clock = time.perf_counter()
     attrs = store_attrs(store)
-    switches = job_switches(config)
-    shaped_by = shaping(switches, kind=kind, arch=arch, task=attrs["task"], channels=int(attrs["channels"]))
+    shaped_by = shaping(job_switches(config), kind=kind, arch=arch, task=attrs["task"],
+                        channels=int(attrs["channels"]))
+    # the job acts on the switches that shape it; ours for the rest (they cannot change it)
+    switches = {**PRESETS["validation"], **shaped_by}
     model, optimizer, as_regression = _model_and_optimizer(
         kind, arch, dataset, attrs, config, switches, seed=seed, use_stream_max=use_stream_max,
         pretrained=pretrained, omega=omega,
@@ -234,6 +239,7 @@ def _run(
         batch_size=int(training["batch_size"]),
         standardize_labels=bool(training.get("standardize_labels", False)),
         min_epoch_steps=int(training.get("min_epoch_steps", 0)),
+        drop_remainder=switches["drop_last_batch"],
     )
     feed = Feed.from_subset(store, subset, **feed_args) if subset else Feed(store, **feed_args)
     timings["data_load"] = time.perf_counter() - clock
