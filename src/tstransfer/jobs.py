@@ -331,16 +331,35 @@ def finetune(
 
 
 # --------------------------------------------------------------------------- selection
-def select_pretrained(
-    result_json_paths: Sequence[str | Path], out_path: str | Path, *, model_out: str | Path | None = None
-) -> dict[str, Any]:
-    """Pick the best pretraining seed by validation metric and write ``out_path`` (JSON).
+# The criteria select_pretrained can choose the best pretraining seed by: the
+# validation metric (ours) or the test metric (switch select_seed_on_test). The authors
+# chose by hand and did not say how; the only tools in their repository that could
+# have informed it (report_baseline_models.py, make_baseline_predictions.py) read the
+# test set, so "test" is a guess at their way, not a documented fact.
+SEED_CRITERIA = {"validation": "val_metric", "test": "test_metric"}
+CRITERION_NOTES = {
+    "validation": "the best validation metric (ours)",
+    "test": "the best test metric (switch select_seed_on_test: the authors chose by hand "
+            "with tools that read the test set; their criterion is unknown)",
+}
 
-    Best = lowest MAE / highest weighted F1; diverged runs (or runs without a finite
-    validation metric) are never chosen; ties go to the lowest seed index. The chosen
-    run's ``model.keras`` (beside its result.json) is named in the JSON and, with
-    ``model_out``, copied there atomically.
+
+def select_pretrained(
+    result_json_paths: Sequence[str | Path], out_path: str | Path, *, model_out: str | Path | None = None,
+    criterion: str = "validation",
+) -> dict[str, Any]:
+    """Pick the best pretraining seed and write ``out_path`` (JSON).
+
+    ``criterion``: ``validation`` (default) picks by the validation metric, ``test`` by
+    the test metric (:data:`SEED_CRITERIA`); the JSON records it under ``criterion``
+    (and ``criterion_note``). Best = lowest MAE / highest weighted F1; diverged runs
+    (or runs without a finite metric of the criterion) are never chosen; ties go to the
+    lowest seed index. The chosen run's ``model.keras`` (beside its result.json) is
+    named in the JSON and, with ``model_out``, copied there atomically.
     """
+    if criterion not in SEED_CRITERIA:
+        raise ValueError(f"seed selection criterion {criterion!r} is not one of {', '.join(SEED_CRITERIA)}")
+    key = SEED_CRITERIA[criterion]
     candidates = []
     for path in result_json_paths:
         path = Path(path)
@@ -349,7 +368,8 @@ def select_pretrained(
             "result": str(path), "model": str(path.parent / "model.keras"),
             "seed_index": result.get("seed_index"), "seed": result.get("seed"),
             "status": result.get("status"), "metric": result.get("metric"),
-            "val_metric": result.get("val_metric"), "arch": result.get("arch"),
+            "val_metric": result.get("val_metric"), "test_metric": result.get("test_metric"),
+            "arch": result.get("arch"),
             "dataset": trained_on(result),
         })
     if not candidates:
@@ -362,13 +382,13 @@ def select_pretrained(
         raise ValueError(f"unknown metric {metric!r} in {candidates[0]['result']}")
     eligible = [
         c for c in candidates
-        if c["status"] == "ok" and c["val_metric"] is not None and math.isfinite(c["val_metric"])
+        if c["status"] == "ok" and c[key] is not None and math.isfinite(c[key])
     ]
     if not eligible:
         raise ValueError("every pretraining seed diverged: " + ", ".join(c["result"] for c in candidates))
     best = None
     for c in sorted(eligible, key=lambda c: c["seed_index"]):
-        if best is None or is_better(c["val_metric"], best["val_metric"], metric):
+        if best is None or is_better(c[key], best[key], metric):
             best = c  # strict improvement only: ties keep the lower seed index
     selection = {
         "arch": best["arch"], "dataset": best["dataset"], "metric": metric,
@@ -377,6 +397,10 @@ def select_pretrained(
         "candidates": [{k: c[k] for k in ("seed_index", "status", "val_metric", "result")}
                        for c in candidates],
     }
+    selection.update(criterion=criterion, criterion_note=CRITERION_NOTES[criterion],
+                     test_metric=best["test_metric"])
+    for entry, c in zip(selection["candidates"], candidates):
+        entry["test_metric"] = c["test_metric"]
     if model_out is not None:
         with atomic_path(model_out) as tmp:
             shutil.copyfile(best["model"], tmp)

@@ -120,8 +120,11 @@ def label(protocol: str, switches: Mapping[str, bool]) -> str:
 
 def selection_curve(switches: Mapping[str, bool]) -> str:
     """The curve the grid search selects by, as the analysis names it (its ``protocol``
-    argument): ``"paper"`` (the test set, the authors' way) or ``"validation"``."""
-    return "paper" if switches.get("test_curves") else "validation"
+    argument): ``"paper"`` (the test set, the authors' way) or ``"validation"``, followed
+    by ``+ties_to_largest`` with switch ``ties_to_largest_multiplier``."""
+    curve = "paper" if switches.get("test_curves") else "validation"
+    # switch ties_to_largest_multiplier (tstransfer.analysis.stats.TIES_TO_LARGEST)
+    return curve + "+ties_to_largest" if switches.get("ties_to_largest_multiplier") else curve
 
 
 def shaping(switches: Mapping[str, bool], *, kind: str, arch: str, task: str, channels: int) -> dict[str, bool]:
@@ -166,6 +169,24 @@ def monitors_accuracy(switches: Mapping[str, bool], *, task: str, as_regression:
     accuracy: a classification job under ``monitor_val_acc``, unless it trains as
     regression (:func:`trains_as_regression`)."""
     return task == "classification" and not as_regression and bool(switches["monitor_val_acc"])
+
+
+# Switch authors_data_releases: the extract settings it sets (the data as the authors
+# read it: preprocess_stead.py opens waveforms_11_13_19.hdf5; preprocess_speech_commands_8khz.py
+# loads with librosa 0.8.1, whose default resampler is resampy's kaiser_best).
+AUTHORS_DATA = {"stead": {"layout": "single"}, "speech": {"resampler": "kaiser_best"}}
+# The synthetic generators' settings it sets: STEAD's files in the single release's layout.
+AUTHORS_SYNTHETIC = {"stead": {"layout": "single"}}
+
+
+def data_settings(switches: Mapping[str, bool], dataset: str, settings: Mapping[str, Any],
+                  *, synthetic: bool = False) -> dict[str, Any]:
+    """A dataset's extract settings (``synthetic``: its generator's) under the switches:
+    as given, or with switch ``authors_data_releases`` what :data:`AUTHORS_DATA` sets."""
+    settings = dict(settings)
+    if switches.get("authors_data_releases"):
+        settings.update((AUTHORS_SYNTHETIC if synthetic else AUTHORS_DATA).get(dataset, {}))
+    return settings
 
 
 def spec_with(config: Mapping[str, Any], dataset: str, switches: Mapping[str, bool]) -> dict[str, Any]:
