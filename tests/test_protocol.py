@@ -500,3 +500,77 @@ def test_kaiser_best_resampler_is_resampys_filter():
     scale = np.abs(reference[inner]).max()
     assert np.abs(ours[inner] - reference[inner]).max() < 2e-3 * scale
     assert np.abs(poly[inner] - reference[inner]).max() > 1e-2 * scale  # the default is another filter
+
+
+# --------------------------------------------------------------------------- the DAG
+# Snakemake's DAG of a config (what `snakemake -n` builds): per job of the rules that a
+# data or selection switch shapes, its params and script, as JSON on the last line.
+_DAG_PARAMS = """
+import json, sys
+from pathlib import Path
+from snakemake.api import SnakemakeApi
+from snakemake.settings.types import (ConfigSettings, DAGSettings, OutputSettings, Quietness,
+    ResourceSettings, StorageSettings)
+snakefile, configfile, workdir = map(Path, sys.argv[1:4])
+rules = {"subset", "select_pretrained", "convert", "synthesize", "analysis"}
+with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
+    workflow_api = api.workflow(
+        resource_settings=ResourceSettings(cores=1),
+        config_settings=ConfigSettings(configfiles=[configfile], replace_workflow_config=True),
+        storage_settings=StorageSettings(), snakefile=snakefile, workdir=workdir)
+    workflow_api.dag(DAGSettings())
+    workflow = workflow_api._workflow
+    workflow._prepare_dag(forceall=False, ignore_incomplete=True, lock_warn_only=True)
+    workflow._build_dag()
+    jobs = [{"rule": job.rule.name, "wildcards": dict(job.wildcards.items()),
+             "params": dict(job.params.items()), "script": job.rule.script}
+            for job in workflow.dag.jobs if job.rule.name in rules]
+print(json.dumps(jobs, default=str))
+"""
+
+
+def _dag_params(config: dict, tmp_path: Path) -> dict[str, list[dict]]:
+    import os
+    import subprocess
+    import sys
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    done = subprocess.run([sys.executable, "-c", _DAG_PARAMS, str(ROOT / "Snakefile"), str(configfile), str(tmp_path)],
+                          cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})  # this tree's package
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    by_rule: dict[str, list[dict]] = {}
+    for job in json.loads(done.stdout.strip().splitlines()[-1]):
+        by_rule.setdefault(job["rule"], []).append(job)
+    return by_rule
+
+
+def test_data_and_selection_switches_reach_their_rules_and_leave_the_default_as_it_was(tmp_path):
+    """With the switches off a rule keeps its script (whose mtime is a rerun trigger) and
+    its params exactly; with them on it gets its own script and the param that says so."""
+    demo = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    default = _dag_params(demo, tmp_path / "default")
+    for job in default["subset"]:
+        assert set(job["params"]) == {"size", "seed"} and job["script"] == "../workflow/scripts/subset.py"
+    for job in default["select_pretrained"]:
+        assert job["params"] == {} and job["script"] == "../workflow/scripts/select_pretrained.py"
+    convert = {job["wildcards"]["dataset"]: job["params"]["extract"] for job in default["convert"]}
+    assert "resampler" not in convert["speech"] and convert["stead"]["layout"] == "chunks"
+    assert {job["params"]["protocol"] for job in default["analysis"]} == {"validation"}
+
+    switched = dict(demo, protocol_switches=dict.fromkeys(
+        ("unstratified_subsets", "select_seed_on_test", "authors_data_releases", "ties_to_largest_multiplier"), True))
+    theirs = _dag_params(switched, tmp_path / "switched")
+    for job in theirs["subset"]:
+        assert job["params"]["stratified"] is False
+        assert job["script"] == "../workflow/scripts/subset_unstratified.py"
+    for job in theirs["select_pretrained"]:
+        assert job["params"] == {"criterion": "test"}
+        assert job["script"] == "../workflow/scripts/select_pretrained_on_test.py"
+    convert = {job["wildcards"]["dataset"]: job["params"]["extract"] for job in theirs["convert"]}
+    assert convert["speech"]["resampler"] == "kaiser_best" and convert["stead"]["layout"] == "single"
+    synthesize = {job["wildcards"]["dataset"]: job["params"]["synthetic"] for job in theirs["synthesize"]}
+    assert synthesize["stead"]["layout"] == "single"
+    assert {job["params"]["protocol"] for job in theirs["analysis"]} == {"validation+ties_to_largest"}
