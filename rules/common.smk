@@ -275,6 +275,9 @@ os.environ.update(TSTRANSFER_PYTHON=job_python())
 # this job. Snakemake records it as the job's params, so a config change reruns exactly
 # the jobs it shapes.
 SWITCHES = protocol.project_switches(config)
+# The switches as rules' params name them (the zoo's index, the summary): those added for
+# issue 21 only when on, so that those rules' params stay as they were by default.
+RECORDED_SWITCHES = protocol.recorded(SWITCHES)
 _SPECS = {
     (kind, arch, dataset): shlex.quote(
         json.dumps(

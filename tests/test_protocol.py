@@ -512,7 +512,7 @@ from snakemake.api import SnakemakeApi
 from snakemake.settings.types import (ConfigSettings, DAGSettings, OutputSettings, Quietness,
     ResourceSettings, StorageSettings)
 snakefile, configfile, workdir = map(Path, sys.argv[1:4])
-rules = {"subset", "select_pretrained", "convert", "synthesize", "analysis"}
+rules = {"subset", "select_pretrained", "convert", "synthesize", "analysis", "summary", "zoo"}
 with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
     workflow_api = api.workflow(
         resource_settings=ResourceSettings(cores=1),
@@ -559,6 +559,9 @@ def test_data_and_selection_switches_reach_their_rules_and_leave_the_default_as_
     convert = {job["wildcards"]["dataset"]: job["params"]["extract"] for job in default["convert"]}
     assert "resampler" not in convert["speech"] and convert["stead"]["layout"] == "chunks"
     assert {job["params"]["protocol"] for job in default["analysis"]} == {"validation"}
+    before = set(protocol.SWITCHES) - set(protocol.LATER_SWITCHES)
+    assert set(default["summary"][0]["params"]["switches"]) == before
+    assert set(default["zoo"][0]["params"]["protocol"]["switches"]) == before
 
     switched = dict(demo, protocol_switches=dict.fromkeys(
         ("unstratified_subsets", "select_seed_on_test", "authors_data_releases", "ties_to_largest_multiplier"), True))
@@ -574,3 +577,4 @@ def test_data_and_selection_switches_reach_their_rules_and_leave_the_default_as_
     synthesize = {job["wildcards"]["dataset"]: job["params"]["synthetic"] for job in theirs["synthesize"]}
     assert synthesize["stead"]["layout"] == "single"
     assert {job["params"]["protocol"] for job in theirs["analysis"]} == {"validation+ties_to_largest"}
+    assert theirs["summary"][0]["params"]["switches"]["select_seed_on_test"] is True

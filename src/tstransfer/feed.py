@@ -109,8 +109,7 @@ class Feed:
         self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size)
         self.shuffle_window = int(shuffle_window)
-        self.min_epoch_steps = int(min_epoch_steps)
-        self.drop_remainder = bool(drop_remainder)
+        self.min_epoch_steps, self.drop_remainder = int(min_epoch_steps), bool(drop_remainder)
 
         split = np.asarray(root["split"][:])
         train_indices, train_mask = _training_set(root, split, train_indices, train_mask)
@@ -128,9 +127,6 @@ class Feed:
                 "reconvert the store (store.convert now writes a seeded random order)",
                 self.store, self.shuffle_window,
             )
-        if self.drop_remainder and self.passes() * len(self.train) < self.batch_size:
-            raise ValueError(f"{self.store}: {len(self.train)} training instances make no whole batch "
-                             f"of {self.batch_size} (switch drop_last_batch drops partial batches)")
         load_in_memory([self.train, self.val, self.test])
         # Regression targets as the model sees them: (label - shift) / scale.
         self.label_shift, self.label_scale = 0.0, 1.0
@@ -206,7 +202,10 @@ class Feed:
 
     def steps_per_epoch(self) -> int:
         if self.drop_remainder:
-            return self.passes() * len(self.train) // self.batch_size
+            if not (steps := self.passes() * len(self.train) // self.batch_size):
+                raise ValueError(f"{self.store}: {len(self.train)} training instances make no whole batch "
+                                 f"of {self.batch_size} (switch drop_last_batch drops partial batches)")
+            return steps
         return -(-self.passes() * len(self.train) // self.batch_size)
 
     def validation_rows(self, epoch: int) -> np.ndarray | None:

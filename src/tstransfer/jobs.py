@@ -348,15 +348,11 @@ def select_pretrained(
     result_json_paths: Sequence[str | Path], out_path: str | Path, *, model_out: str | Path | None = None,
     criterion: str = "validation",
 ) -> dict[str, Any]:
-    """Pick the best pretraining seed and write ``out_path`` (JSON).
-
-    ``criterion``: ``validation`` (default) picks by the validation metric, ``test`` by
-    the test metric (:data:`SEED_CRITERIA`); the JSON records it under ``criterion``
-    (and ``criterion_note``). Best = lowest MAE / highest weighted F1; diverged runs
-    (or runs without a finite metric of the criterion) are never chosen; ties go to the
+    """Pick the best pretraining seed by ``criterion`` (:data:`SEED_CRITERIA`; recorded
+    in the JSON) and write ``out_path`` (JSON). Best = lowest MAE / highest weighted F1;
+    diverged runs (or runs without a finite metric) are never chosen; ties go to the
     lowest seed index. The chosen run's ``model.keras`` (beside its result.json) is
-    named in the JSON and, with ``model_out``, copied there atomically.
-    """
+    named in the JSON and, with ``model_out``, copied there atomically."""
     if criterion not in SEED_CRITERIA:
         raise ValueError(f"seed selection criterion {criterion!r} is not one of {', '.join(SEED_CRITERIA)}")
     key = SEED_CRITERIA[criterion]

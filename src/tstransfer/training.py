@@ -80,9 +80,7 @@ class TrainResult:
     # the share of test instances classified right (classification only): the figure
     # published results of a model family give, which a referent is held to
     test_accuracy: float | None = None
-    # what the schedule, early stopping and best weights followed: val_loss,
-    # val_accuracy (switch monitor_val_acc) or train_loss (training.monitor)
-    monitor: str = "val_loss"
+    monitor: str = "val_loss"  # what the schedule followed: val_loss, val_accuracy or train_loss
 
 
 def loss_value(task: str, labels: np.ndarray, predictions: np.ndarray, n_outputs: int,
@@ -283,10 +281,8 @@ class EpochLoop:
         self.model, self.optimizer, self.feed = model, optimizer, feed
         self.task, self.loss, self.metric = task, loss, METRIC_FOR_TASK[task]
         self.test_curves = bool(switches["test_curves"])
-        # switch test_metric_from_curve: the reported test metric is the curve's at the best epoch
-        self.metric_from_curve = bool(switches["test_metric_from_curve"])
-        # a classification target trained as regression (MSE on one-hot targets, switch
-        # referents_as_regression) monitors val_loss like any regression model
+        self.metric_from_curve = bool(switches["test_metric_from_curve"])  # test metric: the curve's
+        # a classification target trained as regression (MSE) monitors val_loss like any regression model
         self.monitor_accuracy = monitors_accuracy(switches, task=task,
                                                   as_regression=task == "classification" and loss == "mse")
         self.monitor = str(training.get("monitor", "val_loss"))
@@ -375,7 +371,6 @@ class EpochLoop:
     def validate(self, epoch: int, train_loss: float) -> dict[str, float]:
         """The epoch's history row: losses, validation metric (and accuracy), the test
         metric with ``test_curves``, the learning rate it trained with and its seconds."""
-        # switch drop_last_batch: a seeded floor(N/batch) batches of the validation set
         val = evaluate_all(self.model, self.feed, "val", self.loss, self.feed.validation_rows(epoch))
         row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"],
                "val_metric": val["metric"], "val_accuracy": val["accuracy"], "learning_rate": self._epoch_lr}
