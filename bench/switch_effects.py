@@ -18,6 +18,7 @@ prints the Snakemake commands without running them.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import subprocess
 import sys
@@ -82,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         print(shlex.join(cmd), flush=True)
         if args.dry_run:
             continue
-        subprocess.run(cmd, check=True)
+        # the jobs run in workdir: this tree's package, whatever a relative PYTHONPATH says
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+        subprocess.run(cmd, check=True, env=env)
         tables[name] = (read_table(workdir / RESULTS), protocol.project_switches(arm_config))
     if args.dry_run:
         return 0

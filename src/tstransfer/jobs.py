@@ -13,7 +13,8 @@ checkpoint).
 
 ``result.json`` keys (see ``_record``): kind, arch, source, target, variant, run, omega,
 seed, seed_index, stream_max, task, status, best_epoch, last_epoch, resumed_from_epoch,
-metric, val_metric, test_metric, convergence_rate, convergence_rate_val,
+metric, val_metric, test_metric, test_accuracy, monitor (what the schedule, early
+stopping and best weights followed), convergence_rate, convergence_rate_val,
 convergence_rate_test, n_train, n_val, n_test, steps_per_epoch,
 timings, history, config, versions and
 runtime_s. Non-finite numbers are written as null. The datasets: a pretraining job's is

@@ -9,8 +9,14 @@ any one of them alone, e.g. ``{protocol: validation, protocol_switches:
 
 A training job receives only the switches that change it (:func:`shaping`, in the spec
 :func:`tstransfer.plan.job_spec` builds), so that flipping one reruns exactly the jobs it
-shapes; each result.json records them under ``config.switches``. Nothing here imports
-TensorFlow: the Snakefile builds every job's spec with this module when it parses.
+shapes; each result.json records them under ``config.switches``. The switches added
+after the first studies ran (:data:`LATER_SWITCHES`) are recorded only when on
+(:func:`recorded`), so that the specs of ``validation`` runs stayed as they were. Four
+switches shape no training job but a rule: ``unstratified_subsets`` (the subsets),
+``select_seed_on_test`` (the seed selection), ``authors_data_releases`` (the extract
+settings, :func:`data_settings`) and ``ties_to_largest_multiplier`` (the analysis, through
+:func:`selection_curve`). Nothing here imports TensorFlow: the Snakefile builds every
+job's spec with this module when it parses.
 """
 
 from __future__ import annotations
