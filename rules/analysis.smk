@@ -219,7 +219,7 @@ rule summary:
     params:
         protocol=SELECTION,
         label=PROTOCOL_LABEL,
-        switches=SWITCHES,
+        switches=RECORDED_SWITCHES,
         expected_jobs=expected_jobs,
         referent_check=config.get("referent_check"),
     script:

@@ -134,10 +134,24 @@ def extract_settings(dataset):
     """
     if dataset in CUSTOM_DATASETS:
         return dict(config["datasets"][dataset])
-    extract = dict(config["datasets"][dataset]["extract"])
+    # switch authors_data_releases: STEAD's single layout, SPEECH's kaiser_best resampler
+    extract = protocol.data_settings(
+        SWITCHES, dataset, config["datasets"][dataset]["extract"]
+    )
     for key, item in extract_downloads(dataset).items():
         extract[key] = downloaded_path(dataset, item)
     return extract
+
+
+def synthetic_settings(wildcards):
+    """Synthesize's settings: config synthetic.<dataset>, with STEAD's files in the
+    single release's layout under switch authors_data_releases."""
+    return protocol.data_settings(
+        SWITCHES,
+        wildcards.dataset,
+        config["synthetic"][wildcards.dataset],
+        synthetic=True,
+    )
 
 
 def downloads(dataset):
@@ -261,6 +275,9 @@ os.environ.update(TSTRANSFER_PYTHON=job_python())
 # this job. Snakemake records it as the job's params, so a config change reruns exactly
 # the jobs it shapes.
 SWITCHES = protocol.project_switches(config)
+# The switches as rules' params name them (the zoo's index, the summary): those added for
+# issue 21 only when on, so that those rules' params stay as they were by default.
+RECORDED_SWITCHES = protocol.recorded(SWITCHES)
 _SPECS = {
     (kind, arch, dataset): shlex.quote(
         json.dumps(
@@ -273,8 +290,43 @@ _SPECS = {
     for arch in ARCHS
     for dataset in DATASETS
 }
+# Switches that shape a data step or the seed selection, not a training job. Such a
+# rule's script (its mtime) and params are Snakemake rerun triggers, so with the switch
+# off the rule keeps them exactly as they were (no rerun of the default study), and the
+# switch brings its own script and param.
+if SWITCHES["unstratified_subsets"]:
+    SUBSET_SCRIPT = "../workflow/scripts/subset_unstratified.py"
+    SUBSET_SWITCHES = {"stratified": False}
+else:
+    SUBSET_SCRIPT, SUBSET_SWITCHES = "../workflow/scripts/subset.py", {}
+if SWITCHES["select_seed_on_test"]:
+    SELECT_SCRIPT = "../workflow/scripts/select_pretrained_on_test.py"
+    SELECT_SWITCHES = {"criterion": "test"}
+else:
+    SELECT_SCRIPT, SELECT_SWITCHES = "../workflow/scripts/select_pretrained.py", {}
 # The grid search's curve, as the analysis names it: validation, or the test set (paper).
 SELECTION = protocol.selection_curve(SWITCHES)
+
+
+def check_data_releases():
+    """Switch authors_data_releases reads STEAD's 2019 single-file release: a config that
+    downloads STEAD must list that release's files."""
+    if not SWITCHES["authors_data_releases"] or "stead" not in DATASETS:
+        return
+    if raw_origin(config, "stead") != "download":
+        return
+    from tstransfer.datasets.stead import SINGLE_CSV, SINGLE_HDF5
+
+    names = {item["name"] for item in config["datasets"]["stead"].get("files", [])}
+    missing = sorted({SINGLE_HDF5, SINGLE_CSV} - names)
+    if missing:
+        raise ValueError(
+            "config datasets.stead.files: switch authors_data_releases reads STEAD's 2019 "
+            f"single-file release, which needs {', '.join(missing)} listed"
+        )
+
+
+check_data_releases()
 PROTOCOL_LABEL = protocol.label(config["protocol"], SWITCHES)
 
 

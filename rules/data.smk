@@ -31,7 +31,7 @@ rule synthesize:
         runtime=30,
         mem_mb=2000,
     params:
-        synthetic=lambda wc: config["synthetic"][wc.dataset],
+        synthetic=synthetic_settings,
         seed=config["seed"],
     script:
         "../workflow/scripts/synthesize.py"
@@ -74,7 +74,8 @@ rule subset:
         runtime=60,
         mem_mb=2000,
     params:
+        **SUBSET_SWITCHES,
         size=lambda wc: config["variants"][wc.variant],
         seed=config["seed"],
     script:
-        "../workflow/scripts/subset.py"
+        SUBSET_SCRIPT

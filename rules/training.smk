@@ -33,7 +33,8 @@ rule pretrain:
 
 
 rule select_pretrained:
-    """The best of the pretraining seeds on validation (the authors picked by hand)."""
+    """The best of the pretraining seeds on validation, or on test with switch
+    select_seed_on_test (the authors picked by hand)."""
     input:
         results=expand(plan.KINDS["pretrain"].output, seed=SEEDS, allow_missing=True),
         models=expand(f"{PRETRAIN_DIR}/model.keras", seed=SEEDS, allow_missing=True),
@@ -47,8 +48,10 @@ rule select_pretrained:
     resources:
         runtime=5,
         mem_mb=500,
+    params:
+        **SELECT_SWITCHES,
     script:
-        "../workflow/scripts/select_pretrained.py"
+        SELECT_SCRIPT
 
 
 rule referent:

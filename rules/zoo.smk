@@ -48,7 +48,7 @@ rule zoo:
             "seed": config["seed"],
             "training": config["training"],
             "protocol": config["protocol"],
-            "switches": SWITCHES,
+            "switches": RECORDED_SWITCHES,
             "runs": config["runs"],
             "omegas": config["omegas"],
             "variants": config["variants"],

@@ -713,3 +713,27 @@ def test_speech_resampler_is_scipys_anti_aliased_polyphase_filter():
     # folded to 2 kHz.
     tone = np.sin(2 * np.pi * 6000 * np.arange(16_000) / 16_000)
     assert np.sqrt(np.mean(speech.resample(tone, 8000)[100:-100] ** 2)) < 0.01
+
+
+def test_speech_resampler_setting_reaches_every_clip_and_the_noise(speech_raw):
+    """extract resampler kaiser_best (switch authors_data_releases) resamples each clip
+    with resampy's kaiser_best filter; the default stays resample_poly's own."""
+    archive = speech_raw / speech.DEFAULT_FILE
+    originals = {}
+    with tarfile.open(archive, "r:gz") as tar:
+        for member in tar.getmembers():
+            if member.isfile() and member.name.endswith(".wav") and "_background_noise_" not in member.name:
+                with wave.open(tar.extractfile(member)) as handle:
+                    originals[member.name[2:]] = np.frombuffer(handle.readframes(handle.getnframes()), "<i2") / 32768.0
+    waves = {}
+    for resampler in ("poly", "kaiser_best"):
+        params = dict(SPEECH_PARAMS, resampler=resampler)
+        got, keys = _raw_instances(speech, speech_raw, params)
+        waves[resampler] = got
+        for wave_, key in list(zip(got[:, :, 0], keys))[:20]:
+            clip = speech.resample(originals[key], 8000, resampler)
+            kept = min(len(clip), SPEECH_PARAMS["n_samples"])
+            np.testing.assert_allclose(wave_[:kept], clip[:kept], atol=1e-6)
+    assert np.abs(waves["poly"] - waves["kaiser_best"]).max() > 1e-4
+    with pytest.raises(Exception, match="resampler"):
+        _raw_instances(speech, speech_raw, dict(SPEECH_PARAMS, resampler="fft"))

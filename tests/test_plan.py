@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -44,8 +45,10 @@ print(json.dumps(jobs))
 
 def snakemake_jobs(configfile, workdir) -> list[dict]:
     """Every job of Snakemake's DAG for a fresh run of ``configfile`` (one Snakemake run)."""
+    # this tree's package, whatever PYTHONPATH says (a relative one means nothing in workdir)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, "-c", _DAG, str(ROOT / "Snakefile"), str(configfile), str(workdir)],
-                          cwd=workdir, capture_output=True, text=True)
+                          cwd=workdir, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 

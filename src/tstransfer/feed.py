@@ -67,6 +67,9 @@ class Feed:
     built with (defaults to the data's). ``force_stream``: stream every split whatever
     its size (tests and benchmarks). ``min_epoch_steps``: an in-memory epoch is as many
     passes over the training set as make at least this many batches (:func:`epoch_passes`).
+    ``drop_remainder`` (switch ``drop_last_batch``, the authors' DataGenerator): an epoch
+    is floor(N/batch) batches, the last partial one dropped (:meth:`validation_rows` gives
+    the validation set's counterpart).
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class Feed:
         force_stream: bool = False,
         standardize_labels: bool = False,
         min_epoch_steps: int = 0,
+        drop_remainder: bool = False,
     ):
         import zarr
 
@@ -105,7 +109,7 @@ class Feed:
         self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size)
         self.shuffle_window = int(shuffle_window)
-        self.min_epoch_steps = int(min_epoch_steps)
+        self.min_epoch_steps, self.drop_remainder = int(min_epoch_steps), bool(drop_remainder)
 
         split = np.asarray(root["split"][:])
         train_indices, train_mask = _training_set(root, split, train_indices, train_mask)
@@ -197,7 +201,23 @@ class Feed:
         return epoch_passes(len(self.train), self.batch_size, self.min_epoch_steps)
 
     def steps_per_epoch(self) -> int:
+        if self.drop_remainder:
+            if not (steps := self.passes() * len(self.train) // self.batch_size):
+                raise ValueError(f"{self.store}: {len(self.train)} training instances make no whole batch "
+                                 f"of {self.batch_size} (switch drop_last_batch drops partial batches)")
+            return steps
         return -(-self.passes() * len(self.train) // self.batch_size)
+
+    def validation_rows(self, epoch: int) -> np.ndarray | None:
+        """The validation instances (positions in the split) epoch ``epoch`` is validated
+        on: None (all of them), or with ``drop_remainder`` a seeded random floor(N/batch)
+        batches' worth, drawn anew each epoch, as the authors' shuffling DataGenerator
+        served them (train.py line 131); all of them when they make no whole batch."""
+        n = len(self.val)
+        keep = n // self.batch_size * self.batch_size
+        if not self.drop_remainder or keep in (0, n):
+            return None
+        return np.sort(rng_for(self.seed, "val-batches", epoch).permutation(n)[:keep])
 
     def training_dataset(self, first_epoch: int, stop_epoch: int):
         """One ``tf.data`` stream of the training batches of epochs ``first_epoch`` to
@@ -245,6 +265,7 @@ class Feed:
         import tensorflow as tf
 
         model_inputs, batch_size = self._batch_inputs(), self.batch_size
+        drop = self.drop_remainder  # switch drop_last_batch: floor(N/batch) batches an epoch
         orders = np.stack([self.epoch_order(e) for e in epochs])
         waveform = tf.constant(self.train.waveform)
         stream_max = tf.constant(self.train.stream_max.reshape(-1, 1))
@@ -256,7 +277,7 @@ class Feed:
             )
 
         dataset = tf.data.Dataset.from_tensor_slices(orders.astype(np.int64)).flat_map(
-            lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+            lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=drop)
         )
         return dataset.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
@@ -269,6 +290,7 @@ class Feed:
         import tensorflow as tf
 
         model_inputs, batch_size = self._batch_inputs(), self.batch_size
+        drop = self.drop_remainder  # switch drop_last_batch: floor(N/batch) batches an epoch
 
         def blocks():
             for epoch in epochs:
@@ -283,7 +305,7 @@ class Feed:
         dataset = tf.data.Dataset.from_generator(
             lambda: read_ahead(blocks(), 2, name="feed-reader"), output_signature=signature
         ).flat_map(
-            lambda *block: tf.data.Dataset.from_tensor_slices(block).batch(batch_size)
+            lambda *block: tf.data.Dataset.from_tensor_slices(block).batch(batch_size, drop_remainder=drop)
         )
         return dataset.map(model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 

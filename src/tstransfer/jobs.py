@@ -13,7 +13,8 @@ checkpoint).
 
 ``result.json`` keys (see ``_record``): kind, arch, source, target, variant, run, omega,
 seed, seed_index, stream_max, task, status, best_epoch, last_epoch, resumed_from_epoch,
-metric, val_metric, test_metric, convergence_rate, convergence_rate_val,
+metric, val_metric, test_metric, test_accuracy, monitor (what the schedule, early
+stopping and best weights followed), convergence_rate, convergence_rate_val,
 convergence_rate_test, n_train, n_val, n_test, steps_per_epoch,
 timings, history, config, versions and
 runtime_s. Non-finite numbers are written as null. The datasets: a pretraining job's is
@@ -60,7 +61,7 @@ from .channels import adapt_channels
 from .fsutil import atomic_path, json_safe, write_json
 from .metrics import LOWER_IS_BETTER, is_better
 from .plan import seed_parts, trained_on
-from .protocol import TARGET_KINDS, job_switches, shaping, spec_with
+from .protocol import PRESETS, TARGET_KINDS, job_switches, shaping, spec_with, trains_as_regression
 from .seeding import int_seed
 from .store import store_attrs
 
@@ -137,7 +138,7 @@ def _model_and_optimizer(
     task, n_outputs = attrs["task"], int(attrs["n_outputs"])
     length, channels = int(attrs["length"]), int(attrs["channels"])
     learning_rate = float(config["training"]["learning_rate"])
-    as_regression = kind == "referent" and task == "classification" and switches["referents_as_regression"]
+    as_regression = trains_as_regression(switches, kind=kind, task=task)
     if switches["duplicate_single_channel"] and channels == 1 and kind in TARGET_KINDS:
         channels = 3  # the Feed repeats the single channel per batch
     build_args = dict(length=length, task="regression" if as_regression else task,
@@ -145,6 +146,8 @@ def _model_and_optimizer(
                       dataset=dataset if kind in PRETRAINING_KINDS else None, seed=seed)
     if arch == "magnet" and switches["magnet_dropout_at_inference"]:
         build_args["dropout_at_inference"] = True
+    if arch == "mlstm_fcn" and switches["lstm_hard_sigmoid"]:
+        build_args["recurrent_activation"] = "hard_sigmoid"
     if pretrained is None:
         model = models.build_model(arch, channels=channels, **build_args)
         return model, keras.optimizers.Adam(learning_rate=learning_rate), as_regression
@@ -186,6 +189,7 @@ def _record(kind: str, arch: str, identity: Mapping[str, Any], *, seed: int, use
         "val_metric": result.val_metric,
         "test_metric": result.test_metric,
         "test_accuracy": result.test_accuracy,
+        "monitor": result.monitor,
         "convergence_rate": result.convergence_rate,
         "convergence_rate_val": result.convergence_rate_val,
         "convergence_rate_test": result.convergence_rate_test,
@@ -220,8 +224,10 @@ def _run(
 
     clock = time.perf_counter()
     attrs = store_attrs(store)
-    switches = job_switches(config)
-    shaped_by = shaping(switches, kind=kind, arch=arch, task=attrs["task"], channels=int(attrs["channels"]))
+    shaped_by = shaping(job_switches(config), kind=kind, arch=arch, task=attrs["task"],
+                        channels=int(attrs["channels"]))
+    # the job acts on the switches that shape it; ours for the rest (they cannot change it)
+    switches = {**PRESETS["validation"], **shaped_by}
     model, optimizer, as_regression = _model_and_optimizer(
         kind, arch, dataset, attrs, config, switches, seed=seed, use_stream_max=use_stream_max,
         pretrained=pretrained, omega=omega,
@@ -234,6 +240,7 @@ def _run(
         batch_size=int(training["batch_size"]),
         standardize_labels=bool(training.get("standardize_labels", False)),
         min_epoch_steps=int(training.get("min_epoch_steps", 0)),
+        drop_remainder=switches["drop_last_batch"],
     )
     feed = Feed.from_subset(store, subset, **feed_args) if subset else Feed(store, **feed_args)
     timings["data_load"] = time.perf_counter() - clock
@@ -325,16 +332,31 @@ def finetune(
 
 
 # --------------------------------------------------------------------------- selection
-def select_pretrained(
-    result_json_paths: Sequence[str | Path], out_path: str | Path, *, model_out: str | Path | None = None
-) -> dict[str, Any]:
-    """Pick the best pretraining seed by validation metric and write ``out_path`` (JSON).
+# The criteria select_pretrained can choose the best pretraining seed by: the
+# validation metric (ours) or the test metric (switch select_seed_on_test). The authors
+# chose by hand and did not say how; the only tools in their repository that could
+# have informed it (report_baseline_models.py, make_baseline_predictions.py) read the
+# test set, so "test" is a guess at their way, not a documented fact.
+SEED_CRITERIA = {"validation": "val_metric", "test": "test_metric"}
+CRITERION_NOTES = {
+    "validation": "the best validation metric (ours)",
+    "test": "the best test metric (switch select_seed_on_test: the authors chose by hand "
+            "with tools that read the test set; their criterion is unknown)",
+}
 
-    Best = lowest MAE / highest weighted F1; diverged runs (or runs without a finite
-    validation metric) are never chosen; ties go to the lowest seed index. The chosen
-    run's ``model.keras`` (beside its result.json) is named in the JSON and, with
-    ``model_out``, copied there atomically.
-    """
+
+def select_pretrained(
+    result_json_paths: Sequence[str | Path], out_path: str | Path, *, model_out: str | Path | None = None,
+    criterion: str = "validation",
+) -> dict[str, Any]:
+    """Pick the best pretraining seed by ``criterion`` (:data:`SEED_CRITERIA`; recorded
+    in the JSON) and write ``out_path`` (JSON). Best = lowest MAE / highest weighted F1;
+    diverged runs (or runs without a finite metric) are never chosen; ties go to the
+    lowest seed index. The chosen run's ``model.keras`` (beside its result.json) is
+    named in the JSON and, with ``model_out``, copied there atomically."""
+    if criterion not in SEED_CRITERIA:
+        raise ValueError(f"seed selection criterion {criterion!r} is not one of {', '.join(SEED_CRITERIA)}")
+    key = SEED_CRITERIA[criterion]
     candidates = []
     for path in result_json_paths:
         path = Path(path)
@@ -343,7 +365,8 @@ def select_pretrained(
             "result": str(path), "model": str(path.parent / "model.keras"),
             "seed_index": result.get("seed_index"), "seed": result.get("seed"),
             "status": result.get("status"), "metric": result.get("metric"),
-            "val_metric": result.get("val_metric"), "arch": result.get("arch"),
+            "val_metric": result.get("val_metric"), "test_metric": result.get("test_metric"),
+            "arch": result.get("arch"),
             "dataset": trained_on(result),
         })
     if not candidates:
@@ -356,13 +379,13 @@ def select_pretrained(
         raise ValueError(f"unknown metric {metric!r} in {candidates[0]['result']}")
     eligible = [
         c for c in candidates
-        if c["status"] == "ok" and c["val_metric"] is not None and math.isfinite(c["val_metric"])
+        if c["status"] == "ok" and c[key] is not None and math.isfinite(c[key])
     ]
     if not eligible:
         raise ValueError("every pretraining seed diverged: " + ", ".join(c["result"] for c in candidates))
     best = None
     for c in sorted(eligible, key=lambda c: c["seed_index"]):
-        if best is None or is_better(c["val_metric"], best["val_metric"], metric):
+        if best is None or is_better(c[key], best[key], metric):
             best = c  # strict improvement only: ties keep the lower seed index
     selection = {
         "arch": best["arch"], "dataset": best["dataset"], "metric": metric,
@@ -371,6 +394,10 @@ def select_pretrained(
         "candidates": [{k: c[k] for k in ("seed_index", "status", "val_metric", "result")}
                        for c in candidates],
     }
+    selection.update(criterion=criterion, criterion_note=CRITERION_NOTES[criterion],
+                     test_metric=best["test_metric"])
+    for entry, c in zip(selection["candidates"], candidates):
+        entry["test_metric"] = c["test_metric"]
     if model_out is not None:
         with atomic_path(model_out) as tmp:
             shutil.copyfile(best["model"], tmp)

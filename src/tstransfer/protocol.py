@@ -9,8 +9,14 @@ any one of them alone, e.g. ``{protocol: validation, protocol_switches:
 
 A training job receives only the switches that change it (:func:`shaping`, in the spec
 :func:`tstransfer.plan.job_spec` builds), so that flipping one reruns exactly the jobs it
-shapes; each result.json records them under ``config.switches``. Nothing here imports
-TensorFlow: the Snakefile builds every job's spec with this module when it parses.
+shapes; each result.json records them under ``config.switches``. The switches added
+after the first studies ran (:data:`LATER_SWITCHES`) are recorded only when on
+(:func:`recorded`), so that the specs of ``validation`` runs stayed as they were. Four
+switches shape no training job but a rule: ``unstratified_subsets`` (the subsets),
+``select_seed_on_test`` (the seed selection), ``authors_data_releases`` (the extract
+settings, :func:`data_settings`) and ``ties_to_largest_multiplier`` (the analysis, through
+:func:`selection_curve`). Nothing here imports TensorFlow: the Snakefile builds every
+job's spec with this module when it parses.
 """
 
 from __future__ import annotations
@@ -43,7 +49,44 @@ SWITCHES: dict[str, str] = {
         "Adam's step count advances once per learning-rate-multiplier group per batch "
         "(keras-lr-multiplier calls Adam once per group); ours: once per batch"
     ),
+    # Added after the first studies ran (LATER_SWITCHES): a job's spec names one only
+    # when it is on, so that the specs (and results) of ``validation`` runs stay as they were.
+    "drop_last_batch": (
+        "an epoch is floor(N/32) training batches, the last partial batch dropped, and each "
+        "epoch validates on a seeded random floor(N/32)x32 instances of the validation set "
+        "(the authors' DataGenerator); ours: ceil(N/32) batches, the whole validation set"
+    ),
+    "lstm_hard_sigmoid": (
+        "MLSTM-FCN's LSTM gates use hard_sigmoid (TF 1.14's default for "
+        "tf.keras.layers.LSTM); ours: sigmoid (Keras 3's default)"
+    ),
+    "unstratified_subsets": (
+        "1k5/9k training subsets drawn by a plain shuffle (resizeDataset.py); ours: "
+        "stratified by class, as the paper's text says"
+    ),
+    "select_seed_on_test": (
+        "the best of the pretraining seeds is the one with the best test metric (the "
+        "authors chose by hand; their only tools for it read the test set, so their "
+        "criterion is unknown); ours: the best validation metric"
+    ),
+    "ties_to_largest_multiplier": (
+        "a tie between multipliers in the per-run choice behind the convergence-rate wins "
+        "goes to the largest multiplier (the authors scan 2.0 down); ours: the smallest"
+    ),
+    "test_metric_from_curve": (
+        "MagNet's reported test metric is the test curve's value at the best epoch (with "
+        "dropout at inference: that epoch's dropout draw); ours: the best weights evaluated again"
+    ),
+    "authors_data_releases": (
+        "the data as the authors read it: STEAD's 2019 single-file release "
+        "(extract layout 'single') and SPEECH clips resampled by a Kaiser-windowed sinc "
+        "(extract resampler 'kaiser_best', librosa 0.8.1's default); ours: STEAD's "
+        "chunked release, scipy's resample_poly"
+    ),
 }
+# Switches added after results were recorded: off, they are left out of a job's spec.
+LATER_SWITCHES = ("drop_last_batch", "lstm_hard_sigmoid", "unstratified_subsets", "select_seed_on_test",
+                  "ties_to_largest_multiplier", "test_metric_from_curve", "authors_data_releases")
 PRESETS: dict[str, dict[str, bool]] = {
     "validation": dict.fromkeys(SWITCHES, False),
     "paper": dict.fromkeys(SWITCHES, True),
@@ -83,24 +126,73 @@ def label(protocol: str, switches: Mapping[str, bool]) -> str:
 
 def selection_curve(switches: Mapping[str, bool]) -> str:
     """The curve the grid search selects by, as the analysis names it (its ``protocol``
-    argument): ``"paper"`` (the test set, the authors' way) or ``"validation"``."""
-    return "paper" if switches.get("test_curves") else "validation"
+    argument): ``"paper"`` (the test set, the authors' way) or ``"validation"``, followed
+    by ``+ties_to_largest`` with switch ``ties_to_largest_multiplier``."""
+    curve = "paper" if switches.get("test_curves") else "validation"
+    # switch ties_to_largest_multiplier (tstransfer.analysis.stats.TIES_TO_LARGEST)
+    return curve + "+ties_to_largest" if switches.get("ties_to_largest_multiplier") else curve
 
 
 def shaping(switches: Mapping[str, bool], *, kind: str, arch: str, task: str, channels: int) -> dict[str, bool]:
     """The switches that change one training job, with their values."""
-    relevant = {"test_curves"}  # every job records the curve that selection and rates use
+    # every job records the curve that selection and rates use, and cuts its batches
+    relevant = {"test_curves", "drop_last_batch"}
     if task == "classification":
-        relevant.add("monitor_val_acc")
+        if not trains_as_regression(switches, kind=kind, task=task):
+            relevant.add("monitor_val_acc")  # a regression model monitors val_loss whatever it says
         if kind == "referent":
             relevant.add("referents_as_regression")
     if arch == "magnet":
-        relevant.add("magnet_dropout_at_inference")
+        relevant.update(("magnet_dropout_at_inference", "test_metric_from_curve"))
+    if arch == "mlstm_fcn":
+        relevant.add("lstm_hard_sigmoid")
     if channels == 1 and kind in TARGET_KINDS:
         relevant.add("duplicate_single_channel")
     if kind == "finetune":
         relevant.add("adam_step_per_multiplier_group")
-    return {name: bool(switches[name]) for name in SWITCHES if name in relevant}
+    return recorded({name: bool(switches[name]) for name in SWITCHES if name in relevant})
+
+
+def recorded(switches: Mapping[str, bool]) -> dict[str, bool]:
+    """``switches`` as a job's spec (and its checkpoint's fingerprint) records them: a
+    switch of :data:`LATER_SWITCHES` only when it is on, so that adding one left the
+    specs of the runs made before, and of every run with it off, as they were."""
+    return {name: bool(value) for name, value in switches.items()
+            if value or name not in LATER_SWITCHES}
+
+
+def trains_as_regression(switches: Mapping[str, bool], *, kind: str, task: str) -> bool:
+    """Whether a job trains a classification target as regression: a referent under
+    ``referents_as_regression`` (the authors' ``train.py ... regression``). Such a job
+    monitors what a regression model monitors (``val_loss``, MSE on one-hot targets),
+    as the authors' train.py chose its callbacks' monitor from the task type
+    (train.py lines 200-230), whatever ``monitor_val_acc`` says."""
+    return kind == "referent" and task == "classification" and bool(switches["referents_as_regression"])
+
+
+def monitors_accuracy(switches: Mapping[str, bool], *, task: str, as_regression: bool) -> bool:
+    """Whether a job's schedule, early stopping and best weights follow validation
+    accuracy: a classification job under ``monitor_val_acc``, unless it trains as
+    regression (:func:`trains_as_regression`)."""
+    return task == "classification" and not as_regression and bool(switches["monitor_val_acc"])
+
+
+# Switch authors_data_releases: the extract settings it sets (the data as the authors
+# read it: preprocess_stead.py opens waveforms_11_13_19.hdf5; preprocess_speech_commands_8khz.py
+# loads with librosa 0.8.1, whose default resampler is resampy's kaiser_best).
+AUTHORS_DATA = {"stead": {"layout": "single"}, "speech": {"resampler": "kaiser_best"}}
+# The synthetic generators' settings it sets: STEAD's files in the single release's layout.
+AUTHORS_SYNTHETIC = {"stead": {"layout": "single"}}
+
+
+def data_settings(switches: Mapping[str, bool], dataset: str, settings: Mapping[str, Any],
+                  *, synthetic: bool = False) -> dict[str, Any]:
+    """A dataset's extract settings (``synthetic``: its generator's) under the switches:
+    as given, or with switch ``authors_data_releases`` what :data:`AUTHORS_DATA` sets."""
+    settings = dict(settings)
+    if switches.get("authors_data_releases"):
+        settings.update((AUTHORS_SYNTHETIC if synthetic else AUTHORS_DATA).get(dataset, {}))
+    return settings
 
 
 def spec_with(config: Mapping[str, Any], dataset: str, switches: Mapping[str, bool]) -> dict[str, Any]:

@@ -50,7 +50,7 @@ from .checkpoint import remove_checkpoint  # re-exported: jobs.py imports it fro
 from .fsutil import atomic_path
 from .budget import MONITORS, monitored_value
 from .metrics import METRIC_FOR_TASK, convergence_rate, mae, weighted_f1
-from .protocol import job_switches
+from .protocol import job_switches, monitors_accuracy, recorded
 from .seeding import int_seed
 
 CE_EPSILON = 1e-7  # keras.backend.epsilon(): Keras clips probabilities to [eps, 1 - eps]
@@ -80,6 +80,7 @@ class TrainResult:
     # the share of test instances classified right (classification only): the figure
     # published results of a model family give, which a referent is held to
     test_accuracy: float | None = None
+    monitor: str = "val_loss"  # what the schedule followed: val_loss, val_accuracy or train_loss
 
 
 def loss_value(task: str, labels: np.ndarray, predictions: np.ndarray, n_outputs: int,
@@ -125,23 +126,28 @@ def evaluate(model, feed, split: str, loss: str | None = None) -> tuple[float, f
     return values["loss"], values["metric"]
 
 
-def evaluate_all(model, feed, split: str, loss: str | None = None) -> dict[str, float]:
-    """Loss, metric and (classification) accuracy of ``model`` over a whole split."""
+def evaluate_all(model, feed, split: str, loss: str | None = None,
+                 rows: np.ndarray | None = None) -> dict[str, float]:
+    """Loss, metric and (classification) accuracy of ``model`` over a whole split, or
+    over its instances at positions ``rows`` (:meth:`~tstransfer.feed.Feed.validation_rows`)."""
     data = feed.split(split)
     predictions = feed.predict(model, split)
+    labels = np.asarray(data.labels)
+    if rows is not None:
+        predictions, labels = predictions[rows], labels[rows]
     if not np.all(np.isfinite(predictions)):
         return {"loss": math.nan, "metric": math.nan, "accuracy": math.nan}
     values = {
         # the loss in the units the model trains on (standardized labels, if so), so
         # that it matches the training loss; the metric in label units
-        "loss": loss_value(feed.task, feed.model_scale(np.asarray(data.labels, np.float64)),
+        "loss": loss_value(feed.task, feed.model_scale(labels.astype(np.float64)),
                            feed.model_scale(predictions), feed.n_outputs, loss)
         + _regularisation(model),
-        "metric": metric_value(feed.task, data.labels, predictions, feed.n_outputs),
+        "metric": metric_value(feed.task, labels, predictions, feed.n_outputs),
         "accuracy": math.nan,
     }
     if feed.task == "classification":
-        values["accuracy"] = float(np.mean(np.argmax(predictions, axis=1) == np.asarray(data.labels)))
+        values["accuracy"] = float(np.mean(np.argmax(predictions, axis=1) == labels))
     return values
 
 
@@ -275,11 +281,18 @@ class EpochLoop:
         self.model, self.optimizer, self.feed = model, optimizer, feed
         self.task, self.loss, self.metric = task, loss, METRIC_FOR_TASK[task]
         self.test_curves = bool(switches["test_curves"])
-        self.monitor_accuracy = task == "classification" and bool(switches["monitor_val_acc"])
+        self.metric_from_curve = bool(switches["test_metric_from_curve"])  # test metric: the curve's
+        # a classification target trained as regression (MSE) monitors val_loss like any regression model
+        self.monitor_accuracy = monitors_accuracy(switches, task=task,
+                                                  as_regression=task == "classification" and loss == "mse")
         self.monitor = str(training.get("monitor", "val_loss"))
         if self.monitor not in MONITORS:
             raise ValueError(f"config training.monitor must be one of {', '.join(MONITORS)}, "
                              f"got {self.monitor!r}")
+        self.monitored = ("val_accuracy" if self.monitor_accuracy and self.monitor == "val_loss"
+                          else self.monitor)
+        log.info("monitoring %s for the learning-rate schedule, early stopping and the best weights",
+                 self.monitored)
         self.reduce_lr = training["reduce_lr"]
         self.early_stopping = training["early_stopping"]
         self.max_epochs = int(training["max_epochs"])
@@ -288,14 +301,15 @@ class EpochLoop:
         self.epoch_end_hook = epoch_end_hook
         self.log = log
 
-        self.fingerprint = fingerprint(model, optimizer, feed, config, seed, switches)
+        self.fingerprint = fingerprint(model, optimizer, feed, config, seed, recorded(switches))
         restored = load_checkpoint(self.checkpoint_path, model, optimizer, self.fingerprint, log)
         if restored:
             self.state, self.best_weights = _State(**restored[0]), restored[1]
             log.info("resuming from %s after epoch %d", self.checkpoint_path, self.state.epoch)
         else:
             self.state = _State(learning_rate=float(training["learning_rate"]))
-            optional = {"test_metric": self.test_curves, "val_accuracy": self.monitor_accuracy}
+            optional = {"test_metric": self.test_curves or self.metric_from_curve,
+                        "val_accuracy": self.monitor_accuracy}
             self.state.history = {c: [] for c in HISTORY_COLUMNS if optional.get(c, True)}
             self.best_weights = None
         optimizer.learning_rate = self.state.learning_rate
@@ -357,10 +371,10 @@ class EpochLoop:
     def validate(self, epoch: int, train_loss: float) -> dict[str, float]:
         """The epoch's history row: losses, validation metric (and accuracy), the test
         metric with ``test_curves``, the learning rate it trained with and its seconds."""
-        val = evaluate_all(self.model, self.feed, "val", self.loss)
+        val = evaluate_all(self.model, self.feed, "val", self.loss, self.feed.validation_rows(epoch))
         row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"],
                "val_metric": val["metric"], "val_accuracy": val["accuracy"], "learning_rate": self._epoch_lr}
-        if self.test_curves:
+        if "test_metric" in self.state.history:
             row["test_metric"] = evaluate(self.model, self.feed, "test", self.loss)[1]
         row["epoch_seconds"] = time.perf_counter() - self._epoch_started
         return row
@@ -399,6 +413,8 @@ class EpochLoop:
             val_metric = state.history["val_metric"][state.best_epoch]
             test = evaluate_all(self.model, self.feed, "test", self.loss)
             test_metric = test["metric"]
+            if self.metric_from_curve:  # the authors' report: the test curve at the best epoch
+                test_metric = state.history["test_metric"][state.best_epoch]
             test_accuracy = test["accuracy"] if task == "classification" else None
         rate_val = convergence_rate(state.history["val_metric"], task)
         rate_test = convergence_rate(state.history["test_metric"], task) if self.test_curves else None
@@ -416,6 +432,7 @@ class EpochLoop:
             seconds={"training": state.training_seconds, "evaluation": time.perf_counter() - started},
             resumed_from_epoch=self.resumed_from,
             test_accuracy=_finite_or_none(test_accuracy),
+            monitor=self.monitored,
         )
 
 

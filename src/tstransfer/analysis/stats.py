@@ -59,6 +59,12 @@ from tstransfer.analysis.wins import (
 # only what a results table holds (study.study_of): its datasets, variants, multipliers.
 ARCHITECTURES = registry.ARCHITECTURES
 PROTOCOLS = ("validation", "paper")
+# Appended to a protocol (``"paper+ties_to_largest"``, tstransfer.protocol.selection_curve)
+# by switch ties_to_largest_multiplier: the convergence-rate gains then come from a grid
+# choice whose ties go to the largest multiplier, as the authors' convergence-rate wins
+# script scans the multipliers from 2.0 down (report_multiple_runs_wins_loses_convergence_rate.py
+# lines 86-116); the performance gains keep ties to the smallest.
+TIES_TO_LARGEST = "+ties_to_largest"
 
 __all__ = [
     "ALPHA", "ARCHITECTURES", "CELL_KEYS", "DOMAIN_GROUP_KEYS", "GRID_KEYS", "GROUP_ROWS", "PROTOCOLS",
@@ -86,20 +92,30 @@ def __getattr__(name: str):
 # ------------------------------------------------------------------ grid selection
 
 
+def split_protocol(protocol: str) -> tuple[str, bool]:
+    """``(curve, ties_to_largest)`` of a protocol string: ``validation`` or ``paper``,
+    optionally followed by :data:`TIES_TO_LARGEST`."""
+    ties_to_largest = protocol.endswith(TIES_TO_LARGEST)
+    curve = protocol.removesuffix(TIES_TO_LARGEST)
+    if curve not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS} (optionally followed by "
+                         f"{TIES_TO_LARGEST!r}), got {protocol!r}")
+    return curve, ties_to_largest
+
+
 def _check_protocol(protocol: str) -> str:
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
-    return "val_metric" if protocol == "validation" else "test_metric"
+    curve, _ = split_protocol(protocol)
+    return "val_metric" if curve == "validation" else "test_metric"
 
 
-def select_grid(df: pd.DataFrame, protocol: str = "validation") -> pd.DataFrame:
+def select_grid(df: pd.DataFrame, protocol: str = "validation", *, ties: str = "smallest") -> pd.DataFrame:
     """The grid-search winner per (arch, source, target, variant, run).
 
     ``protocol="validation"`` picks the multiplier with the best ``val_metric``;
     ``protocol="paper"`` picks by ``test_metric``, the authors' rule. Lower is better
     for MAE, higher for F1. Diverged runs (or runs without the selection metric) never
     win; ties go to the smallest multiplier (the authors' scan order in their domain
-    tables). Returns one row per group with the winner's columns plus ``n_candidates``,
+    tables), or with ``ties="largest"`` to the largest. Returns one row per group with the winner's columns plus ``n_candidates``,
     ``n_diverged`` and ``selected_by``; a group whose every run diverged keeps a row
     with ``status="diverged"`` and NaN metrics, so it is counted rather than lost.
     """
@@ -116,7 +132,10 @@ def select_grid(df: pd.DataFrame, protocol: str = "validation") -> pd.DataFrame:
     eligible = finetune[~diverged & finetune[by].notna()].copy()
     # Orient the score so that larger is always better, then take the first maximum.
     eligible["_score"] = better_sign(eligible["metric"]) * eligible[by].to_numpy(dtype=float)
-    eligible = eligible.sort_values(GRID_KEYS + ["omega"], kind="stable")
+    if ties not in ("smallest", "largest"):
+        raise ValueError(f"ties must be 'smallest' or 'largest', got {ties!r}")
+    eligible = eligible.sort_values(GRID_KEYS + ["omega"], ascending=[True] * len(GRID_KEYS) + [ties == "smallest"],
+                                    kind="stable")
     best_index = eligible.groupby(GRID_KEYS, dropna=False, sort=True)["_score"].idxmax()
     winners = eligible.loc[best_index.to_numpy()].drop(columns="_score").set_index(GRID_KEYS)
     selected = counts.join(winners, how="left").reset_index()
@@ -144,9 +163,17 @@ def paired_runs(df: pd.DataFrame, protocol: str = "validation") -> pd.DataFrame:
     ``tl_metric``, ``ref_cr``, ``tl_cr``, ``gain_performance``, ``gain_convergence``,
     ``n_diverged`` (diverged fine-tunes in the grid plus a diverged referent),
     ``pair_status`` (``ok``, ``referent_diverged``, ``grid_diverged``,
-    ``referent_missing``) and ``usable`` (the pair enters means and tests).
+    ``referent_missing``) and ``usable`` (the pair enters means and tests). With
+    :data:`TIES_TO_LARGEST` in ``protocol``, ``tl_cr`` is the convergence rate of the
+    grid choice whose ties go to the largest multiplier (``omega_convergence``).
     """
+    _, ties_to_largest = split_protocol(protocol)
     selected = select_grid(df, protocol)
+    if ties_to_largest and not selected.empty:
+        largest = select_grid(df, protocol, ties="largest")[GRID_KEYS + ["omega", "convergence_rate"]]
+        largest = selected[GRID_KEYS].merge(largest, on=GRID_KEYS, how="left")
+        selected["convergence_rate"] = largest["convergence_rate"].to_numpy()
+        selected["omega_convergence"] = largest["omega"].to_numpy()
     referents = df[df["kind"] == "referent"][
         ["arch", "target", "variant", "run", "status", "test_metric", "convergence_rate"]
     ].rename(
@@ -156,7 +183,8 @@ def paired_runs(df: pd.DataFrame, protocol: str = "validation") -> pd.DataFrame:
         raise ValueError("more than one referent model per (arch, target, variant, run)")
     pairs = selected.rename(
         columns={"test_metric": "tl_metric", "convergence_rate": "tl_cr", "status": "tl_status"}
-    )[GRID_KEYS + ["task", "metric", "omega", "tl_status", "tl_metric", "tl_cr", "n_candidates", "n_diverged"]]
+    )[GRID_KEYS + ["task", "metric", "omega", "tl_status", "tl_metric", "tl_cr", "n_candidates", "n_diverged"]
+      + (["omega_convergence"] if "omega_convergence" in selected else [])]
     pairs = pairs.merge(referents, on=["arch", "target", "variant", "run"], how="left")
     ref_missing = pairs["ref_status"].isna()
     ref_diverged = pairs["ref_status"].eq("diverged").fillna(False).astype(bool)

@@ -25,6 +25,7 @@ from tstransfer.analysis.competence import SHORT_MARK
 from tstransfer.analysis.study import dataset_label
 from tstransfer.analysis.tables import ARCH_LABELS, DOMAIN_TABLES, SINGLE_RUN_MARK, WINS_TABLES, domain_table_name
 from tstransfer.plan import TRAINING_KINDS as KINDS
+from tstransfer.protocol import SWITCHES
 
 TITLE = "Transfer learning for time series: summary of this run"
 
@@ -77,7 +78,8 @@ def build_summary(
     return {
         "protocol": protocol,
         "label": label or protocol,
-        "switches": dict(switches or {}),
+        # every switch: those the params leave out (protocol.recorded) are off
+        "switches": {**dict.fromkeys(SWITCHES, False), **dict(switches or {})} if switches else {},
         "sign_tests": sign_tests,
         "wins_per_architecture": per_arch,
         "significant_cells": _significant_cells(analysis),

@@ -89,6 +89,17 @@ def _settings(params: Mapping[str, Any]) -> tuple[int, int, int]:
     return rate, n_samples, noise_seed
 
 
+def _resampler(params: Mapping[str, Any]) -> str:
+    """``resampler`` (optional): ``poly`` (default) or ``kaiser_best`` (:func:`resample`)."""
+    return extract_setting(params, INFO.name, "resampler", _known_resampler, "poly")
+
+
+def _known_resampler(value: Any) -> str:
+    if value not in RESAMPLERS:
+        raise ValueError(f"not one of {', '.join(RESAMPLERS)}")
+    return value
+
+
 def raw_files(params: Mapping[str, Any]) -> list[str]:
     return [_file_name(params)]
 
@@ -224,15 +235,38 @@ def _antialias_filter(up: int, down: int) -> np.ndarray:
     return firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
 
 
-def resample(samples: np.ndarray, rate: int) -> np.ndarray:
-    """16 kHz -> ``rate`` with scipy's polyphase FIR (Kaiser window, anti-aliased)."""
+# resampy 0.2's "kaiser_best" filter, what librosa 0.8.1 (the authors' loader) resamples
+# with by default: a Kaiser-windowed sinc, 64 zero crossings a side, roll-off 0.9476,
+# beta 14.77 (resampy/filters.py). Neither librosa nor resampy is installed here; the
+# same filter is designed with scipy (firwin) and applied by resample_poly, which for
+# the rational ratios SPEECH needs (16 kHz -> 8 kHz) is the same sum resampy computes
+# from its interpolated table (resampy's 2**9-per-crossing table rounds a little).
+KAISER_BEST = {"zeros": 64, "rolloff": 0.9475937167399596, "beta": 14.769656459379492}
+RESAMPLERS = ("poly", "kaiser_best")
+
+
+@functools.lru_cache(maxsize=8)
+def _kaiser_best_filter(up: int, down: int) -> np.ndarray:
+    """resampy's ``kaiser_best`` low-pass at ``max(up, down)`` times the slower rate."""
+    from scipy.signal import firwin
+
+    max_rate = max(up, down)
+    return firwin(2 * KAISER_BEST["zeros"] * max_rate + 1, KAISER_BEST["rolloff"] / max_rate,
+                  window=("kaiser", KAISER_BEST["beta"]))
+
+
+def resample(samples: np.ndarray, rate: int, resampler: str = "poly") -> np.ndarray:
+    """16 kHz -> ``rate`` with scipy's polyphase FIR: ``resample_poly``'s own anti-alias
+    filter (``poly``, Kaiser beta 5, 10 zero crossings) or resampy's ``kaiser_best``
+    (extract setting ``resampler``; switch ``authors_data_releases``)."""
     ratio = Fraction(rate, SOURCE_RATE)
     if ratio == 1:
         return samples
     up, down = ratio.numerator, ratio.denominator
     from scipy.signal import resample_poly
 
-    return resample_poly(samples, up, down, window=_antialias_filter(up, down))
+    design = _kaiser_best_filter if resampler == "kaiser_best" else _antialias_filter
+    return resample_poly(samples, up, down, window=design(up, down))
 
 
 def pad_with_noise(
@@ -265,6 +299,7 @@ def pad_with_noise(
 def list_instances(raw: Path, params: Mapping[str, Any], log: logging.Logger) -> SpeechIndex:
     archive = Path(raw) / _file_name(params)
     _settings(params)
+    _resampler(params)
     keys: list[str] = []
     labels: list[int] = []
     noise: list[str] = []
@@ -325,7 +360,8 @@ def _noise_bank(decoded: dict[str, np.ndarray], expected: tuple[str, ...], archi
     return [decoded[name] for name in sorted(decoded)]
 
 
-def _read_noise(archive: Path, noise_members: tuple[str, ...], rate: int) -> dict[str, np.ndarray]:
+def _read_noise(archive: Path, noise_members: tuple[str, ...], rate: int,
+                resampler: str = "poly") -> dict[str, np.ndarray]:
     """A pass over the archive for the noise recordings only (resampled), stopping after
     the last of ``noise_members`` where the listing pass knows them."""
     decoded: dict[str, np.ndarray] = {}
@@ -336,13 +372,13 @@ def _read_noise(archive: Path, noise_members: tuple[str, ...], rate: int) -> dic
 
     for name, data in _stream(archive, lambda n: _member_kind(n) == "noise", enough):
         if data is not None:
-            decoded[name] = resample(decode_wav(data, archive, name), rate)
+            decoded[name] = resample(decode_wav(data, archive, name), rate, resampler)
             remaining.discard(name)
     return decoded
 
 
-def _decode_clip(data: bytes, archive: Path, name: str, rate: int) -> np.ndarray:
-    clip = resample(decode_wav(data, archive, name), rate)
+def _decode_clip(data: bytes, archive: Path, name: str, rate: int, resampler: str = "poly") -> np.ndarray:
+    clip = resample(decode_wav(data, archive, name), rate, resampler)
     if len(clip) == 0:
         raise DataError(INFO.name, archive, "empty clip (no samples)", trace=name)
     return clip
@@ -365,6 +401,7 @@ def read_chunks(
     """
     archive = Path(raw) / _file_name(params)
     rate, n_samples, noise_seed = _settings(params)
+    resampler = _resampler(params)
     table = index.table.reset_index(drop=True)
     expected_keys = table["key"].astype(str).tolist()
     position = {key: i for i, key in enumerate(expected_keys)}
@@ -372,7 +409,7 @@ def read_chunks(
     noise_members = tuple(getattr(index, "noise_members", ()))
     single_pass = bool(getattr(index, "noise_before_clips", False)) and bool(noise_members)
 
-    decoded = {} if single_pass else _read_noise(archive, noise_members, rate)
+    decoded = {} if single_pass else _read_noise(archive, noise_members, rate, resampler)
     bank = None if single_pass else _noise_bank(decoded, noise_members, archive)
 
     waveforms = np.empty((chunk_size, n_samples, 1), dtype=np.float32)
@@ -387,7 +424,7 @@ def read_chunks(
         if data is None:
             continue
         if _member_kind(name) == "noise":
-            decoded[name] = resample(decode_wav(data, archive, name), rate)
+            decoded[name] = resample(decode_wav(data, archive, name), rate, resampler)
             continue
         if bank is None:
             bank = _noise_bank(decoded, noise_members, archive)
@@ -396,7 +433,7 @@ def read_chunks(
                 INFO.name, archive, f"member order differs from the listing pass (expected "
                 f"{expected_keys[written]})", trace=name,
             )
-        clip = _decode_clip(data, archive, name, rate)
+        clip = _decode_clip(data, archive, name, rate, resampler)
         waveforms[filled, :, 0] = pad_with_noise(clip, n_samples, bank, name, noise_seed, archive)
         filled += 1
         written += 1

@@ -47,7 +47,11 @@ def _squeeze_excite(x, prefix: str, seed: int):
     return keras.layers.Multiply(name=f"{prefix}_scale")([x, se])
 
 
-def build(*, length, channels, task, n_outputs, stream_max, dataset=None, seed=0) -> keras.Model:
+def build(*, length, channels, task, n_outputs, stream_max, dataset=None, seed=0,
+          recurrent_activation: str = "sigmoid") -> keras.Model:
+    """``recurrent_activation``: the LSTM's gate activation; ``"hard_sigmoid"`` is what
+    the authors' TF 1.14 ``tf.keras.layers.LSTM`` defaulted to (their Models.py line 70;
+    protocol switch ``lstm_hard_sigmoid``), ``"sigmoid"`` Keras 3's default."""
     del dataset  # one variant for every dataset
     inputs, waveform, stream = common.waveform_inputs(length, channels, stream_max)
 
@@ -59,6 +63,7 @@ def build(*, length, channels, task, n_outputs, stream_max, dataset=None, seed=0
         LSTM_UNITS,
         kernel_initializer=common.initializer("glorot_uniform", seed, NAME, "lstm", "kernel"),
         recurrent_initializer=common.initializer("orthogonal", seed, NAME, "lstm", "recurrent"),
+        recurrent_activation=recurrent_activation,
         name="lstm",
     )(lstm)
     lstm = keras.layers.Dropout(

@@ -23,9 +23,14 @@ def make_subset(
     size: int,
     run: int,
     seed: int,
+    stratified: bool = True,
     log: logging.Logger | None = None,
 ) -> dict[str, Any]:
     """Draw one run's training subset of ``size`` instances and compute its mask.
+
+    A classification dataset's subset keeps the class proportions (the paper's text)
+    unless ``stratified`` is false (switch ``unstratified_subsets``: the authors'
+    resizeDataset.py shuffles the training set and takes the first ``size``).
 
     Writes ``out`` (.npz): ``indices`` (sorted store indices), ``mask`` (time, channel,
     float32, the subset's mean scaled waveform), and ``meta`` (JSON string).
@@ -37,7 +42,7 @@ def make_subset(
     attrs = dict(root.attrs)
     split = root["split"][:]
     train = np.flatnonzero(split == SPLIT_CODES["train"])
-    labels = root["label"][:][train] if attrs["task"] == "classification" else None
+    labels = root["label"][:][train] if attrs["task"] == "classification" and stratified else None
     requested = int(size)
     if size > len(train):
         # A small dataset of one's own (datasets.<name> with format:) has fewer training

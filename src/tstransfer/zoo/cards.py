@@ -85,8 +85,9 @@ def model_card(arch: str, source: str, *, selection: Mapping[str, Any], result: 
                     "n_test": result.get("n_test")},
         "seed": {"seed": result["seed"], "seed_index": selection["seed_index"],
                  "config_seed": spec.get("seed"),
-                 "selection": f"best validation {result['metric']} of {len(selection['candidates'])} "
-                              "pretraining seeds"},
+                 # the criterion select_pretrained records (validation unless select_seed_on_test)
+                 "selection": f"best {selection.get('criterion', 'validation')} {result['metric']} of "
+                              f"{len(selection['candidates'])} pretraining seeds"},
         "training": spec.get("training"),
         "switches": spec.get("switches"),
         "versions": result.get("versions"),
