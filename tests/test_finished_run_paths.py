@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -155,10 +156,10 @@ def _locked_by(pid: int, path: Path) -> bool:
     return False
 
 
-def _wait_for(condition, what: str, alive: subprocess.Popen, timeout: float = 120) -> None:
+def _wait_for(condition, what: str, *alive: subprocess.Popen, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
-        assert alive.poll() is None, f"the first job ended before {what}"
+        assert all(p.poll() is None for p in alive), f"a job ended before {what}"
         assert time.monotonic() < deadline, f"no {what} in {timeout} s"
         time.sleep(0.05)
 
@@ -176,18 +177,22 @@ def test_a_resubmitted_job_waits_for_the_running_one_and_adopts_its_result(finis
     try:
         _wait_for(lambda: (out / ".lock").exists() and _locked_by(first.pid, out / ".lock"),
                   "lock taken by the first job", first)
+        # The first stopped while it holds the lock (whatever the machine's speed), the
+        # second must wait for it; then the first goes on and finishes the job.
+        first.send_signal(signal.SIGSTOP)
         second = subprocess.Popen(argv, cwd=finished_run, env=env, stdout=subprocess.DEVNULL,
                                   stderr=logs["second"])
-        # The second waits while the first is still training
         _wait_for(lambda: "waiting for it" in (tmp_path / "second.err").read_text(),
-                  "waiting message from the second job", first)
-        assert not (out / "result.json").exists()
+                  "waiting message from the second job", first, second)
+        assert second.poll() is None and not (out / "result.json").exists()
+        first.send_signal(signal.SIGCONT)
         assert first.wait(timeout=600) == 0, (tmp_path / "first.err").read_text()[-3000:]
         written = (out / "result.json").stat().st_mtime_ns
         assert second.wait(timeout=120) == 0, (tmp_path / "second.err").read_text()[-3000:]
     finally:
         for process in (first, locals().get("second")):
             if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGCONT)
                 process.kill()
         for handle in logs.values():
             handle.close()
