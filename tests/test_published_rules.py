@@ -17,7 +17,7 @@ import tarfile
 import pandas as pd
 import pytest
 import yaml
-from workflow_runs import planned_jobs, snakemake, tiny_config
+from workflow_runs import planned_jobs, snakemake
 
 from tstransfer.analysis.published import load_published
 from tstransfer.metrics import METRIC_FOR_TASK
