@@ -109,8 +109,9 @@ def record_from_metrics(name: str, metrics: dict) -> dict[str, object]:
 
 def _records_from_tar(path: Path) -> list[dict[str, object]]:
     records = []
-    # Stream mode ("r|gz"): one pass over the archive, no member index built first.
-    with tarfile.open(path, mode="r|gz") as archive:
+    # Stream mode: one pass over the archive, no member index built first; "r|*" reads a
+    # .tar as well as a .tar.gz / .tgz (load_published accepts all three).
+    with tarfile.open(path, mode="r|*") as archive:
         for member in archive:
             if not member.isfile():
                 continue
