@@ -212,8 +212,8 @@ def test_monitoring_validation_accuracy_picks_the_best_accuracy_epoch(stores, tm
 
     real_evaluate_all = training.evaluate_all
 
-    def scripted(model, feed, split, loss=None):
-        values = real_evaluate_all(model, feed, split, loss)
+    def scripted(model, feed, split, loss=None, rows=None):
+        values = real_evaluate_all(model, feed, split, loss, rows)
         if split == "val":
             epoch = len(weights)  # epochs whose end (hook) has run: this is the next one
             values.update(loss=SCRIPTED_VAL_LOSS[epoch], accuracy=SCRIPTED_VAL_ACCURACY[epoch])
