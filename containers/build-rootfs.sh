@@ -58,14 +58,13 @@ if [ -d "$WHEELS" ]; then
 fi
 # A machine whose HTTPS goes through a proxy with its own CA names that CA's bundle in
 # PIP_CERT (as this one does): pip in the image gets it for the build, not the image.
-pip_cert=""
+build_env=(PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root PIP_FIND_LINKS="$find_links")
 if [ -n "${PIP_CERT:-}" ]; then
     cp "$PIP_CERT" "$ROOTFS/tmp/build-ca.crt"
-    pip_cert=/tmp/build-ca.crt
+    build_env+=(PIP_CERT=/tmp/build-ca.crt)
 fi
 rm -rf "$ROOTFS/opt/tstransfer/venv"
-chroot "$ROOTFS" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
-    PIP_FIND_LINKS="$find_links" PIP_CERT="$pip_cert" sh /opt/tstransfer/install.sh /opt/tstransfer/source
+chroot "$ROOTFS" /usr/bin/env -i "${build_env[@]}" sh /opt/tstransfer/install.sh /opt/tstransfer/source
 rm -f "$ROOTFS/tmp/build-ca.crt"
 cleanup
 trap - EXIT
@@ -85,8 +84,9 @@ in_image() {
         -b "$REPO:/mnt/repo" -b "$RUN:/mnt/run" "$ROOTFS" -- sh -c "cd /mnt/run && $1"
 }
 in_image 'python -c "import tensorflow, tstransfer, sys; print(sys.executable, tensorflow.__version__, tstransfer.__file__)"'
-# The tiny config of the test suite (tstransfer.devtools.workflow_runs), written by the image's python.
-in_image 'python -c "import yaml; from tstransfer.devtools.workflow_runs import tiny_config; yaml.safe_dump(tiny_config(), open(\"config.yaml\", \"w\"))"'
+# The tiny config of the test suite (tstransfer.devtools.workflow_runs, which reads the
+# checkout's config/demo.yaml), written by the image's python.
+in_image 'PYTHONPATH=/mnt/repo/src python -c "import yaml; from tstransfer.devtools.workflow_runs import tiny_config; yaml.safe_dump(tiny_config(), open(\"config.yaml\", \"w\"))"'
 in_image 'snakemake -s /mnt/repo/Snakefile --configfile config.yaml --replace-workflow-config --cores 2 > snakemake.log 2>&1' \
     || { tail -60 "$RUN/snakemake.log"; exit 1; }
 ran=$(date +%s)
