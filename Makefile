@@ -69,11 +69,12 @@ $(ENV_WHEELS)/.downloaded: $(ENV_FILES) | $(BIN)/activate
 
 # The container image's definition tested here without Apptainer (as root, with the
 # network; a few minutes and GB): containers/build-rootfs.sh debootstraps Debian bookworm
-# into /work/rootfs-tstransfer (ROOTFS=...), runs containers/install.sh in it and the tiny
-# config inside it with ch-run. README, "A container image for the cluster".
+# into /work/rootfs-tstransfer (ROOTFS=...), runs containers/install.sh in it, the tiny
+# config inside it with ch-run, and the tiny config again with this venv's Snakemake and
+# `--sdm apptainer` (apptainer stood in for by ch-run). README, "Software on the cluster".
 container-test: env-wheels
 	$(call apt_install,debootstrap charliecloud-runtime)
-	bash containers/build-rootfs.sh
+	SNAKEMAKE=$(BIN)/snakemake bash containers/build-rootfs.sh
 
 AEON_WHEEL := resources/wheels/aeon-1.6.0-py3-none-any.whl
 AEON_SHA256 := d05227086706f80111ac5fee8de4d5d3115bb3bcfd1c786c8629393055816409
