@@ -10,7 +10,7 @@ CORES ?= 2
 # `make test PYTEST_PARALLEL=` runs it in one.
 PYTEST_PARALLEL ?= -n 2 --dist loadgroup --no-loadscope-reorder
 
-.PHONY: install demo test lint report clean-demo system-deps slurm-deps browser-deps test-slurm slurm-up slurm-down ucr-data cff-schema study-real
+.PHONY: install demo test lint report clean-demo system-deps slurm-deps browser-deps test-slurm slurm-up slurm-down ucr-data cff-schema study-real env-wheels container-test
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ demo: install
 	$(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --report results/report.html
 
-test: install ucr-data cff-schema
+test: install ucr-data cff-schema env-wheels
 	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL)
 
 # Real UCR/UEA datasets (the tests' tests/ucr_data.py, config/real.yaml's study): the aeon
@@ -55,6 +55,30 @@ $(CFF_SCHEMA): | $(CFF_WHEEL)
 	$(BIN)/python -c "import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read('cffconvert/schemas/1.2.0/schema.json'))" $(CFF_WHEEL) > $@.tmp
 	echo "$(CFF_SCHEMA_SHA256)  $@.tmp" | sha256sum -c --quiet
 	mv $@.tmp $@
+
+# PyPI's wheels of every pip line of envs/*.yaml and of their dependencies (3.4 GB, with
+# TensorFlow's CUDA wheels), downloaded as files and never installed here:
+# tests/test_envs.py builds the envs from them offline, the way `snakemake --sdm conda`
+# would, and containers/build-rootfs.sh looks in them before PyPI. Again when an env file
+# changes.
+ENV_WHEELS := resources/wheels/envs
+ENV_FILES := envs/data.yaml envs/analysis.yaml envs/training.yaml
+env-wheels: $(ENV_WHEELS)/.downloaded
+$(ENV_WHEELS)/.downloaded: $(ENV_FILES) | $(BIN)/activate
+	mkdir -p $(ENV_WHEELS)
+	$(BIN)/python -c "import sys, yaml; [print(line) for f in sys.argv[1:] for d in yaml.safe_load(open(f))['dependencies'] \
+	  if isinstance(d, dict) for line in d['pip']]" $(ENV_FILES) > $(ENV_WHEELS)/requirements.txt
+	$(BIN)/python -m pip download --quiet --only-binary=:all: -d $(ENV_WHEELS) -r $(ENV_WHEELS)/requirements.txt
+	touch $@
+
+# The container image's definition tested here without Apptainer (as root, with the
+# network; a few minutes and GB): containers/build-rootfs.sh debootstraps Debian bookworm
+# into /work/rootfs-tstransfer (ROOTFS=...), runs containers/install.sh in it, the tiny
+# config inside it with ch-run, and the tiny config again with this venv's Snakemake and
+# `--sdm apptainer` (apptainer stood in for by ch-run). README, "Software on the cluster".
+container-test: env-wheels
+	$(call apt_install,debootstrap charliecloud-runtime)
+	SNAKEMAKE=$(BIN)/snakemake bash containers/build-rootfs.sh
 
 AEON_WHEEL := resources/wheels/aeon-1.6.0-py3-none-any.whl
 AEON_SHA256 := d05227086706f80111ac5fee8de4d5d3115bb3bcfd1c786c8629393055816409

@@ -8,6 +8,8 @@
 # data come from (download, synthetic or one's own files), its resources and conda env.
 # Each rule runs the package through a thin script (workflow/scripts/) or, for training
 # jobs, its command line (python -m tstransfer.cli).
+import os
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -22,6 +24,13 @@ validate(config, "workflow/schemas/config.schema.yaml")
 # `snakemake --report results/report.html` opens on this page, which inlines the run's
 # summary (results/analysis/summary.html, rule summary).
 report: "report/workflow.rst"
+
+
+# With `--sdm apptainer` every job runs in this image (and its `conda:` directives are
+# ignored): containers/tstransfer.def builds it (README, "A container image for the
+# cluster"). config `container` names another: a path, or docker://, oras://, library://.
+# Without --sdm apptainer it is not used.
+container: config.get("container", os.path.join(workflow.basedir, "containers", "tstransfer.sif"))
 
 
 # On a cluster, a GPU limit (profiles/slurm: resources gpu=1) holds per submitted job,

@@ -246,17 +246,29 @@ def published_input(wildcards):
 
 
 # ----------------------------------------------------------------------------- training
+def job_envs_deployed():
+    """Whether jobs run in a conda env or a container (--sdm conda / apptainer).
+
+    The job server runs in the interpreter that runs Snakemake, so a job handed to it
+    would train outside the env or image named by its rule. With either, every job
+    trains in its own process instead.
+    """
+    methods = workflow.deployment_settings.deployment_method
+    return bool({DeploymentMethod.CONDA, DeploymentMethod.APPTAINER} & set(methods))
+
+
 def job_python():
     """The interpreter that runs a training job's `python -m tstransfer.cli` command.
 
     Chosen the way Snakemake's `script:` directive chooses it: under `--sdm conda` every
     training rule runs in its env (envs/training.yaml), whose own `python` is first on
-    PATH; otherwise the interpreter running Snakemake, which has tstransfer installed. A
+    PATH, and under `--sdm apptainer` in the image, whose venv's `python` is first on
+    PATH (containers/tstransfer.def); otherwise the interpreter running Snakemake, which has tstransfer installed. A
     bare `python` would be whatever comes first on PATH: the system's, when the venv is
     not activated. A SLURM job runs Snakemake with the submitting process's interpreter
     and parses this file again, so it chooses the same one.
     """
-    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+    if job_envs_deployed():
         return "python"
     return sys.executable
 
@@ -266,7 +278,16 @@ def job_python():
 # and rather than a global `{PYTHON}` placeholder, which `snakemake --lint` rejects.
 # Set here, not read (so no `envvars:`): every Snakemake process, a SLURM job's too,
 # sets it for its own jobs.
-os.environ.update(TSTRANSFER_PYTHON=job_python())
+# $TSTRANSFER_SRC is the workflow's own src/, which those commands put on PYTHONPATH:
+# the conda envs do not install the project (Snakemake builds each from a copy of its
+# file under .snakemake/conda/, where `-e ..` would name no project), and Snakemake
+# removes an inherited PYTHONPATH from conda jobs, so the command sets it itself. A job
+# thus runs the code of the workflow it belongs to, whatever its interpreter has
+# installed. The `script:` rules do the same through workflow/scripts/srcpath.py.
+os.environ.update(
+    TSTRANSFER_PYTHON=job_python(),
+    TSTRANSFER_SRC=os.path.join(workflow.basedir, "src"),
+)
 
 
 # What a training job receives as its config (--spec), built once per (kind, arch,
@@ -402,7 +423,7 @@ def start_job_server():
     See src/tstransfer/jobserver.py: it removes TensorFlow's import from every job's
     fixed cost. Jobs find it through an environment variable they inherit from here.
     """
-    if config["job_server"] and workflow.local_exec:
+    if config["job_server"] and workflow.local_exec and not job_envs_deployed():
         from tstransfer import jobserver
 
         _JOB_SERVER["handle"] = jobserver.start_background("results/logs/jobserver.log")
@@ -421,7 +442,7 @@ def start_allocation_job_server():
     cluster jobs), so TensorFlow's import overlaps Snakemake's DAG building; the group's
     srun steps inherit the variable. The server stops when this process exits.
     """
-    if config["job_server"]:
+    if config["job_server"] and not job_envs_deployed():
         from tstransfer import jobserver
 
         handle = jobserver.start_for_allocation(

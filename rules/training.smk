@@ -1,7 +1,7 @@
 # Pretraining (with seed selection), referent models, the fine-tuning grid, and the
 # stream_max study. Every training job writes result.json last: its presence marks a
 # finished job. Training runs through `python -m tstransfer.cli` (the interpreter is
-# $TSTRANSFER_PYTHON, rules/common.smk), a client that hands
+# $TSTRANSFER_PYTHON, the package the workflow's src/ at $TSTRANSFER_SRC, rules/common.smk), a client that hands
 # the job to a warm job server when one runs (config job_server) and otherwise runs it
 # in-process; see src/tstransfer/jobserver.py. Each job gets exactly the config values
 # that shape it (cli_args, rules/common.smk) as params, so a config change reruns only
@@ -28,7 +28,7 @@ rule pretrain:
     params:
         args=lambda wc: cli_args("pretrain", wc),
     shell:
-        '"$TSTRANSFER_PYTHON" -m tstransfer.cli pretrain {params.args}'
+        'PYTHONPATH="$TSTRANSFER_SRC" "$TSTRANSFER_PYTHON" -m tstransfer.cli pretrain {params.args}'
         " --store {input.store:q} > {log} 2>&1"
 
 
@@ -74,7 +74,7 @@ rule referent:
     params:
         args=lambda wc: cli_args("referent", wc),
     shell:
-        '"$TSTRANSFER_PYTHON" -m tstransfer.cli referent {params.args}'
+        'PYTHONPATH="$TSTRANSFER_SRC" "$TSTRANSFER_PYTHON" -m tstransfer.cli referent {params.args}'
         " --store {input.store:q} --subset {input.subset:q} > {log} 2>&1"
 
 
@@ -104,7 +104,7 @@ rule finetune:
     params:
         args=lambda wc: cli_args("finetune", wc),
     shell:
-        '"$TSTRANSFER_PYTHON" -m tstransfer.cli finetune {params.args}'
+        'PYTHONPATH="$TSTRANSFER_SRC" "$TSTRANSFER_PYTHON" -m tstransfer.cli finetune {params.args}'
         " --pretrained {input.pretrained:q} --store {input.store:q}"
         " --subset {input.subset:q} > {log} 2>&1"
 
@@ -128,5 +128,5 @@ rule stream_max:
     params:
         args=lambda wc: cli_args("stream_max", wc),
     shell:
-        '"$TSTRANSFER_PYTHON" -m tstransfer.cli stream_max {params.args}'
+        'PYTHONPATH="$TSTRANSFER_SRC" "$TSTRANSFER_PYTHON" -m tstransfer.cli stream_max {params.args}'
         " --store {input.store:q} > {log} 2>&1"

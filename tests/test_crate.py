@@ -129,7 +129,8 @@ def test_the_crate_describes_the_workflow_the_rules_and_every_job(tmp_path):
     jobs, copied = archive_like_the_rule(tmp_path)
     assert jobs == {"snakemake_records": 8, "result_json": 0}
     assert {"Snakefile", "rules/archive.smk", "workflow/scripts/archive.py", "LICENSE", "CITATION.cff",
-            "src/tstransfer/crate.py"} <= set(copied)
+            "src/tstransfer/crate.py", "workflow/scripts/srcpath.py", "envs/training.yaml",
+            "containers/tstransfer.def", "containers/Dockerfile", "containers/install.sh"} <= set(copied)
     graph = _graph(results)
     root = graph["./"]
     assert root["license"] == {"@id": "https://spdx.org/licenses/MIT"}

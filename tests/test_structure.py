@@ -1,7 +1,7 @@
 """The package's structure: which parts import TensorFlow, and whether each extra suffices.
 
 The data and analysis rules run in conda envs without TensorFlow (envs/data.yaml,
-envs/analysis.yaml), each installing only its own extra of pyproject.toml; the Snakemake
+envs/analysis.yaml), each listing only its own extra of pyproject.toml; the Snakemake
 process itself imports tstransfer.protocol. These tests keep it that way without
 building any env: one imports every module those rules use in a fresh interpreter and
 looks for TensorFlow in ``sys.modules``; the other reads the third-party imports each
@@ -22,7 +22,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-import yaml
+from env_files import ENV_EXTRAS
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -99,14 +99,8 @@ def _rule_envs() -> dict[str, set[str]]:
 
 
 def _env_extra(env: str) -> str:
-    """The extra an env's pip section installs: ``-e "..[data]"`` -> ``data``."""
-    spec = yaml.safe_load((ROOT / "envs" / f"{env}.yaml").read_text())
-    pip = next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict))
-    editable = [line for line in pip if line.startswith("-e")]
-    assert len(editable) == 1, f"envs/{env}.yaml: one editable install of the project"
-    match = re.fullmatch(r'-e "\.\.\[(\w+)\]"', editable[0])
-    assert match, f"envs/{env}.yaml installs {editable[0]!r}, not one extra of the project"
-    return match.group(1)
+    """The extra of pyproject.toml that an env's pip section lists (tests/env_files.py)."""
+    return ENV_EXTRAS[env]
 
 
 def _part_modules() -> dict[str, set[str]]:
@@ -124,7 +118,8 @@ def _part_modules() -> dict[str, set[str]]:
 def test_the_envs_install_their_own_extra_and_dev_has_them_all():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    assert {_env_extra(env) for env in ("data", "analysis", "training")} == {"data", "analysis", "train"}
+    assert {path.stem for path in (ROOT / "envs").glob("*.yaml")} == set(ENV_EXTRAS)
+    assert set(_rule_envs()) <= set(ENV_EXTRAS)
     dev = [Requirement(r) for r in extras["dev"]]
     assert set().union(*(r.extras for r in dev if r.name == "tstransfer")) == set(extras) - {"dev"}
     light = project["dependencies"] + extras["data"] + extras["analysis"]

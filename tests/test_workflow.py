@@ -109,7 +109,8 @@ root, workdir, methods = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
 with SnakemakeApi(OutputSettings()) as api:
     workflow = api.workflow(
         resource_settings=ResourceSettings(),
-        config_settings=ConfigSettings(configfiles=[root / "config" / "demo.yaml"]),
+        config_settings=ConfigSettings(configfiles=[root / "config" / "demo.yaml"],
+                                       config=json.loads(os.environ.get("PARSE_CONFIG", "{}"))),
         storage_settings=StorageSettings(),
         deployment_settings=DeploymentSettings(
             deployment_method={DeploymentMethod.parse_choice(m) for m in methods}),
@@ -117,13 +118,14 @@ with SnakemakeApi(OutputSettings()) as api:
         workdir=workdir,
     )
     rules = workflow._workflow._rules
-    print(json.dumps({"python": os.environ["TSTRANSFER_PYTHON"],
+    print(json.dumps({"python": os.environ["TSTRANSFER_PYTHON"], "src": os.environ["TSTRANSFER_SRC"],
+                      "container": sorted({str(rule.container_img) for rule in rules.values()}),
                       "commands": {name: rules[name].shellcmd for name in
                                    ("pretrain", "referent", "finetune", "stream_max")}}))
 """
 
 
-@pytest.mark.parametrize("methods", [[], ["conda"]], ids=["venv", "conda"])
+@pytest.mark.parametrize("methods", [[], ["conda"], ["apptainer"]], ids=["venv", "conda", "apptainer"])
 def test_training_jobs_run_snakemakes_interpreter_or_the_conda_envs_python(tmp_path, methods):
     done = subprocess.run(
         [sys.executable, "-c", _PARSE, str(ROOT), str(tmp_path), *methods],
@@ -131,10 +133,27 @@ def test_training_jobs_run_snakemakes_interpreter_or_the_conda_envs_python(tmp_p
     )
     assert done.returncode == 0, done.stderr
     parsed = json.loads(done.stdout.strip().splitlines()[-1])
-    # Without conda: the interpreter running Snakemake (it has the project), not PATH's python.
+    # Without conda or a container: the interpreter running Snakemake (it has the
+    # project's dependencies), not PATH's python; with them, the env's or the image's.
     assert parsed["python"] == ("python" if methods else sys.executable)
+    # The package is the workflow's own src/, on PYTHONPATH in the command itself: the
+    # envs do not install the project, and Snakemake drops an inherited PYTHONPATH there.
+    assert parsed["src"] == str(ROOT / "src")
     for rule, command in parsed["commands"].items():
-        assert command.startswith('"$TSTRANSFER_PYTHON" -m tstransfer.cli '), (rule, command)
+        assert command.startswith('PYTHONPATH="$TSTRANSFER_SRC" "$TSTRANSFER_PYTHON" -m tstransfer.cli '), (rule, command)
+    # The image every job runs in under --sdm apptainer (ignored otherwise).
+    assert parsed["container"] == [str(ROOT / "containers" / "tstransfer.sif")]  # every rule
+
+
+def test_config_names_the_image_the_jobs_run_in(tmp_path):
+    """config `container` replaces the default image (containers/tstransfer.sif)."""
+    image = "docker://example.org/tstransfer:0.1.0"
+    done = subprocess.run(
+        [sys.executable, "-c", _PARSE, str(ROOT), str(tmp_path), "apptainer"],
+        capture_output=True, text=True, env={**os.environ, "PARSE_CONFIG": json.dumps({"container": image})},
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["container"] == [image]
 
 
 @pytest.mark.slow

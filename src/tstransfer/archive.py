@@ -122,12 +122,16 @@ def _git_commit(repo: Path) -> str | None:
 def package_versions(names=PACKAGES) -> dict[str, str | None]:
     from importlib import metadata
 
+    from . import __version__
+
     versions: dict[str, str | None] = {}
     for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            versions[name] = None
+            # The project itself runs from the workflow's src/ in the rules' conda envs,
+            # which do not install it (workflow/scripts/srcpath.py): its version is its own.
+            versions[name] = __version__ if name == "tstransfer" else None
     return versions
 
 

@@ -63,11 +63,14 @@ WORKFLOW_FILES = (
     "Snakefile", "rules/*.smk", "workflow/scripts/*.py", "workflow/schemas/*.yaml", "envs/*.yaml",
     "config/*.yaml", "profiles/*/*.yaml", "report/*", "src/tstransfer/**/*.py", "pyproject.toml",
     "README.md", "LICENSE", "CITATION.cff",
+    # The image that `--sdm apptainer` runs every job in (the Snakefile's container:).
+    "containers/tstransfer.def", "containers/Dockerfile", "containers/install.sh",
 )
 # Media types mimetypes does not know.
 MEDIA_TYPES = {".md": "text/markdown", ".parquet": "application/vnd.apache.parquet", ".npz": "application/octet-stream",
                ".keras": "application/zip", ".tsv": "text/tab-separated-values", ".smk": "text/plain",
-               ".sha256": "text/plain", ".log": "text/plain", ".yaml": "application/yaml", ".cff": "application/yaml"}
+               ".sha256": "text/plain", ".log": "text/plain", ".yaml": "application/yaml", ".cff": "application/yaml",
+               ".def": "text/plain"}
 LICENSE_URL = f"https://spdx.org/licenses/{__license__}"
 ZOO_MODEL_FILE = "model.keras"  # tstransfer.zoo.cards.MODEL_FILE (not imported: the zoo imports the models)
 COMPLETED = "http://schema.org/CompletedActionStatus"

@@ -1,6 +1,8 @@
 """Snakemake script: the workflow definition's copy, provenance, the RO-Crate and the
 checksum manifest of the results tree (src/tstransfer/archive.py, src/tstransfer/crate.py)."""
 
+import srcpath  # noqa: F401  (the workflow's src/ first on sys.path: the envs do not install it)
+
 from pathlib import Path
 
 from tstransfer import archive, crate, logs

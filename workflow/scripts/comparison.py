@@ -1,5 +1,7 @@
 """Snakemake script: our results beside the published ones, cell by cell, and referent by referent."""
 
+import srcpath  # noqa: F401  (the workflow's src/ first on sys.path: the envs do not install it)
+
 from tstransfer import datasets, logs
 from tstransfer.analysis import render, results, tables
 

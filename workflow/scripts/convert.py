@@ -1,5 +1,7 @@
 """Snakemake script: one dataset's raw files -> its preprocessed zarr store."""
 
+import srcpath  # noqa: F401  (the workflow's src/ first on sys.path: the envs do not install it)
+
 from tstransfer import datasets, logs, pipeline
 
 log = logs.setup(snakemake.log[0])

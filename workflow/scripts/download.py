@@ -1,5 +1,7 @@
 """Snakemake script: download one raw file, resumable and checksum-verified."""
 
+import srcpath  # noqa: F401  (the workflow's src/ first on sys.path: the envs do not install it)
+
 from tstransfer import download, logs
 
 log = logs.setup(snakemake.log[0])

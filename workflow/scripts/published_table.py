@@ -1,5 +1,7 @@
 """Snakemake script: the authors' published per-run results as our tidy table."""
 
+import srcpath  # noqa: F401  (the workflow's src/ first on sys.path: the envs do not install it)
+
 from tstransfer import logs
 from tstransfer.analysis import published, results
 

@@ -1,5 +1,7 @@
 """Snakemake script: the tidy results table (a row per trained model) from the manifest."""
 
+import srcpath  # noqa: F401  (the workflow's src/ first on sys.path: the envs do not install it)
+
 from tstransfer import datasets, logs
 from tstransfer.analysis import html, results
 from tstransfer.fsutil import write_text

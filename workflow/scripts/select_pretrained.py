@@ -1,5 +1,7 @@
 """Snakemake script: keep the best pretraining seed (by validation performance)."""
 
+import srcpath  # noqa: F401  (the workflow's src/ first on sys.path: the envs do not install it)
+
 from tstransfer import jobs, logs
 
 log = logs.setup(snakemake.log[0])

@@ -1,6 +1,8 @@
 """Snakemake script: the fine-tuning proxy's score of every (arch, source, target, variant),
 read from the study's run-0 fine-tuning histories (rule selection_proxy)."""
 
+import srcpath  # noqa: F401  (the workflow's src/ first on sys.path: the envs do not install it)
+
 from tstransfer import logs
 from tstransfer.analysis import results
 from tstransfer.fsutil import write_text

@@ -1,6 +1,8 @@
 """Snakemake script: every estimator's score of every compatible zoo model per target
 variant (rule selection_scores)."""
 
+import srcpath  # noqa: F401  (the workflow's src/ first on sys.path: the envs do not install it)
+
 import os
 
 from tstransfer import logs

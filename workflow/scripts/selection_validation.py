@@ -1,5 +1,7 @@
 """Snakemake script: the study's selection scores beside its measured gains (rule selection_validation)."""
 
+import srcpath  # noqa: F401  (the workflow's src/ first on sys.path: the envs do not install it)
+
 import pandas as pd
 
 from tstransfer import logs

@@ -1,5 +1,7 @@
 """Snakemake script: one run's reduced training set and its mask."""
 
+import srcpath  # noqa: F401  (the workflow's src/ first on sys.path: the envs do not install it)
+
 from tstransfer import logs, store
 
 log = logs.setup(snakemake.log[0])

@@ -1,5 +1,7 @@
 """Snakemake script: the report's summary page (HTML), its numbers (JSON) and its gain heatmap."""
 
+import srcpath  # noqa: F401  (the workflow's src/ first on sys.path: the envs do not install it)
+
 import os
 
 import pandas as pd

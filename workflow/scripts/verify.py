@@ -1,5 +1,7 @@
 """Snakemake script: name every archived file that changed or went missing."""
 
+import srcpath  # noqa: F401  (the workflow's src/ first on sys.path: the envs do not install it)
+
 from pathlib import Path
 
 from tstransfer import archive, logs

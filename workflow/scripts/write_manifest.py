@@ -1,5 +1,7 @@
 """Snakemake script: the list of every training job's result.json."""
 
+import srcpath  # noqa: F401  (the workflow's src/ first on sys.path: the envs do not install it)
+
 from tstransfer import logs, pipeline
 
 log = logs.setup(snakemake.log[0])

@@ -1,5 +1,7 @@
 """Snakemake script: export one zoo model (rule zoo_model) or write the zoo's index (rule zoo)."""
 
+import srcpath  # noqa: F401  (the workflow's src/ first on sys.path: the envs do not install it)
+
 import os
 
 from tstransfer import logs, zoo
