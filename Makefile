@@ -8,7 +8,7 @@ CORES ?= 2
 # The suite in two processes (pytest-xdist): the SLURM tests, mostly waiting on the
 # scheduler, beside everything else; work units as tests/conftest.py groups them.
 # `make test PYTEST_PARALLEL=` runs it in one.
-PYTEST_PARALLEL ?= -n 2 --dist loadgroup --no-loadscope-reorder
+PYTEST_PARALLEL ?= -n 2
 
 .PHONY: install demo test lint report clean-demo system-deps slurm-deps browser-deps test-slurm slurm-up slurm-down ucr-data cff-schema study-real env-wheels container-test
 
