@@ -73,6 +73,21 @@ def _dataset_registry():
     datasets.REGISTRY.update(before)
 
 
+@pytest.fixture(autouse=True)
+def _root_logger():
+    """Every test leaves the root logger as it found it: an entry point run in-process
+    (cli.main calls logs.setup) replaces its handlers with one on the sys.stderr of that
+    moment, pytest's capture for that test, closed once it ends; a later test that logs
+    would then print "--- Logging error ---" into its own stderr."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 @pytest.fixture(scope="session")
 def bare_env(tmp_path_factory):
     env = environment_without_the_project(tmp_path_factory.mktemp("bin"))
