@@ -5,10 +5,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
-# The suite in two processes (pytest-xdist): the SLURM tests, mostly waiting on the
+# The suite in three processes (pytest-xdist) on 2 cores: the SLURM tests, mostly waiting on the
 # scheduler, beside everything else; work units as tests/conftest.py groups them.
 # `make test PYTEST_PARALLEL=` runs it in one.
-PYTEST_PARALLEL ?= -n 2
+PYTEST_PARALLEL ?= -n 3
 
 .PHONY: install demo test lint report clean-demo system-deps slurm-deps browser-deps test-slurm slurm-up slurm-down ucr-data cff-schema study-real env-wheels container-test
 

@@ -28,9 +28,15 @@ def pytest_collection_modifyitems(config, items):
         module = item.path.name
         if "finished_run" in getattr(item, "fixturenames", ()) and WORK_UNITS.get(module) is None:
             raise pytest.UsageError(f"{module} uses finished_run: add it to WORK_UNITS in tests/conftest.py")
-    # The SLURM tests first, then those of the shared tiny run: under pytest-xdist one
-    # process starts on each, and the rest follow (WorkUnits).
-    items.sort(key=lambda item: {"slurm": 0, "finished_run": 1}.get(WORK_UNITS.get(item.path.name), 2))
+    # Under pytest-xdist (WorkUnits) the longest units first, so that the short ones fill in
+    # at the end: the SLURM tests, the shared tiny run's, then the modules that take a
+    # minute or more each (a fresh-clone run's --durations); the rest in collection order.
+    items.sort(key=_start_rank)
+
+
+def _start_rank(item) -> int:
+    unit = WORK_UNITS.get(item.path.name, item.path.name)
+    return FIRST.index(unit) if unit in FIRST else len(FIRST)
 
 
 # Work units for `pytest -n N` (make test), by test module: a module is one unit, so that
@@ -45,6 +51,8 @@ WORK_UNITS = {
                      "test_published_rules.py", "test_subsets.py", "test_zoo.py"], "finished_run"),
 }
 
+FIRST = ["slurm", "finished_run", "test_envs.py", "test_demo_effect.py", "test_real_study.py", "test_own_dataset.py"]
+
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_xdist_make_scheduler(config, log):
@@ -55,7 +63,7 @@ def pytest_xdist_make_scheduler(config, log):
             module = nodeid.split("::", 1)[0]
             return WORK_UNITS.get(module.rsplit("/", 1)[-1], module)
 
-    config.option.loadscopereorder = False  # keep the collection's order: the SLURM tests first
+    config.option.loadscopereorder = False  # keep the collection's order: the longest units first
     return WorkUnits(config, log)
 
 
