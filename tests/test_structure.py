@@ -340,3 +340,16 @@ def test_bench_scripts_take_nothing_from_tests():
         assert not imported & (test_modules | {"tests"}), f"{script.name} imports {imported & test_modules}"
         assert "sys.path" not in script.read_text(), f"{script.name} edits sys.path"
 
+
+
+def test_every_workflow_script_puts_the_workflows_src_first():
+    """Under --sdm conda or apptainer the env does not install the project: a script finds
+    it only through srcpath, imported before anything of the package. test_envs runs the
+    scripts that the rules name literally; this covers those a rule picks by a variable
+    (a switch's own script, rules/common.smk) as well."""
+    scripts = sorted(p for p in (ROOT / "workflow" / "scripts").glob("*.py") if p.name != "srcpath.py")
+    assert len(scripts) > 10
+    for script in scripts:
+        tree = ast.parse(script.read_text())
+        imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+        assert imports and isinstance(imports[0], ast.Import) and imports[0].names[0].name == "srcpath", script.name

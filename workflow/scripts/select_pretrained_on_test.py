@@ -4,6 +4,8 @@ The rule keeps select_pretrained.py otherwise: a script's mtime is one of Snakem
 rerun triggers, and the default selection must not rerun (rules/common.smk
 SELECT_SCRIPT)."""
 
+import srcpath  # noqa: F401  (the workflow's src/ first on sys.path: the envs do not install it)
+
 from tstransfer import jobs, logs
 
 log = logs.setup(snakemake.log[0])

@@ -3,6 +3,8 @@ stratifying (switch unstratified_subsets). The rule keeps subset.py otherwise: a
 script's mtime is one of Snakemake's rerun triggers, and the default subsets must not
 rerun (rules/common.smk SUBSET_SCRIPT)."""
 
+import srcpath  # noqa: F401  (the workflow's src/ first on sys.path: the envs do not install it)
+
 from tstransfer import logs, store
 
 log = logs.setup(snakemake.log[0])
