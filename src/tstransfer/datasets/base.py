@@ -94,6 +94,18 @@ def extract_setting(
         raise ValueError(f"{dataset}: {name}: cannot read {value!r} ({exc})") from None
 
 
+def one_of(choices: Sequence[str]) -> Callable[[Any], str]:
+    """An :func:`extract_setting` converter that takes only one of ``choices``: the schema
+    has the enum too, but a caller from Python bypasses the schema, and an unknown value
+    must not be read as one of them."""
+    def known(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"not one of {', '.join(choices)}")
+        return value
+
+    return known
+
+
 class DataError(ValueError):
     """Bad raw input: the message names the dataset, the file and, where known, the trace."""
 

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from ..seeding import rng_for
-from .base import DataError, DatasetInfo, InstanceIndex, RawChunk, extract_setting, raw_file_name
+from .base import DataError, DatasetInfo, InstanceIndex, RawChunk, extract_setting, one_of, raw_file_name
 
 WORDS = (
     "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward",
@@ -91,13 +91,7 @@ def _settings(params: Mapping[str, Any]) -> tuple[int, int, int]:
 
 def _resampler(params: Mapping[str, Any]) -> str:
     """``resampler`` (optional): ``poly`` (default) or ``kaiser_best`` (:func:`resample`)."""
-    return extract_setting(params, INFO.name, "resampler", _known_resampler, "poly")
-
-
-def _known_resampler(value: Any) -> str:
-    if value not in RESAMPLERS:
-        raise ValueError(f"not one of {', '.join(RESAMPLERS)}")
-    return value
+    return extract_setting(params, INFO.name, "resampler", one_of(RESAMPLERS), "poly")
 
 
 def raw_files(params: Mapping[str, Any]) -> list[str]:

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from . import _hdf5
-from .base import DataError, DatasetInfo, InstanceIndex, RawChunk, extract_setting
+from .base import DataError, DatasetInfo, InstanceIndex, RawChunk, extract_setting, one_of
 
 INFO = DatasetInfo(
     name="stead",
@@ -78,15 +78,7 @@ METADATA_COLUMNS = (
 
 
 def _layout(params: Mapping[str, Any]) -> str:
-    return extract_setting(params, INFO.name, "layout", _known_layout, "chunks")
-
-
-def _known_layout(value: Any) -> str:
-    # The schema's enum as well; but a caller from Python bypasses the schema, and an
-    # unknown layout must not be read as one of the two.
-    if value not in LAYOUTS:
-        raise ValueError(f"not one of {', '.join(LAYOUTS)}")
-    return value
+    return extract_setting(params, INFO.name, "layout", one_of(LAYOUTS), "chunks")
 
 
 def _chunk_numbers(params: Mapping[str, Any]) -> list[int]:
