@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 
 import pytest
@@ -16,41 +13,12 @@ import yaml
 from tstransfer import plan
 from tstransfer.layout import FINETUNE_DIR, PRETRAIN_DIR, REFERENT_DIR, SMAX_DIR, SUBSET
 from tstransfer.seeding import int_seed
-from workflow_runs import ROOT
-
-# Builds the DAG of a dry run through Snakemake's API (what `snakemake -n` builds) and
-# prints every job's rule, outputs, logs and benchmark as JSON on its last line.
-_DAG = """
-import json, sys
-from pathlib import Path
-from snakemake.api import SnakemakeApi
-from snakemake.settings.types import (ConfigSettings, DAGSettings, OutputSettings, Quietness,
-    ResourceSettings, StorageSettings)
-snakefile, configfile, workdir = map(Path, sys.argv[1:4])
-with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
-    workflow_api = api.workflow(
-        resource_settings=ResourceSettings(cores=1),
-        config_settings=ConfigSettings(configfiles=[configfile], replace_workflow_config=True),
-        storage_settings=StorageSettings(), snakefile=snakefile, workdir=workdir)
-    workflow_api.dag(DAGSettings())
-    workflow = workflow_api._workflow  # as `snakemake --dag` does: build the DAG, run nothing
-    workflow._prepare_dag(forceall=False, ignore_incomplete=True, lock_warn_only=True)
-    workflow._build_dag()
-    jobs = [{"rule": job.rule.name, "output": [str(f) for f in job.output],
-             "log": [str(f) for f in job.log], "benchmark": str(job.benchmark) if job.benchmark else None}
-            for job in workflow.dag.jobs]
-print(json.dumps(jobs))
-"""
-
+from workflow_runs import ROOT, dag_jobs
 
 def snakemake_jobs(configfile, workdir) -> list[dict]:
-    """Every job of Snakemake's DAG for a fresh run of ``configfile`` (one Snakemake run)."""
-    # this tree's package, whatever PYTHONPATH says (a relative one means nothing in workdir)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-c", _DAG, str(ROOT / "Snakefile"), str(configfile), str(workdir)],
-                          cwd=workdir, capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    """Every job of Snakemake's DAG for a fresh run of ``configfile``: rule, outputs, logs, benchmark."""
+    return dag_jobs(configfile, workdir, '{"rule": job.rule.name, "output": [str(f) for f in job.output], '
+                    '"log": [str(f) for f in job.log], "benchmark": str(job.benchmark) if job.benchmark else None}')
 
 
 def assert_plan_is_the_dag(config, dag: list[dict]) -> dict[str, int]:

@@ -547,46 +547,22 @@ def test_kaiser_best_resampler_is_resampys_filter():
 
 # --------------------------------------------------------------------------- the DAG
 # Snakemake's DAG of a config (what `snakemake -n` builds): per job of the rules that a
-# data or selection switch shapes, its params and script, as JSON on the last line.
-_DAG_PARAMS = """
-import json, sys
-from pathlib import Path
-from snakemake.api import SnakemakeApi
-from snakemake.settings.types import (ConfigSettings, DAGSettings, OutputSettings, Quietness,
-    ResourceSettings, StorageSettings)
-snakefile, configfile, workdir = map(Path, sys.argv[1:4])
-rules = {"subset", "select_pretrained", "convert", "synthesize", "analysis", "summary", "zoo"}
-with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
-    workflow_api = api.workflow(
-        resource_settings=ResourceSettings(cores=1),
-        config_settings=ConfigSettings(configfiles=[configfile], replace_workflow_config=True),
-        storage_settings=StorageSettings(), snakefile=snakefile, workdir=workdir)
-    workflow_api.dag(DAGSettings())
-    workflow = workflow_api._workflow
-    workflow._prepare_dag(forceall=False, ignore_incomplete=True, lock_warn_only=True)
-    workflow._build_dag()
-    jobs = [{"rule": job.rule.name, "wildcards": dict(job.wildcards.items()),
-             "params": dict(job.params.items()), "script": job.rule.script}
-            for job in workflow.dag.jobs if job.rule.name in rules]
-print(json.dumps(jobs, default=str))
-"""
+# data or selection switch shapes, its params and script.
+_SWITCHED_RULES = {"subset", "select_pretrained", "convert", "synthesize", "analysis", "summary", "zoo"}
 
 
 def _dag_params(config: dict, tmp_path: Path) -> dict[str, list[dict]]:
-    import os
-    import subprocess
-    import sys
+    from workflow_runs import dag_jobs
 
     tmp_path.mkdir(parents=True, exist_ok=True)
     configfile = tmp_path / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
-    done = subprocess.run([sys.executable, "-c", _DAG_PARAMS, str(ROOT / "Snakefile"), str(configfile), str(tmp_path)],
-                          cwd=tmp_path, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})  # this tree's package
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    jobs = dag_jobs(configfile, tmp_path, '{"rule": job.rule.name, "wildcards": dict(job.wildcards.items()), '
+                    '"params": dict(job.params.items()), "script": job.rule.script}')
     by_rule: dict[str, list[dict]] = {}
-    for job in json.loads(done.stdout.strip().splitlines()[-1]):
-        by_rule.setdefault(job["rule"], []).append(job)
+    for job in jobs:
+        if job["rule"] in _SWITCHED_RULES:
+            by_rule.setdefault(job["rule"], []).append(job)
     return by_rule
 
 
