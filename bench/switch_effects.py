@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         config = yaml.safe_load(args.config.read_text())
         protocol.project_switches(config)
     except (OSError, yaml.YAMLError, ValueError) as error:
-        print(f"error: {args.config}: {error}", file=sys.stderr)
+        print(f"error: {args.config}: {' '.join(str(error).split())}", file=sys.stderr)  # one line, YAML's too
         return 2
     out = args.out.resolve()
     config = {**config, "raw_dir": str(out / "raw")}
