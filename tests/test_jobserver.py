@@ -136,3 +136,43 @@ def test_the_server_ends_with_its_parent(tmp_path):
     while socket_path.exists():
         assert time.monotonic() < deadline, "server outlived its parent"
         time.sleep(0.1)
+
+
+@pytest.mark.parametrize("use_pidfd", [True, False])
+def test_the_server_reports_a_jobs_exit_status(tmp_path, monkeypatch, use_pidfd):
+    """The wait for a child: through its pidfd (readable the moment it exits, so the
+    client hears at once), or by polling where the OS has none; both report the status."""
+    import socket
+
+    if not use_pidfd:
+        monkeypatch.setattr(jobserver, "_pidfd", lambda pid: None)
+    server_end, client_end = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(0.3)
+        os._exit(7)
+    child = jobserver._pidfd(pid)
+    assert (child is not None) == use_pidfd
+    try:
+        jobserver._wait_for_child(pid, child, server_end)
+    finally:
+        if child is not None:
+            os.close(child)
+    assert client_end.recv(100) == b'{"exit": 7}\n'
+    server_end.close()
+    client_end.close()
+
+
+def test_a_training_job_does_not_import_the_zoo():
+    """The zoo package (statsmodels, scipy.optimize: ~0.8 s) is not in the job server's
+    preload; a training job that imported it paid that in every forked child."""
+    code = (
+        "import argparse, sys\n"
+        "from tstransfer import cli\n"
+        "assert cli._one_line_errors(lambda a: 0, argparse.Namespace(command='finetune'), False) == 0\n"
+        "assert 'tstransfer.zoo' not in sys.modules, 'a training job imported the zoo'\n"
+        "assert cli._one_line_errors(lambda a: 0, argparse.Namespace(command='rank'), False) == 0\n"
+        "assert 'tstransfer.zoo' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -699,6 +699,7 @@ RESUME_SCRIPT = textwrap.dedent(
     config = t.base_config(max_epochs=7)
     config["training"]["reduce_lr"]["patience"] = 1
     config["training"]["early_stopping"]["patience"] = 3
+    config["training"]["checkpoint_interval_s"] = 0  # a checkpoint after every epoch
 
     import tstransfer.training as training
     real_train = training.train
@@ -754,6 +755,32 @@ def test_killed_job_resumes_to_the_same_result(stores, tmp_path):
         assert len(wa.files) == len(wb.files) > 0
         for name in wa.files:
             assert np.array_equal(wa[name], wb[name]), name
+
+
+@pytest.mark.parametrize("interval, expected", [(None, [False, False, True]), (0, [True, True, True])])
+def test_checkpoint_written_on_its_interval_and_at_the_end(stores, tmp_path, interval, expected):
+    """By default (30 s) a job of short epochs writes its checkpoint once, when training
+    ends; with ``checkpoint_interval_s: 0`` after every epoch. The fingerprint ignores the
+    setting, so a job resumes whatever interval wrote its checkpoint."""
+    import keras
+
+    from tstransfer.checkpoint import fingerprint
+    from tstransfer.training import train
+
+    config = base_config(max_epochs=3)
+    config["training"]["early_stopping"]["patience"] = 10
+    if interval is not None:
+        config["training"]["checkpoint_interval_s"] = interval
+    feed = make_feed(stores, "classification")
+    model = tiny_model(LENGTH, feed.model_channels, "classification", feed.n_outputs, True, 5)
+    optimizer = keras.optimizers.Adam(learning_rate=1e-3)
+    written = []
+    result = train(model, optimizer, feed, task="classification", config=config, out_dir=tmp_path, seed=5,
+                   epoch_end_hook=lambda done, history: written.append(
+                       (tmp_path / "checkpoint" / "state.npz").is_file()))
+    assert result.last_epoch == 3 and written == expected
+    other = {**config, "training": {**config["training"], "checkpoint_interval_s": 99}}
+    assert fingerprint(model, optimizer, feed, config, 5, {}) == fingerprint(model, optimizer, feed, other, 5, {})
 
 
 # --------------------------------------------------------------------------- jobs

@@ -31,7 +31,10 @@ def fingerprint(model, optimizer, feed, config: Mapping, seed: int, switches: Ma
         "format": CHECKPOINT_FORMAT,
         "seed": int(seed),
         "switches": dict(switches),
-        "training": json.loads(json.dumps(dict(config["training"]), default=str)),
+        # every training setting but how often the checkpoint is written, which cannot
+        # change what the job computes
+        "training": json.loads(json.dumps({k: v for k, v in dict(config["training"]).items()
+                                           if k != "checkpoint_interval_s"}, default=str)),
         "model_variables": [list(map(int, v.shape)) for v in model.variables],
         "optimizer_variables": [list(map(int, v.shape)) for v in optimizer.variables],
         "train_instances": int(len(feed.train)),

@@ -104,11 +104,17 @@ def _one_line_errors(run, args: argparse.Namespace, debug: bool) -> int:
     unknown estimator) are one line ``error: ...`` on stderr and exit status 2, not a
     traceback; with ``--debug`` they raise as they are."""
     from .datasets import DataError
-    from .zoo import ZooError
 
+    kinds: tuple[type[Exception], ...] = (DataError,)
+    if args.command in ZOO_COMMANDS:
+        # only there: importing the zoo package (statsmodels, scipy.optimize) took ~0.8 s
+        # of every training job forked from the job server (bench/job_fixed_cost.py)
+        from .zoo import ZooError
+
+        kinds += (ZooError,)
     try:
         return run(args)
-    except (ZooError, DataError) as error:
+    except kinds as error:
         if debug:
             raise
         print(f"error: {error}", file=sys.stderr)
