@@ -48,8 +48,9 @@ from typing import Any
 
 # CPU training instances/s at batch 32 by input length (3 channels), REFERENCE.md section 7,
 # measured on the project's 2-core machine; prediction is taken as PREDICT_SPEEDUP times
-# faster (a forward pass without the backward one); the import is REFERENCE's ~8 s and the
-# rest of a job's fixed cost bench/gpu.py --quick's figure on the same machine (README).
+# faster (a forward pass without the backward one, an assumption); the fixed cost and the
+# import are bench/gpu.py --quick's on the same machine (commit e1b1066: 11.4 s and 13.2 s
+# in two runs, of which 6.7 s and 7.4 s the import; README).
 CPU_TRAIN_RATES: dict[str, dict[int, float]] = {
     "convnetquake_ingv": {80: 6479, 540: 2759, 1001: 1776, 8000: 302},
     "magnet": {80: 2756, 540: 660, 1001: 302, 8000: 39},
@@ -57,8 +58,8 @@ CPU_TRAIN_RATES: dict[str, dict[int, float]] = {
     "tcn": {80: 1353, 540: 230, 1001: 110, 8000: 15},
 }
 PREDICT_SPEEDUP = 3.0
-CPU_IMPORT_S = 8.0
-CPU_FIXED_S = 14.0
+CPU_IMPORT_S = 7.0
+CPU_FIXED_S = 12.0
 DEFAULT_FIGURES_DEVICE = "CPU, 2 cores (REFERENCE.md section 7; not a GPU)"
 
 STAGES = {"pretrain": 1, "stream_max": 1, "referent": 1, "finetune": 2}
