@@ -156,3 +156,20 @@ def test_the_input_shape_known_before_conversion_is_the_converted_stores(config,
     shape = input_shape(name, extract)
     assert (shape.length, shape.channels, shape.task) == (attrs["length"], attrs["channels"], attrs["task"])
     assert input_shape(name, {**extract, "window": 20}).length == 20  # the setting, not a constant
+
+
+def test_figures_of_several_runs_merge_into_one_estimate(config, tmp_path):
+    whole = made_up(config)
+    archs = config["architectures"]
+    parts = []
+    for i, chosen in enumerate((archs[:1], archs[1:])):
+        part = {"device": "made up", "throughput": [r for r in whole["throughput"] if r["arch"] in chosen],
+                "fixed": {a: v for a, v in whole["fixed"].items() if a in chosen}}
+        parts.append(tmp_path / f"part{i}.json")
+        parts[-1].write_text(json.dumps(part))
+    (tmp_path / "whole.json").write_text(json.dumps(whole))
+    merged = _command("--figures", *parts, cwd=tmp_path)
+    assert merged.returncode == 0, merged.stderr
+    assert merged.stdout == _command("--figures", tmp_path / "whole.json", cwd=tmp_path).stdout
+    alone = _command("--figures", parts[0], cwd=tmp_path)  # the other architectures unmeasured
+    assert alone.returncode == 2 and archs[1] in alone.stderr

@@ -1,6 +1,6 @@
 """The paper experiment's GPU hours and wall time on a cluster, estimated from measured figures.
 
-    python -m tstransfer.cluster_budget [--config config/config.yaml] [--figures FIGURES.json]
+    python -m tstransfer.cluster_budget [--config config/config.yaml] [--figures FIGURES.json ...]
                                         [--gpus 4 16 64] [--epoch-fraction 0.2] [--group-size N]
 
 The jobs are the config's plan (:func:`tstransfer.plan.paths`, as Snakemake plans a fresh
@@ -31,7 +31,8 @@ its longest allocation -- an ideal scheduler with no queue wait.
 
 ``--figures``: the ``--json`` file of ``bench/gpu.py`` (training and prediction instances/s
 per architecture and dataset at the dataset's input shape; fixed and import seconds per
-architecture). Without it, :data:`DEFAULT_FIGURES`: CPU figures of this project's 2-core
+architecture), or several (runs that each measured some cells: ``--archs``/``--datasets``),
+merged. A cell no file measured is an error, not a guess. Without it, :data:`DEFAULT_FIGURES`: CPU figures of this project's 2-core
 development machine (REFERENCE.md section 7), not a GPU's.
 """
 
@@ -271,7 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tstransfer.cluster_budget",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--config", default="config/config.yaml", help="the experiment's config (default: the paper's)")
-    parser.add_argument("--figures", help="bench/gpu.py --json output (default: the CPU figures of REFERENCE.md)")
+    parser.add_argument("--figures", nargs="+", help="bench/gpu.py --json output(s), merged, later ones winning "
+                        "(default: the CPU figures of REFERENCE.md)")
     parser.add_argument("--gpus", type=int, nargs="+", default=[4, 16, 64], help="GPU counts for the wall time")
     parser.add_argument("--epoch-fraction", type=float, default=0.2,
                         help="assumed mean share of training.max_epochs a job runs before early stopping (default 0.2)")
@@ -288,17 +290,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, yaml.YAMLError, ValueError, TypeError, AttributeError) as error:
             raise BudgetError(f"{args.config}: {str(error).splitlines()[0]}") from None
         if args.figures:
-            try:
-                data = json.loads(Path(args.figures).read_text())
-            except (OSError, ValueError) as error:
-                raise BudgetError(f"{args.figures}: {str(error).splitlines()[0]}") from None
-            figures = Figures.read(data, config, args.figures)
+            figures = None
+            for path in args.figures:  # several files: one bench run's cells each, later ones win
+                try:
+                    data = json.loads(Path(path).read_text())
+                except (OSError, ValueError) as error:
+                    raise BudgetError(f"{path}: {str(error).splitlines()[0]}") from None
+                read = Figures.read(data, config, path)
+                figures = read if figures is None else Figures(
+                    f"{figures.device}; {read.device}" if read.device != figures.device else read.device,
+                    {**figures.rates, **read.rates}, {**figures.fixed, **read.fixed})
         else:
             figures = Figures.read(default_figures(config), config, "default figures")
         if any(n < 1 for n in args.gpus):
             raise BudgetError("--gpus: counts must be at least 1")
         budgets = estimate(config, figures, epoch_fraction=args.epoch_fraction, group_size=args.group_size,
-                           source=args.figures or "default figures")
+                           source=", ".join(args.figures or ["default figures"]))
     except (BudgetError, KeyError) as error:
         print(f"error: {error if isinstance(error, BudgetError) else f'{args.config}: missing key {error}'}",
               file=sys.stderr)
