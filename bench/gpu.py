@@ -16,12 +16,14 @@ epochs, in this process. Per (architecture, dataset, variant) it prints:
 * ``epoch_s``: the median epoch after the first (which traces), as the job's history
   records it (training plus the validation pass over ``--val`` instances);
 * ``train_ips`` / ``predict_ips``: training instances/s (the epoch less its validation
-  pass) and prediction instances/s (the validation pass, ``Feed.predict`` over the
-  validation split with a model of the same shape compiled as a job compiles it, the
-  fastest of three calls after one that traces) -- what ``tstransfer.cluster_budget`` scales to the real split sizes;
+  pass) and prediction instances/s (the validation pass itself: the job's own calls of
+  ``training.evaluate_all`` over the validation split, timed by a wrapper), the medians of
+  the epochs after the first -- what ``tstransfer.cluster_budget`` scales to the real
+  split sizes;
 * ``wait_%``: the data-wait share, measured by **timing the iterator alone**: one epoch of
   ``Feed.training_dataset`` drawn to the end with no model (the second of two: the first
-  builds the pipeline, once per job), as a share of the epoch's training part. The feed prefetches, so this bounds the wait from above (the model waits
+  builds the pipeline, as a job's one ``fit`` call does once), as a share of the epoch's
+  training part. The feed prefetches, so this bounds the wait from above (the model waits
   only when the feed is the slower of the two);
 * ``same``: the 1k5 job run twice in this process gives identical losses and metrics
   (every epoch's, and the test metric): ``yes``/``no``. The 9k job runs once.
