@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -69,6 +70,37 @@ def task_and_channels(name: str) -> tuple[str, int]:
         if declared is not None:
             return declared
     return module.INFO.task, int(module.INFO.channels)
+
+
+@dataclass(frozen=True)
+class InputShape:
+    """What a built-in dataset feeds a model, known before conversion (:func:`input_shape`)."""
+
+    length: int
+    channels: int
+    task: str
+    n_outputs: int
+
+
+def input_shape(name: str, params: Mapping[str, Any]) -> InputShape:
+    """The model input of built-in dataset ``name`` under its extract settings ``params``
+    (the config's ``datasets.<name>.extract``): the module's ``input_length`` (a trace's
+    length, SPEECH's ``n_samples``, the EMG and S&P windows) and its ``INFO``. A dataset
+    given by format has its shape only once read (its converted store's attributes)."""
+    module = get(name)
+    if isinstance(module, CustomDataset):
+        raise ValueError(f"dataset {name!r} is given by format: its input shape is its converted store's")
+    info = module.INFO
+    return InputShape(int(module.input_length(params or {})), int(info.channels), info.task, info.n_outputs)
+
+
+def paper_instances(name: str) -> int:
+    """Instances the paper's extraction yields from built-in dataset ``name``'s real data
+    (the module's ``PAPER_INSTANCES``, REFERENCE.md section 2)."""
+    module = get(name)
+    if isinstance(module, CustomDataset):
+        raise ValueError(f"dataset {name!r} is given by format: its size is known only once converted")
+    return int(module.PAPER_INSTANCES)
 
 
 def is_custom(name: str) -> bool:
@@ -139,6 +171,6 @@ def register_config(config: Mapping[str, Any]) -> list[str]:
     return custom
 
 
-__all__ = ["REGISTRY", "BUILTIN", "get", "title", "domain", "task_and_channels", "is_custom", "register", "register_config",
+__all__ = ["REGISTRY", "BUILTIN", "get", "title", "domain", "task_and_channels", "is_custom", "input_shape", "paper_instances", "InputShape", "register", "register_config",
            "expand_archives", "write_synthetic", "DataError",
            "DatasetInfo", "InstanceIndex", "RawChunk", "CustomDataset"]

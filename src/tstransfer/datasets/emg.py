@@ -67,6 +67,16 @@ def _settings(params: Mapping[str, Any]) -> tuple[list[int], int, int]:
     return channels, window, step
 
 
+# Instances the paper's extraction yields from the real data (windows of one constant label; REFERENCE.md section 2),
+# for estimates made before any conversion (tstransfer.cluster_budget).
+PAPER_INSTANCES = 32_438
+
+
+def input_length(params: Mapping[str, Any]) -> int:
+    """The model input's length: ``window`` samples."""
+    return _settings(params)[1]
+
+
 def raw_files(params: Mapping[str, Any]) -> list[str]:
     return [_file_name(params)]
 

@@ -45,6 +45,15 @@ STATIONS = "Stations"
 LABEL_ATTR = b"mag"
 LENGTH = 540
 
+# Instances the paper's extraction yields from the real data (the EQ group; REFERENCE.md section 2),
+# for estimates made before any conversion (tstransfer.cluster_budget).
+PAPER_INSTANCES = 629_095
+
+
+def input_length(params: Mapping[str, Any]) -> int:
+    """The model input's length: every trace's (the extract settings do not change it)."""
+    return LENGTH
+
 
 def raw_files(params: Mapping[str, Any]) -> list[str]:
     return [raw_file_name(params, FILE)]

@@ -60,6 +60,15 @@ FILTERED_GROUPS = ("test/events", "test2/events")
 LABEL_ATTR = b"magnitude"
 LENGTH = 1001
 
+# Instances the paper's extraction yields from the real data (the keep-list's events, duplicates removed; REFERENCE.md section 2),
+# for estimates made before any conversion (tstransfer.cluster_budget).
+PAPER_INSTANCES = 19_426
+
+
+def input_length(params: Mapping[str, Any]) -> int:
+    """The model input's length: every trace's (the extract settings do not change it)."""
+    return LENGTH
+
 
 def raw_files(params: Mapping[str, Any]) -> list[str]:
     return [raw_file_name(params, FILE)]

@@ -69,6 +69,16 @@ def _window(params: Mapping[str, Any]) -> int:
     return extract_setting(params, INFO.name, "window", int)
 
 
+# Instances the paper's extraction yields from the real data (windows of 50 closes; REFERENCE.md section 2),
+# for estimates made before any conversion (tstransfer.cluster_budget).
+PAPER_INSTANCES = 22_681
+
+
+def input_length(params: Mapping[str, Any]) -> int:
+    """The model input's length: ``window`` closes."""
+    return _window(params)
+
+
 def _date(value: Any) -> pd.Timestamp:
     date = pd.Timestamp(str(value))
     if pd.isna(date):  # '', 'nan' and 'NaT' parse as "no date"

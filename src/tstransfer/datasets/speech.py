@@ -89,6 +89,16 @@ def _settings(params: Mapping[str, Any]) -> tuple[int, int, int]:
     return rate, n_samples, noise_seed
 
 
+# Instances the paper's extraction yields from the real data (clips of the 35 words; REFERENCE.md section 2),
+# for estimates made before any conversion (tstransfer.cluster_budget).
+PAPER_INSTANCES = 105_829
+
+
+def input_length(params: Mapping[str, Any]) -> int:
+    """The model input's length: ``n_samples`` per clip."""
+    return _settings(params)[1]
+
+
 def _resampler(params: Mapping[str, Any]) -> str:
     """``resampler`` (optional): ``poly`` (default) or ``kaiser_best`` (:func:`resample`)."""
     return extract_setting(params, INFO.name, "resampler", one_of(RESAMPLERS), "poly")

@@ -62,6 +62,15 @@ NOISE = "noise"
 LABEL_COLUMN = "source_magnitude"
 LENGTH = 6000
 
+# Instances the paper's extraction yields from the real data (earthquakes of the current release; REFERENCE.md section 2),
+# for estimates made before any conversion (tstransfer.cluster_budget).
+PAPER_INSTANCES = 1_031_908
+
+
+def input_length(params: Mapping[str, Any]) -> int:
+    """The model input's length: every trace's (the extract settings do not change it)."""
+    return LENGTH
+
 # The STEAD metadata columns, in the order of the released tables.
 METADATA_COLUMNS = (
     "network_code", "receiver_code", "receiver_type", "receiver_latitude",
