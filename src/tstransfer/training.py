@@ -6,9 +6,8 @@ ReduceLROnPlateau and EarlyStopping with best-weight restoration, all parameteri
 the config's ``training:`` mapping.
 
 Why the schedule is not Keras's own callbacks: the whole training state has to go into
-a checkpoint after every epoch (so that a job killed at any moment resumes and ends with
-the result of an uninterrupted run), and Keras callbacks keep their state in private
-attributes. The two rules are therefore re-implemented here with exactly the semantics of
+the checkpoint (so that a killed job resumes and ends with an uninterrupted run's result),
+and Keras callbacks keep their state in private attributes. The two rules are therefore re-implemented here with exactly the semantics of
 ``keras.callbacks.ReduceLROnPlateau`` and ``keras.callbacks.EarlyStopping`` in Keras 3.15
 (monitor ``val_loss``, or what ``training.monitor`` names, mode min, comparisons in
 float32, ReduceLROnPlateau ``min_delta`` 1e-4 and cooldown 0, EarlyStopping ``min_delta``
@@ -19,9 +18,9 @@ All epochs of a job run in ONE ``model.fit`` call over ``Feed.training_dataset``
 per epoch would cost ~0.1 s of Keras set-up each time, over 10 % of a short epoch); the
 per-epoch work (validation, schedule, history, checkpoint) runs in an epoch-end callback.
 
-Validation loss and metric come from one prediction pass over the whole validation set
-(streamed when it is large); the loss is computed from those predictions the way Keras
-computes it (MSE, or clipped cross-entropy, plus the model's regularisation losses).
+Validation loss and metric come from one prediction pass over the validation set (streamed
+when large); the loss is computed from it as Keras does (MSE, or clipped cross-entropy,
+plus the model's regularisation losses).
 
 Determinism: the training order is a function of (seed, epoch) (see ``Feed.epoch_order``),
 Keras/NumPy/TF global seeds are set from the seed once (re-seeding every epoch would make
@@ -33,8 +32,6 @@ variable (including those seed generators' states) and every optimizer variable.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import math
 import time
@@ -45,15 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from .checkpoint import CHECKPOINT_DIR, CHECKPOINT_FILE, fingerprint, load_checkpoint, save_checkpoint
-from .checkpoint import remove_checkpoint  # re-exported: jobs.py imports it from here
-
-# How often (seconds of wall time, at an epoch's end) a job rewrites its checkpoint
-# (config training.checkpoint_interval_s): a job killed at the time limit repeats at most
-# this much training, and a job of short epochs (the demo's, a GPU's) no longer pays a
-# checkpoint write for every epoch.
-CHECKPOINT_INTERVAL_S = 30.0
-from .fsutil import atomic_path
+from .checkpoint import (CHECKPOINT_DIR, CHECKPOINT_FILE, CHECKPOINT_INTERVAL_S, fingerprint, load_checkpoint,
+                         remove_checkpoint, save_checkpoint, write_history)  # remove_checkpoint: jobs.py imports it from here
 from .budget import MONITORS, monitored_value
 from .metrics import METRIC_FOR_TASK, convergence_rate, mae, weighted_f1
 from .protocol import job_switches, monitors_accuracy, recorded
@@ -231,17 +221,6 @@ HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_metric", "val_accurac
                    "learning_rate", "epoch_seconds"]
 
 
-def _write_history(path: Path, history: Mapping[str, list]) -> None:
-    columns = [c for c in HISTORY_COLUMNS if c in history]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for row in zip(*(history[c] for c in columns)):
-        writer.writerow([repr(float(v)) if isinstance(v, float) else v for v in row])
-    with atomic_path(path) as tmp:
-        tmp.write_text(buffer.getvalue())
-
-
 def epoch_line(row: Mapping[str, float], *, max_epochs: int, metric: str, best: bool) -> str:
     """The training log's line for one epoch, for a person following a job::
 
@@ -406,16 +385,9 @@ class EpochLoop:
             state.finished = True
 
     def checkpoint(self) -> None:
-        """history.csv, rewritten atomically after every epoch; the checkpoint, rewritten
-        atomically once ``checkpoint_interval_s`` have passed since the last one, and when
-        training is over.
-
-        Resuming is exact from any epoch's checkpoint (the data order is a function of
-        (seed, epoch), the state and every variable are in it), so the interval only bounds
-        the work a killed job repeats; writing every epoch cost a demo fine-tuning job
-        0.1 s, a tenth of its fixed cost (bench/job_fixed_cost.py).
-        """
-        _write_history(self.history_path, self.state.history)
+        """history.csv after every epoch; the checkpoint when ``checkpoint_interval_s``
+        have passed since the last one (:data:`CHECKPOINT_INTERVAL_S`), and at the end."""
+        write_history(self.history_path, self.state.history, HISTORY_COLUMNS)
         now = time.monotonic()
         if self.should_stop() or now - self._last_checkpoint >= self.checkpoint_interval:
             save_checkpoint(self.checkpoint_path, self.model, self.optimizer, self.best_weights,
@@ -476,13 +448,10 @@ def train(
     also records the test metric, and the convergence rate is the test curve's; with
     ``monitor_val_acc`` a classification run monitors validation accuracy (mode max)
     instead of validation loss. ``loss``: ``"mse"`` or ``"crossentropy"`` (default: by
-    task). ``out_dir`` receives
-    ``history.csv`` (rewritten atomically after each epoch) and ``checkpoint/state.npz``
-    (rewritten atomically after an epoch when ``training.checkpoint_interval_s`` have passed
-    since the last one, and when training ends; a later call with the same job resumes
-    from it; :func:`tstransfer.checkpoint.remove_checkpoint` deletes it).
-    ``epoch_end_hook(epochs_done, history)`` runs after each epoch's history (and
-    checkpoint, when one is due) is on disk.
+    task). ``out_dir`` receives ``history.csv`` (after each epoch) and
+    ``checkpoint/state.npz`` (:meth:`EpochLoop.checkpoint`; a later call with the same job
+    resumes from it), both written atomically. ``epoch_end_hook(epochs_done, history)``
+    runs after each epoch's history (and checkpoint, when one is due) is on disk.
 
     Returns a :class:`TrainResult`; the model is left holding the best epoch's weights.
     A non-finite training or validation loss stops training with status ``diverged``.
