@@ -2,8 +2,8 @@
 
     python bench/job_fixed_cost.py [--results results] [--repeats 5] [--src SRC ...]
 
-Runs one demo fine-tuning job (the first MagNet cell of a finished demo, by default
-``results/``: its store, subset and selected pretrained model) ``--repeats`` times the
+Runs one demo fine-tuning job (the first ``--arch`` cell of a finished run, by default
+the demo's ``results/``: its store, subset and selected pretrained model) ``--repeats`` times the
 way the workflow runs it: ``python -m tstransfer.cli finetune ...`` as a fresh client
 process, served by a job server (``tstransfer.jobserver``) that imported TensorFlow
 beforehand. The server's children run the job through :func:`timed_job`, which stamps
@@ -19,11 +19,13 @@ the phases of the job (wrapping the package's own functions, so the job is uncha
     epochs: validation      the per-epoch evaluation on the validation split
     epochs: checkpoint      the per-epoch history.csv and checkpoint writes
     epochs: other           the rest of the epoch callbacks (LR schedule, logging)
+    epochs: between         Keras between one epoch's end and the next one's start
+    fit teardown            model.fit after the last epoch's end (the input pipeline's end)
     evaluation              best weights restored, test split evaluated
     result writing          result.json, checkpoint removal
-    client + exit           everything the client's wall time holds beyond the child:
-                            Python start, CLI parsing, the socket hand-over, the
-                            child's exit and the server noticing it
+    client -> fork          the client's Python start, CLI parsing, the socket hand-over
+                            and the fork
+    child exit -> client exit   the server noticing the child's end, the client's exit
 
 It prints the median of each phase, its share of the client's wall time, and the
 job's "fixed cost" as ``bench/demo_time.py`` and the issue count it (wall minus the
@@ -46,11 +48,14 @@ import time
 from pathlib import Path
 
 PHASES = (
-    "fork -> job code", "model build", "data load", "fit set-up", "epochs: training",
-    "epochs: validation", "epochs: checkpoint", "epochs: other", "evaluation", "result writing",
-    "client + exit",
+    "client -> fork", "fork -> job code", "model build", "data load", "fit set-up", "epochs: training",
+    "epochs: validation", "epochs: checkpoint", "epochs: other", "epochs: between", "fit teardown",
+    "evaluation", "result writing",
+    "child exit -> client exit",
 )
 TIMINGS_ENV = "BENCH_JOB_PHASES"  # where the child writes its phase stamps
+SAME = ("status", "best_epoch", "last_epoch", "val_metric", "test_metric", "history")
+ORIGINAL: dict = {}  # the finished run's result.json of the cell timed here
 
 
 # ----------------------------------------------------------------- in the server's child
@@ -88,12 +93,11 @@ def timed_job(argv: list[str]) -> int:
     _wrap(training.EpochLoop, "checkpoint", spans, "epochs: checkpoint")
     _wrap(training.EpochLoop, "end_epoch", spans, "end_epoch")
     _wrap(training.EpochLoop, "result", spans, "evaluation")
-    first_epoch: list[float] = []
+    first_epoch: list[float] = []  # every epoch's begin, in fact
     begin = training.EpochLoop.begin_epoch
 
     def begin_epoch(self, epoch, logs=None):
-        if not first_epoch:
-            first_epoch.append(time.perf_counter())
+        first_epoch.append(time.perf_counter())
         return begin(self, epoch, logs)
 
     training.EpochLoop.begin_epoch = begin_epoch
@@ -106,6 +110,8 @@ def timed_job(argv: list[str]) -> int:
     def first(label: str) -> tuple[float, float]:
         return next((start, end) for name, start, end in spans if name == label)
 
+    ends = [end for name, _, end in spans if name == "end_epoch"]
+    between = sum(b - e for e, b in zip(ends, first_epoch[1:]))  # Keras between two epochs
     run_start, run_end = first("run")
     fit_start, fit_end = first("fit")
     end_epochs = total("end_epoch")
@@ -115,7 +121,9 @@ def timed_job(argv: list[str]) -> int:
         "model build": total("model") + total("attrs"),
         "data load": total("data load"),
         "fit set-up": first_epoch[0] - fit_start,
-        "epochs: training": epochs_wall - end_epochs,
+        "epochs: training": epochs_wall - end_epochs - between - (fit_end - ends[-1]),
+        "epochs: between": between,
+        "fit teardown": fit_end - ends[-1],
         "epochs: validation": total("epochs: validation"),
         "epochs: checkpoint": total("epochs: checkpoint"),
         "epochs: other": end_epochs - total("epochs: validation") - total("epochs: checkpoint"),
@@ -125,6 +133,7 @@ def timed_job(argv: list[str]) -> int:
         - (total("model") + total("attrs") + total("data load") + (fit_end - fit_start)
            + total("evaluation") + total("result writing")),
         "child": (wall_entered - forked) + (done - entered),
+        "forked": forked,
     }
     new_modules = sorted(set(sys.modules) - imported_before)
     Path(os.environ[TIMINGS_ENV]).write_text(json.dumps({**phases, "new_modules": new_modules}))
@@ -132,20 +141,23 @@ def timed_job(argv: list[str]) -> int:
 
 
 # ----------------------------------------------------------------- the driver
-def _job_command(results: Path, out: Path) -> list[str]:
-    """The CLI command of the demo's first MagNet fine-tuning cell, as the rule has it."""
-    cells = sorted((results / "finetune" / "magnet").glob("*/*/1k5/run*/omega*/result.json"))
+def _job_command(results: Path, out: Path, arch: str) -> list[str]:
+    """The CLI command of a finished run's first fine-tuning cell of ``arch`` (sorted by
+    path), as the rule has it."""
+    cells = sorted((results / "finetune" / arch).glob("*/*/*/run*/omega*/result.json"))
     if not cells:
-        sys.exit(f"error: {results}: no finished MagNet fine-tuning cell (run `make demo` first)")
+        sys.exit(f"error: {results}: no finished {arch} fine-tuning cell (run `make demo` first)")
     cell = json.loads(cells[0].read_text())
-    source, target, run, omega = cell["source"], cell["target"], cell["run"], cell["omega"]
+    global ORIGINAL
+    ORIGINAL = cell
+    source, target, variant, run = cell["source"], cell["target"], cell["variant"], cell["run"]
     return [
         "finetune", "--spec", json.dumps(cell["config"], sort_keys=True, separators=(",", ":")),
-        "--arch", "magnet", "--source", source, "--target", target, "--variant", "1k5",
-        "--run", str(run), "--omega", str(omega), "--out", str(out),
-        "--pretrained", str(results / "pretrain" / "magnet" / source / "selected" / "model.keras"),
+        "--arch", arch, "--source", source, "--target", target, "--variant", variant,
+        "--run", str(run), "--omega", str(cell["omega"]), "--out", str(out),
+        "--pretrained", str(results / "pretrain" / arch / source / "selected" / "model.keras"),
         "--store", str(results / "data" / f"{target}.zarr"),
-        "--subset", str(results / "data" / "subsets" / target / "1k5" / f"run{run}.npz"),
+        "--subset", str(results / "data" / "subsets" / target / variant / f"run{run}.npz"),
     ]
 
 
@@ -171,7 +183,7 @@ def _one_run(src: Path, socket_path: str, command: list[str], out: Path, scratch
                **{TIMINGS_ENV: str(phases_file)})
     if out.exists():
         subprocess.run(["rm", "-rf", str(out)], check=True)
-    started = time.perf_counter()
+    started, launched = time.perf_counter(), time.time()
     done = subprocess.run([sys.executable, "-m", "tstransfer.cli", *command], env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wall = time.perf_counter() - started
@@ -179,9 +191,16 @@ def _one_run(src: Path, socket_path: str, command: list[str], out: Path, scratch
         sys.exit(f"error: the job failed with {src}:\n{done.stdout[-2000:]}")
     phases = json.loads(phases_file.read_text())
     new_modules = phases.pop("new_modules")
-    timings = json.loads((out / "result.json").read_text())["timings"]
-    phases["client + exit"] = wall - phases.pop("child")
+    result = json.loads((out / "result.json").read_text())
+    timings = result["timings"]
+    # the job timed here must be the run's own: the same metrics, epoch for epoch
+    same = all(result[key] == ORIGINAL[key] for key in SAME if key != "history") and all(
+        result["history"][c] == ORIGINAL["history"][c] for c in ("train_loss", "val_loss", "val_metric"))
+    to_fork = phases.pop("forked") - launched
+    phases["client -> fork"] = to_fork
+    phases["child exit -> client exit"] = wall - to_fork - phases.pop("child")
     phases["wall"] = wall
+    phases["same"] = float(same)
     phases["fixed (wall - training - evaluation)"] = wall - timings["training"] - timings["evaluation"]
     return phases, new_modules
 
@@ -190,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--results", type=Path, default=Path("results"), help="a finished demo's results")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--arch", default="magnet", help="architecture of the cell (the demo's: magnet)")
     parser.add_argument("--src", type=Path, action="append",
                         help="source tree(s) of the package to compare (default: this checkout's src)")
     args = parser.parse_args(argv)
@@ -199,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     imported: dict[Path, list[str]] = {}
     with tempfile.TemporaryDirectory(prefix="job-fixed-cost-") as tmp:
         scratch = Path(tmp)
-        command = _job_command(results, scratch / "out")
+        command = _job_command(results, scratch / "out", args.arch)
         servers = {src: (_start_server(src, str(scratch / f"s{i}.sock"), str(scratch / f"s{i}.log")),
                          str(scratch / f"s{i}.sock")) for i, src in enumerate(sources)}
         try:
@@ -223,6 +243,10 @@ def main(argv: list[str] | None = None) -> None:
             wall = statistics.median(r["wall"] for r in rows[src])
             line += f"{value:>22.3f}{value / wall:>7.0%}"
         print(line)
+    for src in sources:
+        same = all(r["same"] for r in rows[src])
+        print(f"same metrics as the finished run's, every run ({src.parent.name}/{src.name}): "
+              f"{'yes' if same else 'NO'}")
     for src in sources:
         packages = sorted({name.split(".")[0] for name in imported[src]})
         print(f"modules a job imports that the server had not ({src.parent.name}/{src.name}): "

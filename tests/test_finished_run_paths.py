@@ -231,3 +231,25 @@ def test_transfer_run_twice_trains_nothing_the_second_time(finished_run, tmp_pat
     # other settings are other jobs: the same call with 2 epochs would train again
     with pytest.raises(AssertionError, match="transfer ran a job again"):
         cli.main([*argv[:-1], "2"])
+
+
+# --------------------------------------------------------------------------- bench/job_fixed_cost.py
+def test_the_fixed_cost_bench_times_a_cell_of_the_run_phase_by_phase(finished_run):
+    """bench/job_fixed_cost.py reruns one of the run's fine-tuning cells through a job
+    server, gets the run's own metrics back, and its phases add up to the job's wall time."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "job_fixed_cost.py"), "--results", str(finished_run / "results"),
+         "--repeats", "1", "--arch", "convnetquake_ingv"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    values = {}
+    for line in done.stdout.splitlines():
+        if match := re.fullmatch(r"(\S.*?)\s+(\d+\.\d{3})\s+\d+%", line):
+            values[match[1]] = float(match[2])
+    phases = [p for p in values if p not in ("wall", "fixed (wall - training - evaluation)")]
+    assert {"client -> fork", "model build", "epochs: training", "epochs: validation", "evaluation",
+            "unaccounted in job"} <= set(phases)
+    assert sum(values[p] for p in phases) == pytest.approx(values["wall"], abs=0.05)
+    assert 0 < values["fixed (wall - training - evaluation)"] < values["wall"]
+    assert re.search(r"same metrics as the finished run's, every run \(.*\): yes", done.stdout)
