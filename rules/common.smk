@@ -366,8 +366,8 @@ def cli_args(kind, wildcards):
     """
     dataset, flags, folder = _CLI_FIELDS[kind]
     parts = [f"--spec {_SPECS[kind, wildcards.arch, wildcards[dataset]]}"]
-    parts += [flag + shlex.quote(wildcards[wildcard]) for flag, wildcard in flags]
-    parts.append("--out " + shlex.quote(folder.format(**wildcards)))
+    parts += [f"{flag}{shlex.quote(wildcards[wildcard])}" for flag, wildcard in flags]
+    parts.append(f"--out {shlex.quote(folder.format(**wildcards))}")
     return " ".join(parts)
 
 
