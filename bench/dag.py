@@ -1,6 +1,6 @@
 """Dry-run time of the paper's DAG against a bare DAG of the same shape.
 
-    python bench/dag.py [--repeats 3] [--scale 1 2] [--directives group log ...]
+    python bench/dag.py [--repeats 3] [--scale 1 2] [--directives group log ...] [--leave-out log ...]
 
 For each grid scale (1 = the paper: 240 pretraining, 24 selection, 336 referent, 16,800
 fine-tuning jobs; 2 = twice the runs), it times ``snakemake -n`` of this workflow with
@@ -11,7 +11,11 @@ rules carry (log, benchmark, conda, resources, wildcard_constraints, a params fu
 Snakemake evaluates each of them for every job, so together they set the floor of a
 workflow that has them. At the first scale each directive is also timed alone on the
 bare Snakefile, to show its own share; so is `group`, which our rules no longer carry
-(packing is `--groups` on the command line, README) and the floor leaves out.
+(packing is `--groups` on the command line, README) and the floor leaves out, and the
+floor less each of ``--leave-out`` (default log, benchmark): what the floor would be
+without that directive. "gc" is the Snakefile's collector threshold (not a directive, a
+setting of the Snakemake process): the bare DAG runs with Python's default, the floor
+with ours, so that ours / floor compares like with like.
 
 Prints the medians of ``--repeats`` runs of each and their ratios, all measured in the
 same run, in turns, so load on the machine affects all alike; wall seconds, and CPU
@@ -77,7 +81,11 @@ DIRECTIVES = {
     "resources": "runtime, mem_mb (and gpu on the training rules)",
     "constraints": "wildcard_constraints: the config's names as alternatives, digits",
     "params": "one function of the wildcards on the training rules, in the shell command",
+    "gc": "not a directive: the Snakefile's gc.set_threshold(50_000) (fewer collector scans)",
 }
+# The line the Snakefile runs, which "gc" adds to the bare Snakefile: the bare DAG is
+# timed with Python's default threshold, the floor with ours.
+GC_LINE = "gc.set_threshold(50_000)"
 # Timed alone, left out of the floor: what rules/*.smk do not carry.
 NOT_OURS = frozenset({"group"})
 _CONSTRAINTS = """
@@ -100,6 +108,8 @@ def bare_snakefile(directives=frozenset()) -> str:
     if unknown:
         raise ValueError(f"unknown directives {sorted(unknown)}")
     text = _BARE_HEAD
+    if "gc" in directives:
+        text = f"import gc\n{GC_LINE}\n" + text
     if "constraints" in directives:
         text += _CONSTRAINTS
     for name, inputs, outputs, trains in _BARE_RULES:
@@ -207,7 +217,12 @@ def main() -> None:
     parser.add_argument("--scale", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--directives", nargs="*", default=list(DIRECTIVES), choices=list(DIRECTIVES),
                         help="each timed alone on the bare Snakefile at the first scale (none: skip)")
+    parser.add_argument("--leave-out", nargs="*", default=["log", "benchmark"],
+                        choices=sorted(set(DIRECTIVES) - NOT_OURS),
+                        help="each left out of the floor at the first scale (none: skip)")
     args = parser.parse_args()
+    if GC_LINE not in (ROOT / "Snakefile").read_text():
+        raise SystemExit(f"the Snakefile no longer runs {GC_LINE}: update GC_LINE")
     for scale in args.scale:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
@@ -218,6 +233,9 @@ def main() -> None:
             singles = []
             if scale == args.scale[0]:
                 singles = [Variant(tmp, name, config, directives={name}) for name in args.directives]
+                singles += [Variant(tmp, f"floor-{name}", config,
+                                    directives=frozenset(DIRECTIVES) - NOT_OURS - {name})
+                            for name in args.leave_out]
             jobs = {variant.name: variant.jobs() for variant in (bare, floor, ours)}
             if jobs["floor"] != jobs["bare"]:
                 raise SystemExit(f"the bare Snakefile with directives has {jobs['floor']} jobs, "
@@ -238,10 +256,14 @@ def main() -> None:
                 print(f"  {'':14} {'wall s':>7} {'cpu s':>7} {'vs bare: wall':>13} {'cpu':>5}")
                 for variant in [bare, *singles, floor]:
                     label = {"bare": "bare", "floor": "all (floor)"}.get(variant.name, "+ " + variant.name)
+                    note = DIRECTIVES.get(variant.name, "")
+                    if variant.name.startswith("floor-"):
+                        label = "floor - " + variant.name.removeprefix("floor-")
+                        note = "the floor without it"
                     print(f"  {label:14} {variant.wall:>7.1f} {variant.cpu:>7.1f} "
                           f"{variant.wall / bare.wall - 1:>+13.0%} {variant.cpu / bare.cpu - 1:>+5.0%}  "
-                          f"{DIRECTIVES.get(variant.name, '')}")
-                print(f"\nfloor = bare + all of them but {', '.join(sorted(NOT_OURS))}; "
+                          f"{note}")
+                print(f"\nfloor = bare + all of them but {', '.join(sorted(NOT_OURS))} (gc included); "
                       "ratios of medians, wall (cpu)")
                 print(f"{'grid':>6} {'jobs':>7} {'bare jobs':>9} {'bare s':>7} {'floor s':>7} {'ours s':>7} "
                       f"{'ours/bare':>13} {'ours/floor':>13} {'ms/job':>7}")
