@@ -250,6 +250,7 @@ class Feed:
         repeat = self.model_channels // self.channels
         use_stream_max = self.use_stream_max
 
+        @tf.autograph.experimental.do_not_convert  # see _in_memory_batches
         def model_inputs(x, stream_max, targets):
             if repeat != 1:  # a 1-channel target fed to a 3-channel model
                 x = tf.tile(x, [1, 1, repeat])
@@ -271,14 +272,20 @@ class Feed:
         stream_max = tf.constant(self.train.stream_max.reshape(-1, 1))
         targets = tf.constant(self.targets(self.train.labels))
 
+        # The pipeline's functions branch on Python values only, so AutoGraph has nothing
+        # to convert; left on, converting them was most of a forked job's 0.1 s of set-up
+        # (its first use in a process: source parsing, transforming, compiling).
+        @tf.autograph.experimental.do_not_convert
         def gather(rows):
             return model_inputs(
                 tf.gather(waveform, rows), tf.gather(stream_max, rows), tf.gather(targets, rows)
             )
 
-        dataset = tf.data.Dataset.from_tensor_slices(orders.astype(np.int64)).flat_map(
-            lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=drop)
-        )
+        @tf.autograph.experimental.do_not_convert
+        def epoch_batches(order):
+            return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=drop)
+
+        dataset = tf.data.Dataset.from_tensor_slices(orders.astype(np.int64)).flat_map(epoch_batches)
         return dataset.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     def _streamed_batches(self, epochs: range):
@@ -305,7 +312,8 @@ class Feed:
         dataset = tf.data.Dataset.from_generator(
             lambda: read_ahead(blocks(), 2, name="feed-reader"), output_signature=signature
         ).flat_map(
-            lambda *block: tf.data.Dataset.from_tensor_slices(block).batch(batch_size, drop_remainder=drop)
+            tf.autograph.experimental.do_not_convert(
+                lambda *block: tf.data.Dataset.from_tensor_slices(block).batch(batch_size, drop_remainder=drop))
         )
         return dataset.map(model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
