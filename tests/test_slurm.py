@@ -174,7 +174,10 @@ def slow_job_dir(tmp_path_factory, bare_env):
     enough (SLOW_EPOCHS) to be interrupted mid-way."""
     workdir = tmp_path_factory.mktemp("fault")
     config = tiny_config()
-    config["training"].update(max_epochs=SLOW_EPOCHS, batch_size=2, early_stopping={"patience": 1000})
+    # a checkpoint after every epoch (the default is every 30 s), so that a job cancelled
+    # after its third epoch has one to resume from
+    config["training"].update(max_epochs=SLOW_EPOCHS, batch_size=2, early_stopping={"patience": 1000},
+                              checkpoint_interval_s=0)
     config["training"]["reduce_lr"]["patience"] = 1000
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     snakemake(workdir, bare_env, "--cores", "2", *(f"results/data/subsets/emg/1k5/run{r}.npz" for r in (0, 1)))
