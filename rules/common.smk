@@ -364,25 +364,15 @@ def cli_args(kind, wildcards):
     Snakemake's floor (bench/dag.py): each extra input function or param is evaluated
     for every one of the 17,000 jobs.
     """
-    dataset, flags, folder = _CLI_FIELDS[kind]
-    parts = [f"--spec {_SPECS[kind, wildcards.arch, wildcards[dataset]]}"]
-    parts += [f"{flag}{shlex.quote(wildcards[wildcard])}" for flag, wildcard in flags]
-    parts.append(f"--out {shlex.quote(folder.format(**wildcards))}")
+    record = plan.KINDS[kind]
+    dataset = wildcards[record.field(record.dataset).wildcard]
+    parts = [f"--spec {_SPECS[kind, wildcards.arch, dataset]}"]
+    parts += [
+        f"--{field.name.replace('_', '-')} {shlex.quote(str(wildcards[field.wildcard]))}"
+        for field in record.identity
+    ]
+    parts.append(f"--out {shlex.quote(record.folder.format(**wildcards))}")
     return " ".join(parts)
-
-
-# Per training kind, what cli_args reads of plan.KINDS once rather than per job: the
-# wildcard naming the job's dataset, each identity field's "--flag " and wildcard, and
-# the folder pattern.
-_CLI_FIELDS = {
-    kind: (
-        record.field(record.dataset).wildcard,
-        [(f"--{f.name.replace('_', '-')} ", f.wildcard) for f in record.identity],
-        record.folder,
-    )
-    for kind, record in plan.KINDS.items()
-    if record.trains
-}
 
 
 # ----------------------------------------------------------------------------- targets
