@@ -55,7 +55,6 @@ PHASES = (
 )
 TIMINGS_ENV = "BENCH_JOB_PHASES"  # where the child writes its phase stamps
 SAME = ("status", "best_epoch", "last_epoch", "val_metric", "test_metric", "history")
-ORIGINAL: dict = {}  # the finished run's result.json of the cell timed here
 
 
 # ----------------------------------------------------------------- in the server's child
@@ -141,17 +140,15 @@ def timed_job(argv: list[str]) -> int:
 
 
 # ----------------------------------------------------------------- the driver
-def _job_command(results: Path, out: Path, arch: str) -> list[str]:
+def _job_command(results: Path, out: Path, arch: str) -> tuple[dict, list[str]]:
     """The CLI command of a finished run's first fine-tuning cell of ``arch`` (sorted by
-    path), as the rule has it."""
+    path), as the rule has it, with that cell's result.json: ``(result, command)``."""
     cells = sorted((results / "finetune" / arch).glob("*/*/*/run*/omega*/result.json"))
     if not cells:
         sys.exit(f"error: {results}: no finished {arch} fine-tuning cell (run `make demo` first)")
     cell = json.loads(cells[0].read_text())
-    global ORIGINAL
-    ORIGINAL = cell
     source, target, variant, run = cell["source"], cell["target"], cell["variant"], cell["run"]
-    return [
+    return cell, [
         "finetune", "--spec", json.dumps(cell["config"], sort_keys=True, separators=(",", ":")),
         "--arch", arch, "--source", source, "--target", target, "--variant", variant,
         "--run", str(run), "--omega", str(cell["omega"]), "--out", str(out),
@@ -177,7 +174,8 @@ def _start_server(src: Path, socket_path: str, log_path: str) -> subprocess.Pope
     return server
 
 
-def _one_run(src: Path, socket_path: str, command: list[str], out: Path, scratch: Path) -> dict[str, float]:
+def _one_run(src: Path, socket_path: str, command: list[str], original: dict, out: Path,
+             scratch: Path) -> tuple[dict[str, float], list[str]]:
     phases_file = scratch / "phases.json"
     env = dict(os.environ, PYTHONPATH=str(src), TSTRANSFER_JOBSERVER=socket_path,
                **{TIMINGS_ENV: str(phases_file)})
@@ -194,8 +192,8 @@ def _one_run(src: Path, socket_path: str, command: list[str], out: Path, scratch
     result = json.loads((out / "result.json").read_text())
     timings = result["timings"]
     # the job timed here must be the run's own: the same metrics, epoch for epoch
-    same = all(result[key] == ORIGINAL[key] for key in SAME if key != "history") and all(
-        result["history"][c] == ORIGINAL["history"][c] for c in ("train_loss", "val_loss", "val_metric"))
+    same = all(result[key] == original[key] for key in SAME if key != "history") and all(
+        result["history"][c] == original["history"][c] for c in ("train_loss", "val_loss", "val_metric"))
     to_fork = phases.pop("forked") - launched
     phases["client -> fork"] = to_fork
     phases["child exit -> client exit"] = wall - to_fork - phases.pop("child")
@@ -219,13 +217,14 @@ def main(argv: list[str] | None = None) -> None:
     imported: dict[Path, list[str]] = {}
     with tempfile.TemporaryDirectory(prefix="job-fixed-cost-") as tmp:
         scratch = Path(tmp)
-        command = _job_command(results, scratch / "out", args.arch)
+        original, command = _job_command(results, scratch / "out", args.arch)
         servers = {src: (_start_server(src, str(scratch / f"s{i}.sock"), str(scratch / f"s{i}.log")),
                          str(scratch / f"s{i}.sock")) for i, src in enumerate(sources)}
         try:
             for _ in range(args.repeats):
                 for src in sources:  # in turns: load on the machine falls on all alike
-                    phases, imported[src] = _one_run(src, servers[src][1], command, scratch / "out", scratch)
+                    phases, imported[src] = _one_run(src, servers[src][1], command, original, scratch / "out",
+                                                    scratch)
                     rows[src].append(phases)
         finally:
             for server, _ in servers.values():
