@@ -241,6 +241,51 @@ def test_monitor_train_loss_picks_the_best_weights_by_training_loss(stores, tmp_
         run_training(stores, "classification", tmp_path / "bad", config=config)
 
 
+def batchnorm_model(length: int, channels: int, n_outputs: int, seed: int):
+    """Conv -> BatchNormalization -> pooling -> head, FCN's pattern at toy size."""
+    import keras
+
+    waveform = keras.Input((length, channels), name="waveform")
+    stream = keras.Input((1,), name="stream_max")
+    x = keras.layers.Conv1D(8, 5, padding="same", name="conv",
+                            kernel_initializer=keras.initializers.GlorotUniform(seed))(waveform)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.Activation("relu")(x)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    x = keras.layers.Concatenate()([x, stream])
+    out = keras.layers.Dense(n_outputs, activation="softmax",
+                             kernel_initializer=keras.initializers.GlorotUniform(seed + 1))(x)
+    return keras.Model({"waveform": waveform, "stream_max": stream}, out)
+
+
+def test_recalibrate_batchnorm_gives_the_best_weights_the_training_sets_statistics(stores, tmp_path):
+    import keras
+
+    from tstransfer.training import train
+
+    runs = {}
+    for recalibrated in (False, True):
+        config = base_config(max_epochs=3)
+        config["training"]["recalibrate_batchnorm"] = recalibrated
+        config["training"]["early_stopping"]["patience"] = 100
+        feed = make_feed(stores, "classification", seed=5)
+        model = batchnorm_model(LENGTH, feed.model_channels, feed.n_outputs, seed=5)
+        result = train(model, keras.optimizers.Adam(learning_rate=0.01), feed, task="classification",
+                       config=config, out_dir=tmp_path / str(recalibrated), seed=5)
+        runs[recalibrated] = (result, model, feed)
+    (plain, _, _), (precise, model, feed) = runs[False], runs[True]
+    # training is the same: a training step never reads the moving statistics
+    assert plain.history["train_loss"] == precise.history["train_loss"]
+    assert plain.history["val_loss"] != precise.history["val_loss"]
+    # the model holds the best epoch's weights with that epoch's training-set statistics
+    train_inputs = list(feed.eval_batches("train"))
+    probe = keras.Model(model.inputs, model.get_layer("conv").output)
+    features = np.concatenate([keras.ops.convert_to_numpy(probe(batch)) for batch in train_inputs])
+    assert len(features) == len(feed.train)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.get_layer("bn").moving_mean),
+                               features.mean(axis=(0, 1)), rtol=1e-4, atol=1e-5)
+
+
 def test_full_training_split_uses_store_mask_and_streams_every_instance_once(stores):
     import zarr
 

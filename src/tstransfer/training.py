@@ -44,6 +44,7 @@ import numpy as np
 
 from .checkpoint import (CHECKPOINT_DIR, CHECKPOINT_FILE, CHECKPOINT_INTERVAL_S, fingerprint, load_checkpoint,
                          remove_checkpoint, save_checkpoint, write_history)  # remove_checkpoint: jobs.py imports it from here
+from . import precise_bn
 from .budget import MONITORS, monitored_value
 from .metrics import METRIC_FOR_TASK, convergence_rate, mae, weighted_f1
 from .protocol import job_switches, monitors_accuracy, recorded
@@ -281,6 +282,7 @@ class EpochLoop:
         self.reduce_lr = training["reduce_lr"]
         self.early_stopping = training["early_stopping"]
         self.max_epochs = int(training["max_epochs"])
+        self.recalibrate_batchnorm = bool(training.get("recalibrate_batchnorm", False))
         self.checkpoint_path = out_dir / CHECKPOINT_DIR / CHECKPOINT_FILE
         self.checkpoint_interval = float(training.get("checkpoint_interval_s", CHECKPOINT_INTERVAL_S))
         self._last_checkpoint = time.monotonic()
@@ -340,6 +342,8 @@ class EpochLoop:
         if epoch != state.epoch:
             raise RuntimeError(f"epoch {epoch} ran but epoch {state.epoch} was expected")
         train_loss = float(logs["loss"])
+        if self.recalibrate_batchnorm:  # before validation and the best-weights snapshot
+            precise_bn.recalibrate(self.model, self.feed.eval_batches("train"))
         row = self.validate(epoch, train_loss)
         for column in state.history:
             state.history[column].append(row[column])
