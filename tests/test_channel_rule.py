@@ -14,7 +14,7 @@ from tstransfer.channels import adapt_channels, repeat_channels, source_model_in
 from tstransfer.models import build_model, input_kernels, transferable_layers
 from tstransfer.transfer import transfer_weights
 
-ARCHS = ("convnetquake_ingv", "magnet", "mlstm_fcn", "tcn")
+ARCHS = ("convnetquake_ingv", "magnet", "mlstm_fcn", "tcn", "fcn")
 
 
 def correlate(x, kernel):

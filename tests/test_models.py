@@ -16,7 +16,7 @@ import pytest
 from tstransfer.models import ARCHITECTURES, build_model, input_kernels, transferable_layers
 from tstransfer.models.common import input_channels
 
-ARCHS = ("convnetquake_ingv", "magnet", "mlstm_fcn", "tcn")
+ARCHS = ("convnetquake_ingv", "magnet", "mlstm_fcn", "tcn", "fcn")
 LENGTHS = (50, 80, 540, 1001)
 
 
@@ -73,6 +73,13 @@ def expected_params(arch, length, channels, n_outputs, stream_max):
         first_block = conv_params(8, channels, 24) + conv_params(8, 24, 24) + conv_params(1, channels, 24)
         other_blocks = 8 * 2 * conv_params(8, 24, 24)
         return first_block + other_blocks + dense_params(24 + s, n_outputs)
+    if arch == "fcn":  # MLSTM-FCN's convolutional branch alone
+        return (
+            conv_params(8, channels, 128) + bn_params(128)
+            + conv_params(5, 128, 256) + bn_params(256)
+            + conv_params(3, 256, 128) + bn_params(128)
+            + dense_params(128 + s, n_outputs)
+        )
     raise AssertionError(arch)
 
 
@@ -97,7 +104,7 @@ def is_random(values):
     return values.size > 1 and np.unique(values).size > values.size // 2
 
 
-def test_registry_has_the_four_architectures():
+def test_registry_has_the_papers_four_architectures_and_fcn():
     assert set(ARCHITECTURES) == set(ARCHS)
     for module in ARCHITECTURES.values():
         assert callable(module.build) and callable(module.input_kernels)
@@ -191,7 +198,7 @@ def test_convnetquake_dataset_variants(dataset, initializer, l2):
 
 
 def test_other_architectures_ignore_the_dataset():
-    for arch in ("magnet", "mlstm_fcn", "tcn"):
+    for arch in ("magnet", "mlstm_fcn", "tcn", "fcn"):
         a = build_model(arch, length=50, channels=3, task="regression", n_outputs=1, stream_max=False,
                         dataset="sp500", seed=2)
         b = build_model(arch, length=50, channels=3, task="regression", n_outputs=1, stream_max=False, seed=2)
@@ -214,7 +221,7 @@ def test_transferable_layers(arch):
         # Exactly the Conv1D layers: not BN, squeeze-excite denses, LSTMs or dense layers.
         convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv1D)]
         assert layers == convs
-        assert len(layers) == {"convnetquake_ingv": 9, "magnet": 2, "mlstm_fcn": 3}[arch]
+        assert len(layers) == {"convnetquake_ingv": 9, "magnet": 2, "mlstm_fcn": 3, "fcn": 3}[arch]
         assert [v.shape for v in input_kernels(model, arch)] == [layers[0].kernel.shape]
         assert input_kernels(model, arch)[0].shape[1] == 3
 

@@ -13,7 +13,7 @@ from tstransfer.models.common import input_channels
 from tstransfer.optim import MultiplierAdam, make_optimizer
 from tstransfer.transfer import transfer_weights
 
-ARCHS = ("convnetquake_ingv", "magnet", "mlstm_fcn", "tcn")
+ARCHS = ("convnetquake_ingv", "magnet", "mlstm_fcn", "tcn", "fcn")
 
 
 def to_numpy(variable):

@@ -27,8 +27,18 @@ ARCHITECTURE_LABELS = {
     "magnet": "MagNet",
     "mlstm_fcn": "MLSTM FCN",
     "tcn": "TCN",
+    "fcn": "FCN",  # not the paper's: the real-data study's (models/fcn.py)
 }
 ARCHITECTURES = tuple(ARCHITECTURE_LABELS)
+PAPER_ARCHITECTURES = ("convnetquake_ingv", "magnet", "mlstm_fcn", "tcn")
+
+
+def architectures_shown(present) -> list[str]:
+    """The architectures a table lists: the paper's four always (as the paper's tables do,
+    empty where a run has none), and any other registered one that ``present`` holds, in
+    the registry's order."""
+    present = set(present)
+    return [arch for arch in ARCHITECTURES if arch in PAPER_ARCHITECTURES or arch in present]
 
 
 def __getattr__(name: str):
@@ -52,6 +62,6 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "ARCHITECTURE_LABELS", "ARCHITECTURES", "DATASETS", "DATASET_LABELS", "SEISMOLOGY",
+    "ARCHITECTURE_LABELS", "ARCHITECTURES", "PAPER_ARCHITECTURES", "architectures_shown", "DATASETS", "DATASET_LABELS", "SEISMOLOGY",
     "OTHER_DOMAINS",
 ]

@@ -199,7 +199,7 @@ def architecture_wins_table(table10: pd.DataFrame) -> Table:
     """Table 10: wins per architecture and domain group."""
     # The labels as the statistics wrote them: the other-domains row names the run's datasets.
     rows = list(dict.fromkeys(table10["label"]))
-    columns = [ARCH_LABELS[a] for a in stats.ARCHITECTURES]
+    columns = [ARCH_LABELS[a] for a in registry.architectures_shown(table10["arch"])]
     display = pd.DataFrame("", index=rows, columns=columns)
     for cell in table10.itertuples(index=False):
         display.loc[cell.label, ARCH_LABELS[cell.arch]] = f"{_pct(cell.win_pct)} ({cell.wins}/{cell.n})"
@@ -209,7 +209,8 @@ def architecture_wins_table(table10: pd.DataFrame) -> Table:
 def per_architecture_table(cells: pd.DataFrame, which: str, study: Study) -> Table:
     """Supplementary tables: per (architecture, source) row and target-variant column, 7 runs a cell."""
     columns = [_variant_column(t, v) for t in study.targets for v in study.variants]
-    rows = [f"{ARCH_LABELS[a]} [{dataset_label(s)}]" for s in study.sources for a in stats.ARCHITECTURES]
+    rows = [f"{ARCH_LABELS[a]} [{dataset_label(s)}]" for s in study.sources
+            for a in registry.architectures_shown(cells["arch"])]
     display = pd.DataFrame("-", index=rows, columns=columns)
     marks = pd.DataFrame("", index=rows, columns=columns)
     extras = pd.DataFrame("", index=rows, columns=columns)
@@ -247,7 +248,8 @@ def stream_max_table(table2: pd.DataFrame) -> Table:
 def figure8_table(figure8: pd.DataFrame) -> Table:
     """Figure 8's numbers: mean gain per architecture and fixed multiplier."""
     omegas = sorted(set(figure8["omega"]))
-    display = pd.DataFrame("", index=[f"{ARCH_LABELS[a]} ({w})" for w in ("performance", "convergence") for a in stats.ARCHITECTURES], columns=[f"{o:g}" for o in omegas])
+    display = pd.DataFrame("", index=[f"{ARCH_LABELS[a]} ({w})" for w in ("performance", "convergence")
+                                   for a in registry.architectures_shown(figure8["arch"])], columns=[f"{o:g}" for o in omegas])
     extras = pd.DataFrame("", index=display.index, columns=display.columns)
     for cell in figure8.itertuples(index=False):
         for which in ("performance", "convergence"):
@@ -358,7 +360,7 @@ def compare_with_published(
     mine = ours["table10"].set_index(["group", "arch"])
     pub = theirs["table10"].set_index(["group", "arch"])
     for group in stats.GROUP_ROWS:
-        for arch in stats.ARCHITECTURES:
+        for arch in registry.PAPER_ARCHITECTURES:
             rows.append(_count_row("wins_per_architecture", group, arch, mine.loc[(group, arch), "wins"], pub.loc[(group, arch), "wins"]))
     comparison = pd.DataFrame(rows)
     comparison["same_sign"] = np.sign(comparison["ours"]) == np.sign(comparison["published"])

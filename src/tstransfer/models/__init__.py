@@ -1,4 +1,5 @@
-"""The four architectures of the paper, one module each, registered in ARCHITECTURES.
+"""The four architectures of the paper, and FCN for the real-data study, one module each,
+registered in ARCHITECTURES.
 
 A new architecture is one module (the interface is described in
 :mod:`tstransfer.models.common`) plus one line in ``ARCHITECTURES`` and its label in
@@ -10,13 +11,14 @@ from __future__ import annotations
 
 import keras
 
-from tstransfer.models import common, convnetquake_ingv, magnet, mlstm_fcn, tcn
+from tstransfer.models import common, convnetquake_ingv, fcn, magnet, mlstm_fcn, tcn
 
 ARCHITECTURES = {
     "convnetquake_ingv": convnetquake_ingv,
     "magnet": magnet,
     "mlstm_fcn": mlstm_fcn,
     "tcn": tcn,
+    "fcn": fcn,
 }
 
 
