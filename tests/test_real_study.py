@@ -32,10 +32,10 @@ def test_real_study_config_uses_every_extracted_problem_and_passes_the_schema():
 
 def test_small_set_settings_are_on_for_the_real_study_and_off_for_the_paper():
     real = yaml.safe_load((ROOT / "config" / "real.yaml").read_text())["training"]
-    assert real["min_epoch_steps"] > 0 and real["monitor"] == "train_loss"
+    assert real["min_epoch_steps"] > 0 and real["monitor"] == "train_loss" and real["recalibrate_batchnorm"]
     for name in ("config.yaml", "demo.yaml"):
         training = yaml.safe_load((ROOT / "config" / name).read_text())["training"]
-        assert "min_epoch_steps" not in training and "monitor" not in training, name
+        assert not {"min_epoch_steps", "monitor", "recalibrate_batchnorm"} & set(training), name
 
 
 # The CI cut of `make study-real`: three of its problems (two classification, one
