@@ -173,3 +173,10 @@ def test_figures_of_several_runs_merge_into_one_estimate(config, tmp_path):
     assert merged.stdout == _command("--figures", tmp_path / "whole.json", cwd=tmp_path).stdout
     alone = _command("--figures", parts[0], cwd=tmp_path)  # the other architectures unmeasured
     assert alone.returncode == 2 and archs[1] in alone.stderr
+
+
+def test_an_architecture_without_cpu_rates_needs_measured_figures(config):
+    other = {**config, "architectures": ["magnet", "fcn"]}
+    with pytest.raises(cb.BudgetError, match="no CPU rates for 'fcn'.*bench/gpu.py"):
+        cb.default_figures(other)
+    assert {row["arch"] for row in cb.default_figures(config)["throughput"]} == set(config["architectures"])

@@ -89,6 +89,10 @@ def default_figures(config: Mapping[str, Any]) -> dict[str, Any]:
 
     rows = []
     for arch in config["architectures"]:
+        if arch not in CPU_TRAIN_RATES:
+            raise BudgetError(f"config architectures: no CPU rates for {arch!r} (known: "
+                              f"{', '.join(CPU_TRAIN_RATES)}); measure it with bench/gpu.py --json "
+                              "and pass the figures")
         for name in _datasets(config):
             shape = input_shape(name, config["datasets"][name].get("extract"))
             train = interpolated_rate(CPU_TRAIN_RATES[arch], shape.length)
