@@ -190,14 +190,14 @@ def _draw_heatmap(grid, sources: list[str], columns: list[tuple[str, str]], whic
     axis.set_yticks(range(len(sources)), [dataset_label(s) for s in sources])
     axis.set_xlabel("Target (variant)")
     axis.set_ylabel("Source")
-    # Wrapped to the figure's width (about 14 characters per inch at this size).
+    # Wrapped to the axes' width, the figure's less the colour bar and the row labels
+    # (about 11 characters per inch of the figure at 9 pt): wider ran off the figure.
     title = f"{which.capitalize()} gain (%): mean, median below; {legend}"
-    axis.set_title("\n".join(textwrap.wrap(title, int(14 * figure.get_figwidth()))), fontsize=9)
-    figure.colorbar(
-        image, ax=axis, extend="both",
-        label=f"{which} gain (%), colour clipped at ±{format_percent(limit)}% "
-        f"(the {CLIP_PERCENTILE:g}th percentile of |mean gain|)",
-    )
+    axis.set_title("\n".join(textwrap.wrap(title, int(11 * figure.get_figwidth()))), fontsize=9)
+    colorbar = figure.colorbar(image, ax=axis, extend="both")
+    # two lines: in one, the label of a figure of a few rows was taller than the figure
+    colorbar.set_label(f"{which} gain (%), colour clipped at ±{format_percent(limit)}%\n"
+                       f"(the {CLIP_PERCENTILE:g}th percentile of |mean gain|)", fontsize=8)
     figure.tight_layout()
     return figure
 
