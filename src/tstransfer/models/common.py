@@ -82,6 +82,22 @@ def with_stream_max(features, stream, name: str = "concat_stream_max"):
     return keras.layers.Concatenate(name=name)([features, stream])
 
 
+def conv_bn_relu(x, filters: int, kernel_size: int, *, index: int, conv_name: str, initializer_kind: str,
+                 seed: int, arch: str):
+    """Conv1D (same padding) -> BatchNormalization -> ReLU, the block of FCN and of
+    MLSTM-FCN's convolutional branch; the normalisation and activation are named
+    ``bn{index}`` and ``relu{index}``."""
+    x = keras.layers.Conv1D(
+        filters,
+        kernel_size,
+        padding="same",
+        kernel_initializer=initializer(initializer_kind, seed, arch, conv_name),
+        name=conv_name,
+    )(x)
+    x = keras.layers.BatchNormalization(name=f"bn{index}")(x)
+    return keras.layers.Activation("relu", name=f"relu{index}")(x)
+
+
 def head(features, *, task: str, n_outputs: int, seed: int, arch: str):
     """Dense(n_outputs): linear for regression, softmax for classification."""
     activation = "linear" if task == "regression" else "softmax"

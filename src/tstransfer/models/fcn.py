@@ -33,15 +33,8 @@ def build(*, length, channels, task, n_outputs, stream_max, dataset=None, seed=0
     inputs, waveform, stream = common.waveform_inputs(length, channels, stream_max)
     x = waveform
     for index, (conv_name, (filters, kernel_size)) in enumerate(zip(TRANSFERABLE_LAYERS, CONV_BLOCKS), 1):
-        x = keras.layers.Conv1D(
-            filters,
-            kernel_size,
-            padding="same",
-            kernel_initializer=common.initializer("glorot_uniform", seed, NAME, conv_name),
-            name=conv_name,
-        )(x)
-        x = keras.layers.BatchNormalization(name=f"bn{index}")(x)
-        x = keras.layers.Activation("relu", name=f"relu{index}")(x)
+        x = common.conv_bn_relu(x, filters, kernel_size, index=index, conv_name=conv_name,
+                                initializer_kind="glorot_uniform", seed=seed, arch=NAME)
     x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
     x = common.with_stream_max(x, stream)
     outputs = common.head(x, task=task, n_outputs=n_outputs, seed=seed, arch=NAME)

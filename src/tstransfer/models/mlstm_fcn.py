@@ -73,15 +73,8 @@ def build(*, length, channels, task, n_outputs, stream_max, dataset=None, seed=0
     # Fully convolutional branch.
     conv = waveform
     for index, (conv_name, (filters, kernel_size)) in enumerate(zip(TRANSFERABLE_LAYERS, CONV_BLOCKS), 1):
-        conv = keras.layers.Conv1D(
-            filters,
-            kernel_size,
-            padding="same",
-            kernel_initializer=common.initializer("he_uniform", seed, NAME, conv_name),
-            name=conv_name,
-        )(conv)
-        conv = keras.layers.BatchNormalization(name=f"bn{index}")(conv)
-        conv = keras.layers.Activation("relu", name=f"relu{index}")(conv)
+        conv = common.conv_bn_relu(conv, filters, kernel_size, index=index, conv_name=conv_name,
+                                   initializer_kind="he_uniform", seed=seed, arch=NAME)
         if index <= SE_BLOCKS:
             conv = _squeeze_excite(conv, f"se{index}", seed)
     conv = keras.layers.GlobalAveragePooling1D(name="conv_pool")(conv)
