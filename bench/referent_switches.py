@@ -21,35 +21,22 @@ configs and prints the Snakemake commands without running them.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import shlex
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scipy.stats
-import yaml
 
-from tstransfer import protocol
 from tstransfer.analysis.switch_effects import bootstrap_interval
+from tstransfer.devtools import switch_arms
+from tstransfer.fsutil import atomic_path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def arms(config: dict, switches: list[str], validation: bool) -> dict[str, dict]:
-    """Arm name -> its config: the baseline, each switch flipped alone, the validation preset."""
-    base = protocol.project_switches(config)
-    out = {"baseline": config}
-    for name in switches:
-        out[name] = {**config, "protocol_switches": {**(config.get("protocol_switches") or {}),
-                                                     name: not base[name]}}
-    if validation:
-        out["validation"] = {**config, "protocol": "validation", "protocol_switches": {}}
-    return out
 
 
 def referent_runs(workdir: Path) -> pd.DataFrame:
@@ -96,46 +83,37 @@ def compare(runs: dict[str, pd.DataFrame], published: pd.DataFrame | None) -> pd
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config", type=Path)
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--switches", nargs="*", default=[])
+    parser = switch_arms.parser(__doc__.splitlines()[0], [])
     parser.add_argument("--validation", action="store_true", help="also run the validation preset")
     parser.add_argument("--published", type=Path, help="the authors' results archive (.tar.gz)")
-    parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--dry-run", action="store_true")
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.switches) - set(protocol.SWITCHES))
-    if unknown:
-        print(f"error: --switches: unknown switch {', '.join(unknown)}", file=sys.stderr)
-        return 2
     try:
-        config = yaml.safe_load(args.config.read_text())
-        protocol.project_switches(config)
-    except (OSError, yaml.YAMLError, ValueError) as error:
-        print(f"error: {args.config}: {' '.join(str(error).split())}", file=sys.stderr)
+        config = switch_arms.read_config(args.config, args.switches)
+    except switch_arms.ArmError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     published = None
     if args.published is not None:
         from tstransfer.analysis.published import load_published
+        from tstransfer.analysis.results import ResultsError
 
-        table = load_published(args.published)
+        try:
+            table = load_published(args.published)
+        except (OSError, ResultsError, tarfile.TarError) as error:
+            print(f"error: --published {args.published}: {' '.join(str(error).split())}", file=sys.stderr)
+            return 2
         published = table[table["kind"] == "referent"]
     out = args.out.resolve()
     runs = {}
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    for name, arm_config in arms(config, args.switches, args.validation).items():
-        workdir = out / name
-        workdir.mkdir(parents=True, exist_ok=True)
-        configfile = workdir / "config.yaml"
-        configfile.write_text(yaml.safe_dump(arm_config, sort_keys=False))
+    arm_configs = switch_arms.arms(config, args.switches, "validation" if args.validation else None)
+    for name, workdir, configfile, _ in switch_arms.written(out, arm_configs):
         cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory",
                str(workdir), "--configfile", str(configfile), "--replace-workflow-config",
                "--cores", str(args.cores), "--until", "referent"]
         print(shlex.join(cmd), flush=True)
         if args.dry_run:
             continue
-        subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(cmd, check=True, env=switch_arms.tree_env(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         runs[name] = referent_runs(workdir)
         if runs[name].empty:
             print(f"error: {workdir}: no referent result.json", file=sys.stderr)
@@ -143,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         return 0
     table = compare(runs, published)
-    table.to_csv(out / "referent_switches.csv", index=False)
+    with atomic_path(out / "referent_switches.csv") as tmp:
+        table.to_csv(tmp, index=False)
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.max_colwidth", 60):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0

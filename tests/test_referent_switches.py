@@ -78,3 +78,20 @@ def test_the_runner_writes_one_config_per_arm(tmp_path):
     bad = subprocess.run([sys.executable, str(SCRIPT), str(configfile), str(tmp_path / "out"), "--switches",
                           "drop_last"], capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and bad.stderr.strip() == "error: --switches: unknown switch drop_last"
+
+
+def test_bad_inputs_are_one_line_errors_that_write_nothing(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    listed = tmp_path / "list.yaml"
+    listed.write_text("[1, 2]\n")
+    cases = {
+        (str(tmp_path / "missing.yaml"),): "missing.yaml",
+        (str(listed),): "a mapping of config keys expected, got list",
+        (str(ROOT / "config" / "demo.yaml"), "--published", str(tmp_path / "none.tar.gz")): "--published",
+    }
+    for args, named in cases.items():
+        done = subprocess.run([sys.executable, str(SCRIPT), args[0], str(tmp_path / "out"), *args[1:]],
+                              capture_output=True, text=True, env=env)
+        assert done.returncode == 2 and done.stderr.startswith("error: ") and named in done.stderr
+        assert done.stderr.count("\n") == 1, done.stderr
+        assert not (tmp_path / "out").exists()
