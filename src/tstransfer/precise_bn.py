@@ -30,7 +30,7 @@ def batchnorm_layers(model) -> list:
             if isinstance(layer, keras.layers.BatchNormalization)]
 
 
-def recalibrate(model, batches: Iterable[Mapping[str, np.ndarray]]) -> int:
+def recalibrate(model, batches: Iterable[Mapping[str, np.ndarray]], layers: list | None = None) -> int:
     """Set every BatchNormalization layer's moving mean and variance to the statistics of
     the inputs ``batches`` (the training split, in any order) and return how many
     instances they held; nothing happens (0) for a model without such a layer.
@@ -39,8 +39,10 @@ def recalibrate(model, batches: Iterable[Mapping[str, np.ndarray]]) -> int:
     that the moving averages become the instance-weighted mean of the batches' means and
     variances: one batch holding the whole set gives its exact statistics. The momenta are
     restored afterwards. Eager calls: a traced function would freeze the momentum.
+    ``layers``: :func:`batchnorm_layers` of ``model``, when the caller has them (a training
+    job finds them once, not after every epoch).
     """
-    layers = batchnorm_layers(model)
+    layers = batchnorm_layers(model) if layers is None else layers
     if not layers:
         return 0
     momenta = [layer.momentum for layer in layers]

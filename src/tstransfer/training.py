@@ -282,7 +282,9 @@ class EpochLoop:
         self.reduce_lr = training["reduce_lr"]
         self.early_stopping = training["early_stopping"]
         self.max_epochs = int(training["max_epochs"])
-        self.recalibrate_batchnorm = bool(training.get("recalibrate_batchnorm", False))
+        # the layers whose statistics are recomputed after every epoch (none: nothing to do)
+        self.batchnorm = (precise_bn.batchnorm_layers(model)
+                          if training.get("recalibrate_batchnorm", False) else [])
         self.checkpoint_path = out_dir / CHECKPOINT_DIR / CHECKPOINT_FILE
         self.checkpoint_interval = float(training.get("checkpoint_interval_s", CHECKPOINT_INTERVAL_S))
         self._last_checkpoint = time.monotonic()
@@ -342,8 +344,8 @@ class EpochLoop:
         if epoch != state.epoch:
             raise RuntimeError(f"epoch {epoch} ran but epoch {state.epoch} was expected")
         train_loss = float(logs["loss"])
-        if self.recalibrate_batchnorm:  # before validation and the best-weights snapshot
-            precise_bn.recalibrate(self.model, self.feed.eval_batches("train"))
+        if self.batchnorm:  # before validation and the best-weights snapshot
+            precise_bn.recalibrate(self.model, self.feed.eval_batches("train"), self.batchnorm)
         row = self.validate(epoch, train_loss)
         for column in state.history:
             state.history[column].append(row[column])
