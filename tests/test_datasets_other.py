@@ -261,6 +261,66 @@ def test_speech_padding_is_independent_of_chunking_and_archive_order(tmp_path):
     assert len({t[:5].tobytes() for t in tails}) > len(tails) // 2
 
 
+def _authors_rotating_padding(raw: Path, n_samples: int) -> dict[str, np.ndarray]:
+    """preprocess_speech_commands_8khz.py (ecokeco/tstl) written out, clip after clip: the
+    noise recordings (resampled, sorted by name) concatenated; each short clip padded with
+    the buffer's first samples, the buffer then rotated left by as many; words in their
+    alphabetical order, each word's clips sorted by name."""
+    recordings, clips = {}, {}
+    with tarfile.open(raw / speech.DEFAULT_FILE, "r:gz") as tar:
+        for member in tar.getmembers():
+            if member.isfile() and member.name.endswith(".wav"):
+                with wave.open(tar.extractfile(member)) as handle:
+                    samples = np.frombuffer(handle.readframes(handle.getnframes()), "<i2") / 32768.0
+                name = member.name[2:]
+                (recordings if name.startswith("_background_noise_/") else clips)[name] = resample_poly(samples, 1, 2)
+    noise = np.concatenate([recordings[name] for name in sorted(recordings)])
+    padded = {}
+    for word in speech.WORDS:
+        for name in sorted(n for n in clips if n.split("/")[0] == word):
+            data = clips[name][:n_samples]
+            if len(data) < n_samples:
+                need = n_samples - len(data)
+                data = np.concatenate((data, noise[0:need]))
+                noise = np.concatenate((noise[need:], noise[:need]))
+            padded[name] = data
+    return padded
+
+
+def test_speech_rotating_buffer_pads_as_the_authors_script(tmp_path):
+    """extract padding rotating_buffer (switch authors_data_releases) gives every clip the
+    authors' padding, whatever the archive's member order, the chunking or the index."""
+    params = _tiny_speech(tmp_path / "a", noise_first=True)
+    _tiny_speech(tmp_path / "b", noise_first=False)
+    # Clip k: 500 + 10 k samples at 8 kHz; at 900 every clip is short and the paddings
+    # (8,050 samples in all) wrap twice round the 4,000-sample buffer.
+    params = {**params, "n_samples": 900, "padding": "rotating_buffer"}
+    expected = _authors_rotating_padding(tmp_path / "a", 900)
+    index_b = speech.list_instances(tmp_path / "b", params, LOG)
+    runs = {
+        "single pass, chunks of 4": (tmp_path / "a", speech.list_instances(tmp_path / "a", params, LOG), 4),
+        "noise pass first, one chunk": (tmp_path / "b", index_b, 100),
+        "plain index of a subset": (tmp_path / "b", InstanceIndex(table=index_b.table.iloc[::3]), 5),
+    }
+    for label, (raw, index, chunk) in runs.items():
+        chunks = list(speech.read_chunks(raw, params, index, chunk))
+        got = dict(zip([k for c in chunks for k in c.keys], np.concatenate([c.waveforms for c in chunks])))
+        assert list(got) == index.table["key"].tolist(), label
+        for key, wave_ in got.items():
+            np.testing.assert_allclose(wave_[:, 0], expected[key], atol=1e-6, err_msg=f"{label}: {key}")
+    # The default stays a seeded segment per clip: a different padding.
+    default = next(speech.read_chunks(tmp_path / "a", {**params, "padding": "segment"}, index_b, 35))
+    assert not np.allclose(default.waveforms[0, 500:, 0], expected[default.keys[0]][500:], atol=1e-3)
+
+
+def test_speech_resampled_length_is_the_resamplers():
+    x = np.random.default_rng(1).normal(size=1001)
+    for n in (0, 1, 7, 999, 1000, 1001):
+        for rate in (8000, 11_025, 16_000):
+            for resampler in speech.RESAMPLERS:
+                assert speech.resampled_length(n, rate) == len(speech.resample(x[:n], rate, resampler))
+
+
 def test_speech_words_are_learnable(speech_store):
     store = _load(speech_store[0])
     spectrum = np.abs(np.fft.rfft(store["waveform"][:, :, 0] - store["waveform"][:, :, 0].mean(1, keepdims=True)))
@@ -633,9 +693,11 @@ def test_extract_settings_from_python_are_refused_naming_them(sp500_raw, tmp_pat
         (emg, {"channels": [0, 2, 5], "window": 80}, r"^emg: datasets.emg.extract.step is required$"),
         (emg, {**EMG_PARAMS, "channels": 3}, r"^emg: datasets.emg.extract.channels: cannot read 3"),
         (speech, {**SPEECH_PARAMS, "noise_seed": "x"}, r"^speech: datasets.speech.extract.noise_seed: cannot read 'x'"),
+        (speech, {**SPEECH_PARAMS, "padding": "zeros"},
+         r"^speech: datasets.speech.extract.padding: cannot read 'zeros' \(not one of segment, rotating_buffer\)"),
         ("stead", {"layout": "many"}, r"^stead: datasets.stead.extract.layout: cannot read 'many' \(not one of chunks, single\)"),
     ],
-    ids=["emg-missing", "emg-channels", "speech-noise-seed", "stead-layout"],
+    ids=["emg-missing", "emg-channels", "speech-noise-seed", "speech-padding", "stead-layout"],
 )
 def test_unreadable_extract_settings_name_the_config_entry(tmp_path, module, params, message):
     from tstransfer.datasets import get

@@ -506,6 +506,7 @@ def test_authors_data_releases_sets_the_extract_settings():
     off = protocol.resolve("validation")
     assert protocol.data_settings(on, "stead", {"layout": "chunks", "chunks": [1]})["layout"] == "single"
     assert protocol.data_settings(on, "speech", {"sample_rate": 8000})["resampler"] == "kaiser_best"
+    assert protocol.data_settings(on, "speech", {"sample_rate": 8000})["padding"] == "rotating_buffer"
     assert protocol.data_settings(on, "stead", {"layout": "chunks"}, synthetic=True)["layout"] == "single"
     assert "resampler" not in protocol.data_settings(on, "speech", {"clips_per_word": 3}, synthetic=True)
     assert protocol.data_settings(off, "speech", {"sample_rate": 8000}) == {"sample_rate": 8000}

@@ -79,9 +79,10 @@ SWITCHES: dict[str, str] = {
     ),
     "authors_data_releases": (
         "the data as the authors read it: STEAD's 2019 single-file release "
-        "(extract layout 'single') and SPEECH clips resampled by a Kaiser-windowed sinc "
-        "(extract resampler 'kaiser_best', librosa 0.8.1's default); ours: STEAD's "
-        "chunked release, scipy's resample_poly"
+        "(extract layout 'single'), SPEECH clips resampled by a Kaiser-windowed sinc "
+        "(extract resampler 'kaiser_best', librosa 0.8.1's default) and padded from a "
+        "rotating buffer of the noise recordings (extract padding 'rotating_buffer'); "
+        "ours: STEAD's chunked release, scipy's resample_poly, a seeded noise segment"
     ),
 }
 # Switches added after results were recorded: off, they are left out of a job's spec.
@@ -179,8 +180,9 @@ def monitors_accuracy(switches: Mapping[str, bool], *, task: str, as_regression:
 
 # Switch authors_data_releases: the extract settings it sets (the data as the authors
 # read it: preprocess_stead.py opens waveforms_11_13_19.hdf5; preprocess_speech_commands_8khz.py
-# loads with librosa 0.8.1, whose default resampler is resampy's kaiser_best).
-AUTHORS_DATA = {"stead": {"layout": "single"}, "speech": {"resampler": "kaiser_best"}}
+# loads with librosa 0.8.1, whose default resampler is resampy's kaiser_best, and pads
+# short clips from a rotating buffer of the concatenated noise recordings).
+AUTHORS_DATA = {"stead": {"layout": "single"}, "speech": {"resampler": "kaiser_best", "padding": "rotating_buffer"}}
 # The synthetic generators' settings it sets: STEAD's files in the single release's layout.
 AUTHORS_SYNTHETIC = {"stead": {"layout": "single"}}
 

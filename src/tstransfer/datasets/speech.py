@@ -12,7 +12,11 @@ it) is resampled 16 kHz -> ``sample_rate`` with a polyphase anti-aliasing resamp
 padded at its end with background-noise audio resampled the same way. The padding
 segment is drawn from a random stream seeded by the clip's path (``noise_seed`` and the
 key through :func:`tstransfer.seeding.rng_for`), so it does not depend on the order,
-the chunking or anything else in the run. The paper splits SPEECH 70/15/15 at random
+the chunking or anything else in the run. Extract setting ``padding: rotating_buffer``
+(switch ``authors_data_releases``) pads as the authors' ``preprocess_speech_commands_8khz.py``
+does instead: every noise recording concatenated into one buffer, each short clip padded
+with the buffer's first samples, and the buffer then rotated by as many, clip after clip
+in word order; :func:`pad_offsets` turns that into a position per clip. The paper splits SPEECH 70/15/15 at random
 per class, not by the archive's official lists, so the index carries no ``split``
 (the store draws a stratified one); the official lists are only counted in the log.
 
@@ -72,6 +76,7 @@ LIST_FILES = ("validation_list.txt", "testing_list.txt")
 DEFAULT_NOISE_SEED = 0
 CLIP_NAME = re.compile(r"^[0-9a-f]{8}_nohash_\d+\.wav$")
 DROP_OUTSIDE = "WAV outside the 35 word folders and _background_noise_"
+_LOG = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- params
@@ -104,6 +109,15 @@ def _resampler(params: Mapping[str, Any]) -> str:
     return extract_setting(params, INFO.name, "resampler", one_of(RESAMPLERS), "poly")
 
 
+PADDINGS = ("segment", "rotating_buffer")
+
+
+def _padding(params: Mapping[str, Any]) -> str:
+    """``padding`` (optional): ``segment`` (default; :func:`pad_with_noise`) or
+    ``rotating_buffer`` (the authors'; :func:`pad_offsets`, :func:`pad_from_buffer`)."""
+    return extract_setting(params, INFO.name, "padding", one_of(PADDINGS), "segment")
+
+
 def raw_files(params: Mapping[str, Any]) -> list[str]:
     return [_file_name(params)]
 
@@ -114,6 +128,9 @@ class SpeechIndex(InstanceIndex):
 
     noise_members: tuple[str, ...] = ()  # archive names, without "./"
     noise_before_clips: bool = False  # every noise member precedes the first clip
+    # padding rotating_buffer: each clip's position in the concatenated noise buffer
+    # (before the modulo of the buffer's length, which only the noise pass knows)
+    pad_offsets: dict[str, int] | None = None
 
 
 # --------------------------------------------------------------------------- archive
@@ -299,23 +316,75 @@ def pad_with_noise(
     return np.concatenate([clip, noise[file][start : start + need]])
 
 
+def resampled_length(n_in: int, rate: int) -> int:
+    """Samples that :func:`resample` makes of ``n_in`` samples at 16 kHz (either filter):
+    ``resample_poly``'s ceil(n_in * up / down), which is also the length librosa 0.8.1
+    fixes its output to."""
+    ratio = Fraction(rate, SOURCE_RATE)
+    return -(-n_in * ratio.numerator // ratio.denominator)
+
+
+def pad_offsets(keys: list[str], labels: np.ndarray, lengths: np.ndarray, n_samples: int) -> dict[str, int]:
+    """Where each clip's padding starts in the authors' rotating noise buffer.
+
+    ``preprocess_speech_commands_8khz.py`` (ecokeco/tstl) walks the word folders in the
+    order of its list (alphabetical: :data:`WORDS`) and each folder in ``os.listdir``
+    order, which the file system decides; here the clips' names, sorted. A clip shorter
+    than ``n_samples`` (``lengths``: resampled) is padded with the buffer's first samples
+    and the buffer is rotated left by as many, so a clip's padding starts at the padding
+    length summed over the short clips before it (modulo the buffer's length).
+    """
+    order = sorted(range(len(keys)), key=lambda i: (int(labels[i]), keys[i]))
+    offsets: dict[str, int] = {}
+    position = 0
+    for i in order:
+        offsets[keys[i]] = position
+        position += max(0, n_samples - int(lengths[i]))
+    return offsets
+
+
+def pad_from_buffer(clip: np.ndarray, n_samples: int, buffer: np.ndarray, offset: int, key: str,
+                    archive: Path) -> np.ndarray:
+    """``clip`` cut or padded to ``n_samples`` with the rotating buffer's samples from
+    ``offset`` on (wrapping round its end, as the rotation does)."""
+    if len(clip) >= n_samples:
+        return clip[:n_samples]
+    need = n_samples - len(clip)
+    if need > len(buffer):
+        raise DataError(INFO.name, archive, f"the background-noise recordings hold {len(buffer)} samples "
+                        f"in all, fewer than the {need} this clip's padding needs", trace=key)
+    return np.concatenate([clip, np.take(buffer, np.arange(offset, offset + need), mode="wrap")])
+
+
+def _clip_samples(data: bytes, archive: Path, name: str) -> int:
+    """Samples in a clip's WAV, from its header (the listing pass for ``rotating_buffer``)."""
+    return len(decode_wav(data, archive, name))
+
+
 # --------------------------------------------------------------------------- protocol
 def list_instances(raw: Path, params: Mapping[str, Any], log: logging.Logger) -> SpeechIndex:
     archive = Path(raw) / _file_name(params)
-    _settings(params)
+    rate, n_samples, _ = _settings(params)
     _resampler(params)
+    rotating = _padding(params) == "rotating_buffer"
     keys: list[str] = []
     labels: list[int] = []
+    lengths: list[int] = []  # resampled, for rotating_buffer
     noise: list[str] = []
     lists: dict[str, int] = {}
     odd_names = 0
     outside = 0
     noise_before_clips = True
-    for count, (name, data) in enumerate(_stream(archive, lambda n: _member_kind(n) == "list"), 1):
+    # rotating_buffer needs every clip's length before the first clip is padded: this
+    # pass reads the clips too (the gzip stream is decompressed in full either way).
+    read_kinds = ("list", "clip") if rotating else ("list",)
+    for count, (name, data) in enumerate(_stream(archive, lambda n: _member_kind(n) in read_kinds), 1):
         kind = _member_kind(name)
         if kind == "clip":
             keys.append(name)
             labels.append(WORD_INDEX[name.split("/")[0]])
+            if rotating:
+                lengths.append(resampled_length(_clip_samples(data, archive, name), rate))
             odd_names += CLIP_NAME.match(name.split("/")[1]) is None
         elif kind == "noise":
             noise.append(name)
@@ -347,9 +416,10 @@ def list_instances(raw: Path, params: Mapping[str, Any], log: logging.Logger) ->
         log.info("%s: %d clip name(s) not of the form <8hex>_nohash_<n>.wav", INFO.name, odd_names)
     dropped = {DROP_OUTSIDE: outside} if outside else {}
     table = pd.DataFrame({"key": keys, "label": label_array})
+    offsets = pad_offsets(keys, label_array, np.asarray(lengths), n_samples) if rotating else None
     return SpeechIndex(
         table=table, dropped=dropped, files=[archive],
-        noise_members=tuple(noise), noise_before_clips=noise_before_clips,
+        noise_members=tuple(noise), noise_before_clips=noise_before_clips, pad_offsets=offsets,
     )
 
 
@@ -406,6 +476,11 @@ def read_chunks(
     archive = Path(raw) / _file_name(params)
     rate, n_samples, noise_seed = _settings(params)
     resampler = _resampler(params)
+    offsets = None
+    if _padding(params) == "rotating_buffer":
+        # An index without the listing's offsets (a plain InstanceIndex, or a subset of
+        # the clips): the offsets count every clip of the archive, so list them again.
+        offsets = getattr(index, "pad_offsets", None) or list_instances(raw, params, _LOG).pad_offsets
     table = index.table.reset_index(drop=True)
     expected_keys = table["key"].astype(str).tolist()
     position = {key: i for i, key in enumerate(expected_keys)}
@@ -417,6 +492,7 @@ def read_chunks(
     bank = None if single_pass else _noise_bank(decoded, noise_members, archive)
 
     waveforms = np.empty((chunk_size, n_samples, 1), dtype=np.float32)
+    buffer = None  # rotating_buffer: the concatenated noise
     filled = 0
     written = 0
 
@@ -438,7 +514,12 @@ def read_chunks(
                 f"{expected_keys[written]})", trace=name,
             )
         clip = _decode_clip(data, archive, name, rate, resampler)
-        waveforms[filled, :, 0] = pad_with_noise(clip, n_samples, bank, name, noise_seed, archive)
+        if offsets is None:
+            waveforms[filled, :, 0] = pad_with_noise(clip, n_samples, bank, name, noise_seed, archive)
+        else:
+            if buffer is None:
+                buffer = np.concatenate(bank)  # the noise recordings in sorted name order
+            waveforms[filled, :, 0] = pad_from_buffer(clip, n_samples, buffer, offsets[name], name, archive)
         filled += 1
         written += 1
         if filled == chunk_size:
