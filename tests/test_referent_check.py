@@ -115,3 +115,26 @@ def test_tables_heatmaps_and_summary_mark_the_short_target_only(tmp_path):
     assert "1 target variant carries the mark" in page
     assert page.count("no ‡") == 2
     assert "Are the referents competent?" not in summary.summary_page(summary.build_summary(df, "validation"))
+
+
+def test_per_architecture_tables_mark_only_the_architecture_whose_referents_fall_short(tmp_path):
+    df = study()
+    # TCN's EMG referents reach 0.88 (within ten points of 0.9); MagNet's stay at 0.5
+    df.loc[(df["kind"] == "referent") & (df["target"] == "emg") & (df["arch"] == "tcn"), "test_accuracy"] = 0.88
+    check = competence.referent_check(df, CONFIG["referent_check"]["accuracy"])
+    assert competence.short_cells(check) == {("magnet", "emg", "1k5")}
+    assert competence.short_targets(check) == {("emg", "1k5")}  # the pooled tables still mark EMG
+    write_all_outputs(df, tmp_path, "validation", CONFIG)
+    for which in ("performance", "convergence"):
+        data = pd.read_csv(tmp_path / "tables" / f"per_architecture_{which}.csv")
+        short = {(a, t) for a, t, s in zip(data["arch"], data["target"], data["referent_short"]) if s}
+        assert short == {("magnet", "emg")}
+        markdown = (tmp_path / "tables" / f"per_architecture_{which}.md").read_text()
+        header = next(line for line in markdown.splitlines() if line.startswith("|  |")).split("|")
+        emg = [c.strip() for c in header].index("EMG 1k5")
+        rows = [line.split("|") for line in markdown.splitlines() if line.startswith("| ") and "[" in line]
+        marked = {cells[1].strip() for cells in rows if "‡" in cells[emg]}
+        assert marked == {"MagNet [LOMAX]", "MagNet [SPEECH]"}, which
+        assert not any("‡" in cell for cells in rows for i, cell in enumerate(cells) if i != emg)
+        assert "‡ cell whose architecture's referents" in markdown
+    assert "EMG 1k5 ‡" in (tmp_path / "tables" / "table7_performance_other.md").read_text()

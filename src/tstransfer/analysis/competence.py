@@ -8,7 +8,8 @@ Config ``referent_check`` gives, per dataset, a published test accuracy (for the
 problems, FCN/ResNet in Ismail Fawaz et al. 2019) and a margin (0.10: ten points);
 :func:`referent_check` compares each (architecture, target, variant)'s referents with it
 and :func:`short_targets` names the target variants whose gains the tables, heatmaps and
-summary page mark (:data:`SHORT_MARK`).
+summary page mark (:data:`SHORT_MARK`); the per-architecture tables mark the cells of
+:func:`short_cells` alone.
 
 Our side is the mean test accuracy of the finished referent runs (``test_accuracy`` of
 their result.json). Results written before that key existed carry only the weighted F1
@@ -72,12 +73,22 @@ def short_targets(check: pd.DataFrame) -> frozenset[tuple[str, str]]:
     return frozenset(zip(short["target"], short["variant"]))
 
 
-def note(margin: float, source: str) -> str:
-    """The line that explains :data:`SHORT_MARK` under a table or figure."""
+def short_cells(check: pd.DataFrame) -> frozenset[tuple[str, str, str]]:
+    """The (arch, target, variant)s whose referents fall short: what the per-architecture
+    tables mark, cell by cell (a target short for one architecture may not be for another)."""
+    short = check[~check["competent"].astype(bool)]
+    return frozenset(zip(short["arch"], short["target"], short["variant"]))
+
+
+def note(margin: float, source: str, *, per_architecture: bool = False) -> str:
+    """The line that explains :data:`SHORT_MARK` under a table or figure (``per_architecture``:
+    under a per-architecture table, whose marks are cells)."""
     cited = f" ({source})" if source else ""
-    return (f"{SHORT_MARK} target whose referents (trained from scratch) fall more than "
+    what = "cell whose architecture's referents" if per_architecture else "target whose referents"
+    return (f"{SHORT_MARK} {what} (trained from scratch) fall more than "
             f"{100 * margin:g} points short of the published test accuracy of their family{cited}: "
             "its gains measure a weak referent more than transfer (tables/referent_check.csv).")
 
 
-__all__ = ["CHECK_COLUMNS", "DEFAULT_MARGIN", "SHORT_MARK", "note", "referent_check", "settings", "short_targets"]
+__all__ = ["CHECK_COLUMNS", "DEFAULT_MARGIN", "SHORT_MARK", "note", "referent_check", "settings", "short_cells",
+           "short_targets"]

@@ -181,14 +181,18 @@ def write_all_outputs(results_df: pd.DataFrame, out_dir: str | os.PathLike, prot
 def add_referent_check(analysis: dict, results_df: pd.DataFrame,
                        config: Mapping[str, Any] | None) -> pd.DataFrame | None:
     """The referent check of config ``referent_check`` (None when it names no dataset); its
-    short targets and note go into ``analysis`` (``referents_short``, ``referents_note``),
-    where the gain tables and heatmaps read them."""
+    short targets, short (architecture, target, variant)s and note go into ``analysis``
+    (``referents_short``, ``referents_short_cells``, ``referents_note``,
+    ``referents_note_cells``), where the gain
+    tables and heatmaps read them."""
     published, margin, source = competence.settings(config)
     if not published:
         return None
     check = competence.referent_check(results_df, published, margin=margin)
     analysis["referents_short"] = competence.short_targets(check)
+    analysis["referents_short_cells"] = competence.short_cells(check)
     analysis["referents_note"] = competence.note(margin, source)
+    analysis["referents_note_cells"] = competence.note(margin, source, per_architecture=True)
     return check
 
 

@@ -206,8 +206,15 @@ def architecture_wins_table(table10: pd.DataFrame) -> Table:
     return Table("table10_wins_per_architecture", "Table 10: how often each TL model outperformed its referent model", table10, display, None, [])
 
 
-def per_architecture_table(cells: pd.DataFrame, which: str, study: Study) -> Table:
-    """Supplementary tables: per (architecture, source) row and target-variant column, 7 runs a cell."""
+def per_architecture_table(cells: pd.DataFrame, which: str, study: Study, *,
+                           short: frozenset[tuple[str, str, str]] = frozenset(), short_note: str = "") -> Table:
+    """Supplementary tables: per (architecture, source) row and target-variant column, 7 runs a cell.
+    With ``short_note`` (a referent check is configured), a cell whose (architecture,
+    target, variant) is in ``short`` carries the mark, and the data a ``referent_short``
+    column: here each architecture answers for its own referents."""
+    if short_note:
+        cells = cells.assign(referent_short=[(a, t, v) in short for a, t, v in
+                                             zip(cells["arch"], cells["target"], cells["variant"])])
     columns = [_variant_column(t, v) for t in study.targets for v in study.variants]
     rows = [f"{ARCH_LABELS[a]} [{dataset_label(s)}]" for s in study.sources
             for a in registry.architectures_shown(cells["arch"])]
@@ -218,11 +225,14 @@ def per_architecture_table(cells: pd.DataFrame, which: str, study: Study) -> Tab
         row = f"{ARCH_LABELS[cell.arch]} [{dataset_label(cell.source)}]"
         column = _variant_column(cell.target, cell.variant)
         p = f" (p={cell.p:.4g})" if np.isfinite(cell.p) else ""
-        display.loc[row, column] = _percent(cell.value) + p
+        short_mark = f" {competence.SHORT_MARK}" if (cell.arch, cell.target, cell.variant) in short else ""
+        display.loc[row, column] = _percent(cell.value) + p + short_mark
         extras.loc[row, column] = robust_text(cell.median, cell.single_run_driven)
         if cell.significant:
             marks.loc[row, column] = MARK_POSITIVE if cell.value > 0 else MARK_NEGATIVE
     notes = ["Cell: mean of the per-run gains; marked where the uncorrected Wilcoxon p < 0.05.", ROBUST_NOTE]
+    if short_note and cells.get("referent_short", pd.Series(dtype=bool)).any():
+        notes.append(short_note)
     return Table(f"per_architecture_{which}", f"Per-architecture {which} gain of TL over referent models", cells, display, marks, notes, extras)
 
 
@@ -291,14 +301,16 @@ def build_tables(analysis: dict[str, pd.DataFrame | Study]) -> dict[str, Table]:
     out the datasets and variants of the analysed table (``analysis["study"]``)."""
     study = analysis["study"]
     short = {"short": analysis.get("referents_short", frozenset()), "short_note": analysis.get("referents_note", "")}
+    short_cells = {"short": analysis.get("referents_short_cells", frozenset()),
+                   "short_note": analysis.get("referents_note_cells", "")}
     tables = [
         stream_max_table(analysis["table2"]),
         *(wins_table(analysis[f"table{number}"], which) for which, number in WINS_TABLES.items()),
         convergence_performance_table(analysis["table5"]),
         *(domain_table(analysis[f"domains_{which}"], which, group, study, **short) for which, group in DOMAIN_TABLES),
         architecture_wins_table(analysis["table10"]),
-        per_architecture_table(analysis["per_architecture_performance"], "performance", study),
-        per_architecture_table(analysis["per_architecture_convergence"], "convergence", study),
+        *(per_architecture_table(analysis[f"per_architecture_{which}"], which, study, **short_cells)
+          for which in ("performance", "convergence")),
         figure8_table(analysis["figure8"]),
         sign_tests_table(analysis["table3"], analysis["table4"]),
     ]
