@@ -25,7 +25,6 @@ import json
 import shlex
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             table = load_published(args.published)
-        except (OSError, ResultsError, tarfile.TarError) as error:
+        except (OSError, ResultsError) as error:
             print(f"error: --published {args.published}: {' '.join(str(error).split())}", file=sys.stderr)
             return 2
         published = table[table["kind"] == "referent"]

@@ -111,16 +111,24 @@ def _records_from_tar(path: Path) -> list[dict[str, object]]:
     records = []
     # Stream mode: one pass over the archive, no member index built first; "r|*" reads a
     # .tar as well as a .tar.gz / .tgz (load_published accepts all three).
-    with tarfile.open(path, mode="r|*") as archive:
-        for member in archive:
-            if not member.isfile():
-                continue
-            match = _MEMBER.match(member.name)
-            if not match:
-                continue
-            handle = archive.extractfile(member)
-            metrics = json.loads(handle.read())
-            records.append(record_from_metrics(match["name"], metrics))
+    member_name = None
+    try:
+        with tarfile.open(path, mode="r|*") as archive:
+            for member in archive:
+                if not member.isfile():
+                    continue
+                match = _MEMBER.match(member.name)
+                if not match:
+                    continue
+                member_name = member.name
+                handle = archive.extractfile(member)
+                metrics = json.loads(handle.read())
+                records.append(record_from_metrics(match["name"], metrics))
+    except (tarfile.TarError, EOFError, OSError) as error:
+        where = f" after member {member_name}" if member_name else ""
+        raise ResultsError(f"{path}: unreadable archive{where} ({' '.join(str(error).split())})") from None
+    except json.JSONDecodeError as error:
+        raise ResultsError(f"{path}: member {member_name} is not JSON ({error})") from None
     return records
 
 
