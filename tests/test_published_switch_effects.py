@@ -3,13 +3,14 @@ checked on a table with one tie made by hand."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+import bench_scripts
 from test_analysis import experiment
 
 from tstransfer import protocol
@@ -22,10 +23,7 @@ SCRIPT = ROOT / "bench" / "published_switch_effects.py"
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("published_switch_effects", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_scripts.load("published_switch_effects")
 
 
 def test_a_tie_moves_one_choice_and_its_convergence_gain(bench):

@@ -3,7 +3,6 @@ referents (with the authors' runs) checked against a computation by hand."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,6 +15,8 @@ import pytest
 import scipy.stats
 import yaml
 
+import bench_scripts
+
 from tstransfer import protocol
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,10 +25,7 @@ SCRIPT = ROOT / "bench" / "referent_switches.py"
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("referent_switches", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return bench_scripts.load("referent_switches")
 
 
 def _write_runs(workdir: Path, values: list[float]) -> None:
