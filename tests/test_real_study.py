@@ -39,8 +39,9 @@ def test_small_set_settings_are_on_for_the_real_study_and_off_for_the_paper():
 
 
 # The CI cut of `make study-real`: three of its problems (two classification, one
-# regression), one architecture, two runs and two multipliers, two short epochs; every
-# rule of the study runs, on the real files.
+# regression), one architecture (the study's FCN, with its recomputed batch-norm
+# statistics), two runs and two multipliers, two short epochs; every rule of the study
+# runs, on the real files.
 CUT = ["gunpoint", "italypowerdemand", "covid3month"]
 
 
@@ -55,7 +56,7 @@ def test_a_cut_of_the_real_study_runs_every_rule_on_the_real_files(tmp_path, bar
     config["datasets"] = {name: config["datasets"][name] for name in CUT}
     for entry in config["datasets"].values():
         entry["path"] = str(ucr(entry["path"].split("/")[-1]))
-    config.update(sources=CUT, targets=CUT, architectures=["convnetquake_ingv"], runs=2, omegas=[0.1, 1.0])
+    config.update(sources=CUT, targets=CUT, architectures=["fcn"], runs=2, omegas=[0.1, 1.0])
     published = config["referent_check"]["accuracy"]
     config["referent_check"]["accuracy"] = {name: published[name] for name in CUT if name in published}
     config["training"].update(max_epochs=2, min_epoch_steps=4)
@@ -66,6 +67,9 @@ def test_a_cut_of_the_real_study_runs_every_rule_on_the_real_files(tmp_path, bar
     counts = table["kind"].value_counts().to_dict()
     assert counts == {"finetune": 6 * 2 * 2, "referent": 3 * 2, "pretrain": 3}
     assert set(table["target"].dropna()) == set(CUT)
+    assert set(table["arch"]) == {"fcn"}
+    referent_log = (tmp_path / "results" / "logs" / "referent" / "fcn" / "gunpoint" / "all" / "run0.log").read_text()
+    assert "recomputing the statistics of 3 BatchNormalization layers" in referent_log
     tasks = table.drop_duplicates("target").set_index("target")["task"].to_dict()
     assert tasks == {"gunpoint": "classification", "italypowerdemand": "classification",
                      "covid3month": "regression"}

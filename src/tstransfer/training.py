@@ -285,6 +285,9 @@ class EpochLoop:
         # the layers whose statistics are recomputed after every epoch (none: nothing to do)
         self.batchnorm = (precise_bn.batchnorm_layers(model)
                           if training.get("recalibrate_batchnorm", False) else [])
+        if self.batchnorm:
+            log.info("recomputing the statistics of %d BatchNormalization layers over the training "
+                     "split after every epoch (recalibrate_batchnorm)", len(self.batchnorm))
         self.checkpoint_path = out_dir / CHECKPOINT_DIR / CHECKPOINT_FILE
         self.checkpoint_interval = float(training.get("checkpoint_interval_s", CHECKPOINT_INTERVAL_S))
         self._last_checkpoint = time.monotonic()
