@@ -627,6 +627,40 @@ def test_paper_protocol_records_test_curve(stores, tmp_path, caplog):
         convergence_rate(history["val_metric"], "regression"))
 
 
+def test_recording_the_test_curve_leaves_the_training_draws_alone(stores, tmp_path, monkeypatch):
+    """Dropout that stays on when predicting (MagNet under the authors' switches) draws
+    masks in every evaluation; the test curve is a record, made by the authors after
+    training from saved models, so its draws must not move the training's own: with and
+    without test curves, the same losses and the same best weights."""
+    import keras
+
+    from tstransfer.models.magnet import AlwaysOnDropout
+
+    def always_on_model(length, channels, task, n_outputs, stream_max, seed):
+        waveform = keras.Input((length, channels), name="waveform")
+        stream = keras.Input((1,), name="stream_max")
+        x = keras.layers.Conv1D(4, 5, strides=2, activation="relu",
+                                kernel_initializer=keras.initializers.GlorotUniform(seed))(waveform)
+        x = AlwaysOnDropout(0.5, seed=seed)(keras.layers.Flatten()(x))
+        x = keras.layers.Concatenate()([x, stream])
+        output = keras.layers.Dense(n_outputs, kernel_initializer=keras.initializers.GlorotUniform(seed + 1))(x)
+        return keras.Model({"waveform": waveform, "stream_max": stream}, output)
+
+    monkeypatch.setattr(sys.modules[__name__], "tiny_model", always_on_model)
+    runs = {}
+    for curves in (False, True):
+        config = base_config(max_epochs=3)
+        config["protocol_switches"] = {"test_curves": curves}
+        result, model, _ = run_training(stores, "regression", tmp_path / str(curves), config=config)
+        runs[curves] = (pd.read_csv(tmp_path / str(curves) / "history.csv"), model.get_weights())
+    (without, weights_without), (with_curves, weights_with) = runs[False], runs[True]
+    assert "test_metric" in with_curves and "test_metric" not in without
+    np.testing.assert_array_equal(with_curves["train_loss"], without["train_loss"])
+    np.testing.assert_array_equal(with_curves["val_loss"], without["val_loss"])
+    for a, b in zip(weights_with, weights_without):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_epoch_line_of_a_classification_run():
     from tstransfer.training import epoch_line
 

@@ -371,7 +371,14 @@ class EpochLoop:
         row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val["loss"],
                "val_metric": val["metric"], "val_accuracy": val["accuracy"], "learning_rate": self._epoch_lr}
         if "test_metric" in self.state.history:
+            # The test curve is a record (the authors predicted it after training, from each
+            # epoch's saved model): the dropout masks it draws where dropout stays on when
+            # predicting must not move the training's own draws, so the seed states return.
+            seeds = seed_states(self.model)
+            saved = [state.numpy() for state in seeds]
             row["test_metric"] = evaluate(self.model, self.feed, "test", self.loss)[1]
+            for state, value in zip(seeds, saved):
+                state.assign(value)
         row["epoch_seconds"] = time.perf_counter() - self._epoch_started
         return row
 
@@ -436,6 +443,13 @@ class EpochLoop:
         )
 
 
+def seed_states(model) -> list:
+    """The state variables of ``model``'s random-seed generators (dropout masks): Keras
+    counts them among a layer's ``variables``, not its ``weights``."""
+    weights = {id(weight) for weight in model.weights}
+    return [variable for variable in model.variables if id(variable) not in weights]
+
+
 def train(
     model,
     optimizer,
@@ -495,5 +509,5 @@ def train(
     return loop.result()
 
 
-__all__ = ["TrainResult", "train", "EpochLoop", "epoch_line", "schedule_step", "diverges", "evaluate", "loss_value",
+__all__ = ["TrainResult", "train", "seed_states", "EpochLoop", "epoch_line", "schedule_step", "diverges", "evaluate", "loss_value",
            "metric_value", "remove_checkpoint", "HISTORY_COLUMNS"]
