@@ -80,3 +80,17 @@ def test_a_model_without_batch_normalization_is_left_alone(data):
     before = [keras.ops.convert_to_numpy(w) for w in model.weights]
     assert recalibrate(model, [{"waveform": data}]) == 0
     assert all(np.array_equal(a, keras.ops.convert_to_numpy(b)) for a, b in zip(before, model.weights))
+
+
+def test_batchnorm_layers_are_found_in_nested_models_and_in_fcn():
+    inner = keras.Sequential(
+        [keras.Input((40, 2)), keras.layers.Conv1D(3, 3), keras.layers.BatchNormalization(name="inner_bn")], name="block")
+    waveform = keras.Input((40, 2), name="waveform")
+    x = keras.layers.BatchNormalization(name="outer_bn")(inner(waveform))
+    model = keras.Model({"waveform": waveform}, keras.layers.GlobalAveragePooling1D()(x))
+    assert [layer.name for layer in batchnorm_layers(model)] == ["inner_bn", "outer_bn"]
+
+    from tstransfer.models import build_model
+
+    fcn = build_model("fcn", length=40, channels=2, task="classification", n_outputs=3, stream_max=False)
+    assert len(batchnorm_layers(fcn)) == 3

@@ -23,11 +23,17 @@ import numpy as np
 
 
 def batchnorm_layers(model) -> list:
-    """The model's BatchNormalization layers, nested ones included, in build order."""
+    """The model's BatchNormalization layers, those of nested models included, depth first
+    in the order of ``layers`` (Keras' public attribute; its own flattening walk is private)."""
     import keras
 
-    return [layer for layer in model._flatten_layers(include_self=False)
-            if isinstance(layer, keras.layers.BatchNormalization)]
+    found: list = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer)
+        elif isinstance(layer, keras.Model):
+            found += batchnorm_layers(layer)
+    return found
 
 
 def recalibrate(model, batches: Iterable[Mapping[str, np.ndarray]], layers: list | None = None) -> int:
