@@ -241,8 +241,8 @@ def test_monitor_train_loss_picks_the_best_weights_by_training_loss(stores, tmp_
         run_training(stores, "classification", tmp_path / "bad", config=config)
 
 
-def batchnorm_model(length: int, channels: int, n_outputs: int, seed: int):
-    """Conv -> BatchNormalization -> pooling -> head, FCN's pattern at toy size."""
+def batchnorm_model(length: int, channels: int, n_outputs: int, seed: int, dropout: float = 0.0):
+    """Conv -> BatchNormalization -> pooling (-> dropout) -> head, FCN's pattern at toy size."""
     import keras
 
     waveform = keras.Input((length, channels), name="waveform")
@@ -252,13 +252,16 @@ def batchnorm_model(length: int, channels: int, n_outputs: int, seed: int):
     x = keras.layers.BatchNormalization(name="bn")(x)
     x = keras.layers.Activation("relu")(x)
     x = keras.layers.GlobalAveragePooling1D()(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, seed=seed)(x)
     x = keras.layers.Concatenate()([x, stream])
     out = keras.layers.Dense(n_outputs, activation="softmax",
                              kernel_initializer=keras.initializers.GlorotUniform(seed + 1))(x)
     return keras.Model({"waveform": waveform, "stream_max": stream}, out)
 
 
-def test_recalibrate_batchnorm_gives_the_best_weights_the_training_sets_statistics(stores, tmp_path):
+@pytest.mark.parametrize("dropout", [0.0, 0.5], ids=["bn", "bn-and-dropout"])
+def test_recalibrate_batchnorm_gives_the_best_weights_the_training_sets_statistics(stores, tmp_path, dropout):
     import keras
 
     from tstransfer.training import train
@@ -269,12 +272,13 @@ def test_recalibrate_batchnorm_gives_the_best_weights_the_training_sets_statisti
         config["training"]["recalibrate_batchnorm"] = recalibrated
         config["training"]["early_stopping"]["patience"] = 100
         feed = make_feed(stores, "classification", seed=5)
-        model = batchnorm_model(LENGTH, feed.model_channels, feed.n_outputs, seed=5)
+        model = batchnorm_model(LENGTH, feed.model_channels, feed.n_outputs, seed=5, dropout=dropout)
         result = train(model, keras.optimizers.Adam(learning_rate=0.01), feed, task="classification",
                        config=config, out_dir=tmp_path / str(recalibrated), seed=5)
         runs[recalibrated] = (result, model, feed)
     (plain, _, _), (precise, model, feed) = runs[False], runs[True]
-    # training is the same: a training step never reads the moving statistics
+    # training is the same: a training step never reads the moving statistics, and the
+    # recalibration pass (in training mode) leaves the dropout draws to the training
     assert plain.history["train_loss"] == precise.history["train_loss"]
     assert plain.history["val_loss"] != precise.history["val_loss"]
     # the model holds the best epoch's weights with that epoch's training-set statistics

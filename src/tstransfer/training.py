@@ -32,6 +32,7 @@ variable (including those seed generators' states) and every optimizer variable.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -348,7 +349,8 @@ class EpochLoop:
             raise RuntimeError(f"epoch {epoch} ran but epoch {state.epoch} was expected")
         train_loss = float(logs["loss"])
         if self.batchnorm:  # before validation and the best-weights snapshot
-            precise_bn.recalibrate(self.model, self.feed.eval_batches("train"), self.batchnorm)
+            with seeds_kept(self.model):  # a pass in training mode draws dropout masks too
+                precise_bn.recalibrate(self.model, self.feed.eval_batches("train"), self.batchnorm)
         row = self.validate(epoch, train_loss)
         for column in state.history:
             state.history[column].append(row[column])
@@ -373,12 +375,9 @@ class EpochLoop:
         if "test_metric" in self.state.history:
             # The test curve is a record (the authors predicted it after training, from each
             # epoch's saved model): the dropout masks it draws where dropout stays on when
-            # predicting must not move the training's own draws, so the seed states return.
-            seeds = seed_states(self.model)
-            saved = [state.numpy() for state in seeds]
-            row["test_metric"] = evaluate(self.model, self.feed, "test", self.loss)[1]
-            for state, value in zip(seeds, saved):
-                state.assign(value)
+            # predicting must not move the training's own draws.
+            with seeds_kept(self.model):
+                row["test_metric"] = evaluate(self.model, self.feed, "test", self.loss)[1]
         row["epoch_seconds"] = time.perf_counter() - self._epoch_started
         return row
 
@@ -450,6 +449,19 @@ def seed_states(model) -> list:
     return [variable for variable in model.variables if id(variable) not in weights]
 
 
+@contextlib.contextmanager
+def seeds_kept(model):
+    """Runs the block and puts ``model``'s seed-generator states back as they were: what
+    the block draws (an evaluation with dropout on, say) leaves the training's draws alone."""
+    states = seed_states(model)
+    saved = [state.numpy() for state in states]
+    try:
+        yield
+    finally:
+        for state, value in zip(states, saved):
+            state.assign(value)
+
+
 def train(
     model,
     optimizer,
@@ -509,5 +521,5 @@ def train(
     return loop.result()
 
 
-__all__ = ["TrainResult", "train", "seed_states", "EpochLoop", "epoch_line", "schedule_step", "diverges", "evaluate", "loss_value",
+__all__ = ["TrainResult", "train", "seed_states", "seeds_kept", "EpochLoop", "epoch_line", "schedule_step", "diverges", "evaluate", "loss_value",
            "metric_value", "remove_checkpoint", "HISTORY_COLUMNS"]
