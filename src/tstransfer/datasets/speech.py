@@ -32,23 +32,24 @@ archive is an error even when it breaks off between two members.
 
 from __future__ import annotations
 
-import functools
 import gzip
 import logging
 import re
-import struct
 import tarfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..seeding import rng_for
+# KAISER_BEST, RESAMPLERS and resampled_length are imported for this module's readers too
+from ._speech_audio import (  # noqa: F401
+    KAISER_BEST, RESAMPLERS, SOURCE_RATE, decode_wav, pad_from_buffer, pad_offsets, pad_with_noise, resample,
+    resampled_length, wav_samples,
+)
 from .base import DataError, DatasetInfo, InstanceIndex, RawChunk, extract_setting, one_of, raw_file_name
 
 WORDS = (
@@ -70,7 +71,6 @@ INFO = DatasetInfo(
 )
 
 DEFAULT_FILE = "speech_commands_v0.02.tar.gz"
-SOURCE_RATE = 16_000  # Hz of every WAV in the archive
 NOISE_FOLDER = "_background_noise_"
 LIST_FILES = ("validation_list.txt", "testing_list.txt")
 DEFAULT_NOISE_SEED = 0
@@ -191,176 +191,6 @@ def _stream(
         ) from None
 
 
-WAVE_FORMAT_PCM = 0x0001
-WAVE_FORMAT_EXTENSIBLE = 0xFFFE
-
-
-def _riff_chunks(data: bytes) -> tuple[tuple[int, int, int, int], bytes]:
-    """``((format tag, channels, rate, bits), sample bytes)`` of a RIFF/WAVE file.
-
-    A small reader of our own rather than :mod:`wave`: Python 3.11's ``wave`` rejects
-    WAVE_FORMAT_EXTENSIBLE headers even when they hold plain PCM, and an exact reason
-    (format, width, channels, rate, truncation) makes a better error message.
-    """
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise ValueError("not a RIFF/WAVE file")
-    position, fmt = 12, None
-    while position + 8 <= len(data):
-        chunk_id = data[position : position + 4]
-        size = int.from_bytes(data[position + 4 : position + 8], "little")
-        body = data[position + 8 : position + 8 + size]
-        if chunk_id == b"fmt ":
-            if len(body) < 16:
-                raise ValueError("fmt chunk shorter than 16 bytes")
-            tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", body[:16])
-            if tag == WAVE_FORMAT_EXTENSIBLE and len(body) >= 26:
-                tag = int.from_bytes(body[24:26], "little")  # the sub-format GUID's tag
-            fmt = (tag, channels, rate, bits)
-        elif chunk_id == b"data":
-            if fmt is None:
-                raise ValueError("data chunk before the fmt chunk")
-            if len(body) < size:
-                raise ValueError(f"data chunk ends after {len(body)} of {size} bytes (truncated)")
-            return fmt, body
-        position += 8 + size + (size & 1)  # chunks are word-aligned
-    raise ValueError("no data chunk" if fmt else "no fmt chunk")
-
-
-def decode_wav(data: bytes, archive: Path, name: str) -> np.ndarray:
-    """Samples of a 16-bit PCM mono 16 kHz WAV as float64 in [-1, 1)."""
-    try:
-        (tag, channels, rate, bits), samples = _riff_chunks(data)
-    except ValueError as exc:
-        raise DataError(INFO.name, archive, f"unreadable WAV ({exc})", trace=name) from None
-    if (tag, channels, bits, rate) != (WAVE_FORMAT_PCM, 1, 16, SOURCE_RATE):
-        kind = "PCM" if tag == WAVE_FORMAT_PCM else f"format tag {tag:#06x} (not PCM)"
-        raise DataError(
-            INFO.name, archive,
-            f"expected 16-bit PCM mono {SOURCE_RATE} Hz, got {bits}-bit {kind}, {channels} "
-            f"channel(s), {rate} Hz", trace=name,
-        )
-    if len(samples) % 2:
-        raise DataError(INFO.name, archive, "odd number of bytes in 16-bit WAV data", trace=name)
-    return np.frombuffer(samples, dtype="<i2").astype(np.float64) / 32768.0
-
-
-@functools.lru_cache(maxsize=8)
-def _antialias_filter(up: int, down: int) -> np.ndarray:
-    """The FIR low-pass ``resample_poly`` designs by default (Kaiser, beta 5, 10 zero
-    crossings per side), designed once instead of once per clip (half its run time)."""
-    # scipy.signal is imported here, not at module level: every training job imports this
-    # package (through the store), and scipy.signal alone adds ~1 s to its start-up.
-    from scipy.signal import firwin
-
-    max_rate = max(up, down)
-    return firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
-
-
-# resampy 0.2's "kaiser_best" filter, what librosa 0.8.1 (the authors' loader) resamples
-# with by default: a Kaiser-windowed sinc, 64 zero crossings a side, roll-off 0.9476,
-# beta 14.77 (resampy/filters.py). Neither librosa nor resampy is installed here; the
-# same filter is designed with scipy (firwin) and applied by resample_poly, which for
-# the rational ratios SPEECH needs (16 kHz -> 8 kHz) is the same sum resampy computes
-# from its interpolated table (resampy's 2**9-per-crossing table rounds a little).
-KAISER_BEST = {"zeros": 64, "rolloff": 0.9475937167399596, "beta": 14.769656459379492}
-RESAMPLERS = ("poly", "kaiser_best")
-
-
-@functools.lru_cache(maxsize=8)
-def _kaiser_best_filter(up: int, down: int) -> np.ndarray:
-    """resampy's ``kaiser_best`` low-pass at ``max(up, down)`` times the slower rate."""
-    from scipy.signal import firwin
-
-    max_rate = max(up, down)
-    return firwin(2 * KAISER_BEST["zeros"] * max_rate + 1, KAISER_BEST["rolloff"] / max_rate,
-                  window=("kaiser", KAISER_BEST["beta"]))
-
-
-def resample(samples: np.ndarray, rate: int, resampler: str = "poly") -> np.ndarray:
-    """16 kHz -> ``rate`` with scipy's polyphase FIR: ``resample_poly``'s own anti-alias
-    filter (``poly``, Kaiser beta 5, 10 zero crossings) or resampy's ``kaiser_best``
-    (extract setting ``resampler``; switch ``authors_data_releases``)."""
-    ratio = Fraction(rate, SOURCE_RATE)
-    if ratio == 1:
-        return samples
-    up, down = ratio.numerator, ratio.denominator
-    from scipy.signal import resample_poly
-
-    design = _kaiser_best_filter if resampler == "kaiser_best" else _antialias_filter
-    return resample_poly(samples, up, down, window=design(up, down))
-
-
-def pad_with_noise(
-    clip: np.ndarray, n_samples: int, noise: list[np.ndarray], key: str, noise_seed: int,
-    archive: Path,
-) -> np.ndarray:
-    """``clip`` cut or padded to ``n_samples``; padding is one contiguous noise segment.
-
-    The segment is drawn uniformly among all positions, in all noise recordings, where
-    it fits without crossing a recording's end; the draw is seeded by ``key`` alone.
-    """
-    if len(clip) >= n_samples:
-        return clip[:n_samples]
-    need = n_samples - len(clip)
-    starts_per_file = np.array([max(0, len(n) - need + 1) for n in noise])
-    total = int(starts_per_file.sum())
-    if total == 0:
-        raise DataError(
-            INFO.name, archive,
-            f"no background-noise recording is long enough to pad {need} samples "
-            f"(longest: {max((len(n) for n in noise), default=0)})", trace=key,
-        )
-    position = int(rng_for(noise_seed, INFO.name, "pad", key).integers(total))
-    file = int(np.searchsorted(np.cumsum(starts_per_file), position, side="right"))
-    start = position - int(starts_per_file[:file].sum())
-    return np.concatenate([clip, noise[file][start : start + need]])
-
-
-def resampled_length(n_in: int, rate: int) -> int:
-    """Samples that :func:`resample` makes of ``n_in`` samples at 16 kHz (either filter):
-    ``resample_poly``'s ceil(n_in * up / down), which is also the length librosa 0.8.1
-    fixes its output to."""
-    ratio = Fraction(rate, SOURCE_RATE)
-    return -(-n_in * ratio.numerator // ratio.denominator)
-
-
-def pad_offsets(keys: list[str], labels: np.ndarray, lengths: np.ndarray, n_samples: int) -> dict[str, int]:
-    """Where each clip's padding starts in the authors' rotating noise buffer.
-
-    ``preprocess_speech_commands_8khz.py`` (ecokeco/tstl) walks the word folders in the
-    order of its list (alphabetical: :data:`WORDS`) and each folder in ``os.listdir``
-    order, which the file system decides; here the clips' names, sorted. A clip shorter
-    than ``n_samples`` (``lengths``: resampled) is padded with the buffer's first samples
-    and the buffer is rotated left by as many, so a clip's padding starts at the padding
-    length summed over the short clips before it (modulo the buffer's length).
-    """
-    order = sorted(range(len(keys)), key=lambda i: (int(labels[i]), keys[i]))
-    offsets: dict[str, int] = {}
-    position = 0
-    for i in order:
-        offsets[keys[i]] = position
-        position += max(0, n_samples - int(lengths[i]))
-    return offsets
-
-
-def pad_from_buffer(clip: np.ndarray, n_samples: int, buffer: np.ndarray, offset: int, key: str,
-                    archive: Path) -> np.ndarray:
-    """``clip`` cut or padded to ``n_samples`` with the rotating buffer's samples from
-    ``offset`` on (wrapping round its end, as the rotation does)."""
-    if len(clip) >= n_samples:
-        return clip[:n_samples]
-    need = n_samples - len(clip)
-    if need > len(buffer):
-        raise DataError(INFO.name, archive, f"the background-noise recordings hold {len(buffer)} samples "
-                        f"in all, fewer than the {need} this clip's padding needs", trace=key)
-    return np.concatenate([clip, np.take(buffer, np.arange(offset, offset + need), mode="wrap")])
-
-
-def _clip_samples(data: bytes, archive: Path, name: str) -> int:
-    """Samples in a clip's WAV, from its header (the listing pass for ``rotating_buffer``)."""
-    return len(decode_wav(data, archive, name))
-
-
 # --------------------------------------------------------------------------- protocol
 def list_instances(raw: Path, params: Mapping[str, Any], log: logging.Logger) -> SpeechIndex:
     archive = Path(raw) / _file_name(params)
@@ -384,7 +214,7 @@ def list_instances(raw: Path, params: Mapping[str, Any], log: logging.Logger) ->
             keys.append(name)
             labels.append(WORD_INDEX[name.split("/")[0]])
             if rotating:
-                lengths.append(resampled_length(_clip_samples(data, archive, name), rate))
+                lengths.append(resampled_length(wav_samples(data, archive, name), rate))
             odd_names += CLIP_NAME.match(name.split("/")[1]) is None
         elif kind == "noise":
             noise.append(name)
@@ -465,6 +295,26 @@ def _chunk(waveforms: np.ndarray, count: int, labels: np.ndarray, keys: list[str
     return RawChunk(waveforms[:count].copy(), labels[rows], keys[rows], str(archive))
 
 
+def _padder(raw: Path, params: Mapping[str, Any], index: InstanceIndex,
+            archive: Path) -> Callable[[np.ndarray, str, list[np.ndarray]], np.ndarray]:
+    """``pad(clip, key, noise bank)``: the clip cut or padded to ``n_samples`` as extract
+    setting ``padding`` says (:func:`pad_with_noise` or :func:`pad_from_buffer`)."""
+    _, n_samples, noise_seed = _settings(params)
+    if _padding(params) != "rotating_buffer":
+        return lambda clip, key, bank: pad_with_noise(clip, n_samples, bank, key, noise_seed, archive)
+    # An index without the listing's offsets (a plain InstanceIndex, or a subset of the
+    # clips): the offsets count every clip of the archive, so list them again.
+    offsets = getattr(index, "pad_offsets", None) or list_instances(raw, params, _LOG).pad_offsets
+    buffer: list[np.ndarray] = []  # the noise recordings concatenated, in sorted name order, once
+
+    def pad(clip: np.ndarray, key: str, bank: list[np.ndarray]) -> np.ndarray:
+        if not buffer:
+            buffer.append(np.concatenate(bank))
+        return pad_from_buffer(clip, n_samples, buffer[0], offsets[key], key, archive)
+
+    return pad
+
+
 def read_chunks(
     raw: Path, params: Mapping[str, Any], index: InstanceIndex, chunk_size: int
 ) -> Iterator[RawChunk]:
@@ -474,13 +324,9 @@ def read_chunks(
     listing pass found them ahead of every clip, from the same pass as the clips.
     """
     archive = Path(raw) / _file_name(params)
-    rate, n_samples, noise_seed = _settings(params)
+    rate, n_samples, _ = _settings(params)
     resampler = _resampler(params)
-    offsets = None
-    if _padding(params) == "rotating_buffer":
-        # An index without the listing's offsets (a plain InstanceIndex, or a subset of
-        # the clips): the offsets count every clip of the archive, so list them again.
-        offsets = getattr(index, "pad_offsets", None) or list_instances(raw, params, _LOG).pad_offsets
+    pad = _padder(raw, params, index, archive)
     table = index.table.reset_index(drop=True)
     expected_keys = table["key"].astype(str).tolist()
     position = {key: i for i, key in enumerate(expected_keys)}
@@ -492,7 +338,6 @@ def read_chunks(
     bank = None if single_pass else _noise_bank(decoded, noise_members, archive)
 
     waveforms = np.empty((chunk_size, n_samples, 1), dtype=np.float32)
-    buffer = None  # rotating_buffer: the concatenated noise
     filled = 0
     written = 0
 
@@ -513,13 +358,7 @@ def read_chunks(
                 INFO.name, archive, f"member order differs from the listing pass (expected "
                 f"{expected_keys[written]})", trace=name,
             )
-        clip = _decode_clip(data, archive, name, rate, resampler)
-        if offsets is None:
-            waveforms[filled, :, 0] = pad_with_noise(clip, n_samples, bank, name, noise_seed, archive)
-        else:
-            if buffer is None:
-                buffer = np.concatenate(bank)  # the noise recordings in sorted name order
-            waveforms[filled, :, 0] = pad_from_buffer(clip, n_samples, buffer, offsets[name], name, archive)
+        waveforms[filled, :, 0] = pad(_decode_clip(data, archive, name, rate, resampler), name, bank)
         filled += 1
         written += 1
         if filled == chunk_size:
