@@ -6,7 +6,8 @@ far and a JSON ``meta`` entry: the training loop's state (a plain mapping, see
 an epoch every :data:`CHECKPOINT_INTERVAL_S` and at the end, so that a job killed at any
 moment resumes from the last epoch it saved; a checkpoint whose fingerprint differs from
 the job's (another config, another model, another store) or that cannot be read is ignored
-and the job starts afresh.
+and the job starts afresh. Beside it the job's ``history.csv`` (:func:`write_history`) and
+its log's line per epoch (:func:`epoch_line`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -115,3 +117,29 @@ def write_history(path: Path, history: Mapping[str, list], order: list[str]) -> 
 def remove_checkpoint(out_dir: str | Path) -> None:
     """Delete a job's checkpoint folder (after its result is safely written)."""
     shutil.rmtree(Path(out_dir) / CHECKPOINT_DIR, ignore_errors=True)
+
+
+HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_metric", "val_accuracy", "test_metric",
+                   "learning_rate", "epoch_seconds"]
+
+
+def epoch_line(row: Mapping[str, float], *, max_epochs: int, metric: str, best: bool) -> str:
+    """The training log's line for one epoch, for a person following a job::
+
+        epoch 3/100: loss 0.01234 val_loss 0.01456 val_mae 0.09321 lr 0.001 time 1.2 s best
+
+    ``row`` is the epoch's history row: training loss, validation loss and metric (and
+    accuracy for classification, the test metric with ``test_curves``), the learning rate
+    the epoch trained with and its seconds. ``best``: the epoch whose weights are kept so far.
+    Keras's own progress output is off (``verbose=0``): its per-batch bar would fill the log.
+    """
+    parts = [f"epoch {int(row['epoch'])}/{max_epochs}:", f"loss {row['train_loss']:.5g}",
+             f"val_loss {row['val_loss']:.5g}", f"val_{metric} {row['val_metric']:.5g}"]
+    if "val_accuracy" in row and math.isfinite(row["val_accuracy"]):
+        parts.append(f"val_accuracy {row['val_accuracy']:.4g}")
+    if "test_metric" in row:
+        parts.append(f"test_{metric} {row['test_metric']:.5g}")
+    parts += [f"lr {row['learning_rate']:.3g}", f"time {row['epoch_seconds']:.1f} s"]
+    if best:
+        parts.append("best")
+    return " ".join(parts)

@@ -32,7 +32,6 @@ variable (including those seed generators' states) and every optimizer variable.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
@@ -43,13 +42,14 @@ from typing import Any
 
 import numpy as np
 
-from .checkpoint import (CHECKPOINT_DIR, CHECKPOINT_FILE, CHECKPOINT_INTERVAL_S, fingerprint, load_checkpoint,
-                         remove_checkpoint, save_checkpoint, write_history)  # remove_checkpoint: jobs.py imports it from here
+# remove_checkpoint, epoch_line, HISTORY_COLUMNS: imported from here too (jobs.py, the tests)
+from .checkpoint import (CHECKPOINT_DIR, CHECKPOINT_FILE, CHECKPOINT_INTERVAL_S, HISTORY_COLUMNS, epoch_line,
+                         fingerprint, load_checkpoint, remove_checkpoint, save_checkpoint, write_history)
 from . import precise_bn
 from .budget import MONITORS, monitored_value
 from .metrics import METRIC_FOR_TASK, convergence_rate, mae, weighted_f1
 from .protocol import job_switches, monitors_accuracy, recorded
-from .seeding import int_seed
+from .seeding import int_seed, seeds_kept
 
 CE_EPSILON = 1e-7  # keras.backend.epsilon(): Keras clips probabilities to [eps, 1 - eps]
 DEFAULT_RLR_MIN_DELTA = 1e-4  # keras.callbacks.ReduceLROnPlateau default
@@ -216,33 +216,6 @@ def diverges(row: Mapping[str, Any]) -> bool:
     """Whether an epoch's history row ends the run as diverged: a non-finite (or, as
     result.json writes one, null) training loss, validation loss or validation metric."""
     return not all(row[c] is not None and math.isfinite(row[c]) for c in ("train_loss", "val_loss", "val_metric"))
-
-
-# --------------------------------------------------------------------------- history
-HISTORY_COLUMNS = ["epoch", "train_loss", "val_loss", "val_metric", "val_accuracy", "test_metric",
-                   "learning_rate", "epoch_seconds"]
-
-
-def epoch_line(row: Mapping[str, float], *, max_epochs: int, metric: str, best: bool) -> str:
-    """The training log's line for one epoch, for a person following a job::
-
-        epoch 3/100: loss 0.01234 val_loss 0.01456 val_mae 0.09321 lr 0.001 time 1.2 s best
-
-    ``row`` is the epoch's history row: training loss, validation loss and metric (and
-    accuracy for classification, the test metric with ``test_curves``), the learning rate
-    the epoch trained with and its seconds. ``best``: the epoch whose weights are kept so far.
-    Keras's own progress output is off (``verbose=0``): its per-batch bar would fill the log.
-    """
-    parts = [f"epoch {int(row['epoch'])}/{max_epochs}:", f"loss {row['train_loss']:.5g}",
-             f"val_loss {row['val_loss']:.5g}", f"val_{metric} {row['val_metric']:.5g}"]
-    if "val_accuracy" in row and math.isfinite(row["val_accuracy"]):
-        parts.append(f"val_accuracy {row['val_accuracy']:.4g}")
-    if "test_metric" in row:
-        parts.append(f"test_{metric} {row['test_metric']:.5g}")
-    parts += [f"lr {row['learning_rate']:.3g}", f"time {row['epoch_seconds']:.1f} s"]
-    if best:
-        parts.append("best")
-    return " ".join(parts)
 
 
 def _finite_or_none(value: float | None) -> float | None:
@@ -442,26 +415,6 @@ class EpochLoop:
         )
 
 
-def seed_states(model) -> list:
-    """The state variables of ``model``'s random-seed generators (dropout masks): Keras
-    counts them among a layer's ``variables``, not its ``weights``."""
-    weights = {id(weight) for weight in model.weights}
-    return [variable for variable in model.variables if id(variable) not in weights]
-
-
-@contextlib.contextmanager
-def seeds_kept(model):
-    """Runs the block and puts ``model``'s seed-generator states back as they were: what
-    the block draws (an evaluation with dropout on, say) leaves the training's draws alone."""
-    states = seed_states(model)
-    saved = [state.numpy() for state in states]
-    try:
-        yield
-    finally:
-        for state, value in zip(states, saved):
-            state.assign(value)
-
-
 def train(
     model,
     optimizer,
@@ -521,5 +474,5 @@ def train(
     return loop.result()
 
 
-__all__ = ["TrainResult", "train", "seed_states", "seeds_kept", "EpochLoop", "epoch_line", "schedule_step", "diverges", "evaluate", "loss_value",
+__all__ = ["TrainResult", "train", "EpochLoop", "epoch_line", "schedule_step", "diverges", "evaluate", "loss_value",
            "metric_value", "remove_checkpoint", "HISTORY_COLUMNS"]
