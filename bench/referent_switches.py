@@ -85,11 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = switch_arms.parser(__doc__.splitlines()[0], [])
     parser.add_argument("--validation", action="store_true", help="also run the validation preset")
     parser.add_argument("--published", type=Path, help="the authors' results archive (.tar.gz)")
-    args = parser.parse_args(argv)
-    try:
-        config = switch_arms.read_config(args.config, args.switches)
-    except switch_arms.ArmError as error:
-        print(f"error: {error}", file=sys.stderr)
+    args, config = switch_arms.parse(parser, argv)
+    if config is None:
         return 2
     published = None
     if args.published is not None:

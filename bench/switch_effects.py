@@ -41,11 +41,8 @@ def command(workdir: Path, configfile: Path, cores: int) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = switch_arms.parser(__doc__.splitlines()[0], list(protocol.SWITCHES))
     parser.add_argument("--paper", action="store_true", help="also run the whole paper preset")
-    args = parser.parse_args(argv)
-    try:
-        config = switch_arms.read_config(args.config, args.switches)
-    except switch_arms.ArmError as error:
-        print(f"error: {error}", file=sys.stderr)
+    args, config = switch_arms.parse(parser, argv)
+    if config is None:
         return 2
     out = args.out.resolve()
     config = {**config, "raw_dir": str(out / "raw")}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,6 +58,17 @@ def parser(description: str, default_switches: list[str]) -> argparse.ArgumentPa
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--dry-run", action="store_true")
     return parser
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, dict | None]:
+    """The scripts' arguments and their checked config (:func:`read_config`); a bad config
+    or switch is printed as one line ``error: ...`` and the config is None (exit 2)."""
+    args = parser.parse_args(argv)
+    try:
+        return args, read_config(args.config, args.switches)
+    except ArmError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return args, None
 
 
 def written(out: Path, arm_configs: dict[str, dict]) -> Iterator[tuple[str, Path, Path, dict]]:
