@@ -55,6 +55,11 @@ def _riff_chunks(data: bytes) -> tuple[tuple[int, int, int, int], bytes]:
 
 def decode_wav(data: bytes, archive: Path, name: str) -> np.ndarray:
     """Samples of a 16-bit PCM mono 16 kHz WAV as float64 in [-1, 1)."""
+    return np.frombuffer(_pcm16(data, archive, name), dtype="<i2").astype(np.float64) / 32768.0
+
+
+def _pcm16(data: bytes, archive: Path, name: str) -> bytes:
+    """The sample bytes of a WAV, checked to be 16-bit PCM mono 16 kHz."""
     try:
         (tag, channels, rate, bits), samples = _riff_chunks(data)
     except ValueError as exc:
@@ -68,7 +73,7 @@ def decode_wav(data: bytes, archive: Path, name: str) -> np.ndarray:
         )
     if len(samples) % 2:
         raise DataError(DATASET, archive, "odd number of bytes in 16-bit WAV data", trace=name)
-    return np.frombuffer(samples, dtype="<i2").astype(np.float64) / 32768.0
+    return samples
 
 
 @functools.lru_cache(maxsize=8)
@@ -184,5 +189,6 @@ def pad_from_buffer(clip: np.ndarray, n_samples: int, buffer: np.ndarray, offset
 
 
 def wav_samples(data: bytes, archive: Path, name: str) -> int:
-    """Samples in a clip's WAV, from its header (the listing pass for ``rotating_buffer``)."""
-    return len(decode_wav(data, archive, name))
+    """Samples in a clip's WAV, checked as :func:`decode_wav` checks it but not converted
+    (the listing pass for ``rotating_buffer`` needs only the lengths)."""
+    return len(_pcm16(data, archive, name)) // 2
