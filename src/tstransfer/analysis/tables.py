@@ -231,7 +231,7 @@ def per_architecture_table(cells: pd.DataFrame, which: str, study: Study, *,
         if cell.significant:
             marks.loc[row, column] = MARK_POSITIVE if cell.value > 0 else MARK_NEGATIVE
     notes = ["Cell: mean of the per-run gains; marked where the uncorrected Wilcoxon p < 0.05.", ROBUST_NOTE]
-    if short_note and cells.get("referent_short", pd.Series(dtype=bool)).any():
+    if short_note and cells["referent_short"].any():
         notes.append(short_note)
     return Table(f"per_architecture_{which}", f"Per-architecture {which} gain of TL over referent models", cells, display, marks, notes, extras)
 
