@@ -155,9 +155,10 @@ def main() -> int:
 
     print(f"# What the study in {args.results} shows\n")
     runtime = table.groupby("kind")["runtime_s"].agg(["size", "sum", "median"])
-    print("Training jobs (their own wall times, result.json runtime_s): "
-          + "; ".join(f"{kind} {int(row['size'])}, sum {row['sum']:.0f} s, median {row['median']:.1f} s"
-                      for kind, row in runtime.iterrows())
+    last_epoch = table.groupby("kind")["last_epoch"].median()  # below max_epochs: early stopping cut
+    print("Training jobs (their own wall times, result.json runtime_s; median last epoch): "
+          + "; ".join(f"{kind} {int(row['size'])}, sum {row['sum']:.0f} s, median {row['median']:.1f} s, "
+                      f"epoch {last_epoch[kind]:g}" for kind, row in runtime.iterrows())
           + f"; all {runtime['sum'].sum():.0f} s; diverged: {int((table['status'] == 'diverged').sum())}.\n")
     unchecked = sorted(dataset_label(t) for t in targets if t in published and t not in set(check["target"]))
     kept_label = ("targets not marked (referents within the margin"
