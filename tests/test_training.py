@@ -219,6 +219,37 @@ def test_jobs_train_min_epoch_steps_per_epoch(stores, tmp_path):
     assert loss[10] != loss[0]  # three passes trained, not one
 
 
+def test_batch_fraction_gives_fawaz_batches():
+    from tstransfer.budget import batch_size_for
+
+    # dl-4-tsc: int(min(x_train.shape[0] / 10, 16)); the study's training splits
+    expected = {30: 3, 32: 3, 41: 4, 55: 5, 61: 6, 70: 7, 80: 8, 115: 11, 165: 16, 225: 16}
+    assert {n: batch_size_for(n, 16, 0.1) for n in expected} == expected
+    assert all(batch_size_for(n, 16, 0.1) == int(min(n / 10, 16)) for n in range(10, 400))
+    assert [batch_size_for(n, 16, 0.1) for n in (1, 9)] == [1, 1]  # never an empty batch
+    assert batch_size_for(41, 16, 0.0) == batch_size_for(4100, 16, 0) == 16  # off: batch_size
+
+
+def test_jobs_train_in_batches_of_a_fraction_of_the_training_set(stores, tmp_path):
+    from tstransfer import jobs
+
+    cls_store, cls_subset = stores["classification"]
+    records = {}
+    for fraction in (0.0, 0.05):
+        config = base_config(max_epochs=1)
+        config["training"].update(batch_size=32, min_epoch_steps=10, batch_fraction=fraction)
+        records[fraction] = jobs.referent(config, "convnetquake_ingv", "toy_classification", "tiny", 0,
+                                          cls_store, cls_subset, tmp_path / f"fraction{fraction}")
+    n_train = records[0.0]["n_train"]
+    small = int(n_train * 0.05)
+    assert 1 <= small < 32  # else this test would not tell
+    assert (records[0.0]["batch_size"], records[0.05]["batch_size"]) == (32, small)
+    # min_epoch_steps counts the smaller batches: the fewest whole passes of >= 10 of them
+    passes = -(-10 * small // n_train)
+    assert records[0.05]["steps_per_epoch"] == -(-passes * n_train // small)
+    assert records[0.05]["history"]["train_loss"] != records[0.0]["history"]["train_loss"]
+
+
 def test_monitor_train_loss_picks_the_best_weights_by_training_loss(stores, tmp_path):
     results = {}
     for monitor in ("val_loss", "train_loss"):

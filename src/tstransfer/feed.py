@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from .background import read_ahead
-from .budget import epoch_passes
+from .budget import batch_size_for, epoch_passes
 from .channels import repeat_channels
 from .datasets.base import SPLIT_CODES
 from .seeding import rng_for
@@ -67,6 +67,8 @@ class Feed:
     built with (defaults to the data's). ``force_stream``: stream every split whatever
     its size (tests and benchmarks). ``min_epoch_steps``: an in-memory epoch is as many
     passes over the training set as make at least this many batches (:func:`epoch_passes`).
+    ``batch_fraction``: batches of that fraction of the training set, at most
+    ``batch_size`` (:func:`batch_size_for`; 0, the default, is ``batch_size``).
     ``drop_remainder`` (switch ``drop_last_batch``, the authors' DataGenerator): an epoch
     is floor(N/batch) batches, the last partial one dropped (:meth:`validation_rows` gives
     the validation set's counterpart).
@@ -88,6 +90,7 @@ class Feed:
         force_stream: bool = False,
         standardize_labels: bool = False,
         min_epoch_steps: int = 0,
+        batch_fraction: float = 0.0,
         drop_remainder: bool = False,
     ):
         import zarr
@@ -106,7 +109,6 @@ class Feed:
             )
         self.use_stream_max = bool(use_stream_max)
         self.seed = int(seed)
-        self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size)
         self.shuffle_window = int(shuffle_window)
         self.min_epoch_steps, self.drop_remainder = int(min_epoch_steps), bool(drop_remainder)
@@ -128,6 +130,7 @@ class Feed:
                 self.store, self.shuffle_window,
             )
         load_in_memory([self.train, self.val, self.test])
+        self.batch_size = batch_size_for(len(self.train), batch_size, batch_fraction)
         # Regression targets as the model sees them: (label - shift) / scale.
         self.label_shift, self.label_scale = 0.0, 1.0
         if standardize_labels and self.task == "regression":

@@ -196,6 +196,7 @@ def _record(kind: str, arch: str, identity: Mapping[str, Any], *, seed: int, use
         "n_train": len(feed.train),
         "n_val": len(feed.val),
         "n_test": len(feed.test),
+        "batch_size": feed.batch_size,  # training.batch_fraction sets it per training set
         "steps_per_epoch": feed.steps_per_epoch(),  # more than one pass with training.min_epoch_steps
         "timings": timings,
         "history": result.history,
@@ -240,6 +241,7 @@ def _run(
         batch_size=int(training["batch_size"]),
         standardize_labels=bool(training.get("standardize_labels", False)),
         min_epoch_steps=int(training.get("min_epoch_steps", 0)),
+        batch_fraction=float(training.get("batch_fraction", 0.0)),
         drop_remainder=switches["drop_last_batch"],
     )
     feed = Feed.from_subset(store, subset, **feed_args) if subset else Feed(store, **feed_args)
