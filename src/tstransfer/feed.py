@@ -58,6 +58,23 @@ SHUFFLE_WINDOW_CHUNKS = 8
 PREFETCH_BATCHES = 64  # batches the background reader may run ahead of the model
 
 
+def without_autotune(dataset):
+    """``dataset`` with tf.data's autotuning off: fixed parallelism and buffers instead.
+
+    An autotuned pipeline runs an optimization thread whose wake-ups back off to seconds
+    apart; destroying the iterator waits for it. A training job's stream lives for the
+    whole ``fit``, and its end then waited up to 10 s for that thread: a third of a
+    GunPoint FCN referent's wall time, in one of two jobs side by side
+    (bench/concurrent_jobs.py). The pipelines here gather batches by index or cut
+    blocks, cheap next to a training step; two batches ahead are enough.
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
+
+
 # --------------------------------------------------------------------------- feed
 class Feed:
     """Training, validation and test data of one job; see the module docstring.
@@ -186,7 +203,7 @@ class Feed:
         )
         # a known length lets Keras size its loops (and not warn about running out of data)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(n_batches))
-        return dataset.prefetch(2)
+        return without_autotune(dataset.prefetch(2))
 
     # ----------------------------------------------------------------- training
     def epoch_order(self, epoch: int) -> np.ndarray:
@@ -244,7 +261,7 @@ class Feed:
             dataset = self._streamed_batches(epochs)
         n_batches = self.steps_per_epoch() * (stop_epoch - first_epoch)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(n_batches))
-        return dataset.prefetch(tf.data.AUTOTUNE)
+        return without_autotune(dataset.prefetch(2))
 
     def _batch_inputs(self) -> Callable:
         """``(x, stream_max, targets) -> (model inputs, targets)`` on batch tensors."""
@@ -289,7 +306,7 @@ class Feed:
             return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=drop)
 
         dataset = tf.data.Dataset.from_tensor_slices(orders.astype(np.int64)).flat_map(epoch_batches)
-        return dataset.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return dataset.map(gather, num_parallel_calls=2, deterministic=True)
 
     def _streamed_batches(self, epochs: range):
         """The batches of ``epochs`` cut from :meth:`stream_train_blocks`.
@@ -318,7 +335,7 @@ class Feed:
             tf.autograph.experimental.do_not_convert(
                 lambda *block: tf.data.Dataset.from_tensor_slices(block).batch(batch_size, drop_remainder=drop))
         )
-        return dataset.map(model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return dataset.map(model_inputs, num_parallel_calls=2, deterministic=True)
 
     def _stream_windows(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
         """The plan of one streamed epoch, without reading anything: per shuffle window
