@@ -3,6 +3,7 @@
 Used where reading holds the GIL (h5py, zarr decoding in Python) while the consumer's work
 mostly releases it (numpy, Blosc, file writes, TensorFlow): the conversion's raw reader
 (:mod:`tstransfer.store`) and the training feed's batch reader (:mod:`tstransfer.feed`).
+:func:`without_autotune` keeps tf.data's own background thread out of the feed's pipelines.
 """
 
 from __future__ import annotations
@@ -65,4 +66,21 @@ def read_ahead(items: Iterable[Any], depth: int, *, name: str = "read-ahead") ->
         thread.join()
 
 
-__all__ = ["read_ahead"]
+def without_autotune(dataset):
+    """``dataset`` with tf.data's autotuning off: fixed parallelism and buffers instead.
+
+    An autotuned pipeline runs an optimization thread whose wake-ups back off to seconds
+    apart; destroying the iterator waits for it. A training job's stream lives for the
+    whole ``fit``, and its end then waited up to 10 s for that thread: a third of a
+    GunPoint FCN referent's wall time, in one of two jobs side by side
+    (bench/concurrent_jobs.py). The pipelines here gather batches by index or cut
+    blocks, cheap next to a training step; two batches ahead are enough.
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
+
+
+__all__ = ["read_ahead", "without_autotune"]

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from .background import read_ahead
+from .background import read_ahead, without_autotune
 from .budget import batch_size_for, epoch_passes
 from .channels import repeat_channels
 from .datasets.base import SPLIT_CODES
@@ -56,23 +56,6 @@ MEMORY_LIMIT_BYTES = 2 * 1024**3
 # (bench/stream_order.py mixing).
 SHUFFLE_WINDOW_CHUNKS = 8
 PREFETCH_BATCHES = 64  # batches the background reader may run ahead of the model
-
-
-def without_autotune(dataset):
-    """``dataset`` with tf.data's autotuning off: fixed parallelism and buffers instead.
-
-    An autotuned pipeline runs an optimization thread whose wake-ups back off to seconds
-    apart; destroying the iterator waits for it. A training job's stream lives for the
-    whole ``fit``, and its end then waited up to 10 s for that thread: a third of a
-    GunPoint FCN referent's wall time, in one of two jobs side by side
-    (bench/concurrent_jobs.py). The pipelines here gather batches by index or cut
-    blocks, cheap next to a training step; two batches ahead are enough.
-    """
-    import tensorflow as tf
-
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return dataset.with_options(options)
 
 
 # --------------------------------------------------------------------------- feed
@@ -121,9 +104,7 @@ class Feed:
         self.channels: int = int(root["waveform"].shape[2])
         self.model_channels = int(model_channels or self.channels)
         if self.model_channels != self.channels and self.channels != 1:
-            raise ValueError(
-                f"cannot feed {self.channels}-channel data to a {self.model_channels}-channel model"
-            )
+            raise ValueError(f"cannot feed {self.channels}-channel data to a {self.model_channels}-channel model")
         self.use_stream_max = bool(use_stream_max)
         self.seed = int(seed)
         self.eval_batch_size = int(eval_batch_size)
