@@ -7,6 +7,9 @@
 # that shape it (cli_args, rules/common.smk) as params, so a config change reruns only
 # the jobs it affects. Each rule's name is its kind in tstransfer.plan (plan.KINDS), whose
 # record gives the rule's result path, log, benchmark and the job's CLI arguments.
+# A job's TensorFlow uses exactly its rule's threads (1, unless a profile's set-threads
+# says otherwise): by default it takes every core, and jobs side by side then share
+# them at a loss (tstransfer.jobs.limit_threads).
 
 
 rule pretrain:
@@ -29,6 +32,7 @@ rule pretrain:
         args=lambda wc: cli_args("pretrain", wc),
     shell:
         'PYTHONPATH="$TSTRANSFER_SRC" "$TSTRANSFER_PYTHON" -m tstransfer.cli pretrain {params.args}'
+        " --threads {threads}"
         " --store {input.store:q} > {log} 2>&1"
 
 
@@ -75,6 +79,7 @@ rule referent:
         args=lambda wc: cli_args("referent", wc),
     shell:
         'PYTHONPATH="$TSTRANSFER_SRC" "$TSTRANSFER_PYTHON" -m tstransfer.cli referent {params.args}'
+        " --threads {threads}"
         " --store {input.store:q} --subset {input.subset:q} > {log} 2>&1"
 
 
@@ -105,6 +110,7 @@ rule finetune:
         args=lambda wc: cli_args("finetune", wc),
     shell:
         'PYTHONPATH="$TSTRANSFER_SRC" "$TSTRANSFER_PYTHON" -m tstransfer.cli finetune {params.args}'
+        " --threads {threads}"
         " --pretrained {input.pretrained:q} --store {input.store:q}"
         " --subset {input.subset:q} > {log} 2>&1"
 
@@ -129,4 +135,5 @@ rule stream_max:
         args=lambda wc: cli_args("stream_max", wc),
     shell:
         'PYTHONPATH="$TSTRANSFER_SRC" "$TSTRANSFER_PYTHON" -m tstransfer.cli stream_max {params.args}'
+        " --threads {threads}"
         " --store {input.store:q} > {log} 2>&1"

@@ -80,12 +80,14 @@ def test_job_server_and_in_process_runs_agree(finished_run, tmp_path):
          "--run", "1", "--omega", "0.5",
          "--pretrained", "results/pretrain/convnetquake_ingv/emg/selected/model.keras",
          "--store", "results/data/sp500.zarr", "--subset", "results/data/subsets/sp500/1k5/run1.npz",
-         "--out", str(tmp_path / "cell")],
+         "--out", str(tmp_path / "cell"), "--threads", "1"],
         cwd=finished_run, env=env, check=True, capture_output=True,
     )
     alone = json.loads((tmp_path / "cell" / "result.json").read_text())
     for key in ("status", "best_epoch", "last_epoch", "val_metric", "test_metric", "seed"):
         assert alone[key] == served[key], key
+    # the rule's one thread reached TensorFlow in the server's forked child and in a process of its own
+    assert served["tf_threads"] == alone["tf_threads"] == {"intra_op": 1, "inter_op": 1}
 
 
 def test_config_change_reruns_only_the_jobs_it_shapes(finished_run, bare_env):

@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
         for item in kind.inputs:
             sub.add_argument(f"--{item}", required=True, help=INPUT_HELP[item])
         sub.add_argument("--out", required=True, help="job output folder (result.json is written last)")
+        sub.add_argument("--threads", type=int, help="TensorFlow's intra- and inter-op threads (the rule's "
+                         "threads; default: TensorFlow's, every core of the machine)")
     _zoo_commands(commands)
     return parser
 
@@ -206,6 +208,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     from . import jobs, logs
 
     logs.setup(None)
+    if args.threads:
+        jobs.limit_threads(args.threads)
     kind = KINDS[args.kind]
     identity = {field.name: getattr(args, field.name) for field in kind.identity}
     inputs = {item: getattr(args, item) for item in kind.inputs}

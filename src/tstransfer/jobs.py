@@ -119,6 +119,33 @@ def load_model(path: str | Path):
 
 
 # --------------------------------------------------------------------------- one job
+def tf_threads() -> dict[str, int]:
+    """TensorFlow's intra- and inter-op thread counts (0: its default, every core)."""
+    import tensorflow as tf
+
+    return {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
+
+
+def limit_threads(threads: int) -> None:
+    """Size TensorFlow's intra- and inter-op thread pools to ``threads``, the job's share
+    of the machine (its rule's ``threads``), before the job runs an op.
+
+    TensorFlow sizes both pools to every core by default, whatever else runs: Snakemake's
+    two 1-thread jobs on a 2-core machine then keep four busy threads on two cores. Two
+    FCN GunPoint referents side by side took 25.6 s that way, 15.0 s with a thread each
+    (bench/concurrent_jobs.py). A fixed count also makes a job's numbers independent of
+    the machine's core count, which changes the order of TensorFlow's sums.
+    """
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+    except RuntimeError as error:  # TensorFlow ran an op before: its pools are made
+        log.warning("cannot set TensorFlow's threads to %d: %s", threads, error)
+
+
 def _model_and_optimizer(
     kind: str, arch: str, dataset: str, attrs: Mapping[str, Any], config: Mapping[str, Any],
     switches: Mapping[str, bool], *, seed: int, use_stream_max: bool,
@@ -197,6 +224,7 @@ def _record(kind: str, arch: str, identity: Mapping[str, Any], *, seed: int, use
         "n_val": len(feed.val),
         "n_test": len(feed.test),
         "batch_size": feed.batch_size,  # training.batch_fraction sets it per training set
+        "tf_threads": tf_threads(),  # the order of TensorFlow's sums depends on it
         "steps_per_epoch": feed.steps_per_epoch(),  # more than one pass with training.min_epoch_steps
         "timings": timings,
         "history": result.history,
