@@ -11,7 +11,8 @@ included) and measures the CPU seconds of the 2nd and 3rd epochs (training plus 
 epoch's validation; the 1st holds TensorFlow's tracing, counted once per job as fixed
 cost with the job's start). CPU seconds, not wall seconds: on a shared machine a wall
 clock measures the other users too; a job that keeps a core busy takes its CPU seconds
-of wall time on an idle machine.
+of wall time on an idle machine. TensorFlow runs on ``--threads`` (default 1), as the
+workflow's jobs do (rules/training.smk, ``jobs.limit_threads``).
 
 The study's jobs: per architecture a pretraining job per source (the whole training
 split), 3 referents per target and 3 x multipliers fine-tuning jobs per ordered pair. Each
@@ -79,11 +80,14 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=ROOT / "config" / "real.yaml")
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="TensorFlow's threads (0: its default)")
     parser.add_argument("--epochs-fraction", type=float, default=1.0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a dotted config key and a YAML value, e.g. training.min_epoch_steps=20")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.threads:
+        jobs.limit_threads(args.threads)
     config = yaml.safe_load(args.config.read_text())
     for item in args.set:
         key, _, value = item.partition("=")
