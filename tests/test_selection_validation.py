@@ -105,3 +105,28 @@ def test_cells_join_scores_to_gains_and_drop_unmeasured_sources():
     assert joined["source"].tolist() == ["lomax", "speech"]
     row = validation.per_target(joined).iloc[0]
     assert (row["picked_source"], row["top1"], row["regret"]) == ("speech", 0.0, pytest.approx(27.5 + 4.375))
+
+
+def _three_sources(gain_of: dict[str, float]):
+    """One target, one architecture, 2 runs: referent F1 0.5, each source's single
+    multiplier scoring 0.5 * (1 + gain / 100) on validation and test."""
+    jobs = []
+    for run in (0, 1):
+        jobs.append(_job("referent", "magnet", "emg", run, test=0.5))
+        jobs += [_job("finetune", "magnet", "emg", run, source=source, omega=1.0, test=0.5 * (1 + gain / 100))
+                 for source, gain in gain_of.items()]
+    return results.table_from_records(results.record_from_job(job) for job in jobs)
+
+
+def test_a_repeat_of_the_study_scores_as_an_estimator_of_its_gains():
+    first = _three_sources({"lomax": 20.0, "speech": -10.0, "stead": 5.0})
+    _, same = validation.repeat_agreement(first, first)
+    row = same.set_index("estimator").loc[validation.REPEAT]
+    assert (row["spearman"], row["top1"], row["regret"]) == pytest.approx((1.0, 1.0, 0.0))
+    # a repeat that ranks the sources the other way round picks the worst: regret 20 - (-10)
+    reversed_gains = _three_sources({"lomax": -10.0, "speech": 20.0, "stead": 5.0})
+    targets, summary = validation.repeat_agreement(first, reversed_gains)
+    row = summary.set_index("estimator").loc[validation.REPEAT]
+    assert (row["spearman"], row["top1"], row["regret"]) == pytest.approx((-1.0, 0.0, 30.0))
+    assert targets["picked_source"].tolist() == ["speech"] and targets["best_source"].tolist() == ["lomax"]
+    assert summary["estimator"].tolist() == [validation.REPEAT, validation.RANDOM]

@@ -161,6 +161,23 @@ def study_tables(scores: pd.DataFrame, results_table: pd.DataFrame, *,
     return validate(cells(scores, gains, keys=STUDY_KEYS), within=STUDY_WITHIN)
 
 
+REPEAT = "repeat study"
+
+
+def repeat_agreement(results_table: pd.DataFrame, repeat_table: pd.DataFrame, *,
+                     protocol: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`study_tables` with a second run of the same study as the estimator: its
+    measured mean gains as the score of each (arch, source, target, variant), against the
+    first run's gains (estimator ``repeat study``).
+
+    No estimator can predict the gains better than the study's own noise lets a repeat
+    of it do: its Spearman, top-1 and regret are the ceiling for the estimators' rows.
+    """
+    gains = mean_gains(results_table, keys=STUDY_KEYS, protocol=protocol)
+    again = mean_gains(repeat_table, keys=STUDY_KEYS, protocol=protocol).rename(columns={"gain": "score"})
+    return validate(cells(again.assign(estimator=REPEAT), gains, keys=STUDY_KEYS), within=STUDY_WITHIN)
+
+
 def best_estimator(summary: pd.DataFrame) -> dict | None:
     """The summary's best estimator row: lowest mean regret, then highest top-1 hit rate,
     then highest mean Spearman; None when no estimator was validated on any target."""
@@ -172,5 +189,5 @@ def best_estimator(summary: pd.DataFrame) -> dict | None:
     return ranked.drop(columns="_spearman").iloc[0].to_dict()
 
 
-__all__ = ["mean_gains", "cells", "per_target", "summarise", "validate", "study_tables", "best_estimator",
-           "CELL_COLUMNS", "RANDOM", "STUDY_KEYS", "STUDY_WITHIN"]
+__all__ = ["mean_gains", "cells", "per_target", "summarise", "validate", "study_tables", "repeat_agreement",
+           "best_estimator", "CELL_COLUMNS", "RANDOM", "REPEAT", "STUDY_KEYS", "STUDY_WITHIN"]
