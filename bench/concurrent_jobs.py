@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
+from tstransfer.devtools import bench_config
 
 ROOT = Path(__file__).resolve().parents[1]
 # mode: (tf.data autotuning, TensorFlow threads: 0 for its default)
@@ -41,27 +41,12 @@ MODES = {"autotune, TF's threads": (True, 0), "no autotune, TF's threads": (Fals
          "no autotune, 1 thread a job": (False, 1)}
 
 
-def load_config(path: Path, settings: list[str]) -> dict:
-    config = yaml.safe_load(path.read_text())
-    for item in settings:
-        key, _, value = item.partition("=")
-        *parents, last = key.split(".")
-        node = config
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = yaml.safe_load(value)
-    for entry in config["datasets"].values():  # the config's relative paths are the checkout's
-        if entry.get("format") and not Path(entry["path"]).is_absolute():
-            entry["path"] = str(ROOT / entry["path"])
-    return config
-
-
 def worker(args: argparse.Namespace) -> None:
     """One referent job in this process; prints its wall and CPU seconds as JSON."""
     started = time.perf_counter()
     from tstransfer import datasets, feed, jobs, store
 
-    config = load_config(args.config, args.set)
+    config = bench_config.load(args.config, args.set, ROOT)
     datasets.register_config(config)
     if args.autotune:
         feed.without_autotune = lambda dataset: dataset  # the Feed looks it up when it builds a dataset
@@ -115,7 +100,7 @@ def main() -> None:
         return worker(args)
     from tstransfer import datasets, pipeline
 
-    config = load_config(args.config, args.set)
+    config = bench_config.load(args.config, args.set, ROOT)
     datasets.register_config(config)
     with tempfile.TemporaryDirectory() as scratch:
         work = args.workdir or Path(scratch)

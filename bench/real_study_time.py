@@ -30,9 +30,8 @@ import resource
 import tempfile
 from pathlib import Path
 
-import yaml
-
 from tstransfer import datasets, jobs, pipeline, store
+from tstransfer.devtools import bench_config
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE_EPOCHS = 3
@@ -88,17 +87,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
         jobs.limit_threads(args.threads)
-    config = yaml.safe_load(args.config.read_text())
-    for item in args.set:
-        key, _, value = item.partition("=")
-        *path, last = key.split(".")
-        node = config
-        for part in path:
-            node = node.setdefault(part, {})
-        node[last] = yaml.safe_load(value)
-    for entry in config["datasets"].values():  # the config's relative paths are the checkout's
-        if entry.get("format") and not Path(entry["path"]).is_absolute():
-            entry["path"] = str(ROOT / entry["path"])
+    config = bench_config.load(args.config, args.set, ROOT)
     datasets.register_config(config)
     problems = list(dict.fromkeys([*config["sources"], *config["targets"]]))
     max_epochs = int(config["training"]["max_epochs"])

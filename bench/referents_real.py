@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from tstransfer import datasets, jobs, pipeline, store
 from tstransfer.datasets.base import SPLIT_CODES
+from tstransfer.devtools import bench_config
 from tstransfer.metrics import weighted_f1
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,15 +59,6 @@ PUBLISHED: dict[str, dict[str, Any]] = {
     # BasicMotions (UEA 2018) is in neither of Fawaz's files; the bake-off ran ResNet, not FCN.
     "BasicMotions": {"fcn": None, "resnet": 100.0, "source": RUIZ_2021},
 }
-
-
-def set_key(config: dict, dotted: str, value: str) -> None:
-    """``config[a][b]... = yaml.safe_load(value)`` for ``dotted`` = ``a.b...``."""
-    *path, last = dotted.split(".")
-    node = config
-    for key in path:
-        node = node.setdefault(key, {})
-    node[last] = yaml.safe_load(value)
 
 
 def nearest_neighbour(store_path: Path) -> tuple[float, float]:
@@ -120,14 +111,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    config = yaml.safe_load(args.config.read_text())
-    for item in args.set:
-        key, _, value = item.partition("=")
-        set_key(config, key, value)
+    config = bench_config.load(args.config, args.set, ROOT)
     config["training"]["save_models"] = True  # the accuracy is read from the saved model
-    for entry in config["datasets"].values():  # the config's relative paths are the checkout's
-        if entry.get("format") and not Path(entry["path"]).is_absolute():
-            entry["path"] = str(ROOT / entry["path"])
     datasets.register_config(config)
     problems = args.problems or [t for t in config["targets"] if datasets.get(t).INFO.task == "classification"]
     archs = args.archs or config["architectures"]

@@ -5,6 +5,7 @@ and turns on the small-training-set settings that the paper's configs leave off.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -103,3 +104,15 @@ def test_a_cut_of_the_real_study_runs_every_rule_on_the_real_files(tmp_path, bar
     short = set(check.index[~check["competent"]])
     assert set(marked.loc[marked["referent_short"], "target"]) == short
     assert "Best estimator on this study: <b>" in (analysis / "summary.html").read_text()
+
+
+def test_a_benchmark_config_takes_dotted_settings_and_the_checkouts_paths(tmp_path):
+    from tstransfer.devtools import bench_config
+
+    config = bench_config.load(ROOT / "config" / "real.yaml",
+                               ["training.batch_fraction=0.1", "selection.proxy.epochs=3", "runs=1"], tmp_path)
+    assert config["training"]["batch_fraction"] == 0.1 and config["runs"] == 1
+    assert config["selection"]["proxy"] == {"epochs": 3}  # a missing level is made
+    assert config["training"]["batch_size"] == 16  # the rest as the file has it
+    paths = [Path(entry["path"]) for entry in config["datasets"].values()]
+    assert paths and all(path.is_relative_to(tmp_path) for path in paths)
