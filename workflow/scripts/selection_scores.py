@@ -10,7 +10,10 @@ from tstransfer.fsutil import write_text
 
 log = logs.setup(snakemake.log[0])
 with logs.logged_errors(log):
+    from tstransfer.jobs import limit_threads
     from tstransfer.zoo import study
+
+    limit_threads(snakemake.threads)  # as the training jobs: TensorFlow takes its share, not every core
 
     scores = study.score_study(
         os.path.dirname(snakemake.input.index),
