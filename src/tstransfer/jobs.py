@@ -133,8 +133,8 @@ def limit_threads(threads: int) -> None:
 
     TensorFlow sizes both pools to every core by default, whatever else runs: Snakemake's
     two 1-thread jobs on a 2-core machine then keep four busy threads on two cores. Two
-    FCN GunPoint referents side by side took 25.6 s that way, 15.0 s with a thread each
-    (bench/concurrent_jobs.py). A fixed count also makes a job's numbers independent of
+    FCN GunPoint referents side by side took 18.3 s that way, 15.3 s with a thread each
+    (bench/concurrent_jobs.py, tf.data autotuning off in both). A fixed count also makes a job's numbers independent of
     the machine's core count, which changes the order of TensorFlow's sums.
     """
     import tensorflow as tf
