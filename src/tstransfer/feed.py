@@ -56,6 +56,7 @@ MEMORY_LIMIT_BYTES = 2 * 1024**3
 # (bench/stream_order.py mixing).
 SHUFFLE_WINDOW_CHUNKS = 8
 PREFETCH_BATCHES = 64  # batches the background reader may run ahead of the model
+PIPELINE_DEPTH = 2  # tf.data's map calls at a time and batches ahead (autotuning off: without_autotune)
 
 
 # --------------------------------------------------------------------------- feed
@@ -184,7 +185,7 @@ class Feed:
         )
         # a known length lets Keras size its loops (and not warn about running out of data)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(n_batches))
-        return without_autotune(dataset.prefetch(2))
+        return without_autotune(dataset.prefetch(PIPELINE_DEPTH))
 
     # ----------------------------------------------------------------- training
     def epoch_order(self, epoch: int) -> np.ndarray:
@@ -242,7 +243,7 @@ class Feed:
             dataset = self._streamed_batches(epochs)
         n_batches = self.steps_per_epoch() * (stop_epoch - first_epoch)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(n_batches))
-        return without_autotune(dataset.prefetch(2))
+        return without_autotune(dataset.prefetch(PIPELINE_DEPTH))
 
     def _batch_inputs(self) -> Callable:
         """``(x, stream_max, targets) -> (model inputs, targets)`` on batch tensors."""
@@ -287,7 +288,7 @@ class Feed:
             return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=drop)
 
         dataset = tf.data.Dataset.from_tensor_slices(orders.astype(np.int64)).flat_map(epoch_batches)
-        return dataset.map(gather, num_parallel_calls=2, deterministic=True)
+        return dataset.map(gather, num_parallel_calls=PIPELINE_DEPTH, deterministic=True)
 
     def _streamed_batches(self, epochs: range):
         """The batches of ``epochs`` cut from :meth:`stream_train_blocks`.
@@ -316,7 +317,7 @@ class Feed:
             tf.autograph.experimental.do_not_convert(
                 lambda *block: tf.data.Dataset.from_tensor_slices(block).batch(batch_size, drop_remainder=drop))
         )
-        return dataset.map(model_inputs, num_parallel_calls=2, deterministic=True)
+        return dataset.map(model_inputs, num_parallel_calls=PIPELINE_DEPTH, deterministic=True)
 
     def _stream_windows(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
         """The plan of one streamed epoch, without reading anything: per shuffle window
