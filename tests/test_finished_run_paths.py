@@ -205,6 +205,20 @@ def test_a_resubmitted_job_waits_for_the_running_one_and_adopts_its_result(finis
     assert result["status"] == "ok" and result["val_metric"] == cell["val_metric"]
 
 
+@pytest.mark.parametrize("threads, says", [("0", "must be at least 1, not 0"), ("two", "invalid int value: 'two'")])
+def test_a_training_job_refuses_a_thread_count_below_one_before_making_its_folder(tmp_path, capsys, threads, says):
+    from tstransfer import cli
+
+    out = tmp_path / "job"
+    argv = ["referent", "--spec", "{}", "--arch", "magnet", "--target", "emg", "--variant", "1k5", "--run", "0",
+            "--store", "s.zarr", "--subset", "s.npz", "--out", str(out), "--threads", threads]
+    with pytest.raises(SystemExit) as exited:
+        cli.main(argv)
+    assert exited.value.code == 2
+    assert f"argument --threads: {says}" in capsys.readouterr().err.splitlines()[-1]
+    assert not out.exists()
+
+
 # --------------------------------------------------------------------------- transfer twice
 def test_transfer_run_twice_trains_nothing_the_second_time(finished_run, tmp_path, capsys, monkeypatch):
     from tstransfer import cli, jobs

@@ -51,10 +51,21 @@ def _parser() -> argparse.ArgumentParser:
         for item in kind.inputs:
             sub.add_argument(f"--{item}", required=True, help=INPUT_HELP[item])
         sub.add_argument("--out", required=True, help="job output folder (result.json is written last)")
-        sub.add_argument("--threads", type=int, help="TensorFlow's intra- and inter-op threads (the rule's "
+        sub.add_argument("--threads", type=_positive_int, help="TensorFlow's intra- and inter-op threads (the rule's "
                          "threads; default: TensorFlow's, every core of the machine)")
     _zoo_commands(commands)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1 (argparse names the option in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 INPUT_HELP = {
