@@ -26,7 +26,11 @@ COLUMNS = ["estimator", "n_targets", "spearman", "top1", "regret", "regret_rando
 
 
 def load(results_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    table = pd.read_parquet(results_dir / "tables" / "results.parquet")
+    """A finished run's results table and its selection validation (None if it has none)."""
+    table_path = results_dir / "tables" / "results.parquet"
+    if not table_path.is_file():
+        raise SystemExit(f"error: {table_path}: no results table (is {results_dir} a finished run's results/?)")
+    table = pd.read_parquet(table_path)
     path = results_dir / "analysis" / "selection_validation.csv"
     per_target = pd.read_csv(path, dtype={"variant": str}) if path.is_file() else None
     return table, per_target

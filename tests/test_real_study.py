@@ -116,3 +116,14 @@ def test_a_benchmark_config_takes_dotted_settings_and_the_checkouts_paths(tmp_pa
     assert config["training"]["batch_size"] == 16  # the rest as the file has it
     paths = [Path(entry["path"]) for entry in config["datasets"].values()]
     assert paths and all(path.is_relative_to(tmp_path) for path in paths)
+
+
+@pytest.mark.parametrize("settings, says", [(["training.max_epochs"], "expected KEY=VALUE"),
+                                            (["=3"], "expected KEY=VALUE")])
+def test_a_benchmark_setting_without_a_key_and_value_is_one_line(tmp_path, settings, says):
+    from tstransfer.devtools import bench_config
+
+    with pytest.raises(SystemExit, match=says):
+        bench_config.load(ROOT / "config" / "real.yaml", settings, tmp_path)
+    with pytest.raises(SystemExit, match="missing.yaml: cannot read the config"):
+        bench_config.load(tmp_path / "missing.yaml", [], tmp_path)
